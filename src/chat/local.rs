@@ -1,0 +1,278 @@
+//! The embedded engine: every room lives in this process's memory.
+//!
+//! One short critical section per event assigns the id, serializes the event once and pushes
+//! the shared bytes into each member's outbox, so every socket sees events in id order.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use super::{
+    Membership,
+    outbox::Outbox,
+    protocol::{EventData, EventKind, Frame, ServerEvent, now_ms},
+    room::RoomName,
+    text::ChatText,
+};
+use crate::auth::User;
+
+#[derive(Debug, Default)]
+pub struct LocalEngine {
+    rooms: Mutex<HashMap<RoomName, Room>>,
+    next_socket: AtomicU64,
+}
+
+/// A room. It outlives its last member so its id sequence never restarts.
+#[derive(Debug, Default)]
+struct Room {
+    last_id: u64,
+    sockets: HashMap<u64, Socket>,
+    online: HashMap<u64, Presence>,
+    /// Online users in the order they came, for `list`.
+    arrival: BTreeMap<u64, u64>,
+    next_arrival: u64,
+}
+
+#[derive(Debug)]
+struct Socket {
+    user_id: u64,
+    outbox: Outbox,
+}
+
+#[derive(Debug)]
+struct Presence {
+    user: Arc<User>,
+    sockets: u32,
+    arrival: u64,
+}
+
+impl LocalEngine {
+    pub fn join(&self, room_name: RoomName, user: Arc<User>, outbox: Outbox) -> Membership {
+        let socket = self.next_socket.fetch_add(1, Ordering::Relaxed);
+        let mut rooms = self.lock();
+        let room = rooms.entry(room_name.clone()).or_default();
+        room.sockets.insert(
+            socket,
+            Socket {
+                user_id: user.id,
+                outbox: outbox.clone(),
+            },
+        );
+        let first = match room.online.get_mut(&user.id) {
+            Some(presence) => {
+                presence.sockets += 1;
+                false
+            }
+            None => {
+                let arrival = room.next_arrival;
+                room.next_arrival += 1;
+                room.arrival.insert(arrival, user.id);
+                room.online.insert(
+                    user.id,
+                    Presence {
+                        user: user.clone(),
+                        sockets: 1,
+                        arrival,
+                    },
+                );
+                true
+            }
+        };
+        if first {
+            let text = format!("{} joined.", user.name);
+            room.broadcast(EventKind::Join, &user, EventData::Text(&text), true);
+        }
+        let list = {
+            let users: Vec<&User> = room
+                .arrival
+                .values()
+                .map(|id| &*room.online[id].user)
+                .collect();
+            room.last_id += 1;
+            ServerEvent {
+                id: room.last_id,
+                kind: EventKind::List,
+                user: &user,
+                data: EventData::Users(&users),
+                time: now_ms(),
+                count: Some(users.len()),
+            }
+            .to_frame()
+        };
+        let _ = outbox.push(list);
+        Membership {
+            room: room_name,
+            user,
+            socket,
+        }
+    }
+
+    pub fn chat(&self, member: &Membership, text: &ChatText) -> u64 {
+        let mut rooms = self.lock();
+        let room = rooms
+            .get_mut(&member.room)
+            .expect("a member's room exists until it leaves");
+        room.broadcast(
+            EventKind::Chat,
+            &member.user,
+            EventData::Text(text.as_str()),
+            false,
+        )
+    }
+
+    pub fn reply_error(&self, member: &Membership, message: &str) {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.get_mut(&member.room) else {
+            return;
+        };
+        room.last_id += 1;
+        let frame = ServerEvent {
+            id: room.last_id,
+            kind: EventKind::Error,
+            user: &member.user,
+            data: EventData::Text(message),
+            time: now_ms(),
+            count: None,
+        }
+        .to_frame();
+        if let Some(socket) = room.sockets.get(&member.socket) {
+            let _ = socket.outbox.push(frame);
+        }
+    }
+
+    pub fn leave(&self, member: Membership) {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.get_mut(&member.room) else {
+            return;
+        };
+        let Some(socket) = room.sockets.remove(&member.socket) else {
+            return;
+        };
+        let Some(presence) = room.online.get_mut(&socket.user_id) else {
+            return;
+        };
+        presence.sockets -= 1;
+        if presence.sockets == 0 {
+            let arrival = presence.arrival;
+            room.online.remove(&socket.user_id);
+            room.arrival.remove(&arrival);
+            let text = format!("{} is left.", member.user.name);
+            room.broadcast(EventKind::Left, &member.user, EventData::Text(&text), true);
+        }
+    }
+
+    pub fn online(&self, room: &RoomName) -> usize {
+        self.lock().get(room).map_or(0, |r| r.online.len())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<RoomName, Room>> {
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Room {
+    /// Gives the event the room's next id and queues it for every socket in the room.
+    fn broadcast(&mut self, kind: EventKind, user: &User, data: EventData<'_>, count: bool) -> u64 {
+        self.last_id += 1;
+        let frame: Frame = ServerEvent {
+            id: self.last_id,
+            kind,
+            user,
+            data,
+            time: now_ms(),
+            count: count.then_some(self.online.len()),
+        }
+        .to_frame();
+        for socket in self.sockets.values() {
+            // A full outbox marks its socket for closing; its task does the rest.
+            let _ = socket.outbox.push(frame.clone());
+        }
+        self.last_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::auth::UserName;
+
+    fn user(id: u64) -> Arc<User> {
+        Arc::new(User::guest(id, UserName::parse(&format!("u{id}")).unwrap()))
+    }
+
+    async fn drain(outbox: &Outbox) -> Vec<serde_json::Value> {
+        let mut batch = VecDeque::new();
+        let ready = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            outbox.next_batch(&mut batch),
+        )
+        .await;
+        if ready.is_err() {
+            return Vec::new();
+        }
+        batch
+            .iter()
+            .map(|f| serde_json::from_str(f.as_str()).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn first_socket_joins_and_gets_the_list() {
+        let engine = LocalEngine::default();
+        let outbox = Outbox::new(16);
+        engine.join(RoomName::lobby(), user(1), outbox.clone());
+        let events = drain(&outbox).await;
+        let kinds: Vec<_> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["join", "list"]);
+        assert_eq!(events[0]["data"], "u1 joined.");
+        assert_eq!(events[1]["data"][0]["id"], 1);
+        assert!(events[0]["id"].as_u64() < events[1]["id"].as_u64());
+    }
+
+    #[tokio::test]
+    async fn second_tab_of_a_user_neither_joins_nor_duplicates_them() {
+        let engine = LocalEngine::default();
+        let (a, b) = (Outbox::new(16), Outbox::new(16));
+        let first = engine.join(RoomName::lobby(), user(1), a.clone());
+        drain(&a).await;
+        let second = engine.join(RoomName::lobby(), user(1), b.clone());
+        assert!(drain(&a).await.is_empty());
+        let list = &drain(&b).await[0];
+        assert_eq!(list["data"].as_array().unwrap().len(), 1);
+        engine.leave(second);
+        assert!(drain(&a).await.is_empty(), "one tab closing is not leaving");
+        engine.leave(first);
+        assert_eq!(engine.online(&RoomName::lobby()), 0);
+    }
+
+    #[tokio::test]
+    async fn ids_keep_increasing_after_a_room_empties() {
+        let engine = LocalEngine::default();
+        let a = Outbox::new(16);
+        let m = engine.join(RoomName::lobby(), user(1), a.clone());
+        let last = drain(&a).await.last().unwrap()["id"].as_u64().unwrap();
+        engine.leave(m);
+        let b = Outbox::new(16);
+        engine.join(RoomName::lobby(), user(2), b.clone());
+        assert!(drain(&b).await[0]["id"].as_u64().unwrap() > last);
+    }
+
+    #[tokio::test]
+    async fn rooms_do_not_hear_each_other() {
+        let engine = LocalEngine::default();
+        let (a, b) = (Outbox::new(16), Outbox::new(16));
+        let ma = engine.join(RoomName::lobby(), user(1), a.clone());
+        engine.join(RoomName::parse("other").unwrap(), user(2), b.clone());
+        drain(&a).await;
+        drain(&b).await;
+        engine.chat(&ma, &ChatText::parse("hi", 10).unwrap());
+        assert_eq!(drain(&a).await.len(), 1);
+        assert!(drain(&b).await.is_empty());
+    }
+}

@@ -1,0 +1,96 @@
+//! The chat core: rooms, presence, fan-out and the id sequence, behind one `Engine`.
+//!
+//! Everything outside this module talks to `Engine`; which engine runs is its own business.
+
+pub mod connection;
+pub mod limit;
+mod local;
+pub mod outbox;
+pub mod protocol;
+pub mod room;
+pub mod text;
+
+use std::sync::Arc;
+
+use crate::auth::User;
+use local::LocalEngine;
+use outbox::Outbox;
+use room::RoomName;
+use text::ChatText;
+
+/// One socket's place in a room: what `join` returns and `leave` takes back.
+#[derive(Debug)]
+pub struct Membership {
+    room: RoomName,
+    user: Arc<User>,
+    socket: u64,
+}
+
+impl Membership {
+    pub fn room(&self) -> &RoomName {
+        &self.room
+    }
+
+    pub fn user(&self) -> &Arc<User> {
+        &self.user
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the chat engine is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The chat engine. Today only the embedded, single-process one exists.
+#[derive(Debug)]
+pub enum Engine {
+    Local(LocalEngine),
+}
+
+impl Engine {
+    pub fn local() -> Self {
+        Engine::Local(LocalEngine::default())
+    }
+
+    /// Adds a socket to a room. The user's first socket there broadcasts `join`; then the
+    /// socket's outbox receives `list`, the users online.
+    pub async fn join(
+        &self,
+        room: RoomName,
+        user: Arc<User>,
+        outbox: Outbox,
+    ) -> Result<Membership, EngineError> {
+        match self {
+            Engine::Local(engine) => Ok(engine.join(room, user, outbox)),
+        }
+    }
+
+    /// Broadcasts a chat message to the room, with the room's next id.
+    pub async fn chat(&self, member: &Membership, text: &ChatText) -> Result<u64, EngineError> {
+        match self {
+            Engine::Local(engine) => Ok(engine.chat(member, text)),
+        }
+    }
+
+    /// Sends an `error` event to this socket only.
+    pub async fn reply_error(&self, member: &Membership, message: &str) {
+        match self {
+            Engine::Local(engine) => engine.reply_error(member, message),
+        }
+    }
+
+    /// Removes a socket. The user's last socket in the room broadcasts `left`.
+    pub async fn leave(&self, member: Membership) {
+        match self {
+            Engine::Local(engine) => engine.leave(member),
+        }
+    }
+
+    /// Users online in a room.
+    pub fn online(&self, room: &RoomName) -> usize {
+        match self {
+            Engine::Local(engine) => engine.online(room),
+        }
+    }
+}

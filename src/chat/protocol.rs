@@ -1,0 +1,180 @@
+//! The wire protocol: the events the server sends and the commands it accepts.
+//!
+//! Every event has the seed's shape `{"id","type","user","data"}`, plus `time` (ms since the
+//! epoch) and, on presence events, `count` (users online in the room).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::Utf8Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::User;
+
+/// One serialized event. Cloning it shares the bytes, so a broadcast is serialized once.
+pub type Frame = Utf8Bytes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// To a new socket: who is online.
+    List,
+    /// A user's first connection opened.
+    Join,
+    /// A user's last connection closed.
+    Left,
+    Chat,
+    /// To the sender only: why their frame was refused.
+    Error,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum EventData<'a> {
+    Text(&'a str),
+    Users(&'a [&'a User]),
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerEvent<'a> {
+    pub id: u64,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    pub user: &'a User,
+    pub data: EventData<'a>,
+    pub time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+}
+
+impl ServerEvent<'_> {
+    pub fn to_frame(&self) -> Frame {
+        let json = serde_json::to_string(self).expect("events always serialize");
+        Frame::from(json)
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What a client's text frame asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientCommand {
+    Chat(String),
+}
+
+/// A text frame is chat, unless it is a JSON object with a string `type`: then it is a command.
+pub fn parse_client_text(text: &str) -> Result<ClientCommand, String> {
+    let Some(command) = as_command(text) else {
+        return Ok(ClientCommand::Chat(text.to_owned()));
+    };
+    #[derive(Deserialize)]
+    #[serde(tag = "type", rename_all = "lowercase")]
+    enum Wire {
+        Chat { data: String },
+    }
+    match serde_json::from_value::<Wire>(command) {
+        Ok(Wire::Chat { data }) => Ok(ClientCommand::Chat(data)),
+        Err(e) => Err(format!("bad command: {e}")),
+    }
+}
+
+fn as_command(text: &str) -> Option<serde_json::Value> {
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    value.get("type")?.is_string().then_some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> User {
+        User {
+            kind: "游客".into(),
+            id: 3,
+            name: "a".into(),
+            image: 3,
+        }
+    }
+
+    #[test]
+    fn events_have_the_seed_shape() {
+        let u = user();
+        let frame = ServerEvent {
+            id: 9,
+            kind: EventKind::Chat,
+            user: &u,
+            data: EventData::Text("hi"),
+            time: 1,
+            count: None,
+        }
+        .to_frame();
+        assert_eq!(
+            frame.as_str(),
+            r#"{"id":9,"type":"chat","user":{"type":"游客","id":3,"name":"a","image":3},"data":"hi","time":1}"#
+        );
+    }
+
+    #[test]
+    fn list_data_is_an_array_of_users_with_a_count() {
+        let u = user();
+        let frame = ServerEvent {
+            id: 1,
+            kind: EventKind::List,
+            user: &u,
+            data: EventData::Users(&[&u]),
+            time: 1,
+            count: Some(1),
+        }
+        .to_frame();
+        let v: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap();
+        assert_eq!(v["data"][0]["name"], "a");
+        assert_eq!(v["count"], 1);
+    }
+
+    #[test]
+    fn plain_text_is_chat() {
+        assert_eq!(
+            parse_client_text("hello"),
+            Ok(ClientCommand::Chat("hello".into()))
+        );
+    }
+
+    #[test]
+    fn json_without_a_string_type_is_chat_too() {
+        for text in [r#"{"a":1}"#, r#"{"type":3}"#, "[1,2]", "{not json"] {
+            assert_eq!(
+                parse_client_text(text),
+                Ok(ClientCommand::Chat(text.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn chat_command_carries_its_data() {
+        assert_eq!(
+            parse_client_text(r#"{"type":"chat","data":"hi"}"#),
+            Ok(ClientCommand::Chat("hi".into()))
+        );
+    }
+
+    #[test]
+    fn unknown_or_malformed_commands_are_errors() {
+        assert!(
+            parse_client_text(r#"{"type":"fly"}"#)
+                .unwrap_err()
+                .contains("fly")
+        );
+        assert!(
+            parse_client_text(r#"{"type":"chat"}"#)
+                .unwrap_err()
+                .contains("data")
+        );
+        assert!(parse_client_text(r#"{"type":"chat","data":5}"#).is_err());
+    }
+}

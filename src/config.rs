@@ -1,0 +1,121 @@
+//! Command-line flags with environment fallbacks: the operator's contract.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "passerby", version, about = "A self-hosted guest chat server")]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "PASSERBY_BIND", default_value = "127.0.0.1:3000")]
+    pub bind: SocketAddr,
+
+    /// Directory for everything the server keeps; created if missing.
+    #[arg(long, env = "PASSERBY_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Cookie signing key [default: <data-dir>/secret.key], generated with mode 0600 if missing.
+    #[arg(long, env = "PASSERBY_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Extra origin allowed to open the WebSocket, e.g. https://chat.example.org (repeatable).
+    #[arg(
+        long = "allowed-origin",
+        env = "PASSERBY_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Mark the cookie Secure: use when clients reach the server over TLS.
+    #[arg(long, env = "PASSERBY_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
+    /// Seconds between server pings; a socket silent for twice this long is dropped.
+    #[arg(long, env = "PASSERBY_PING_INTERVAL", default_value = "25", value_parser = parse_seconds)]
+    pub ping_interval: Duration,
+
+    /// Longest chat message, in characters.
+    #[arg(long, env = "PASSERBY_MAX_MESSAGE_CHARS", default_value_t = 2000)]
+    pub max_message_chars: usize,
+
+    /// Messages per second a user may send, sustained (token bucket refill rate).
+    #[arg(long, env = "PASSERBY_RATE_LIMIT", default_value_t = 10.0)]
+    pub rate_limit: f64,
+
+    /// Messages a user may send in a burst before the rate limit applies.
+    #[arg(long, env = "PASSERBY_RATE_BURST", default_value_t = 10.0)]
+    pub rate_burst: f64,
+
+    /// Events queued for one socket before it counts as a slow reader and is closed with 1008.
+    #[arg(long, env = "PASSERBY_OUTBOUND_QUEUE", default_value_t = 256)]
+    pub outbound_queue: usize,
+
+    /// Lifetime of the sign-in cookie, in days.
+    #[arg(long, env = "PASSERBY_COOKIE_DAYS", default_value_t = 30)]
+    pub cookie_days: u32,
+
+    /// Directory served under /static/.
+    #[arg(long, env = "PASSERBY_STATIC_DIR", default_value = "static")]
+    pub static_dir: PathBuf,
+}
+
+impl Config {
+    /// Defaults for tests and embedding: every flag at its documented default, data in `data_dir`.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut config = Config::parse_from(["passerby"]);
+        config.data_dir = data_dir.into();
+        config
+    }
+
+    pub fn secret_path(&self) -> PathBuf {
+        self.secret_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err("must be a positive number of seconds".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_contract() {
+        let c = Config::parse_from(["passerby"]);
+        assert_eq!(c.bind, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.secret_path(), PathBuf::from("data/secret.key"));
+        assert_eq!(c.ping_interval, Duration::from_secs(25));
+        assert_eq!(c.max_message_chars, 2000);
+        assert!(!c.secure_cookies);
+    }
+
+    #[test]
+    fn allowed_origins_repeat_and_split_on_commas() {
+        let c = Config::parse_from([
+            "passerby",
+            "--allowed-origin",
+            "https://a.example,https://b.example",
+            "--allowed-origin",
+            "https://c.example",
+        ]);
+        assert_eq!(c.allowed_origins.len(), 3);
+    }
+
+    #[test]
+    fn ping_interval_takes_fractions_and_refuses_zero() {
+        let c = Config::parse_from(["passerby", "--ping-interval", "0.5"]);
+        assert_eq!(c.ping_interval, Duration::from_millis(500));
+        assert!(Config::try_parse_from(["passerby", "--ping-interval", "0"]).is_err());
+    }
+}

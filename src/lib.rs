@@ -1,0 +1,17 @@
+//! passerby: a self-hosted guest chat server.
+//!
+//! A message travels: `routes::socket` upgrades the request and checks the signed `name` cookie
+//! (`auth`); `chat::connection` reads the frame and validates it (`chat::protocol`, `chat::text`,
+//! `chat::limit`); the `chat::Engine` gives it the room's next id, serializes it once and pushes
+//! the shared bytes into every member's `chat::outbox`; each connection task flushes its outbox.
+
+pub mod auth;
+pub mod chat;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod templates;

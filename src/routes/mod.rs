@@ -1,0 +1,48 @@
+//! The HTTP surface: which handler answers which path.
+
+pub mod origin;
+pub mod page;
+pub mod session;
+pub mod socket;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderName, HeaderValue, header},
+    routing::{get, post},
+};
+use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
+
+use crate::state::AppState;
+
+/// Scripts and styles come only from our own `/static/`; nothing inline runs.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+     frame-ancestors 'none'; form-action 'self'";
+
+pub fn router(state: AppState, static_dir: &std::path::Path) -> Router {
+    Router::new()
+        // The page and the socket share `/ws` and `/`, as in the seed.
+        .route("/", get(page::page_or_socket))
+        .route("/ws", get(page::page_or_socket))
+        .route(
+            "/wsin",
+            post(session::sign_in).layer(DefaultBodyLimit::max(4096)),
+        )
+        .route("/wsout", get(session::sign_out))
+        .nest_service("/static", ServeDir::new(static_dir))
+        // The seed's page opens `ws://host:3000` on any path; anything else is 404.
+        .fallback(socket::socket_or_not_found)
+        .with_state(state)
+        .layer(header_layer(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
+        .layer(TraceLayer::new_for_http())
+}
+
+fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}

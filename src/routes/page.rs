@@ -1,0 +1,42 @@
+//! `GET /ws` and `GET /`: the chat page, or the socket when the request asks to upgrade.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::{
+    extract::{ConnectInfo, Query, State},
+    http::HeaderMap,
+    response::{Html, IntoResponse, Response},
+};
+use axum_extra::extract::SignedCookieJar;
+
+use super::socket::{self, MaybeUpgrade, SocketQuery};
+use crate::{auth, error::ApiError, state::AppState, templates::ChatPage};
+
+pub async fn page_or_socket(
+    State(state): State<AppState>,
+    MaybeUpgrade(upgrade): MaybeUpgrade,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: SignedCookieJar,
+    headers: HeaderMap,
+    Query(query): Query<SocketQuery>,
+) -> Response {
+    match upgrade {
+        Some(ws) => socket::accept(ws, &state, peer, &jar, &headers, query),
+        None => render(&state, &jar).into_response(),
+    }
+}
+
+fn render(state: &AppState, jar: &SignedCookieJar) -> Result<Html<String>, ApiError> {
+    let guest = auth::guest_name(state.user_ids.issued());
+    let user = auth::current_user(jar);
+    let page = ChatPage {
+        guest_name: guest.as_str(),
+        signed_in_as: user.as_ref().map(|u| u.name.as_str()),
+        max_message_chars: state.chat.settings.max_message_chars,
+    };
+    let html = page.render().map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("rendering the chat page"))
+    })?;
+    Ok(Html(html))
+}

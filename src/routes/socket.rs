@@ -1,0 +1,110 @@
+//! The WebSocket upgrade: origin check, cookie check, then hand over to `chat::connection`.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts, Query, State, WebSocketUpgrade},
+    http::{HeaderMap, header, request::Parts},
+    response::{IntoResponse, Response},
+};
+use axum_extra::extract::SignedCookieJar;
+use serde::Deserialize;
+
+use crate::{
+    auth,
+    chat::{
+        connection::{self, close},
+        room::RoomName,
+    },
+    error::ApiError,
+    state::AppState,
+};
+
+/// Frames (and messages) larger than this close the socket with 1009.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// tungstenite allocates its read buffer per socket; its default is 128 KiB.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Queued frames are written once this much is buffered, or on flush.
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SocketQuery {
+    pub room: Option<String>,
+}
+
+/// `Some` when the request asks for a WebSocket; a malformed upgrade is rejected as such.
+pub struct MaybeUpgrade(pub Option<WebSocketUpgrade>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeUpgrade {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        if !parts.headers.contains_key(header::UPGRADE) {
+            return Ok(MaybeUpgrade(None));
+        }
+        WebSocketUpgrade::from_request_parts(parts, state)
+            .await
+            .map(|ws| MaybeUpgrade(Some(ws)))
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+/// Any other path: a socket if asked for, else 404.
+pub async fn socket_or_not_found(
+    State(state): State<AppState>,
+    MaybeUpgrade(upgrade): MaybeUpgrade,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: SignedCookieJar,
+    headers: HeaderMap,
+    Query(query): Query<SocketQuery>,
+) -> Response {
+    match upgrade {
+        Some(ws) => accept(ws, &state, peer, &jar, &headers, query),
+        None => ApiError::NotFound("not found".into()).into_response(),
+    }
+}
+
+pub fn accept(
+    ws: WebSocketUpgrade,
+    state: &AppState,
+    peer: SocketAddr,
+    jar: &SignedCookieJar,
+    headers: &HeaderMap,
+    query: SocketQuery,
+) -> Response {
+    if !state.origins.allows(headers) {
+        let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+        tracing::warn!(%peer, origin, "refused a cross-origin WebSocket");
+        return ApiError::Forbidden("cross-origin WebSocket refused".into()).into_response();
+    }
+    let user = auth::current_user(jar);
+    let room = query
+        .room
+        .as_deref()
+        .map_or_else(|| Ok(RoomName::lobby()), RoomName::parse);
+    let shared = state.chat.clone();
+    let sockets = state.sockets.clone();
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |mut socket| {
+            sockets.track_future(async move {
+                // The upgrade goes through first, as in the seed: a browser only sees close codes.
+                let Some(user) = user else {
+                    tracing::info!(%peer, "refused a socket without a valid user cookie");
+                    connection::close_with(&mut socket, close::INVALID_USER, "Invalid user").await;
+                    return;
+                };
+                let room = match room {
+                    Ok(room) => room,
+                    Err(reason) => {
+                        tracing::info!(%peer, user = user.id, reason, "refused a bad room name");
+                        connection::close_with(&mut socket, close::INVALID_ROOM, reason).await;
+                        return;
+                    }
+                };
+                connection::run(socket, shared, user, room, peer).await;
+            })
+        })
+}

@@ -1,0 +1,160 @@
+//! `App`: build binds the listener and knows its address; run serves until shutdown.
+
+use std::{fs, future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{Router, serve::ListenerExt};
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    auth::{self, CookiePolicy},
+    chat::{
+        Engine,
+        connection::{Settings, Shared},
+        limit::{RateLimiter, RatePolicy},
+    },
+    config::Config,
+    routes::{self, origin::OriginPolicy},
+    state::{AppState, Inner},
+    store::UserIds,
+};
+
+/// Everything must be closed this long after the shutdown signal; the contract is 5 s.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(4500);
+
+pub struct App {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+    state: AppState,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        raise_open_file_limit();
+        fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let key = auth::load_or_create_key(&config.secret_path())?;
+        let user_ids = UserIds::open(&config.data_dir)?;
+        if !(config.rate_limit > 0.0 && config.rate_burst >= 1.0) {
+            anyhow::bail!("--rate-limit must be above 0 and --rate-burst at least 1");
+        }
+        let chat = Arc::new(Shared {
+            engine: Arc::new(Engine::local()),
+            limiter: Arc::new(RateLimiter::new(RatePolicy {
+                per_second: config.rate_limit,
+                burst: config.rate_burst,
+            })),
+            settings: Settings {
+                ping_interval: config.ping_interval,
+                max_message_chars: config.max_message_chars,
+                outbound_queue: config.outbound_queue,
+            },
+            shutdown: CancellationToken::new(),
+        });
+        let state = AppState::new(Inner {
+            key,
+            cookies: CookiePolicy {
+                secure: config.secure_cookies,
+                max_age_days: config.cookie_days,
+            },
+            origins: OriginPolicy::new(&config.allowed_origins),
+            user_ids,
+            chat,
+            sockets: TaskTracker::new(),
+        });
+        let router = routes::router(state.clone(), &config.static_dir);
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?;
+        let local_addr = listener.local_addr()?;
+        Ok(App {
+            listener,
+            local_addr,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then closes every socket with 1001 and returns
+    /// within 5 s. axum's graceful shutdown does not end upgraded sockets, so their tasks
+    /// watch the token themselves.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let App {
+            listener,
+            router,
+            state,
+            ..
+        } = self;
+        let token = state.chat.shutdown.clone();
+        tokio::spawn({
+            let token = token.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                token.cancel();
+            }
+        });
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(token.clone().cancelled_owned());
+        let sockets = state.sockets.clone();
+        let drained = async move {
+            let served = server.await;
+            sockets.close();
+            sockets.wait().await;
+            served
+        };
+        let deadline = async {
+            token.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_DEADLINE).await;
+        };
+        tokio::select! {
+            served = drained => served.context("serving HTTP")?,
+            () = deadline => tracing::warn!("connections still open at the shutdown deadline; leaving anyway"),
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Each socket is a file descriptor: raise the soft limit to the hard one.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
+}

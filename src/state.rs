@@ -1,0 +1,46 @@
+//! `AppState`: what every handler shares.
+
+use std::{ops::Deref, sync::Arc};
+
+use axum::extract::FromRef;
+use axum_extra::extract::cookie::Key;
+use tokio_util::task::TaskTracker;
+
+use crate::{
+    auth::CookiePolicy, chat::connection::Shared, routes::origin::OriginPolicy, store::UserIds,
+};
+
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub key: Key,
+    pub cookies: CookiePolicy,
+    pub origins: OriginPolicy,
+    pub user_ids: UserIds,
+    /// What socket tasks share: the engine, limits, settings and the shutdown token.
+    pub chat: Arc<Shared>,
+    /// Socket tasks, so shutdown can wait for their close frames to go out.
+    pub sockets: TaskTracker,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for Key {
+    fn from_ref(state: &AppState) -> Key {
+        state.key.clone()
+    }
+}
