@@ -16,6 +16,8 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
     UnsupportedMediaType(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -27,8 +29,20 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl ApiError {
+    /// An extractor's rejection, keeping its status where it is more precise than 400.
+    pub fn rejected(status: StatusCode, reason: String) -> Self {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(reason),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(reason),
+            _ => ApiError::BadRequest(reason),
         }
     }
 }

@@ -78,8 +78,16 @@ impl CookiePolicy {
         jar.add(cookie)
     }
 
+    /// Always sends an expired cookie, whether or not the request carried a valid one.
     pub fn sign_out(&self, jar: SignedCookieJar) -> SignedCookieJar {
-        jar.remove(Cookie::build(COOKIE_NAME).path("/"))
+        let mut cookie = Cookie::build(COOKIE_NAME)
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .secure(self.secure)
+            .build();
+        cookie.make_removal();
+        jar.add(cookie)
     }
 }
 
