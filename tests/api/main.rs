@@ -1,5 +1,8 @@
 //! Integration tests: the real server on 127.0.0.1:0, driven over real sockets.
 
+// A failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 mod limits;
 mod process;
