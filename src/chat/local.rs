@@ -264,6 +264,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_broadcast_is_serialized_once_and_its_bytes_shared() {
+        let engine = LocalEngine::default();
+        let (a, b) = (Outbox::new(16), Outbox::new(16));
+        let ma = engine.join(RoomName::lobby(), user(1), a.clone());
+        engine.join(RoomName::lobby(), user(2), b.clone());
+        let mut batch = VecDeque::new();
+        a.next_batch(&mut batch).await.unwrap();
+        batch.clear();
+        b.next_batch(&mut batch).await.unwrap();
+        batch.clear();
+        engine.chat(&ma, &ChatText::parse("hi", 10).unwrap());
+        let (mut got_a, mut got_b) = (VecDeque::new(), VecDeque::new());
+        a.next_batch(&mut got_a).await.unwrap();
+        b.next_batch(&mut got_b).await.unwrap();
+        let (last_a, last_b) = (got_a.back().unwrap(), got_b.back().unwrap());
+        assert_eq!(last_a.as_str().as_ptr(), last_b.as_str().as_ptr());
+    }
+
+    #[tokio::test]
     async fn rooms_do_not_hear_each_other() {
         let engine = LocalEngine::default();
         let (a, b) = (Outbox::new(16), Outbox::new(16));

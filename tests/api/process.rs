@@ -3,7 +3,7 @@
 use std::{
     io::{BufRead, BufReader},
     os::unix::fs::PermissionsExt,
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -13,13 +13,20 @@ use crate::helpers::{WAIT, spawn_app};
 fn the_binary_announces_its_address_keeps_a_private_key_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_passerby"))
-        .args(["--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(&data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Start it with a low soft open-file limit, which it must raise to the hard limit.
+    let mut child = KillOnDrop(
+        Command::new("sh")
+            .args(["-c", r#"ulimit -S -n 256 && exec "$0" "$@""#])
+            .arg(env!("CARGO_BIN_EXE_passerby"))
+            .args(["--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -33,6 +40,17 @@ fn the_binary_announces_its_address_keeps_a_private_key_and_stops_on_sigterm() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        open_files[3], open_files[4],
+        "soft limit raised to the hard limit"
+    );
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -50,6 +68,16 @@ fn the_binary_announces_its_address_keeps_a_private_key_and_stops_on_sigterm() {
             "still running 5 s after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A failed assertion must not leave the server running.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
