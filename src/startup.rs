@@ -11,7 +11,7 @@ use crate::{
     auth::{self, CookiePolicy},
     chat::{
         Engine,
-        connection::{Settings, Shared},
+        connection::{Settings, Shared, close},
         limit::{RateLimiter, RatePolicy},
     },
     config::Config,
@@ -103,6 +103,7 @@ impl App {
                 token.cancel();
             }
         });
+        tokio::spawn(ring_sockets(state.chat.clone()));
         let listener = listener.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::warn!(error = %e, "could not set TCP_NODELAY");
@@ -129,6 +130,23 @@ impl App {
             () = deadline => tracing::warn!("connections still open at the shutdown deadline; leaving anyway"),
         }
         Ok(())
+    }
+}
+
+/// One clock for every socket: each ping interval it rings every outbox, and at shutdown it
+/// asks every socket to close with 1001.
+async fn ring_sockets(chat: Arc<Shared>) {
+    let mut ticks = tokio::time::interval(chat.settings.ping_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            () = chat.shutdown.cancelled() => {
+                chat.engine.close_all(close::GOING_AWAY, "server shutting down");
+                return;
+            }
+            _ = ticks.tick() => chat.engine.tick_all(),
+        }
     }
 }
 

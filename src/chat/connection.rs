@@ -1,42 +1,52 @@
-//! One socket's life: join, read frames, write queued events, ping, leave.
+//! One socket's life: join, then read frames, write queued events and ping, then leave.
 //!
-//! The loop is generic over `Stream + Sink` so it does not care whether the socket came from
-//! axum or a test harness.
+//! The loop is one `poll_fn` over a small struct: the socket, the outbox and a few clocks.
+//! There is no timer per socket; the server rings every outbox once per ping interval.
 
-use std::{collections::VecDeque, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::poll_fn,
+    net::SocketAddr,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::time::{Instant, MissedTickBehavior};
-use tokio_tungstenite::tungstenite;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 use super::{
     Engine, Membership,
     limit::RateLimiter,
-    outbox::Outbox,
-    protocol::{ClientCommand, Frame, parse_client_text},
+    outbox::{Outbox, Signal},
+    protocol::{ClientCommand, parse_client_text},
     room::RoomName,
     text::{ChatText, TextError},
 };
-use crate::auth::User;
+use crate::{
+    auth::User,
+    ws::{
+        ReadError, WsSocket,
+        frame::{self, Incoming},
+    },
+};
 
 /// Close codes this server sends.
 pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     pub const UNSUPPORTED: u16 = 1003;
-    pub const INVALID_PAYLOAD: u16 = 1007;
     pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
     pub const INTERNAL: u16 = 1011;
-    pub const PROTOCOL: u16 = 1002;
     /// The seed's code for a missing or invalid user cookie.
     pub const INVALID_USER: u16 = 4001;
     pub const INVALID_ROOM: u16 = 4002;
 }
 
-/// How long a closing socket may take to answer our close frame.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// Client messages handled per turn. Each may fan out to every socket in the room, so a busy
+/// sender yields and lets those sockets drain before it reads on.
+const MESSAGES_PER_TURN: usize = 16;
+
+/// How long a closing socket may take to take our close frame and answer it.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// What every connection shares.
 #[derive(Debug, Clone)]
@@ -54,188 +64,190 @@ pub struct Shared {
     pub shutdown: CancellationToken,
 }
 
-/// Why a connection ended; the close frame we owe the client, if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
-    /// The client closed, or the connection broke: nothing more to send.
-    Quiet,
+    /// The TCP connection ended or broke: nothing more can be sent.
+    Gone,
+    /// The client sent a close frame, which we answer.
+    ClientClosed(Option<u16>),
+    /// We close, with this code.
     Close(u16, &'static str),
 }
 
-/// Closes a socket with `code` and waits briefly for the client's answer, so the close frame
-/// reaches it before the TCP connection goes.
-pub async fn close_with<S>(socket: &mut S, code: u16, reason: impl Into<Utf8Bytes>)
-where
-    S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
-{
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        if socket.send(Message::Close(Some(frame))).await.is_ok() {
-            while let Some(Ok(_)) = socket.next().await {}
-        }
-    })
-    .await;
-}
-
 /// Runs a signed-in user's socket until it ends, then takes them out of the room.
-pub async fn run<S>(
-    mut socket: S,
+pub async fn run<T>(
+    mut socket: WsSocket<T>,
     shared: Arc<Shared>,
     user: Arc<User>,
     room: RoomName,
     peer: SocketAddr,
 ) where
-    S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
 {
     let outbox = Outbox::new(shared.settings.outbound_queue);
     let member = match shared.engine.join(room, user.clone(), outbox.clone()).await {
         Ok(member) => member,
         Err(e) => {
             tracing::error!(user = user.id, %peer, error = %e, "join failed");
-            close_with(&mut socket, close::INTERNAL, "chat engine unavailable").await;
+            socket
+                .close(close::INTERNAL, "chat engine unavailable", CLOSE_GRACE)
+                .await;
             return;
         }
     };
+    // A socket that joins while shutdown is under way missed the broadcast close.
+    if shared.shutdown.is_cancelled() {
+        outbox.signal(Signal::Close(close::GOING_AWAY, "server shutting down"));
+    }
     tracing::info!(user = user.id, %peer, room = %member.room(), "connected");
     let mut conn = Connection {
         socket,
-        shared: shared.clone(),
+        shared: &shared,
         member,
         outbox,
+        last_heard: Instant::now(),
+        stalled_ticks: 0,
+        written_at_tick: 0,
         rate_limited: false,
     };
-    let end = conn.serve().await;
+    let end = poll_fn(|cx| conn.poll(cx)).await;
     let Connection {
         mut socket, member, ..
     } = conn;
     shared.engine.leave(member).await;
     match end {
-        End::Quiet => {
-            tracing::info!(user = user.id, %peer, "closed by client");
-            let _ = tokio::time::timeout(CLOSE_GRACE, socket.close()).await;
+        End::Gone => tracing::info!(user = user.id, %peer, "connection lost"),
+        End::ClientClosed(code) => {
+            tracing::info!(user = user.id, %peer, code, "closed by client");
+            socket.answer_close(code, CLOSE_GRACE).await;
         }
         End::Close(code, reason) => {
             tracing::info!(user = user.id, %peer, code, reason, "closed by server");
-            close_with(&mut socket, code, reason).await;
+            if code == close::POLICY {
+                // A slow reader: what it has not taken by now it will not get.
+                socket.discard_queued();
+            }
+            socket.close(code, reason, CLOSE_GRACE).await;
         }
     }
 }
 
-struct Connection<S> {
-    socket: S,
-    shared: Arc<Shared>,
+struct Connection<'a, T> {
+    socket: WsSocket<T>,
+    shared: &'a Shared,
     member: Membership,
     outbox: Outbox,
+    last_heard: Instant,
+    /// Ping intervals in a row in which queued frames made no progress.
+    stalled_ticks: u32,
+    written_at_tick: u64,
     /// Set once we told the user they are over the limit, so a flood gets one error, not many.
     rate_limited: bool,
 }
 
-impl<S> Connection<S>
-where
-    S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
-{
-    async fn serve(&mut self) -> End {
-        let interval = self.shared.settings.ping_interval;
-        let mut ping = tokio::time::interval_at(Instant::now() + interval, interval);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut last_heard = Instant::now();
-        let mut batch: VecDeque<Frame> = VecDeque::new();
+impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        let mut handled = 0;
         loop {
-            tokio::select! {
-                biased;
-                () = self.shared.shutdown.cancelled() => {
-                    return End::Close(close::GOING_AWAY, "server shutting down");
+            // Write first: frames still waiting for the socket stay in the outbox, where
+            // they count against its capacity.
+            let flushed = match self.socket.poll_flush(cx) {
+                Poll::Ready(Ok(())) => true,
+                Poll::Ready(Err(_)) => return Poll::Ready(End::Gone),
+                Poll::Pending => false,
+            };
+            let news = self.outbox.poll_news(cx, self.socket.queue_mut(), flushed);
+            match news.signal {
+                Some(Signal::Overflowed) => return Poll::Ready(slow_reader()),
+                Some(Signal::Close(code, reason)) => return Poll::Ready(End::Close(code, reason)),
+                None => {}
+            }
+            if news.tick
+                && let Some(end) = self.on_tick()
+            {
+                return Poll::Ready(end);
+            }
+            if flushed && self.socket.has_queued() {
+                continue;
+            }
+            match self.socket.poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(End::Gone),
+                Poll::Ready(Some(Err(ReadError::Io(_)))) => return Poll::Ready(End::Gone),
+                Poll::Ready(Some(Err(ReadError::Frame(e)))) => {
+                    tracing::info!(user = self.member.user().id, error = %e, "bad frame");
+                    return Poll::Ready(End::Close(e.close_code(), e.reason()));
                 }
-                queued = self.outbox.next_batch(&mut batch) => {
-                    if queued.is_err() {
-                        return slow_reader();
+                Poll::Ready(Some(Ok(message))) => {
+                    self.last_heard = Instant::now();
+                    if let Some(end) = self.on_message(message) {
+                        return Poll::Ready(end);
                     }
-                    let frames = batch.drain(..).map(Message::Text);
-                    if let Err(end) = self.write(frames).await {
-                        return end;
-                    }
-                }
-                incoming = self.socket.next() => {
-                    last_heard = Instant::now();
-                    match incoming {
-                        None => return End::Quiet,
-                        Some(Err(e)) => return end_for_read_error(&e),
-                        Some(Ok(message)) => {
-                            if let Some(end) = self.on_message(message).await {
-                                return end;
-                            }
-                        }
-                    }
-                }
-                _ = ping.tick() => {
-                    if last_heard.elapsed() > interval * 2 {
-                        return End::Close(close::GOING_AWAY, "ping timeout");
-                    }
-                    if let Err(end) = self.write(std::iter::once(Message::Ping(Default::default()))).await {
-                        return end;
+                    handled += 1;
+                    if handled == MESSAGES_PER_TURN {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
                     }
                 }
             }
         }
     }
 
-    /// Writes frames and flushes once. A write blocked by a client that does not read loses
-    /// the race against shutdown, the outbox overflowing, or the liveness deadline.
-    async fn write(&mut self, frames: impl Iterator<Item = Message>) -> Result<(), End> {
-        let deadline = self.shared.settings.ping_interval * 2;
-        let socket = &mut self.socket;
-        let write = async move {
-            for frame in frames {
-                socket.feed(frame).await?;
-            }
-            socket.flush().await
-        };
-        tokio::select! {
-            biased;
-            () = self.shared.shutdown.cancelled() => Err(End::Close(close::GOING_AWAY, "server shutting down")),
-            () = self.outbox.overflowed() => Err(slow_reader()),
-            _ = tokio::time::sleep(deadline) => Err(End::Close(close::POLICY, "write timed out")),
-            written = write => written.map_err(|_| End::Quiet),
+    /// Once per ping interval: drop the silent and the stuck, ping the rest.
+    fn on_tick(&mut self) -> Option<End> {
+        let interval = self.shared.settings.ping_interval;
+        if self.last_heard.elapsed() > interval * 2 {
+            return Some(End::Close(close::GOING_AWAY, "ping timeout"));
         }
+        let written = self.socket.written();
+        if self.socket.has_queued() && written == self.written_at_tick {
+            self.stalled_ticks += 1;
+            if self.stalled_ticks >= 2 {
+                return Some(End::Close(close::POLICY, "write timed out"));
+            }
+        } else {
+            self.stalled_ticks = 0;
+        }
+        self.written_at_tick = written;
+        self.socket.queue(frame::ping());
+        None
     }
 
-    async fn on_message(&mut self, message: Message) -> Option<End> {
+    fn on_message(&mut self, message: Incoming) -> Option<End> {
         match message {
-            Message::Text(text) => {
-                self.on_text(text.as_str()).await;
+            Incoming::Text(text) => {
+                self.on_text(&text);
                 None
             }
-            Message::Binary(_) => Some(End::Close(
+            Incoming::Binary => Some(End::Close(
                 close::UNSUPPORTED,
                 "binary frames are not supported",
             )),
-            Message::Close(_) => Some(End::Quiet),
-            Message::Ping(_) | Message::Pong(_) => None,
+            Incoming::Close(code) => Some(End::ClientClosed(code)),
+            Incoming::Ping(payload) => {
+                self.socket.queue(frame::pong(&payload));
+                None
+            }
+            Incoming::Pong => None,
         }
     }
 
-    async fn on_text(&mut self, text: &str) {
+    fn on_text(&mut self, text: &str) {
         let engine = &self.shared.engine;
         let raw = match parse_client_text(text) {
             Ok(ClientCommand::Chat(raw)) => raw,
-            Err(e) => return engine.reply_error(&self.member, &e).await,
+            Err(e) => return engine.reply_error(&self.member, &e),
         };
         let text = match ChatText::parse(&raw, self.shared.settings.max_message_chars) {
             Ok(text) => text,
             Err(TextError::Empty) => return,
             Err(e @ TextError::TooLong { .. }) => {
-                return engine.reply_error(&self.member, &e.to_string()).await;
+                return engine.reply_error(&self.member, &e.to_string());
             }
         };
         let user = self.member.user().id;
-        if !self
-            .shared
-            .limiter
-            .try_acquire(user, std::time::Instant::now())
-        {
+        if !self.shared.limiter.try_acquire(user, Instant::now()) {
             if !self.rate_limited {
                 self.rate_limited = true;
                 tracing::info!(user, "rate limited");
@@ -243,37 +255,18 @@ where
                     "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
                     self.shared.limiter.retry_after().as_millis()
                 );
-                engine.reply_error(&self.member, &message).await;
+                engine.reply_error(&self.member, &message);
             }
             return;
         }
         self.rate_limited = false;
-        if let Err(e) = engine.chat(&self.member, &text).await {
+        if let Err(e) = engine.chat(&self.member, &text) {
             tracing::warn!(user, error = %e, "chat not sent");
-            engine
-                .reply_error(&self.member, &format!("not sent: {e}"))
-                .await;
+            engine.reply_error(&self.member, &format!("not sent: {e}"));
         }
     }
 }
 
 fn slow_reader() -> End {
     End::Close(close::POLICY, "too slow: outbound queue overflowed")
-}
-
-/// Maps a read error to the close code RFC 6455 gives for it.
-fn end_for_read_error(error: &axum::Error) -> End {
-    use std::error::Error as _;
-    let Some(error) = error
-        .source()
-        .and_then(|e| e.downcast_ref::<tungstenite::Error>())
-    else {
-        return End::Quiet;
-    };
-    match error {
-        tungstenite::Error::Capacity(_) => End::Close(close::TOO_BIG, "message too big"),
-        tungstenite::Error::Utf8(_) => End::Close(close::INVALID_PAYLOAD, "invalid UTF-8"),
-        tungstenite::Error::Protocol(_) => End::Close(close::PROTOCOL, "protocol error"),
-        _ => End::Quiet,
-    }
 }

@@ -165,6 +165,12 @@ impl LocalEngine {
         }
     }
 
+    pub fn for_each_outbox(&self, f: impl Fn(&Outbox)) {
+        for room in self.lock().values() {
+            room.sockets.values().for_each(|socket| f(&socket.outbox));
+        }
+    }
+
     pub fn online(&self, room: &RoomName) -> usize {
         self.lock().get(room).map_or(0, |r| r.online.len())
     }
@@ -197,28 +203,28 @@ impl Room {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
+    use std::{
+        collections::VecDeque,
+        task::{Context, Waker},
+    };
 
     use super::*;
-    use crate::auth::UserName;
+    use crate::{auth::UserName, ws::frame};
 
     fn user(id: u64) -> Arc<User> {
         Arc::new(User::guest(id, UserName::parse(&format!("u{id}")).unwrap()))
     }
 
-    async fn drain(outbox: &Outbox) -> Vec<serde_json::Value> {
+    fn frames(outbox: &Outbox) -> VecDeque<Frame> {
         let mut batch = VecDeque::new();
-        let ready = tokio::time::timeout(
-            std::time::Duration::from_millis(50),
-            outbox.next_batch(&mut batch),
-        )
-        .await;
-        if ready.is_err() {
-            return Vec::new();
-        }
+        outbox.poll_news(&Context::from_waker(Waker::noop()), &mut batch, true);
         batch
+    }
+
+    async fn drain(outbox: &Outbox) -> Vec<serde_json::Value> {
+        frames(outbox)
             .iter()
-            .map(|f| serde_json::from_str(f.as_str()).unwrap())
+            .map(|f| serde_json::from_slice(frame::payload(f)).unwrap())
             .collect()
     }
 
@@ -269,17 +275,12 @@ mod tests {
         let (a, b) = (Outbox::new(16), Outbox::new(16));
         let ma = engine.join(RoomName::lobby(), user(1), a.clone());
         engine.join(RoomName::lobby(), user(2), b.clone());
-        let mut batch = VecDeque::new();
-        a.next_batch(&mut batch).await.unwrap();
-        batch.clear();
-        b.next_batch(&mut batch).await.unwrap();
-        batch.clear();
+        frames(&a);
+        frames(&b);
         engine.chat(&ma, &ChatText::parse("hi", 10).unwrap());
-        let (mut got_a, mut got_b) = (VecDeque::new(), VecDeque::new());
-        a.next_batch(&mut got_a).await.unwrap();
-        b.next_batch(&mut got_b).await.unwrap();
-        let (last_a, last_b) = (got_a.back().unwrap(), got_b.back().unwrap());
-        assert_eq!(last_a.as_str().as_ptr(), last_b.as_str().as_ptr());
+        let (got_a, got_b) = (frames(&a), frames(&b));
+        assert_eq!(got_a.len(), 1);
+        assert_eq!(got_a[0].as_ptr(), got_b[0].as_ptr());
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::auth::User;
 use local::LocalEngine;
-use outbox::Outbox;
+use outbox::{Outbox, Signal};
 use room::RoomName;
 use text::ChatText;
 
@@ -66,17 +66,34 @@ impl Engine {
         }
     }
 
-    /// Broadcasts a chat message to the room, with the room's next id.
-    pub async fn chat(&self, member: &Membership, text: &ChatText) -> Result<u64, EngineError> {
+    /// Broadcasts a chat message to the room, with the room's next id. Sockets never wait on
+    /// the engine: what follows from a message arrives in their outboxes.
+    pub fn chat(&self, member: &Membership, text: &ChatText) -> Result<u64, EngineError> {
         match self {
             Engine::Local(engine) => Ok(engine.chat(member, text)),
         }
     }
 
     /// Sends an `error` event to this socket only.
-    pub async fn reply_error(&self, member: &Membership, message: &str) {
+    pub fn reply_error(&self, member: &Membership, message: &str) {
         match self {
             Engine::Local(engine) => engine.reply_error(member, message),
+        }
+    }
+
+    /// Tells every socket on this instance that the ping interval elapsed.
+    pub fn tick_all(&self) {
+        match self {
+            Engine::Local(engine) => engine.for_each_outbox(Outbox::tick),
+        }
+    }
+
+    /// Closes every socket on this instance (shutdown).
+    pub fn close_all(&self, code: u16, reason: &'static str) {
+        match self {
+            Engine::Local(engine) => {
+                engine.for_each_outbox(|outbox| outbox.signal(Signal::Close(code, reason)));
+            }
         }
     }
 

@@ -1,18 +1,22 @@
-//! `Outbox`: one socket's bounded queue of outgoing frames.
+//! `Outbox`: one socket's bounded queue of outgoing frames, and its doorbell.
 //!
-//! The engine pushes without waiting; the socket's task takes everything queued at once, so it
-//! can write a burst of frames and flush once. A push to a full queue marks the outbox
-//! overflowed and drops the frame: the task then closes the socket with 1008, and nobody else
-//! ever waits for a slow reader.
+//! The engine pushes without waiting. The socket's task takes everything queued at once and
+//! writes it with one `writev`. A slow reader is a client whose TCP window is full: once
+//! `capacity` frames wait behind such a socket, the push marks it overflowed and drops the
+//! frame, so nobody ever waits for it. A socket that is merely waiting for its turn on the
+//! CPU may hold up to `BURST_FACTOR` times as many. The same doorbell carries the server's
+//! other news for the socket: time to ping, or close now.
 
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex, MutexGuard},
+    task::{Context, Waker},
 };
 
-use tokio::sync::Notify;
-
 use super::protocol::Frame;
+
+/// How many times `capacity` a socket that is still writable may queue.
+const BURST_FACTOR: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct Outbox(Arc<Shared>);
@@ -20,99 +24,162 @@ pub struct Outbox(Arc<Shared>);
 #[derive(Debug)]
 struct Shared {
     capacity: usize,
-    queue: Mutex<Queue>,
-    notify: Notify,
+    state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
-struct Queue {
+struct State {
     frames: VecDeque<Frame>,
-    overflowed: bool,
+    signal: Option<Signal>,
+    tick: bool,
+    waker: Option<Waker>,
+    /// The socket's last write did not finish: the client is not keeping up.
+    write_blocked: bool,
 }
 
-/// Why the outbox will deliver nothing more.
+/// Why a socket must close. The first signal wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Overflowed;
+pub enum Signal {
+    /// More than `capacity` frames waited: a slow reader.
+    Overflowed,
+    Close(u16, &'static str),
+}
+
+/// What a socket's task learns when it looks at its outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct News {
+    pub signal: Option<Signal>,
+    /// The ping interval elapsed.
+    pub tick: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// This push overflowed the queue: the socket will be closed as a slow reader.
+    #[error("outbound queue overflowed")]
+    Overflowed,
+    /// The socket is closing already.
+    #[error("socket is closing")]
+    Closing,
+}
 
 impl Outbox {
     pub fn new(capacity: usize) -> Self {
         Outbox(Arc::new(Shared {
             capacity: capacity.max(1),
-            queue: Mutex::new(Queue::default()),
-            notify: Notify::new(),
+            state: Mutex::new(State::default()),
         }))
     }
 
-    /// Queues a frame without waiting. Only the push that overflows the queue returns
-    /// `PushError::Overflowed`, so the slow reader is reported once.
+    /// Queues a frame without waiting. Only the push that overflows the queue reports
+    /// `Overflowed`, so a slow reader is counted once.
     pub fn push(&self, frame: Frame) -> Result<(), PushError> {
-        let mut queue = self.lock();
-        if queue.overflowed {
-            return Err(PushError::AlreadyOverflowed);
-        }
-        if queue.frames.len() >= self.0.capacity {
-            queue.overflowed = true;
-            queue.frames.clear();
-            drop(queue);
-            self.0.notify.notify_one();
-            return Err(PushError::Overflowed);
-        }
-        queue.frames.push_back(frame);
-        drop(queue);
-        self.0.notify.notify_one();
-        Ok(())
-    }
-
-    /// Waits until frames are queued and swaps them into `batch` (which must be empty).
-    pub async fn next_batch(&self, batch: &mut VecDeque<Frame>) -> Result<(), Overflowed> {
-        debug_assert!(batch.is_empty());
-        loop {
-            {
-                let mut queue = self.lock();
-                if queue.overflowed {
-                    return Err(Overflowed);
-                }
-                if !queue.frames.is_empty() {
-                    std::mem::swap(batch, &mut queue.frames);
-                    return Ok(());
-                }
+        let (result, waker) = {
+            let mut state = self.lock();
+            if state.signal.is_some() {
+                return Err(PushError::Closing);
             }
-            self.0.notify.notified().await;
-        }
-    }
-
-    /// Resolves once the outbox overflows; raced against a slow write.
-    pub async fn overflowed(&self) {
-        loop {
-            if self.lock().overflowed {
-                return;
+            let limit = if state.write_blocked {
+                self.0.capacity
+            } else {
+                self.0.capacity * BURST_FACTOR
+            };
+            if state.frames.len() >= limit {
+                state.signal = Some(Signal::Overflowed);
+                state.frames = VecDeque::new();
+                (Err(PushError::Overflowed), state.waker.take())
+            } else {
+                state.frames.push_back(frame);
+                (Ok(()), state.waker.take())
             }
-            self.0.notify.notified().await;
+        };
+        // Waking outside the lock; later pushes find no waker and stay cheap until the task
+        // has looked again.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        result
+    }
+
+    /// Asks the socket to close (shutdown), unless it is closing already.
+    pub fn signal(&self, signal: Signal) {
+        let waker = {
+            let mut state = self.lock();
+            state.signal.get_or_insert(signal);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.0.queue.lock().unwrap_or_else(|p| p.into_inner())
+    /// The ping interval elapsed.
+    pub fn tick(&self) {
+        let waker = {
+            let mut state = self.lock();
+            state.tick = true;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PushError {
-    /// This push overflowed the queue: the socket is a slow reader and will be closed.
-    #[error("outbound queue overflowed")]
-    Overflowed,
-    /// An earlier push overflowed it; the socket is on its way out.
-    #[error("outbound queue already overflowed")]
-    AlreadyOverflowed,
+    /// `writable`: the socket's queue is flushed. Then queued frames move into `into`;
+    /// otherwise they stay and count against the capacity. Returns the news, and arranges for
+    /// `cx` to be woken on more.
+    pub fn poll_news(&self, cx: &Context<'_>, into: &mut VecDeque<Frame>, writable: bool) -> News {
+        let mut state = self.lock();
+        state.write_blocked = !writable;
+        if writable && !state.frames.is_empty() {
+            if into.is_empty() {
+                std::mem::swap(into, &mut state.frames);
+            } else {
+                into.append(&mut state.frames);
+            }
+        }
+        if !state
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            state.waker = Some(cx.waker().clone());
+        }
+        News {
+            signal: state.signal,
+            tick: std::mem::take(&mut state.tick),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::{future::poll_fn, task::Poll, time::Duration};
 
     fn frame(s: &'static str) -> Frame {
-        Frame::from_static(s)
+        Frame::from_static(s.as_bytes())
+    }
+
+    /// Waits until the outbox has frames or news, then returns them.
+    async fn next(outbox: &Outbox) -> (VecDeque<Frame>, News) {
+        let mut frames = VecDeque::new();
+        poll_fn(|cx| {
+            let news = outbox.poll_news(cx, &mut frames, true);
+            if frames.is_empty() && news.signal.is_none() && !news.tick {
+                Poll::Pending
+            } else {
+                Poll::Ready(news)
+            }
+        })
+        .await;
+        let news =
+            poll_fn(|cx| Poll::Ready(outbox.poll_news(cx, &mut VecDeque::new(), false))).await;
+        (frames, news)
     }
 
     #[tokio::test]
@@ -120,40 +187,83 @@ mod tests {
         let outbox = Outbox::new(8);
         outbox.push(frame("a")).unwrap();
         outbox.push(frame("b")).unwrap();
-        let mut batch = VecDeque::new();
-        outbox.next_batch(&mut batch).await.unwrap();
-        assert_eq!(batch, [frame("a"), frame("b")]);
+        let (frames, _) = next(&outbox).await;
+        assert_eq!(frames, [frame("a"), frame("b")]);
     }
 
     #[tokio::test]
-    async fn a_waiting_reader_wakes_on_push() {
-        let outbox = Outbox::new(8);
-        let reader = outbox.clone();
-        let task = tokio::spawn(async move {
-            let mut batch = VecDeque::new();
-            reader.next_batch(&mut batch).await.map(|()| batch)
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        outbox.push(frame("x")).unwrap();
-        let batch = tokio::time::timeout(Duration::from_secs(2), task)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert_eq!(batch, [frame("x")]);
+    async fn a_waiting_task_wakes_on_push_tick_and_signal() {
+        for poke in [0, 1, 2] {
+            let outbox = Outbox::new(8);
+            let reader = outbox.clone();
+            let task = tokio::spawn(async move { next(&reader).await });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            match poke {
+                0 => outbox.push(frame("x")).unwrap(),
+                1 => outbox.tick(),
+                _ => outbox.signal(Signal::Close(1001, "bye")),
+            }
+            tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .expect("woken")
+                .unwrap();
+        }
+    }
+
+    /// The socket's last flush did not finish.
+    fn block(outbox: &Outbox) {
+        outbox.poll_news(
+            &Context::from_waker(Waker::noop()),
+            &mut VecDeque::new(),
+            false,
+        );
     }
 
     #[tokio::test]
     async fn overflow_is_reported_once_and_ends_delivery() {
         let outbox = Outbox::new(2);
+        block(&outbox);
         outbox.push(frame("a")).unwrap();
         outbox.push(frame("b")).unwrap();
         assert_eq!(outbox.push(frame("c")), Err(PushError::Overflowed));
-        assert_eq!(outbox.push(frame("d")), Err(PushError::AlreadyOverflowed));
-        let mut batch = VecDeque::new();
-        assert_eq!(outbox.next_batch(&mut batch).await, Err(Overflowed));
-        tokio::time::timeout(Duration::from_secs(1), outbox.overflowed())
-            .await
-            .unwrap();
+        assert_eq!(outbox.push(frame("d")), Err(PushError::Closing));
+        let (frames, news) = next(&outbox).await;
+        assert!(frames.is_empty());
+        assert_eq!(news.signal, Some(Signal::Overflowed));
+    }
+
+    #[tokio::test]
+    async fn frames_left_behind_still_count_against_the_capacity() {
+        let outbox = Outbox::new(2);
+        outbox.push(frame("a")).unwrap();
+        let mut held = VecDeque::new();
+        poll_fn(|cx| Poll::Ready(outbox.poll_news(cx, &mut held, false))).await;
+        assert!(held.is_empty());
+        outbox.push(frame("b")).unwrap();
+        assert_eq!(outbox.push(frame("c")), Err(PushError::Overflowed));
+    }
+
+    #[test]
+    fn a_writable_socket_waiting_for_its_turn_may_queue_a_burst() {
+        let outbox = Outbox::new(2);
+        for _ in 0..2 * BURST_FACTOR {
+            outbox.push(frame("a")).unwrap();
+        }
+        assert_eq!(outbox.push(frame("b")), Err(PushError::Overflowed));
+    }
+
+    #[test]
+    fn the_first_signal_wins() {
+        let outbox = Outbox::new(1);
+        block(&outbox);
+        outbox.push(frame("a")).unwrap();
+        let _ = outbox.push(frame("b"));
+        outbox.signal(Signal::Close(1001, "bye"));
+        let news = outbox.poll_news(
+            &Context::from_waker(Waker::noop()),
+            &mut VecDeque::new(),
+            true,
+        );
+        assert_eq!(news.signal, Some(Signal::Overflowed));
     }
 }

@@ -5,13 +5,13 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::User;
+use crate::{auth::User, ws::frame};
 
-/// One serialized event. Cloning it shares the bytes, so a broadcast is serialized once.
-pub type Frame = Utf8Bytes;
+/// One event as a complete WebSocket frame. Cloning it shares the bytes, so a broadcast is
+/// serialized and framed once, whatever the number of recipients.
+pub type Frame = frame::WireFrame;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -48,8 +48,7 @@ pub struct ServerEvent<'a> {
 
 impl ServerEvent<'_> {
     pub fn to_frame(&self) -> Frame {
-        let json = serde_json::to_string(self).expect("events always serialize");
-        Frame::from(json)
+        frame::text(|buf| serde_json::to_writer(buf, self).expect("events always serialize"))
     }
 }
 
@@ -115,7 +114,7 @@ mod tests {
         }
         .to_frame();
         assert_eq!(
-            frame.as_str(),
+            std::str::from_utf8(frame::payload(&frame)).unwrap(),
             r#"{"id":9,"type":"chat","user":{"type":"游客","id":3,"name":"a","image":3},"data":"hi","time":1}"#
         );
     }
@@ -132,7 +131,7 @@ mod tests {
             count: Some(1),
         }
         .to_frame();
-        let v: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(frame::payload(&frame)).unwrap();
         assert_eq!(v["data"][0]["name"], "a");
         assert_eq!(v["count"], 1);
     }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Query, State, WebSocketUpgrade},
+    extract::{ConnectInfo, FromRequestParts, Query, State},
     http::{HeaderMap, header, request::Parts},
     response::{IntoResponse, Response},
 };
@@ -13,19 +13,13 @@ use serde::Deserialize;
 use crate::{
     auth,
     chat::{
-        connection::{self, close},
+        connection::{self, CLOSE_GRACE, close},
         room::RoomName,
     },
     error::ApiError,
     state::AppState,
+    ws::WsUpgrade,
 };
-
-/// Frames (and messages) larger than this close the socket with 1009.
-pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-/// tungstenite allocates its read buffer per socket; its default is 128 KiB.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
-/// Queued frames are written once this much is buffered, or on flush.
-const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SocketQuery {
@@ -33,16 +27,16 @@ pub struct SocketQuery {
 }
 
 /// `Some` when the request asks for a WebSocket; a malformed upgrade is rejected as such.
-pub struct MaybeUpgrade(pub Option<WebSocketUpgrade>);
+pub struct MaybeUpgrade(pub Option<WsUpgrade>);
 
 impl<S: Send + Sync> FromRequestParts<S> for MaybeUpgrade {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        if !parts.headers.contains_key(header::UPGRADE) {
+        if !WsUpgrade::requested(&parts.headers) {
             return Ok(MaybeUpgrade(None));
         }
-        WebSocketUpgrade::from_request_parts(parts, state)
+        WsUpgrade::from_request_parts(parts, state)
             .await
             .map(|ws| MaybeUpgrade(Some(ws)))
             .map_err(IntoResponse::into_response)
@@ -65,7 +59,7 @@ pub async fn socket_or_not_found(
 }
 
 pub fn accept(
-    ws: WebSocketUpgrade,
+    ws: WsUpgrade,
     state: &AppState,
     peer: SocketAddr,
     jar: &SignedCookieJar,
@@ -84,27 +78,27 @@ pub fn accept(
         .map_or_else(|| Ok(RoomName::lobby()), RoomName::parse);
     let shared = state.chat.clone();
     let sockets = state.sockets.clone();
-    ws.read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |mut socket| {
-            sockets.track_future(async move {
-                // The upgrade goes through first, as in the seed: a browser only sees close codes.
-                let Some(user) = user else {
-                    tracing::info!(%peer, "refused a socket without a valid user cookie");
-                    connection::close_with(&mut socket, close::INVALID_USER, "Invalid user").await;
+    ws.on_upgrade(move |mut socket| {
+        sockets.track_future(async move {
+            // The upgrade goes through first, as in the seed: a browser only sees close codes.
+            let Some(user) = user else {
+                tracing::info!(%peer, "refused a socket without a valid user cookie");
+                socket
+                    .close(close::INVALID_USER, "Invalid user", CLOSE_GRACE)
+                    .await;
+                return;
+            };
+            let room = match room {
+                Ok(room) => room,
+                Err(reason) => {
+                    tracing::info!(%peer, user = user.id, reason, "refused a bad room name");
+                    socket
+                        .close(close::INVALID_ROOM, &reason, CLOSE_GRACE)
+                        .await;
                     return;
-                };
-                let room = match room {
-                    Ok(room) => room,
-                    Err(reason) => {
-                        tracing::info!(%peer, user = user.id, reason, "refused a bad room name");
-                        connection::close_with(&mut socket, close::INVALID_ROOM, reason).await;
-                        return;
-                    }
-                };
-                connection::run(socket, shared, user, room, peer).await;
-            })
+                }
+            };
+            connection::run(socket, shared, user, room, peer).await;
         })
+    })
 }

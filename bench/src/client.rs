@@ -1,0 +1,95 @@
+//! Bench clients: sign in over HTTP, open a socket, read events without parsing all of them.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{client::IntoClientRequest, http::HeaderValue, protocol::WebSocketConfig},
+};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Where the server under test listens, and whether it knows rooms (the seed does not).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub rooms: bool,
+}
+
+impl Target {
+    pub async fn sign_in(&self, http: &reqwest::Client, name: &str) -> anyhow::Result<String> {
+        let response = http
+            .post(format!("http://{}/wsin", self.addr))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("name={name}"))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "sign-in: {}",
+            response.status()
+        );
+        let set = response
+            .headers()
+            .get("set-cookie")
+            .context("no cookie")?
+            .to_str()?;
+        Ok(set.split(';').next().unwrap_or_default().to_owned())
+    }
+
+    pub async fn connect(&self, cookie: &str, room: Option<&str>) -> anyhow::Result<Ws> {
+        let path = match (room, self.rooms) {
+            (Some(room), true) => format!("/ws?room={room}"),
+            _ => "/ws".to_owned(),
+        };
+        let mut request = format!("ws://{}{path}", self.addr).into_client_request()?;
+        request
+            .headers_mut()
+            .insert("cookie", HeaderValue::from_str(cookie)?);
+        let config = WebSocketConfig::default()
+            .read_buffer_size(16 * 1024)
+            .write_buffer_size(0);
+        let stream = TcpStream::connect(self.addr).await?;
+        stream.set_nodelay(true)?;
+        let (ws, _) = tokio_tungstenite::client_async_with_config(
+            request,
+            MaybeTlsStream::Plain(stream),
+            Some(config),
+        )
+        .await?;
+        Ok(ws)
+    }
+}
+
+/// The start of every event, `{"id":N,"type":"KIND"`, read without a JSON parser so the
+/// generator spends its core on receiving, not parsing.
+pub fn head(text: &str) -> Option<(u64, &str)> {
+    let rest = text.strip_prefix("{\"id\":")?;
+    let end = rest.find(',')?;
+    let id = rest[..end].parse().ok()?;
+    let rest = rest[end..].strip_prefix(",\"type\":\"")?;
+    let kind = &rest[..rest.find('"')?];
+    Some((id, kind))
+}
+
+/// The send time a latency probe message carries: `data` is `"t:<ns>"`.
+pub fn probe_time(text: &str) -> Option<u64> {
+    let at = text.rfind("\"data\":\"t:")?;
+    let rest = &text[at + 10..];
+    rest[..rest.find('"')?].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_head_of_both_servers_events() {
+        let event = r#"{"id":12,"type":"chat","user":{"type":"游客","id":1,"name":"a","image":1},"data":"t:99","time":1}"#;
+        assert_eq!(head(event), Some((12, "chat")));
+        assert_eq!(probe_time(event), Some(99));
+        assert_eq!(head("nope"), None);
+    }
+}

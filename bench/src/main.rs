@@ -1,0 +1,266 @@
+//! `passerby-bench`: starts each server pinned to one core, drives it from another, and
+//! reports the figures side by side. See docs/BENCHMARKS.md.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::Parser;
+use passerby_bench::{
+    client::Target,
+    report::{self, ServerResults},
+    scenario,
+    server::Server,
+};
+
+#[derive(Debug, Parser)]
+#[command(about = "Measure passerby and the Node.js seed server side by side")]
+struct Args {
+    /// Servers to measure, in order.
+    #[arg(long, value_delimiter = ',', default_value = "passerby,node")]
+    servers: Vec<String>,
+    /// The passerby binary (build it with --release first).
+    #[arg(long, default_value = "target/release/passerby")]
+    passerby: PathBuf,
+    /// The seed server's script (run `npm ci` in its folder first).
+    #[arg(long, default_value = "bench/node-seed/server.js")]
+    node_seed: PathBuf,
+    /// Core (taskset list) for the server under test.
+    #[arg(long, default_value = "0")]
+    server_cpu: String,
+    /// Core for this generator.
+    #[arg(long, default_value_t = 1)]
+    client_cpu: usize,
+    /// Fan-out: clients in the room.
+    #[arg(long, default_value_t = 1000)]
+    clients: usize,
+    /// Fan-out: how many of them send.
+    #[arg(long, default_value_t = 10)]
+    senders: usize,
+    /// Fan-out: messages each sender sends.
+    #[arg(long, default_value_t = 300)]
+    messages: usize,
+    /// Latency: messages per second.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Latency: seconds of sending.
+    #[arg(long, default_value_t = 10.0)]
+    latency_secs: f64,
+    /// Latency: clients that time each message.
+    #[arg(long, default_value_t = 5)]
+    probes: usize,
+    /// Ramp and idle memory, side by side: clients in one room.
+    #[arg(long, default_value_t = 2000)]
+    ramp_clients: usize,
+    /// passerby only: idle clients spread over rooms.
+    #[arg(long, default_value_t = 10_000)]
+    idle_clients: usize,
+    /// passerby only: the most connections held at once (0 skips it).
+    #[arg(long, default_value_t = 19_000)]
+    max_clients: usize,
+    /// Users per room for the idle and max runs.
+    #[arg(long, default_value_t = 100)]
+    room_size: usize,
+    /// Where to write results.json and chart.svg.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(core) = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.id == args.client_cpu)
+    {
+        core_affinity::set_for_current(core);
+    }
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let mut all = Vec::new();
+    for name in &args.servers {
+        let results = measure(&args, name)
+            .await
+            .with_context(|| format!("measuring {name}"))?;
+        eprintln!("{}", serde_json::to_string_pretty(&results)?);
+        all.push(results);
+    }
+    let ours = all
+        .iter()
+        .find(|r| r.name == "passerby")
+        .cloned()
+        .unwrap_or_default();
+    let seed = all.iter().find(|r| r.name == "node");
+    println!("{}", report::markdown(&ours, seed));
+    for extra in [&ours.idle, &ours.max].into_iter().flatten() {
+        println!(
+            "passerby, {} idle clients in rooms of {}: ramp {:.2} s, {:.2} KiB per connection, {} dropped",
+            extra.clients,
+            extra.room_size,
+            extra.seconds,
+            extra.rss_per_connection.unwrap_or(f64::NAN) / 1024.0,
+            extra.disconnected
+        );
+    }
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out)?;
+        std::fs::write(
+            out.join("results.json"),
+            serde_json::to_string_pretty(&all)?,
+        )?;
+        if let Some(seed) = seed {
+            report::chart(&ours, seed, &out.join("chart.svg"))?;
+        }
+    }
+    Ok(())
+}
+
+async fn start(
+    args: &Args,
+    name: &str,
+    data: &tempfile_dir::Dir,
+) -> anyhow::Result<(Server, Target)> {
+    let (server, rooms) = match name {
+        "passerby" => {
+            let args_: Vec<String> = [
+                "--bind",
+                "127.0.0.1:0",
+                "--rate-limit",
+                "1e9",
+                "--rate-burst",
+                "1e9",
+                "--data-dir",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([data.path().display().to_string()])
+            .collect();
+            (
+                Server::start("passerby", &args.server_cpu, &args.passerby, &args_).await?,
+                true,
+            )
+        }
+        "node" => {
+            let node_args = vec![args.node_seed.display().to_string(), "0".into()];
+            (
+                Server::start(
+                    "node",
+                    &args.server_cpu,
+                    std::path::Path::new("node"),
+                    &node_args,
+                )
+                .await?,
+                false,
+            )
+        }
+        other => anyhow::bail!("unknown server {other:?}: use passerby or node"),
+    };
+    let target = Target {
+        addr: server.addr,
+        rooms,
+    };
+    Ok((server, target))
+}
+
+async fn measure(args: &Args, name: &str) -> anyhow::Result<ServerResults> {
+    let mut results = ServerResults {
+        name: name.to_owned(),
+        ..Default::default()
+    };
+    let data = tempfile_dir::Dir::new()?;
+
+    let (server, target) = start(args, name, &data).await?;
+    eprintln!("{name}: fan-out");
+    results.fanout = Some(
+        scenario::fanout(
+            &target,
+            Some(server.pid()),
+            args.clients,
+            args.senders,
+            args.messages,
+        )
+        .await?,
+    );
+    server.stop().await;
+
+    let (server, target) = start(args, name, &data).await?;
+    eprintln!("{name}: latency");
+    results.latency = Some(
+        scenario::latency(
+            &target,
+            args.clients,
+            args.probes,
+            args.rate,
+            Duration::from_secs_f64(args.latency_secs),
+        )
+        .await?,
+    );
+    server.stop().await;
+
+    let (server, target) = start(args, name, &data).await?;
+    eprintln!("{name}: ramp");
+    results.ramp = Some(
+        scenario::ramp(
+            &target,
+            Some(server.pid()),
+            args.ramp_clients,
+            args.ramp_clients,
+        )
+        .await?,
+    );
+    server.stop().await;
+
+    if name == "passerby" {
+        let (server, target) = start(args, name, &data).await?;
+        eprintln!("{name}: idle");
+        results.idle = Some(
+            scenario::ramp(
+                &target,
+                Some(server.pid()),
+                args.idle_clients,
+                args.room_size,
+            )
+            .await?,
+        );
+        server.stop().await;
+        if args.max_clients > 0 {
+            let (server, target) = start(args, name, &data).await?;
+            eprintln!("{name}: max");
+            results.max = Some(
+                scenario::ramp(
+                    &target,
+                    Some(server.pid()),
+                    args.max_clients,
+                    args.room_size,
+                )
+                .await?,
+            );
+            server.stop().await;
+        }
+    }
+    Ok(results)
+}
+
+/// A scratch data dir for the server under test, removed afterwards.
+mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new() -> std::io::Result<Dir> {
+            let path = std::env::temp_dir().join(format!("passerby-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&path)?;
+            Ok(Dir(path))
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

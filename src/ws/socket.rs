@@ -1,0 +1,276 @@
+//! `WsSocket`: one server-side WebSocket over any async byte stream.
+//!
+//! It owns no buffer while idle: the read buffer exists only while a frame is partly read,
+//! and writes go out with `writev` straight from the queued, shared frames.
+
+use std::{
+    collections::VecDeque,
+    future::poll_fn,
+    io::{self, IoSlice},
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+use bytes::Buf;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::frame::{self, Decoder, FrameError, Incoming, WireFrame};
+
+/// Bytes asked of the kernel per read.
+const READ_CHUNK: usize = 4096;
+/// Frames handed to one `writev`.
+const MAX_IOVECS: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+pub struct WsSocket<T> {
+    io: T,
+    read_buf: Vec<u8>,
+    read_pos: usize,
+    decoder: Decoder,
+    writes: VecDeque<WireFrame>,
+    /// The first queued frame is partly written and must go out whole.
+    head_started: bool,
+    written: u64,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
+    pub fn new(io: T) -> Self {
+        WsSocket {
+            io,
+            read_buf: Vec::new(),
+            read_pos: 0,
+            decoder: Decoder::default(),
+            writes: VecDeque::new(),
+            head_started: false,
+            written: 0,
+        }
+    }
+
+    /// The next message. `Ready(None)` when the peer has closed the TCP connection.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming, ReadError>>> {
+        loop {
+            if self.read_pos < self.read_buf.len() {
+                match self.decoder.decode(&mut self.read_buf[self.read_pos..])? {
+                    Some((used, message)) => {
+                        self.read_pos += used;
+                        if self.read_pos == self.read_buf.len() {
+                            // Nothing left over: give the buffer back, idle sockets hold none.
+                            self.read_buf = Vec::new();
+                            self.read_pos = 0;
+                        }
+                        match message {
+                            Some(message) => return Poll::Ready(Some(Ok(message))),
+                            None => continue,
+                        }
+                    }
+                    None => {
+                        self.read_buf.drain(..self.read_pos);
+                        self.read_pos = 0;
+                    }
+                }
+            }
+            let filled = self.read_buf.len();
+            self.read_buf.resize(filled + READ_CHUNK, 0);
+            let mut buf = ReadBuf::new(&mut self.read_buf[filled..]);
+            let polled = Pin::new(&mut self.io).poll_read(cx, &mut buf);
+            let got = buf.filled().len();
+            self.read_buf.truncate(filled + got);
+            match polled {
+                Poll::Pending => {
+                    if self.read_buf.is_empty() {
+                        self.read_buf = Vec::new();
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                Poll::Ready(Ok(())) if got == 0 => return Poll::Ready(None),
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> Option<Result<Incoming, ReadError>> {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Queues a frame to be written by the next flush.
+    pub fn queue(&mut self, frame: WireFrame) {
+        self.writes.push_back(frame);
+    }
+
+    /// The frame queue, for moving a batch of frames in without copying.
+    pub fn queue_mut(&mut self) -> &mut VecDeque<WireFrame> {
+        &mut self.writes
+    }
+
+    pub fn has_queued(&self) -> bool {
+        !self.writes.is_empty()
+    }
+
+    /// Bytes written so far; a write that makes no progress leaves it unchanged.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Drops queued frames, except one already partly on the wire.
+    pub fn discard_queued(&mut self) {
+        let keep = usize::from(self.head_started);
+        self.writes.truncate(keep);
+    }
+
+    /// Writes every queued frame, several per system call.
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.writes.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
+            for (slot, frame) in slices.iter_mut().zip(self.writes.iter()) {
+                *slot = IoSlice::new(frame);
+                count += 1;
+            }
+            let mut n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n as u64;
+            while n > 0 {
+                let front = self
+                    .writes
+                    .front_mut()
+                    .expect("written bytes came from a frame");
+                if front.len() <= n {
+                    n -= front.len();
+                    self.writes.pop_front();
+                    self.head_started = false;
+                } else {
+                    front.advance(n);
+                    self.head_started = true;
+                    n = 0;
+                }
+            }
+        }
+        if self.writes.capacity() > 4 * MAX_IOVECS {
+            self.writes = VecDeque::new();
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// Sends a close frame after what is queued, then waits for the client's close frame (or
+    /// the end of the connection), giving up after `grace`.
+    pub async fn close(&mut self, code: u16, reason: &str, grace: std::time::Duration) {
+        self.queue(frame::close(code, reason));
+        let _ = tokio::time::timeout(grace, async {
+            if self.flush().await.is_ok() {
+                while let Some(Ok(message)) = self.next().await {
+                    if matches!(message, Incoming::Close(_)) {
+                        break;
+                    }
+                }
+            }
+        })
+        .await;
+        let _ = tokio::time::timeout(grace, tokio::io::AsyncWriteExt::shutdown(&mut self.io)).await;
+    }
+
+    /// Answers a client's close frame with its own code, as RFC 6455 asks.
+    pub async fn answer_close(&mut self, code: Option<u16>, grace: std::time::Duration) {
+        self.queue(match code {
+            Some(code) => frame::close(code, ""),
+            None => WireFrame::from_static(&[0x88, 0]),
+        });
+        let _ = tokio::time::timeout(grace, async {
+            let _ = self.flush().await;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.io).await;
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
+
+    fn masked(payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x81, 0x80 | payload.len() as u8, 1, 2, 3, 4];
+        out.extend(
+            payload
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ [1, 2, 3, 4][i % 4]),
+        );
+        out
+    }
+
+    #[tokio::test]
+    async fn reads_messages_split_across_reads_and_frees_the_buffer() {
+        let (mut client, server) = duplex(64);
+        let mut socket = WsSocket::new(server);
+        let bytes = [masked(b"one"), masked(b"two")].concat();
+        client.write_all(&bytes[..5]).await.unwrap();
+        let reader = tokio::spawn(async move {
+            let a = socket.next().await.unwrap().unwrap();
+            let b = socket.next().await.unwrap().unwrap();
+            (a, b, socket.read_buf.capacity())
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        client.write_all(&bytes[5..]).await.unwrap();
+        let (a, b, capacity) = reader.await.unwrap();
+        assert_eq!(a, Incoming::Text("one".into()));
+        assert_eq!(b, Incoming::Text("two".into()));
+        assert_eq!(capacity, 0);
+    }
+
+    #[tokio::test]
+    async fn flush_writes_queued_frames_in_order_through_a_narrow_pipe() {
+        let (mut client, server) = duplex(7);
+        let mut socket = WsSocket::new(server);
+        let frames: Vec<WireFrame> = (0..50)
+            .map(|i| frame::text(|b| b.extend_from_slice(format!("frame {i}").as_bytes())))
+            .collect();
+        let expected: Vec<u8> = frames.iter().flat_map(|f| f.to_vec()).collect();
+        for f in &frames {
+            socket.queue(f.clone());
+        }
+        let writer = tokio::spawn(async move {
+            socket.flush().await.unwrap();
+            socket.written()
+        });
+        let mut got = vec![0; expected.len()];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, expected);
+        assert_eq!(writer.await.unwrap(), expected.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn discarding_keeps_a_partly_written_frame_whole() {
+        let (mut client, server) = duplex(3);
+        let mut socket = WsSocket::new(server);
+        socket.queue(frame::text(|b| b.extend_from_slice(b"hello")));
+        socket.queue(frame::text(|b| b.extend_from_slice(b"dropped")));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(socket.poll_flush(&mut cx).is_pending());
+        socket.discard_queued();
+        socket.queue(frame::close(1008, "slow"));
+        let writer = tokio::spawn(async move { socket.flush().await });
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while got.len() < 7 + 8 {
+            let n = client.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        writer.await.unwrap().unwrap();
+        assert_eq!(&got[..7], &[0x81, 5, b'h', b'e', b'l', b'l', b'o']);
+        assert_eq!(&got[7..11], &[0x88, 6, 0x03, 0xF0]);
+    }
+}
