@@ -15,7 +15,8 @@ use crate::{
         limit::{RateLimiter, RatePolicy},
     },
     config::Config,
-    routes::{self, origin::OriginPolicy},
+    metrics::Metrics,
+    routes::{self, client_addr::TrustedProxies, origin::OriginPolicy},
     state::{AppState, Inner},
     store::UserIds,
 };
@@ -40,8 +41,9 @@ impl App {
         if !(config.rate_limit > 0.0 && config.rate_burst >= 1.0) {
             anyhow::bail!("--rate-limit must be above 0 and --rate-burst at least 1");
         }
+        let metrics = Arc::new(Metrics::new());
         let chat = Arc::new(Shared {
-            engine: Arc::new(Engine::local()),
+            engine: Arc::new(Engine::local_counting(metrics.events.clone())),
             limiter: Arc::new(RateLimiter::new(RatePolicy {
                 per_second: config.rate_limit,
                 burst: config.rate_burst,
@@ -52,6 +54,7 @@ impl App {
                 outbound_queue: config.outbound_queue,
             },
             shutdown: CancellationToken::new(),
+            metrics: metrics.clone(),
         });
         let state = AppState::new(Inner {
             key,
@@ -60,6 +63,8 @@ impl App {
                 max_age_days: config.cookie_days,
             },
             origins: OriginPolicy::new(&config.allowed_origins),
+            proxies: TrustedProxies::new(&config.trusted_proxies),
+            metrics,
             user_ids,
             chat,
             sockets: TaskTracker::new(),

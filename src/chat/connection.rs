@@ -3,7 +3,7 @@
 //! The loop is generic over `Stream + Sink` so it does not care whether the socket came from
 //! axum or a test harness.
 
-use std::{collections::VecDeque, net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::VecDeque, net::IpAddr, sync::Arc, time::Duration};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -19,7 +19,10 @@ use super::{
     room::RoomName,
     text::{ChatText, TextError},
 };
-use crate::auth::User;
+use crate::{
+    auth::User,
+    metrics::{Metrics, Reject},
+};
 
 /// Close codes this server sends.
 pub mod close {
@@ -34,6 +37,9 @@ pub mod close {
     pub const INVALID_USER: u16 = 4001;
     pub const INVALID_ROOM: u16 = 4002;
 }
+
+/// A client that stops reading blocks our writes; both ways of noticing count as slow readers.
+const WRITE_TIMED_OUT: &str = "write timed out";
 
 /// How long a closing socket may take to answer our close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -52,6 +58,7 @@ pub struct Shared {
     pub limiter: Arc<RateLimiter>,
     pub settings: Settings,
     pub shutdown: CancellationToken,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Why a connection ended; the close frame we owe the client, if any.
@@ -86,7 +93,7 @@ pub async fn run<S>(
     shared: Arc<Shared>,
     user: Arc<User>,
     room: RoomName,
-    peer: SocketAddr,
+    client: IpAddr,
 ) where
     S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
 {
@@ -94,31 +101,38 @@ pub async fn run<S>(
     let member = match shared.engine.join(room, user.clone(), outbox.clone()).await {
         Ok(member) => member,
         Err(e) => {
-            tracing::error!(user = user.id, %peer, error = %e, "join failed");
+            tracing::error!(user = user.id, %client, error = %e, "join failed");
             close_with(&mut socket, close::INTERNAL, "chat engine unavailable").await;
             return;
         }
     };
-    tracing::info!(user = user.id, %peer, room = %member.room(), "connected");
+    tracing::info!(user = user.id, %client, room = %member.room(), "connected");
     let mut conn = Connection {
         socket,
         shared: shared.clone(),
         member,
         outbox,
         rate_limited: false,
+        client,
     };
     let end = conn.serve().await;
     let Connection {
         mut socket, member, ..
     } = conn;
     shared.engine.leave(member).await;
+    if end == slow_reader() || end == End::Close(close::POLICY, WRITE_TIMED_OUT) {
+        shared.metrics.slow_readers.inc();
+    }
     match end {
         End::Quiet => {
-            tracing::info!(user = user.id, %peer, "closed by client");
+            tracing::info!(user = user.id, %client, "closed by client");
             let _ = tokio::time::timeout(CLOSE_GRACE, socket.close()).await;
         }
         End::Close(code, reason) => {
-            tracing::info!(user = user.id, %peer, code, reason, "closed by server");
+            if let Some(reject) = Reject::for_close_code(code) {
+                shared.metrics.reject(reject);
+            }
+            tracing::info!(user = user.id, %client, code, reason, "closed by server");
             close_with(&mut socket, code, reason).await;
         }
     }
@@ -131,6 +145,7 @@ struct Connection<S> {
     outbox: Outbox,
     /// Set once we told the user they are over the limit, so a flood gets one error, not many.
     rate_limited: bool,
+    client: IpAddr,
 }
 
 impl<S> Connection<S>
@@ -197,7 +212,7 @@ where
             biased;
             () = self.shared.shutdown.cancelled() => Err(End::Close(close::GOING_AWAY, "server shutting down")),
             () = self.outbox.overflowed() => Err(slow_reader()),
-            _ = tokio::time::sleep(deadline) => Err(End::Close(close::POLICY, "write timed out")),
+            _ = tokio::time::sleep(deadline) => Err(End::Close(close::POLICY, WRITE_TIMED_OUT)),
             written = write => written.map_err(|_| End::Quiet),
         }
     }
@@ -221,12 +236,16 @@ where
         let engine = &self.shared.engine;
         let raw = match parse_client_text(text) {
             Ok(ClientCommand::Chat(raw)) => raw,
-            Err(e) => return engine.reply_error(&self.member, &e).await,
+            Err(e) => {
+                self.rejected(Reject::BadCommand);
+                return engine.reply_error(&self.member, &e).await;
+            }
         };
         let text = match ChatText::parse(&raw, self.shared.settings.max_message_chars) {
             Ok(text) => text,
             Err(TextError::Empty) => return,
             Err(e @ TextError::TooLong { .. }) => {
+                self.rejected(Reject::TooLong);
                 return engine.reply_error(&self.member, &e.to_string()).await;
             }
         };
@@ -236,9 +255,10 @@ where
             .limiter
             .try_acquire(user, std::time::Instant::now())
         {
+            self.shared.metrics.reject(Reject::RateLimited);
             if !self.rate_limited {
                 self.rate_limited = true;
-                tracing::info!(user, "rate limited");
+                tracing::info!(user, client = %self.client, reason = Reject::RateLimited.label(), "rejected");
                 let message = format!(
                     "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
                     self.shared.limiter.retry_after().as_millis()
@@ -254,6 +274,15 @@ where
                 .reply_error(&self.member, &format!("not sent: {e}"))
                 .await;
         }
+    }
+}
+
+impl<S> Connection<S> {
+    /// Counts and logs a refused message.
+    fn rejected(&self, reason: Reject) {
+        self.shared.metrics.reject(reason);
+        let user = self.member.user().id;
+        tracing::info!(user, client = %self.client, reason = reason.label(), "rejected");
     }
 }
 

@@ -12,7 +12,7 @@ pub mod text;
 
 use std::sync::Arc;
 
-use crate::auth::User;
+use crate::{auth::User, metrics::EventCounters};
 use local::LocalEngine;
 use outbox::Outbox;
 use room::RoomName;
@@ -53,6 +53,11 @@ impl Engine {
         Engine::Local(LocalEngine::default())
     }
 
+    /// The embedded engine, counting what it broadcasts into `events`.
+    pub fn local_counting(events: EventCounters) -> Self {
+        Engine::Local(LocalEngine::counting(events))
+    }
+
     /// Adds a socket to a room. The user's first socket there broadcasts `join`; then the
     /// socket's outbox receives `list`, the users online.
     pub async fn join(
@@ -91,6 +96,13 @@ impl Engine {
     pub fn online(&self, room: &RoomName) -> usize {
         match self {
             Engine::Local(engine) => engine.online(room),
+        }
+    }
+
+    /// Distinct users online in any room.
+    pub fn users_online(&self) -> usize {
+        match self {
+            Engine::Local(engine) => engine.users_online(),
         }
     }
 }

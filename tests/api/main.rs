@@ -5,6 +5,8 @@
 
 mod helpers;
 mod limits;
+mod ops;
 mod process;
+mod server;
 mod session;
 mod socket;
