@@ -5,6 +5,7 @@
 
 mod helpers;
 mod limits;
+mod nginx;
 mod ops;
 mod process;
 mod server;
