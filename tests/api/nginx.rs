@@ -390,3 +390,41 @@ async fn without_pings_nginx_closes_an_idle_socket_at_its_read_timeout() {
         "closed after {lasted:?}"
     );
 }
+
+#[test]
+fn the_site_file_is_valid_where_the_readme_puts_it_in_debians_nginx_conf() {
+    // Debian's nginx.conf includes conf.d/*.conf inside `http { }`; put the shipped file
+    // there, and every path nginx would write into a temp dir.
+    let nginx = find_nginx();
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().to_str().unwrap();
+    let stock = std::fs::read_to_string("/etc/nginx/nginx.conf")
+        .expect("Debian's nginx package ships /etc/nginx/nginx.conf");
+    let site = concat!(env!("CARGO_MANIFEST_DIR"), "/nginx/passerby.conf");
+    let include = "include /etc/nginx/conf.d/*.conf;";
+    assert!(stock.contains(include), "{stock}");
+    let conf: String = stock
+        .replace(include, &format!("include {site};"))
+        .lines()
+        .map(|line| match line.split_whitespace().next() {
+            Some("pid") => format!("pid {tmp}/nginx.pid;"),
+            Some("error_log") => format!("error_log {tmp}/error.log;"),
+            Some("access_log") => format!("access_log {tmp}/access.log;"),
+            Some("include") if line.contains("sites-enabled") => String::new(),
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+    let output = Command::new(nginx)
+        .arg("-t")
+        .arg("-c")
+        .arg(dir.path().join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.path().join("error.log"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("test is successful"), "{stderr}");
+}
