@@ -3,6 +3,9 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
+use ipnet::IpNet;
+
+use crate::routes::client_addr::parse_proxy;
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "passerby", version, about = "A self-hosted guest chat server")]
@@ -58,6 +61,16 @@ pub struct Config {
     /// Directory served under /static/.
     #[arg(long, env = "PASSERBY_STATIC_DIR", default_value = "static")]
     pub static_dir: PathBuf,
+
+    /// Proxy (address or CIDR range) whose X-Forwarded-For and X-Real-IP name the client,
+    /// e.g. 127.0.0.1 for nginx on the same machine (repeatable).
+    #[arg(
+        long = "trusted-proxy",
+        env = "PASSERBY_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_proxy
+    )]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Config {
@@ -98,6 +111,24 @@ mod tests {
         assert_eq!(c.ping_interval, Duration::from_secs(25));
         assert_eq!(c.max_message_chars, 2000);
         assert!(!c.secure_cookies);
+        assert!(
+            c.trusted_proxies.is_empty(),
+            "no proxy is trusted unless named"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_repeat_split_on_commas_and_take_ranges() {
+        let c = Config::parse_from([
+            "passerby",
+            "--trusted-proxy",
+            "127.0.0.1,::1",
+            "--trusted-proxy",
+            "10.0.0.0/8",
+        ]);
+        let nets: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["127.0.0.1/32", "::1/128", "10.0.0.0/8"]);
+        assert!(Config::try_parse_from(["passerby", "--trusted-proxy", "nginx"]).is_err());
     }
 
     #[test]

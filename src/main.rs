@@ -12,6 +12,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     telemetry::init();
     let app = App::build(config).await?;
+    let shutdown = shutdown_signal();
     println!("listening on http://{}", app.local_addr());
-    app.run(shutdown_signal()).await
+    app.run(shutdown).await
 }

@@ -15,7 +15,8 @@ use crate::{
         limit::{RateLimiter, RatePolicy},
     },
     config::Config,
-    routes::{self, origin::OriginPolicy},
+    metrics::Metrics,
+    routes::{self, client_addr::TrustedProxies, origin::OriginPolicy},
     state::{AppState, Inner},
     store::UserIds,
 };
@@ -40,8 +41,9 @@ impl App {
         if !(config.rate_limit > 0.0 && config.rate_burst >= 1.0) {
             anyhow::bail!("--rate-limit must be above 0 and --rate-burst at least 1");
         }
+        let metrics = Arc::new(Metrics::new());
         let chat = Arc::new(Shared {
-            engine: Arc::new(Engine::local()),
+            engine: Arc::new(Engine::local_counting(metrics.events.clone())),
             limiter: Arc::new(RateLimiter::new(RatePolicy {
                 per_second: config.rate_limit,
                 burst: config.rate_burst,
@@ -52,6 +54,7 @@ impl App {
                 outbound_queue: config.outbound_queue,
             },
             shutdown: CancellationToken::new(),
+            metrics: metrics.clone(),
         });
         let state = AppState::new(Inner {
             key,
@@ -60,6 +63,8 @@ impl App {
                 max_age_days: config.cookie_days,
             },
             origins: OriginPolicy::new(&config.allowed_origins),
+            proxies: TrustedProxies::new(&config.trusted_proxies),
+            metrics,
             user_ids,
             chat,
             sockets: TaskTracker::new(),
@@ -150,22 +155,28 @@ async fn ring_sockets(chat: Arc<Shared>) {
     }
 }
 
-/// Resolves on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
+/// Resolves on ctrl-c or SIGTERM. The handlers are installed before this returns, so a
+/// SIGTERM sent as soon as the server announces itself is not fatal: call it before announcing.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let wait = |stream: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match stream {
+                Ok(mut stream) => {
+                    stream.recv().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch a shutdown signal");
+                    std::future::pending::<()>().await;
+                }
             }
-            Err(_) => std::future::pending().await,
+        };
+        tokio::select! {
+            () = wait(interrupt) => {}
+            () = wait(terminate) => {}
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }
 

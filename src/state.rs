@@ -7,7 +7,11 @@ use axum_extra::extract::cookie::Key;
 use tokio_util::task::TaskTracker;
 
 use crate::{
-    auth::CookiePolicy, chat::connection::Shared, routes::origin::OriginPolicy, store::UserIds,
+    auth::CookiePolicy,
+    chat::connection::Shared,
+    metrics::Metrics,
+    routes::{client_addr::TrustedProxies, origin::OriginPolicy},
+    store::UserIds,
 };
 
 #[derive(Debug, Clone)]
@@ -18,6 +22,10 @@ pub struct Inner {
     pub key: Key,
     pub cookies: CookiePolicy,
     pub origins: OriginPolicy,
+    /// Whose forwarding headers name the client.
+    pub proxies: TrustedProxies,
+    /// The same registry the socket tasks count into.
+    pub metrics: Arc<Metrics>,
     pub user_ids: UserIds,
     /// What socket tasks share: the engine, limits, settings and the shutdown token.
     pub chat: Arc<Shared>,

@@ -1,4 +1,10 @@
-//! Logging: `RUST_LOG` picks the level, `info` by default.
+//! Logging to stderr (stdout carries only the `listening on` line): `RUST_LOG` picks the
+//! level, `info` by default.
+//!
+//! One line per event, its fields as `key=value` (`user=3 client=203.0.113.9 code=1008`), so
+//! journald and grep can both read them. Colours only when a person is watching a terminal.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -7,5 +13,6 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

@@ -5,7 +5,7 @@
 
 use std::{
     future::poll_fn,
-    net::SocketAddr,
+    net::IpAddr,
     sync::Arc,
     task::{Context, Poll},
     time::{Duration, Instant},
@@ -24,6 +24,7 @@ use super::{
 };
 use crate::{
     auth::User,
+    metrics::{Metrics, Reject},
     ws::{
         ReadError, WsSocket,
         frame::{self, Incoming},
@@ -33,8 +34,11 @@ use crate::{
 /// Close codes this server sends.
 pub mod close {
     pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL: u16 = 1002;
     pub const UNSUPPORTED: u16 = 1003;
+    pub const INVALID_PAYLOAD: u16 = 1007;
     pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
     pub const INTERNAL: u16 = 1011;
     /// The seed's code for a missing or invalid user cookie.
     pub const INVALID_USER: u16 = 4001;
@@ -62,7 +66,12 @@ pub struct Shared {
     pub limiter: Arc<RateLimiter>,
     pub settings: Settings,
     pub shutdown: CancellationToken,
+    pub metrics: Arc<Metrics>,
 }
+
+/// A client that stops reading blocks our writes; both ways of noticing count as slow readers.
+const WRITE_TIMED_OUT: &str = "write timed out";
+const OVERFLOWED: &str = "too slow: outbound queue overflowed";
 
 /// How a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +90,7 @@ pub async fn run<T>(
     shared: Arc<Shared>,
     user: Arc<User>,
     room: RoomName,
-    peer: SocketAddr,
+    client: IpAddr,
 ) where
     T: AsyncRead + AsyncWrite + Unpin,
 {
@@ -89,7 +98,7 @@ pub async fn run<T>(
     let member = match shared.engine.join(room, user.clone(), outbox.clone()).await {
         Ok(member) => member,
         Err(e) => {
-            tracing::error!(user = user.id, %peer, error = %e, "join failed");
+            tracing::error!(user = user.id, %client, error = %e, "join failed");
             socket
                 .close(close::INTERNAL, "chat engine unavailable", CLOSE_GRACE)
                 .await;
@@ -100,12 +109,13 @@ pub async fn run<T>(
     if shared.shutdown.is_cancelled() {
         outbox.signal(Signal::Close(close::GOING_AWAY, "server shutting down"));
     }
-    tracing::info!(user = user.id, %peer, room = %member.room(), "connected");
+    tracing::info!(user = user.id, %client, room = %member.room(), "connected");
     let mut conn = Connection {
         socket,
         shared: &shared,
         member,
         outbox,
+        client,
         last_heard: Instant::now(),
         stalled_ticks: 0,
         written_at_tick: 0,
@@ -117,13 +127,19 @@ pub async fn run<T>(
     } = conn;
     shared.engine.leave(member).await;
     match end {
-        End::Gone => tracing::info!(user = user.id, %peer, "connection lost"),
+        End::Gone => tracing::info!(user = user.id, %client, "connection lost"),
         End::ClientClosed(code) => {
-            tracing::info!(user = user.id, %peer, code, "closed by client");
+            tracing::info!(user = user.id, %client, code, "closed by client");
             socket.answer_close(code, CLOSE_GRACE).await;
         }
         End::Close(code, reason) => {
-            tracing::info!(user = user.id, %peer, code, reason, "closed by server");
+            if code == close::POLICY && matches!(reason, OVERFLOWED | WRITE_TIMED_OUT) {
+                shared.metrics.slow_readers.inc();
+            }
+            if let Some(reject) = Reject::for_close_code(code) {
+                shared.metrics.reject(reject);
+            }
+            tracing::info!(user = user.id, %client, code, reason, "closed by server");
             if code == close::POLICY {
                 // A slow reader: what it has not taken by now it will not get.
                 socket.discard_queued();
@@ -138,6 +154,7 @@ struct Connection<'a, T> {
     shared: &'a Shared,
     member: Membership,
     outbox: Outbox,
+    client: IpAddr,
     last_heard: Instant,
     /// Ping intervals in a row in which queued frames made no progress.
     stalled_ticks: u32,
@@ -204,7 +221,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         if self.socket.has_queued() && written == self.written_at_tick {
             self.stalled_ticks += 1;
             if self.stalled_ticks >= 2 {
-                return Some(End::Close(close::POLICY, "write timed out"));
+                return Some(End::Close(close::POLICY, WRITE_TIMED_OUT));
             }
         } else {
             self.stalled_ticks = 0;
@@ -237,20 +254,25 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         let engine = &self.shared.engine;
         let raw = match parse_client_text(text) {
             Ok(ClientCommand::Chat(raw)) => raw,
-            Err(e) => return engine.reply_error(&self.member, &e),
+            Err(e) => {
+                self.rejected(Reject::BadCommand);
+                return engine.reply_error(&self.member, &e);
+            }
         };
         let text = match ChatText::parse(&raw, self.shared.settings.max_message_chars) {
             Ok(text) => text,
             Err(TextError::Empty) => return,
             Err(e @ TextError::TooLong { .. }) => {
+                self.rejected(Reject::TooLong);
                 return engine.reply_error(&self.member, &e.to_string());
             }
         };
         let user = self.member.user().id;
         if !self.shared.limiter.try_acquire(user, Instant::now()) {
+            self.shared.metrics.reject(Reject::RateLimited);
             if !self.rate_limited {
                 self.rate_limited = true;
-                tracing::info!(user, "rate limited");
+                tracing::info!(user, client = %self.client, reason = Reject::RateLimited.label(), "rejected");
                 let message = format!(
                     "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
                     self.shared.limiter.retry_after().as_millis()
@@ -267,6 +289,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
     }
 }
 
+impl<T> Connection<'_, T> {
+    /// Counts and logs a refused message.
+    fn rejected(&self, reason: Reject) {
+        self.shared.metrics.reject(reason);
+        let user = self.member.user().id;
+        tracing::info!(user, client = %self.client, reason = reason.label(), "rejected");
+    }
+}
+
 fn slow_reader() -> End {
-    End::Close(close::POLICY, "too slow: outbound queue overflowed")
+    End::Close(close::POLICY, OVERFLOWED)
 }

@@ -4,7 +4,7 @@
 //! the shared bytes into each member's outbox, so every socket sees events in id order.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
@@ -18,12 +18,13 @@ use super::{
     room::RoomName,
     text::ChatText,
 };
-use crate::auth::User;
+use crate::{auth::User, metrics::EventCounters};
 
 #[derive(Debug, Default)]
 pub struct LocalEngine {
     rooms: Mutex<HashMap<RoomName, Room>>,
     next_socket: AtomicU64,
+    events: EventCounters,
 }
 
 /// A room. It outlives its last member so its id sequence never restarts.
@@ -51,6 +52,13 @@ struct Presence {
 }
 
 impl LocalEngine {
+    pub fn counting(events: EventCounters) -> Self {
+        LocalEngine {
+            events,
+            ..LocalEngine::default()
+        }
+    }
+
     pub fn join(&self, room_name: RoomName, user: Arc<User>, outbox: Outbox) -> Membership {
         let socket = self.next_socket.fetch_add(1, Ordering::Relaxed);
         let mut rooms = self.lock();
@@ -85,6 +93,7 @@ impl LocalEngine {
         if first {
             let text = format!("{} joined.", user.name);
             room.broadcast(EventKind::Join, &user, EventData::Text(&text), true);
+            self.events.join.inc();
         }
         let list = {
             let users: Vec<&User> = room
@@ -116,12 +125,14 @@ impl LocalEngine {
         let room = rooms
             .get_mut(&member.room)
             .expect("a member's room exists until it leaves");
-        room.broadcast(
+        let id = room.broadcast(
             EventKind::Chat,
             &member.user,
             EventData::Text(text.as_str()),
             false,
-        )
+        );
+        self.events.chat.inc();
+        id
     }
 
     pub fn reply_error(&self, member: &Membership, message: &str) {
@@ -162,6 +173,7 @@ impl LocalEngine {
             room.arrival.remove(&arrival);
             let text = format!("{} is left.", member.user.name);
             room.broadcast(EventKind::Left, &member.user, EventData::Text(&text), true);
+            self.events.left.inc();
         }
     }
 
@@ -173,6 +185,16 @@ impl LocalEngine {
 
     pub fn online(&self, room: &RoomName) -> usize {
         self.lock().get(room).map_or(0, |r| r.online.len())
+    }
+
+    /// Distinct users online in any room; for `/metrics`, so only counted when scraped.
+    pub fn users_online(&self) -> usize {
+        let rooms = self.lock();
+        let mut users = HashSet::new();
+        for room in rooms.values() {
+            users.extend(room.online.keys().copied());
+        }
+        users.len()
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<RoomName, Room>> {
@@ -294,5 +316,26 @@ mod tests {
         engine.chat(&ma, &ChatText::parse("hi", 10).unwrap());
         assert_eq!(drain(&a).await.len(), 1);
         assert!(drain(&b).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn users_online_counts_a_user_in_two_rooms_once_and_broadcasts_are_counted() {
+        let events = EventCounters::default();
+        let engine = LocalEngine::counting(events.clone());
+        let a = engine.join(RoomName::lobby(), user(1), Outbox::new(16));
+        engine.join(RoomName::parse("other").unwrap(), user(1), Outbox::new(16));
+        engine.join(RoomName::lobby(), user(2), Outbox::new(16));
+        assert_eq!(engine.users_online(), 2);
+        engine.chat(&a, &ChatText::parse("hi", 10).unwrap());
+        engine.leave(a);
+        assert_eq!(
+            engine.users_online(),
+            2,
+            "user 1 is still in the other room"
+        );
+        assert_eq!(
+            (events.join.get(), events.chat.get(), events.left.get()),
+            (3, 1, 1)
+        );
     }
 }

@@ -12,7 +12,7 @@ pub mod text;
 
 use std::sync::Arc;
 
-use crate::auth::User;
+use crate::{auth::User, metrics::EventCounters};
 use local::LocalEngine;
 use outbox::{Outbox, Signal};
 use room::RoomName;
@@ -51,6 +51,11 @@ pub enum Engine {
 impl Engine {
     pub fn local() -> Self {
         Engine::Local(LocalEngine::default())
+    }
+
+    /// The embedded engine, counting what it broadcasts into `events`.
+    pub fn local_counting(events: EventCounters) -> Self {
+        Engine::Local(LocalEngine::counting(events))
     }
 
     /// Adds a socket to a room. The user's first socket there broadcasts `join`; then the
@@ -108,6 +113,13 @@ impl Engine {
     pub fn online(&self, room: &RoomName) -> usize {
         match self {
             Engine::Local(engine) => engine.online(room),
+        }
+    }
+
+    /// Distinct users online in any room.
+    pub fn users_online(&self) -> usize {
+        match self {
+            Engine::Local(engine) => engine.users_online(),
         }
     }
 }

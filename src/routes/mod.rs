@@ -1,5 +1,7 @@
 //! The HTTP surface: which handler answers which path.
 
+pub mod client_addr;
+pub mod ops;
 pub mod origin;
 pub mod page;
 pub mod session;
@@ -30,6 +32,8 @@ pub fn router(state: AppState, static_dir: &std::path::Path) -> Router {
             post(session::sign_in).layer(DefaultBodyLimit::max(4096)),
         )
         .route("/wsout", get(session::sign_out))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
         .nest_service("/static", ServeDir::new(static_dir))
         // The seed's page opens `ws://host:3000` on any path; anything else is 404.
         .fallback(socket::socket_or_not_found)

@@ -1,28 +1,29 @@
 //! `GET /ws` and `GET /`: the chat page, or the socket when the request asks to upgrade.
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use axum::{
-    extract::{ConnectInfo, Query, State},
+    extract::{Query, State},
     http::HeaderMap,
     response::{Html, IntoResponse, Response},
 };
 use axum_extra::extract::SignedCookieJar;
 
-use super::socket::{self, MaybeUpgrade, SocketQuery};
+use super::{
+    client_addr::ClientAddr,
+    socket::{self, MaybeUpgrade, SocketQuery},
+};
 use crate::{auth, error::ApiError, state::AppState, templates::ChatPage};
 
 pub async fn page_or_socket(
     State(state): State<AppState>,
     MaybeUpgrade(upgrade): MaybeUpgrade,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     jar: SignedCookieJar,
     headers: HeaderMap,
     Query(query): Query<SocketQuery>,
 ) -> Response {
     match upgrade {
-        Some(ws) => socket::accept(ws, &state, peer, &jar, &headers, query),
+        Some(ws) => socket::accept(ws, &state, client, &jar, &headers, query),
         None => render(&state, &jar).into_response(),
     }
 }

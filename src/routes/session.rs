@@ -8,6 +8,7 @@ use axum::{
 use axum_extra::extract::SignedCookieJar;
 use serde::{Deserialize, Serialize};
 
+use super::client_addr::ClientAddr;
 use crate::{
     auth::{self, User, UserName},
     error::{ApiError, Result},
@@ -76,12 +77,15 @@ impl<S: Send + Sync> FromRequest<S> for SignInBody {
 
 pub async fn sign_in(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     jar: SignedCookieJar,
     SignInBody(body): SignInBody,
 ) -> Result<(SignedCookieJar, Json<Reply>)> {
     // A foreign page must not be able to sign its visitors in (login CSRF).
     if !state.origins.allows(&headers) {
+        let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+        tracing::warn!(%client, origin, "refused a cross-origin sign-in");
         return Err(ApiError::Forbidden("cross-origin sign-in refused".into()));
     }
     let name = match body.name.filter(|n| !n.is_empty()) {
@@ -93,7 +97,8 @@ pub async fn sign_in(
         .allocate()
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("reserving a user id")))?;
     let user = User::guest(id, name);
-    tracing::info!(user = id, name = %user.name, "signed in");
+    state.metrics.sign_ins.inc();
+    tracing::info!(user = id, %client, name = %user.name, "signed in");
     let jar = state.cookies.sign_in(jar, &user);
     Ok((
         jar,

@@ -1,15 +1,16 @@
 //! The WebSocket upgrade: origin check, cookie check, then hand over to `chat::connection`.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Query, State},
+    extract::{FromRequestParts, Query, State},
     http::{HeaderMap, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use axum_extra::extract::SignedCookieJar;
 use serde::Deserialize;
 
+use super::client_addr::ClientAddr;
 use crate::{
     auth,
     chat::{
@@ -17,6 +18,7 @@ use crate::{
         room::RoomName,
     },
     error::ApiError,
+    metrics::Metrics,
     state::AppState,
     ws::WsUpgrade,
 };
@@ -47,13 +49,13 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeUpgrade {
 pub async fn socket_or_not_found(
     State(state): State<AppState>,
     MaybeUpgrade(upgrade): MaybeUpgrade,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     jar: SignedCookieJar,
     headers: HeaderMap,
     Query(query): Query<SocketQuery>,
 ) -> Response {
     match upgrade {
-        Some(ws) => accept(ws, &state, peer, &jar, &headers, query),
+        Some(ws) => accept(ws, &state, client, &jar, &headers, query),
         None => ApiError::NotFound("not found".into()).into_response(),
     }
 }
@@ -61,14 +63,14 @@ pub async fn socket_or_not_found(
 pub fn accept(
     ws: WsUpgrade,
     state: &AppState,
-    peer: SocketAddr,
+    client: IpAddr,
     jar: &SignedCookieJar,
     headers: &HeaderMap,
     query: SocketQuery,
 ) -> Response {
     if !state.origins.allows(headers) {
         let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
-        tracing::warn!(%peer, origin, "refused a cross-origin WebSocket");
+        tracing::warn!(%client, origin, "refused a cross-origin WebSocket");
         return ApiError::Forbidden("cross-origin WebSocket refused".into()).into_response();
     }
     let user = auth::current_user(jar);
@@ -82,7 +84,7 @@ pub fn accept(
         sockets.track_future(async move {
             // The upgrade goes through first, as in the seed: a browser only sees close codes.
             let Some(user) = user else {
-                tracing::info!(%peer, "refused a socket without a valid user cookie");
+                tracing::info!(%client, "refused a socket without a valid user cookie");
                 socket
                     .close(close::INVALID_USER, "Invalid user", CLOSE_GRACE)
                     .await;
@@ -91,14 +93,32 @@ pub fn accept(
             let room = match room {
                 Ok(room) => room,
                 Err(reason) => {
-                    tracing::info!(%peer, user = user.id, reason, "refused a bad room name");
+                    tracing::info!(user = user.id, %client, reason, "refused a bad room name");
                     socket
                         .close(close::INVALID_ROOM, &reason, CLOSE_GRACE)
                         .await;
                     return;
                 }
             };
-            connection::run(socket, shared, user, room, peer).await;
+            let _open = OpenConnection::count(&shared.metrics);
+            connection::run(socket, shared.clone(), user, room, client).await;
         })
     })
+}
+
+/// Counts a signed-in socket as open until dropped, however its task ends.
+struct OpenConnection<'a>(&'a Metrics);
+
+impl<'a> OpenConnection<'a> {
+    fn count(metrics: &'a Metrics) -> Self {
+        metrics.connections.inc();
+        metrics.connections_open.inc();
+        OpenConnection(metrics)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.connections_open.dec();
+    }
 }

@@ -122,6 +122,25 @@ impl TestApp {
         (&mut self.server).await.expect("server task")
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
+    /// Waits until `series` in `/metrics` reads `expected`; its last value if it never does.
+    pub async fn metric_becomes(&self, series: &str, expected: f64) -> Option<f64> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let value = metric(&self.metrics().await, series);
+            if value == Some(expected) || tokio::time::Instant::now() > deadline {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn trigger_shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -131,6 +150,12 @@ impl TestApp {
     pub async fn finished(&mut self) -> anyhow::Result<()> {
         (&mut self.server).await.expect("server task")
     }
+}
+
+/// The value of one series, e.g. `passerby_messages_rejected_total{reason="too_long"}`.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 pub fn cookie_pair(response: &reqwest::Response) -> Option<String> {

@@ -189,4 +189,9 @@ async fn a_slow_reader_is_closed_with_1008_and_nobody_waits_for_it() {
     assert_eq!(slow_closed.await.unwrap().map(|c| c.0), Some(1008));
     drop(send.await.unwrap());
     drain.abort();
+    assert_eq!(
+        app.metric_becomes("passerby_slow_reader_disconnects_total", 1.0)
+            .await,
+        Some(1.0)
+    );
 }

@@ -5,6 +5,9 @@
 
 mod helpers;
 mod limits;
+mod nginx;
+mod ops;
 mod process;
+mod server;
 mod session;
 mod socket;

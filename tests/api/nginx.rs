@@ -1,0 +1,430 @@
+//! passerby behind a real nginx, configured by the shipped `nginx/passerby.conf`.
+//!
+//! The browser side connects from 127.0.0.2, so the address nginx forwards differs from the
+//! TCP peer passerby sees (nginx, on 127.0.0.1): the logs show which one the server believed.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tokio::net::TcpSocket;
+use tokio_tungstenite::{
+    MaybeTlsStream,
+    tungstenite::{client::IntoClientRequest, http::HeaderValue},
+};
+
+use crate::{
+    helpers::{Client, WAIT, cookie_pair, metric},
+    server::ServerProcess,
+};
+
+const SITE: &str = include_str!("../../nginx/passerby.conf");
+/// Where the browser is: a loopback address other than nginx's own.
+const BROWSER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+/// Short, so the test can outlast it; the shipped config says 60 s.
+const READ_TIMEOUT_SECS: u64 = 2;
+
+/// nginx in the foreground on a free port, killed on drop.
+struct Nginx {
+    port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Starts nginx in front of `app`, serving `/static/` from its own copy of `static/`
+    /// plus a file the app does not have.
+    fn start(app: SocketAddr) -> Nginx {
+        let nginx = find_nginx();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("install");
+        copy_dir(
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+            &root.join("static"),
+        );
+        std::fs::write(root.join("static/only-in-nginx.txt"), "served by nginx\n").unwrap();
+        let port = free_port();
+        let site = site_config(app, port, &root);
+        std::fs::write(
+            dir.path().join("nginx.conf"),
+            wrap_in_http(&site, dir.path()),
+        )
+        .unwrap();
+        let child = Command::new(&nginx)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", nginx.display()));
+        let mut nginx = Nginx { port, child, dir };
+        nginx.wait_until_listening();
+        nginx
+    }
+
+    fn wait_until_listening(&mut self) {
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("nginx exited with {status}:\n{}", self.error_log());
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "nginx is not listening:\n{}",
+                self.error_log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin())
+    }
+
+    /// An HTTP client that connects from the browser's address.
+    fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .local_address(BROWSER)
+            .build()
+            .unwrap()
+    }
+
+    /// Signs in through nginx as a browser on this page would, and returns the cookie.
+    async fn sign_in(&self, name: &str) -> String {
+        let response = self
+            .browser()
+            .post(self.url("/wsin"))
+            .header("origin", self.origin())
+            .form(&[("name", name)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        cookie_pair(&response).expect("sign-in through nginx sets the cookie")
+    }
+
+    /// Opens a WebSocket through nginx from the browser's address, with the page's Origin.
+    async fn connect(&self, path: &str, cookie: &str) -> Client {
+        let mut request = format!("ws://127.0.0.1:{}{path}", self.port)
+            .into_client_request()
+            .unwrap();
+        let headers = request.headers_mut();
+        headers.insert("origin", HeaderValue::from_str(&self.origin()).unwrap());
+        headers.insert("cookie", HeaderValue::from_str(cookie).unwrap());
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(BROWSER, 0)).unwrap();
+        let stream = socket
+            .connect(SocketAddr::from(([127, 0, 0, 1], self.port)))
+            .await
+            .unwrap();
+        let (ws, response) =
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+                .await
+                .unwrap_or_else(|e| panic!("WebSocket on {path} through nginx: {e}"));
+        assert_eq!(response.status(), 101);
+        Client { ws }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // With `master_process off` this is the only nginx process: nothing is left behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// nginx from PATH, or where Debian puts it (/usr/sbin is not on every user's PATH).
+fn find_nginx() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join("nginx"))
+        .find(|candidate| candidate.is_file())
+        .expect("nginx is not installed: scripts/test installs it (apt-get install nginx)")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The shipped site with this test's port, upstream, install root and read timeout. Only
+/// active lines change, and each change must find its line: if the shipped file drifts, the
+/// test says so instead of testing something else.
+fn site_config(app: SocketAddr, port: u16, root: &Path) -> String {
+    let root = root.to_str().unwrap();
+    let replacements = [
+        ("listen 80;", format!("listen 127.0.0.1:{port};")),
+        ("server 127.0.0.1:3000;", format!("server {app};")),
+        ("root /opt/passerby;", format!("root {root};")),
+        (
+            "proxy_read_timeout 60s;",
+            format!("proxy_read_timeout {READ_TIMEOUT_SECS}s;"),
+        ),
+    ];
+    let mut hits = [0; 4];
+    let lines: Vec<String> = SITE
+        .lines()
+        .map(|line| {
+            let code = line.trim();
+            for (i, (from, to)) in replacements.iter().enumerate() {
+                if code == *from {
+                    hits[i] += 1;
+                    return line.replace(from, to);
+                }
+            }
+            line.to_owned()
+        })
+        .collect();
+    for (i, (from, _)) in replacements.iter().enumerate() {
+        assert_eq!(hits[i], 1, "nginx/passerby.conf should have `{from}` once");
+    }
+    lines.join("\n")
+}
+
+/// The smallest main configuration around the site, with every path nginx writes in `dir`.
+/// `master_process off` keeps nginx to one process that runs as whoever started it, so it can
+/// read the temp dir and dies with a kill.
+fn wrap_in_http(site: &str, dir: &Path) -> String {
+    let dir = dir.to_str().unwrap();
+    format!(
+        "master_process off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log {dir}/access.log;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+
+{site}
+}}
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_nginx_the_page_sign_in_sockets_static_files_and_client_address_work() {
+    let app = ServerProcess::start(&["--trusted-proxy", "127.0.0.1", "--ping-interval", "0.5"]);
+    let nginx = Nginx::start(app.addr);
+    let browser = nginx.browser();
+
+    // The page, proxied and compressed.
+    let page = browser
+        .get(nginx.url("/"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["server"]
+            .to_str()
+            .unwrap()
+            .starts_with("nginx")
+    );
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(page.headers()["content-encoding"], "gzip");
+    assert!(
+        page.headers().contains_key("content-security-policy"),
+        "the page comes from passerby"
+    );
+    let page = browser.get(nginx.url("/ws")).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains(r#"id="signin""#));
+
+    // Static files come from nginx: one exists only in nginx's root, and both carry nginx's
+    // cache headers and none of passerby's.
+    let only = browser
+        .get(nginx.url("/static/only-in-nginx.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(only.status(), 200);
+    assert_eq!(only.text().await.unwrap(), "served by nginx\n");
+    let direct = reqwest::get(app.url("/static/only-in-nginx.txt"))
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 404, "passerby does not have it");
+    let script = browser
+        .get(nginx.url("/static/js/chat.js"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    let headers = script.headers();
+    assert_eq!(headers["cache-control"], "max-age=604800");
+    assert!(headers.contains_key("expires"));
+    assert_eq!(headers["content-encoding"], "gzip");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(
+        !headers.contains_key("content-security-policy"),
+        "not from passerby"
+    );
+
+    // Health through nginx; metrics only for this machine.
+    let health = browser.get(nginx.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let hidden = browser.get(nginx.url("/metrics")).send().await.unwrap();
+    assert_eq!(hidden.status(), 403, "visitors cannot read /metrics");
+
+    // Sign-in with the page's Origin: passerby sees the port in Host, so it matches.
+    let alice_cookie = nginx.sign_in("alice").await;
+    let bob_cookie = nginx.sign_in("bob").await;
+    assert!(alice_cookie.starts_with("name="));
+
+    // Sockets on /ws and on /, and chat both ways. From here on the clients keep reading, or
+    // they would miss passerby's pings (every 0.5 s) and be dropped.
+    let mut alice = nginx.connect("/ws", &alice_cookie).await;
+    alice.expect("join").await;
+    alice.expect("list").await;
+    let mut bob = nginx.connect("/", &bob_cookie).await;
+    bob.expect("join").await;
+    bob.expect("list").await;
+    assert_eq!(alice.expect("join").await["data"], "bob joined.");
+    alice.say("hello bob").await;
+    assert_eq!(bob.expect("chat").await["data"], "hello bob");
+    assert_eq!(alice.expect("chat").await["data"], "hello bob");
+    bob.say("hello alice").await;
+    assert_eq!(alice.expect("chat").await["data"], "hello alice");
+    assert_eq!(bob.expect("chat").await["data"], "hello alice");
+    bob.say(&"x".repeat(2001)).await;
+    bob.expect("error").await;
+
+    // Idle sockets outlive nginx's read timeout: passerby's pings keep them busy.
+    let idle = Duration::from_secs(READ_TIMEOUT_SECS) + Duration::from_millis(1500);
+    let start = Instant::now();
+    let (to_alice, to_bob) = tokio::join!(alice.events_within(idle), bob.events_within(idle));
+    assert!(to_alice.is_empty() && to_bob.is_empty());
+    assert!(start.elapsed() >= idle, "a socket ended while idle");
+    bob.say("still there?").await;
+    assert_eq!(alice.expect("chat").await["data"], "still there?");
+    assert_eq!(bob.expect("chat").await["data"], "still there?");
+
+    // The metrics count what happened through nginx.
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| metric(&text, series);
+    assert_eq!(value("passerby_connections_total"), Some(2.0));
+    assert_eq!(value("passerby_sign_ins_total"), Some(2.0));
+    assert_eq!(
+        value(r#"passerby_events_broadcast_total{kind="chat"}"#),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(r#"passerby_messages_rejected_total{reason="too_long"}"#),
+        Some(1.0)
+    );
+
+    // passerby logged the browser's address, not nginx's.
+    for event in ["signed in", "connected"] {
+        let line = app.log_line(&[event, "client=127.0.0.2"]).await;
+        assert!(!line.contains("client=127.0.0.1"), "{line}");
+    }
+    let rejected = app.log_line(&["rejected", r#"reason="too_long""#]).await;
+    assert!(rejected.contains("client=127.0.0.2"), "{rejected}");
+}
+
+#[tokio::test]
+async fn without_pings_nginx_closes_an_idle_socket_at_its_read_timeout() {
+    // The control for the idle check above: it shows the short timeout is really in force.
+    let app = ServerProcess::start(&["--trusted-proxy", "127.0.0.1", "--ping-interval", "30"]);
+    let nginx = Nginx::start(app.addr);
+    let cookie = nginx.sign_in("quiet").await;
+    let mut quiet = nginx.connect("/ws", &cookie).await;
+    quiet.expect("join").await;
+    quiet.expect("list").await;
+    let start = Instant::now();
+    assert_eq!(quiet.close_code().await, None, "nginx drops the connection");
+    let lasted = start.elapsed();
+    assert!(
+        lasted >= Duration::from_millis(READ_TIMEOUT_SECS * 1000 - 200) && lasted < WAIT,
+        "closed after {lasted:?}"
+    );
+}
+
+#[test]
+fn the_site_file_is_valid_where_the_readme_puts_it_in_debians_nginx_conf() {
+    // Debian's nginx.conf includes conf.d/*.conf inside `http { }`; put the shipped file
+    // there, and every path nginx would write into a temp dir.
+    let nginx = find_nginx();
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().to_str().unwrap();
+    let stock = std::fs::read_to_string("/etc/nginx/nginx.conf")
+        .expect("Debian's nginx package ships /etc/nginx/nginx.conf");
+    let site = concat!(env!("CARGO_MANIFEST_DIR"), "/nginx/passerby.conf");
+    let include = "include /etc/nginx/conf.d/*.conf;";
+    assert!(stock.contains(include), "{stock}");
+    let conf: String = stock
+        .replace(include, &format!("include {site};"))
+        .lines()
+        .map(|line| match line.split_whitespace().next() {
+            Some("pid") => format!("pid {tmp}/nginx.pid;"),
+            Some("error_log") => format!("error_log {tmp}/error.log;"),
+            Some("access_log") => format!("access_log {tmp}/access.log;"),
+            Some("include") if line.contains("sites-enabled") => String::new(),
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+    let output = Command::new(nginx)
+        .arg("-t")
+        .arg("-c")
+        .arg(dir.path().join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.path().join("error.log"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("test is successful"), "{stderr}");
+}

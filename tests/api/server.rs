@@ -1,0 +1,97 @@
+//! `ServerProcess`: the real binary as a child, with its log lines captured for assertions.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use crate::helpers::WAIT;
+
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    _data: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Starts `passerby` on 127.0.0.1:0 with `args`, and returns once it has announced itself.
+    pub fn start(args: &[&str]) -> ServerProcess {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_passerby"))
+            .args(["--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
+            .arg("--static-dir")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Logs go to stderr; stdout carries only the address.
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn({
+            let lines = lines.clone();
+            move || {
+                for line in stderr.lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            }
+        });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .expect("the server announces its address")
+            .parse()
+            .unwrap();
+        ServerProcess {
+            addr,
+            child,
+            lines,
+            _data: data,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The first log line containing every one of `parts`, waiting for it up to `WAIT`.
+    pub async fn log_line(&self, parts: &[&str]) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let found = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|line| parts.iter().all(|p| line.contains(p)))
+                .cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let log = self.lines.lock().unwrap().join("\n");
+                panic!("no log line with {parts:?} in:\n{log}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A failed assertion must not leave the server running.
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
