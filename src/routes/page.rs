@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use askama::Template;
 use axum::{
     extract::{ConnectInfo, Query, State},
-    http::HeaderMap,
+    http::{HeaderMap, header},
     response::{Html, IntoResponse, Response},
 };
 use axum_extra::extract::SignedCookieJar;
 
 use super::socket::{self, MaybeUpgrade, SocketQuery};
-use crate::{auth, error::ApiError, state::AppState, templates::ChatPage};
+use crate::{auth, error::ApiError, i18n::Lang, state::AppState, templates::ChatPage};
 
 pub async fn page_or_socket(
     State(state): State<AppState>,
@@ -23,14 +23,25 @@ pub async fn page_or_socket(
 ) -> Response {
     match upgrade {
         Some(ws) => socket::accept(ws, &state, peer, &jar, &headers, query),
-        None => render(&state, &jar).into_response(),
+        None => {
+            let lang = Lang::negotiate(
+                headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok()),
+            );
+            // Caches must keep one copy per language.
+            let vary = [(header::VARY, "accept-language")];
+            (vary, render(&state, &jar, lang)).into_response()
+        }
     }
 }
 
-fn render(state: &AppState, jar: &SignedCookieJar) -> Result<Html<String>, ApiError> {
+fn render(state: &AppState, jar: &SignedCookieJar, lang: Lang) -> Result<Html<String>, ApiError> {
     let guest = auth::guest_name(state.user_ids.issued());
     let user = auth::current_user(jar);
     let page = ChatPage {
+        lang,
+        t: lang.strings(),
         guest_name: guest.as_str(),
         signed_in_as: user.as_ref().map(|u| u.name.as_str()),
         max_message_chars: state.chat.settings.max_message_chars,
