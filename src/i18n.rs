@@ -162,7 +162,7 @@ const EN: Strings = Strings {
     new_messages: "New messages",
     js_connecting: "Connecting…",
     js_connected: "Connected",
-    js_reconnecting: "Connection lost. Reconnecting in {seconds} s…",
+    js_reconnecting: "Connection lost. Reconnecting in {seconds} s",
     js_signed_out: "You are signed out. Please sign in again.",
     js_refused: "Cannot connect: {reason}",
     js_joined: "{name} joined",
