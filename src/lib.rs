@@ -9,6 +9,7 @@ pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod error;
+pub mod i18n;
 pub mod metrics;
 pub mod routes;
 pub mod startup;

@@ -2,10 +2,15 @@
 
 use askama::Template;
 
-/// The chat page, the seed's `ws.html`.
+use crate::i18n::{Lang, Strings};
+
+/// The chat page, the seed's `ws.html`, in the visitor's language.
 #[derive(Template)]
 #[template(path = "chat.html")]
 pub struct ChatPage<'a> {
+    pub lang: Lang,
+    /// What the page says, in `lang`.
+    pub t: &'static Strings,
     /// The guest name offered to a visitor who signs in without typing one.
     pub guest_name: &'a str,
     /// The name of the signed-in visitor, who is connected at once.

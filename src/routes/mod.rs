@@ -13,7 +13,11 @@ use axum::{
     http::{HeaderName, HeaderValue, header},
     routing::{get, post},
 };
-use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
+use tower_http::{
+    services::{ServeDir, ServeFile},
+    set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
+};
 
 use crate::state::AppState;
 
@@ -35,6 +39,11 @@ pub fn router(state: AppState, static_dir: &std::path::Path) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .nest_service("/static", ServeDir::new(static_dir))
+        // The page links its icon, but browsers and crawlers still ask for the old path.
+        .route_service(
+            "/favicon.ico",
+            ServeFile::new(static_dir.join("img/favicon.svg")),
+        )
         // The seed's page opens `ws://host:3000` on any path; anything else is 404.
         .fallback(socket::socket_or_not_found)
         .with_state(state)

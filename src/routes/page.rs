@@ -3,7 +3,7 @@
 use askama::Template;
 use axum::{
     extract::{Query, State},
-    http::HeaderMap,
+    http::{HeaderMap, header},
     response::{Html, IntoResponse, Response},
 };
 use axum_extra::extract::SignedCookieJar;
@@ -12,7 +12,7 @@ use super::{
     client_addr::ClientAddr,
     socket::{self, MaybeUpgrade, SocketQuery},
 };
-use crate::{auth, error::ApiError, state::AppState, templates::ChatPage};
+use crate::{auth, error::ApiError, i18n::Lang, state::AppState, templates::ChatPage};
 
 pub async fn page_or_socket(
     State(state): State<AppState>,
@@ -24,14 +24,25 @@ pub async fn page_or_socket(
 ) -> Response {
     match upgrade {
         Some(ws) => socket::accept(ws, &state, client, &jar, &headers, query),
-        None => render(&state, &jar).into_response(),
+        None => {
+            let lang = Lang::negotiate(
+                headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok()),
+            );
+            // Caches must keep one copy per language.
+            let vary = [(header::VARY, "accept-language")];
+            (vary, render(&state, &jar, lang)).into_response()
+        }
     }
 }
 
-fn render(state: &AppState, jar: &SignedCookieJar) -> Result<Html<String>, ApiError> {
+fn render(state: &AppState, jar: &SignedCookieJar, lang: Lang) -> Result<Html<String>, ApiError> {
     let guest = auth::guest_name(state.user_ids.issued());
     let user = auth::current_user(jar);
     let page = ChatPage {
+        lang,
+        t: lang.strings(),
         guest_name: guest.as_str(),
         signed_in_as: user.as_ref().map(|u| u.name.as_str()),
         max_message_chars: state.chat.settings.max_message_chars,

@@ -327,3 +327,81 @@ async fn static_files_are_served_from_static() {
         .unwrap();
     assert_ne!(traversal.status(), 200);
 }
+
+#[tokio::test]
+async fn the_page_is_chinese_by_default_and_english_when_the_browser_prefers_it() {
+    let app = spawn_app().await;
+    let page = |accept: Option<&'static str>| {
+        let mut request = app.http.get(app.url("/ws"));
+        if let Some(accept) = accept {
+            request = request.header("accept-language", accept);
+        }
+        async move { request.send().await.unwrap() }
+    };
+
+    let chinese = page(None).await;
+    assert_eq!(chinese.headers()["vary"], "accept-language");
+    let html = chinese.text().await.unwrap();
+    assert!(html.contains(r#"<html lang="zh-CN">"#));
+    for text in ["登入", "退出", "发送消息"] {
+        assert!(html.contains(text), "{text} missing");
+    }
+
+    let html = page(Some("en-GB,en;q=0.9,zh;q=0.5"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"<html lang="en">"#));
+    assert!(html.contains(">Sign in<") && html.contains(">Send<"));
+    assert!(!html.contains("发送消息"));
+
+    let html = page(Some("zh-CN,zh;q=0.9,en;q=0.8"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"<html lang="zh-CN">"#));
+}
+
+#[tokio::test]
+async fn a_signed_in_visitor_gets_the_room_view_at_once() {
+    let app = spawn_app().await;
+    let cookie = app.sign_in("<b>Eve</b>").await;
+    let html = app
+        .http
+        .get(app.url("/ws"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"data-signed-in="&#60;b&#62;Eve&#60;/b&#62;""#),
+        "escaped"
+    );
+    assert!(html.contains(r#"<section id="signed-out" class="welcome" hidden>"#));
+    assert!(html.contains(r#"<section id="signed-in" class="room">"#));
+    assert!(!html.contains("<b>Eve"), "a name is never markup");
+}
+
+#[tokio::test]
+async fn the_favicon_and_the_ten_avatars_are_served() {
+    let app = spawn_app().await;
+    let icon = app.http.get(app.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    assert_eq!(icon.headers()["x-content-type-options"], "nosniff");
+    for image in 0..10 {
+        let avatar = app
+            .http
+            .get(app.url(&format!("/static/img/avatars/{image}.svg")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(avatar.status(), 200, "avatar {image}");
+        assert_eq!(avatar.headers()["content-type"], "image/svg+xml");
+    }
+}

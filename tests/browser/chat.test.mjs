@@ -1,0 +1,351 @@
+// The chat page end to end: the real server binary and Debian's headless Chromium.
+// The steps run in order and share one conversation, as people would have it.
+// Screenshots for the README are written to docs/screenshots/.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import {
+  ROOT, WAIT, eventually, launchBrowser, logLines, onlineNames, openVisitor, startServer,
+} from './harness.mjs';
+
+const SHOTS = path.join(ROOT, 'docs', 'screenshots');
+// Not the default, so the test proves the page takes its limit from the server.
+const MAX_CHARS = 280;
+const XSS_MESSAGE = '<img src=x onerror=alert(1)>';
+const XSS_NAME = '<img src=x onerror=1>'; // names are at most 24 characters
+
+let dataDir;
+let server;
+let browser;
+const visitors = [];
+// Should the test process die mid-way, the server must not outlive it.
+process.on('exit', () => server?.kill());
+
+// Alice on a laptop, Bob on a phone, Eve tries her luck.
+let alice;
+let bob;
+let eve;
+
+async function visitor(options) {
+  const v = await openVisitor(browser, options);
+  visitors.push(v);
+  return v;
+}
+
+/** Signs in through the page and returns the user the server created. */
+async function signIn({ page }, name) {
+  if (name !== undefined) { await page.fill('#name', name); }
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/wsin')),
+    page.click('#signin'),
+  ]);
+  const reply = await response.json();
+  assert.equal(reply.code, 0, `sign-in refused: ${JSON.stringify(reply)}`);
+  await page.locator('#signed-in').waitFor();
+  await page.locator('#status[data-state="online"]').waitFor();
+  return reply.user;
+}
+
+async function say({ page }, text, how = 'enter') {
+  await page.fill('#mes', text);
+  if (how === 'enter') { await page.press('#mes', 'Enter'); } else { await page.click('#go'); }
+  await page.locator('#log .msg.mine .bubble').filter({ hasText: text }).last().waitFor();
+  assert.equal(await page.inputValue('#mes'), '', 'the input is cleared after sending');
+}
+
+/** The last message in `page`'s log whose bubble contains `text`. */
+function messageWith(page, text) {
+  return page.locator('#log .msg').filter({ has: page.locator('.bubble', { hasText: text }) }).last();
+}
+
+async function waitOnline(page, names) {
+  const want = [...names].sort();
+  await eventually(`online list ${want}`, () => onlineNames(page),
+    (seen) => JSON.stringify([...seen].sort()) === JSON.stringify(want));
+  await eventually(`online count ${want.length}`, () => page.textContent('#count'),
+    (count) => count === String(want.length));
+}
+
+/** Hours and minutes of `iso` in `timeZone`, as the page should show them. */
+function clock(iso, timeZone) {
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).formatToParts(new Date(iso));
+  const get = (type) => Number(parts.find((p) => p.type === type).value);
+  return [get('hour'), get('minute')];
+}
+
+describe('the chat page in headless Chromium', () => {
+  before(async () => {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'passerby-browser-'));
+    await mkdir(SHOTS, { recursive: true });
+    server = await startServer({ dataDir, args: ['--max-message-chars', String(MAX_CHARS)] });
+    browser = await launchBrowser();
+    alice = await visitor();
+    bob = await visitor({
+      viewport: { width: 390, height: 780 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+      timezoneId: 'Europe/London',
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    server?.kill();
+    if (dataDir) { await rm(dataDir, { recursive: true, force: true }); }
+  });
+
+  it('offers a guest name on a Chinese sign-in page with the seed controls', async () => {
+    const { page } = alice;
+    const response = await page.goto(`${server.url}/ws`);
+    assert.equal(response.status(), 200);
+    assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+    assert.equal(await page.inputValue('#name'), '路人甲', 'the first guest name is offered');
+    assert.equal((await page.textContent('#signin')).trim(), '登入');
+    assert.equal((await page.textContent('#go')).trim(), '发送消息');
+    assert.equal((await page.textContent('#signout')).trim(), '退出');
+    assert.ok(await page.locator('#signed-out').isVisible());
+    assert.ok(!(await page.locator('#signed-in').isVisible()));
+    const headers = response.headers();
+    assert.match(headers['content-security-policy'], /script-src 'self'/);
+    assert.doesNotMatch(headers['content-security-policy'], /unsafe-inline/);
+    assert.equal(headers['x-content-type-options'], 'nosniff');
+    assert.ok(headers['referrer-policy'], 'a Referrer-Policy is sent');
+    // Every avatar of the parade loaded (an image that failed has no natural width).
+    await eventually('the avatars to load', () => page.locator('.avatar-parade img')
+      .evaluateAll((imgs) => imgs.map((img) => img.complete && img.naturalWidth > 0)),
+    (loaded) => loaded.length === 10 && loaded.every(Boolean));
+    await page.screenshot({ path: path.join(SHOTS, 'signed-out.png') });
+  });
+
+  it('two visitors sign in with different names and see each other online', async () => {
+    alice.user = await signIn(alice); // keeps the offered 路人甲
+    assert.equal(alice.user.name, '路人甲');
+    await bob.page.goto(`${server.url}/ws`);
+    assert.equal(await bob.page.inputValue('#name'), '路人乙', 'the next guest name is offered');
+    bob.user = await signIn(bob, '小红');
+    assert.notEqual(alice.user.id, bob.user.id);
+    for (const { page } of [alice, bob]) {
+      await waitOnline(page, ['路人甲', '小红']);
+    }
+    assert.equal(await alice.page.textContent('#me'), '路人甲');
+    assert.equal(await alice.page.textContent('#online li.me .name'), '路人甲');
+    await alice.page.locator('#log .system.join', { hasText: '小红 加入了聊天室' }).waitFor();
+    assert.equal(await alice.page.getAttribute('#mes', 'maxlength'), String(MAX_CHARS));
+  });
+
+  it('they exchange messages both ways, each with avatar, name and local time', async () => {
+    const lines = [
+      [alice, '大家好！有人在吗？', 'enter'],
+      [bob, '在的，刚下班路过。', 'click'],
+      [alice, '这个聊天室不用注册，起个名字就能聊。', 'enter'],
+      [bob, '手机上用着也挺顺手的，字也清楚。', 'enter'],
+      [alice, '那就常来坐坐吧 :)', 'click'],
+    ];
+    for (const [from, text, how] of lines) {
+      await say(from, text, how);
+      const to = from === alice ? bob : alice;
+      const seen = messageWith(to.page, text);
+      await seen.waitFor();
+      assert.match(await seen.getAttribute('class'), /\btheirs\b/, 'another person\'s message');
+      assert.equal(await seen.locator('.name').textContent(), from.user.name);
+      assert.equal(await seen.locator('.bubble').textContent(), text);
+      assert.equal(await seen.locator('img.avatar').getAttribute('src'),
+        `/static/img/avatars/${from.user.image}.svg`);
+      assert.ok(await seen.locator('img.avatar').evaluate((img) => img.complete && img.naturalWidth > 0),
+        'the avatar image loaded');
+      assert.match(await messageWith(from.page, text).getAttribute('class'), /\bmine\b/);
+    }
+    // The same message, in each reader's own time zone.
+    const text = lines[0][1];
+    for (const [{ page }, zone] of [[alice, 'Asia/Shanghai'], [bob, 'Europe/London']]) {
+      const time = messageWith(page, text).locator('time');
+      const iso = await time.getAttribute('datetime');
+      assert.ok(Math.abs(Date.parse(iso) - Date.now()) < 60_000, `a current time: ${iso}`);
+      const shown = (await time.textContent()).match(/(\d{1,2}):(\d{2})/);
+      assert.ok(shown, `a clock time is shown: ${await time.textContent()}`);
+      assert.deepEqual([Number(shown[1]), Number(shown[2])], clock(iso, zone), `local time in ${zone}`);
+    }
+    await alice.page.screenshot({ path: path.join(SHOTS, 'conversation.png') });
+    await bob.page.screenshot({ path: path.join(SHOTS, 'phone.png') });
+  });
+
+  it('works at phone width: nothing overflows sideways and the controls are on screen', async () => {
+    const { page } = bob;
+    const layout = await page.evaluate(() => {
+      const box = (id) => document.getElementById(id).getBoundingClientRect();
+      return {
+        scrollWidth: document.documentElement.scrollWidth,
+        width: window.innerWidth,
+        height: window.innerHeight,
+        mes: box('mes'),
+        go: box('go'),
+        signout: box('signout'),
+      };
+    });
+    assert.ok(layout.scrollWidth <= layout.width, `no sideways scroll: ${JSON.stringify(layout)}`);
+    for (const control of ['mes', 'go', 'signout']) {
+      const r = layout[control];
+      assert.ok(r.left >= 0 && r.right <= layout.width && r.top >= 0 && r.bottom <= layout.height,
+        `#${control} on screen: ${JSON.stringify(r)}`);
+    }
+  });
+
+  it('shows an XSS payload in a message and in a name as text, and runs nothing', async () => {
+    await say(bob, XSS_MESSAGE);
+    const seen = messageWith(alice.page, XSS_MESSAGE);
+    await seen.waitFor();
+    assert.equal(await seen.locator('.bubble').textContent(), XSS_MESSAGE);
+
+    eve = await visitor();
+    await eve.page.goto(`${server.url}/ws`);
+    eve.user = await signIn(eve, XSS_NAME);
+    await waitOnline(alice.page, ['路人甲', '小红', XSS_NAME]);
+    await alice.page.locator('#log .system.join', { hasText: XSS_NAME }).waitFor();
+    assert.equal(await eve.page.textContent('#me'), XSS_NAME);
+
+    for (const { page, seen: record } of [alice, bob, eve]) {
+      assert.equal(await page.locator('#log img[src="x"], #online img[src="x"], #me img').count(), 0,
+        'no element was made from user text');
+      assert.deepEqual(record.dialogs, [], 'no script ran');
+    }
+  });
+
+  it('sends text that looks like a protocol command as chat', async () => {
+    const text = '{"type":"left","data":"not really"}';
+    await say(eve, text);
+    assert.equal(await messageWith(alice.page, text).locator('.bubble').textContent(), text);
+  });
+
+  it('shows server errors inline', async () => {
+    // Faster than any person: well past the rate limit's burst of 10.
+    await eve.page.evaluate(() => {
+      for (let i = 1; i <= 20; i += 1) {
+        document.getElementById('mes').value = `刷屏 ${i}`;
+        document.getElementById('go').click();
+      }
+    });
+    // One error per flood; a message let through in between starts another, so maybe two.
+    const error = eve.page.locator('#log .system.error').first();
+    await error.waitFor();
+    assert.match(await error.textContent(), /too many messages/);
+    // What got through reaches the others; how much depends on the tokens left, so count.
+    const flood = (page) => page.locator('#log .msg .bubble', { hasText: '刷屏' }).count();
+    const [through] = await eventually('the others to get what got through',
+      async () => [await flood(eve.page), await flood(alice.page)],
+      ([sent, seen]) => sent >= 5 && seen === sent);
+    assert.ok(through < 20, `the limit dropped some of the flood: ${through} got through`);
+    assert.equal(await alice.page.locator('#log .system.error').count(), 0, 'only the sender sees it');
+  });
+
+  it('follows the conversation, unless the reader has scrolled up', async () => {
+    const { page } = alice;
+    const position = () => page.locator('#log').evaluate((log) => ({
+      overflow: log.scrollHeight > log.clientHeight,
+      fromBottom: log.scrollHeight - log.scrollTop - log.clientHeight,
+      top: log.scrollTop,
+    }));
+    const start = await position();
+    assert.ok(start.overflow, 'the log is long enough to scroll');
+    assert.ok(start.fromBottom < 2, `followed to the bottom: ${JSON.stringify(start)}`);
+
+    await page.hover('#log');
+    await page.mouse.wheel(0, -5000);
+    await eventually('the reader to be at the top', position, (p) => p.top === 0);
+    await say(bob, '往上翻的时候不要把我拉下去');
+    await messageWith(page, '往上翻的时候不要把我拉下去').waitFor();
+    const reading = await position();
+    assert.equal(reading.top, 0, 'the reader stays where they are');
+    await page.locator('#jump').waitFor();
+
+    await page.click('#jump');
+    await eventually('the log back at the bottom', position, (p) => p.fromBottom < 2);
+    assert.ok(!(await page.locator('#jump').isVisible()));
+  });
+
+  it('signing out shows the sign-in view, and the others see left', async () => {
+    const { page } = bob;
+    await page.click('#signout');
+    await page.locator('#signed-out').waitFor();
+    assert.ok(!(await page.locator('#signed-in').isVisible()));
+    assert.equal(await page.inputValue('#name'), '小红', 'ready to come back under the same name');
+    await alice.page.locator('#log .system.left', { hasText: '小红 离开了聊天室' }).waitFor();
+    await waitOnline(alice.page, ['路人甲', XSS_NAME]);
+
+    // And back in: a new user with the same name, and a fresh log.
+    bob.user = await signIn(bob);
+    assert.equal(bob.user.name, '小红');
+    assert.equal(await page.locator('#log .msg').count(), 0, 'the old conversation is gone');
+    await waitOnline(alice.page, ['路人甲', '小红', XSS_NAME]);
+  });
+
+  it('a signed-in visitor who reloads is connected at once, on the page\'s own host', async () => {
+    const { page, seen } = alice;
+    const socket = page.waitForEvent('websocket');
+    await page.reload();
+    assert.ok(await page.locator('#signed-in').isVisible(), 'the room view is rendered at once');
+    assert.equal((await socket).url(), `ws://${server.host}/ws`);
+    await page.locator('#status[data-state="online"]').waitFor();
+    assert.equal(await page.textContent('#me'), '路人甲');
+    await waitOnline(page, ['路人甲', '小红', XSS_NAME]);
+    assert.ok(seen.sockets.length >= 2);
+  });
+
+  it('reconnects by itself after a server restart; a dropped cookie gets the sign-in view', async () => {
+    // Eve's cookie goes, as if she signed out in another tab: her open socket does not know.
+    await eve.context.clearCookies();
+    const port = server.host;
+    await server.stop();
+    for (const { page } of [alice, bob, eve]) {
+      const status = page.locator('#status[data-state="reconnecting"]');
+      await status.waitFor();
+      assert.match(await status.textContent(), /重新连接/);
+    }
+    server = await startServer({ dataDir, bind: port, args: ['--max-message-chars', String(MAX_CHARS)] });
+    assert.equal(server.host, port, 'the same address as before');
+
+    for (const { page } of [alice, bob]) {
+      await page.locator('#status[data-state="online"]').waitFor({ timeout: 3 * WAIT });
+      await waitOnline(page, ['路人甲', '小红']);
+    }
+    await say(alice, '服务器刚刚重启了，还在吗？');
+    await messageWith(bob.page, '服务器刚刚重启了，还在吗？').waitFor();
+    await say(bob, '在，自己连回来了。', 'click');
+    await messageWith(alice.page, '在，自己连回来了。').waitFor();
+
+    // Eve's socket was closed with 4001: the sign-in view, and no more attempts.
+    await eve.page.locator('#signed-out').waitFor({ timeout: 3 * WAIT });
+    assert.equal(await eve.page.textContent('#notice'), '你已退出，请重新登入。');
+    assert.ok(!(await eve.page.locator('#signed-in').isVisible()));
+    const attempts = eve.seen.sockets.length;
+    // A retry would come within 1.2 s (the first backoff step with its jitter).
+    await eve.page.waitForTimeout(1500);
+    assert.equal(eve.seen.sockets.length, attempts, 'no reconnect after 4001');
+  });
+
+  it('speaks English to a browser that prefers it', async () => {
+    const dana = await visitor({ locale: 'en-US' });
+    const { page } = dana;
+    await page.goto(`${server.url}/ws`);
+    assert.equal(await page.getAttribute('html', 'lang'), 'en');
+    assert.equal((await page.textContent('#signin')).trim(), 'Sign in');
+    assert.equal((await page.textContent('#go')).trim(), 'Send');
+    await signIn(dana, 'Dana');
+    assert.equal(await page.textContent('#status'), 'Connected');
+    await page.locator('#log .system.join', { hasText: 'Dana joined' }).waitFor();
+    await alice.page.locator('#log .system.join', { hasText: 'Dana 加入了聊天室' }).waitFor();
+  });
+
+  it('raised no page errors, and no console errors but refused reconnects', async () => {
+    for (const { seen } of visitors) {
+      assert.deepEqual(seen.errors, []);
+      assert.deepEqual(seen.dialogs, []);
+      const unexpected = seen.consoleErrors
+        .filter((text) => !/^WebSocket connection to 'ws:\/\/[^']+' failed/.test(text));
+      assert.deepEqual(unexpected, [], 'console errors (a 404, a CSP violation, …)');
+    }
+  });
+});
