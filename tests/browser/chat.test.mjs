@@ -1,6 +1,7 @@
 // The chat page end to end: the real server binary and Debian's headless Chromium.
 // The steps run in order and share one conversation, as people would have it.
-// Screenshots for the README are written to docs/screenshots/.
+// Screenshots go to a temporary folder; with UPDATE_SCREENSHOTS=1 they replace the README's
+// in docs/screenshots/ (they show message times, so every run differs).
 
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
@@ -12,7 +13,9 @@ import {
   ROOT, WAIT, eventually, launchBrowser, logLines, onlineNames, openVisitor, startServer,
 } from './harness.mjs';
 
-const SHOTS = path.join(ROOT, 'docs', 'screenshots');
+const SHOTS = process.env.UPDATE_SCREENSHOTS === '1'
+  ? path.join(ROOT, 'docs', 'screenshots')
+  : path.join(os.tmpdir(), `passerby-screenshots-${process.pid}`);
 // Not the default, so the test proves the page takes its limit from the server.
 const MAX_CHARS = 280;
 const XSS_MESSAGE = '<img src=x onerror=alert(1)>';
