@@ -7,6 +7,7 @@ use std::{
     collections::VecDeque,
     future::poll_fn,
     io::{self, IoSlice},
+    mem::MaybeUninit,
     pin::Pin,
     task::{Context, Poll, ready},
 };
@@ -76,22 +77,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
                     }
                 }
             }
-            let filled = self.read_buf.len();
-            self.read_buf.resize(filled + READ_CHUNK, 0);
-            let mut buf = ReadBuf::new(&mut self.read_buf[filled..]);
-            let polled = Pin::new(&mut self.io).poll_read(cx, &mut buf);
-            let got = buf.filled().len();
-            self.read_buf.truncate(filled + got);
-            match polled {
-                Poll::Pending => {
-                    if self.read_buf.is_empty() {
-                        self.read_buf = Vec::new();
-                    }
-                    return Poll::Pending;
-                }
+            // Read into the stack: an idle poll costs no allocation, and only bytes that
+            // arrived are kept.
+            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut buf = ReadBuf::uninit(&mut chunk);
+            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
-                Poll::Ready(Ok(())) if got == 0 => return Poll::Ready(None),
-                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(None),
+                Poll::Ready(Ok(())) => self.read_buf.extend_from_slice(buf.filled()),
             }
         }
     }
