@@ -18,6 +18,9 @@ struct Args {
     /// Servers to measure, in order.
     #[arg(long, value_delimiter = ',', default_value = "passerby,node")]
     servers: Vec<String>,
+    /// Scenarios to run: fanout, latency, ramp, idle, max.
+    #[arg(long, value_delimiter = ',', default_value = "fanout,latency,ramp,idle,max")]
+    scenarios: Vec<String>,
     /// The passerby binary (build it with --release first).
     #[arg(long, default_value = "target/release/passerby")]
     passerby: PathBuf,
@@ -168,74 +171,45 @@ async fn measure(args: &Args, name: &str) -> anyhow::Result<ServerResults> {
     };
     let data = tempfile_dir::Dir::new()?;
 
-    let (server, target) = start(args, name, &data).await?;
-    eprintln!("{name}: fan-out");
-    results.fanout = Some(
-        scenario::fanout(
-            &target,
-            Some(server.pid()),
-            args.clients,
-            args.senders,
-            args.messages,
-        )
-        .await?,
-    );
-    server.stop().await;
-
-    let (server, target) = start(args, name, &data).await?;
-    eprintln!("{name}: latency");
-    results.latency = Some(
-        scenario::latency(
-            &target,
-            args.clients,
-            args.probes,
-            args.rate,
-            Duration::from_secs_f64(args.latency_secs),
-        )
-        .await?,
-    );
-    server.stop().await;
-
-    let (server, target) = start(args, name, &data).await?;
-    eprintln!("{name}: ramp");
-    results.ramp = Some(
-        scenario::ramp(
-            &target,
-            Some(server.pid()),
-            args.ramp_clients,
-            args.ramp_clients,
-        )
-        .await?,
-    );
-    server.stop().await;
-
-    if name == "passerby" {
+    let run = |scenario: &str| args.scenarios.iter().any(|s| s == scenario);
+    if run("fanout") {
+        let (server, target) = start(args, name, &data).await?;
+        eprintln!("{name}: fan-out");
+        let pid = Some(server.pid());
+        results.fanout =
+            Some(scenario::fanout(&target, pid, args.clients, args.senders, args.messages).await?);
+        server.stop().await;
+    }
+    if run("latency") {
+        let (server, target) = start(args, name, &data).await?;
+        eprintln!("{name}: latency");
+        let duration = Duration::from_secs_f64(args.latency_secs);
+        results.latency =
+            Some(scenario::latency(&target, args.clients, args.probes, args.rate, duration).await?);
+        server.stop().await;
+    }
+    if run("ramp") {
+        let (server, target) = start(args, name, &data).await?;
+        eprintln!("{name}: ramp");
+        let pid = Some(server.pid());
+        results.ramp =
+            Some(scenario::ramp(&target, pid, args.ramp_clients, args.ramp_clients).await?);
+        server.stop().await;
+    }
+    if name == "passerby" && run("idle") {
         let (server, target) = start(args, name, &data).await?;
         eprintln!("{name}: idle");
-        results.idle = Some(
-            scenario::ramp(
-                &target,
-                Some(server.pid()),
-                args.idle_clients,
-                args.room_size,
-            )
-            .await?,
-        );
+        let pid = Some(server.pid());
+        results.idle =
+            Some(scenario::ramp(&target, pid, args.idle_clients, args.room_size).await?);
         server.stop().await;
-        if args.max_clients > 0 {
-            let (server, target) = start(args, name, &data).await?;
-            eprintln!("{name}: max");
-            results.max = Some(
-                scenario::ramp(
-                    &target,
-                    Some(server.pid()),
-                    args.max_clients,
-                    args.room_size,
-                )
-                .await?,
-            );
-            server.stop().await;
-        }
+    }
+    if name == "passerby" && run("max") && args.max_clients > 0 {
+        let (server, target) = start(args, name, &data).await?;
+        eprintln!("{name}: max");
+        let pid = Some(server.pid());
+        results.max = Some(scenario::ramp(&target, pid, args.max_clients, args.room_size).await?);
+        server.stop().await;
     }
     Ok(results)
 }
