@@ -120,6 +120,7 @@ pub async fn run<T>(
         stalled_ticks: 0,
         written_at_tick: 0,
         rate_limited: false,
+        chats: Vec::new(),
     };
     let end = poll_fn(|cx| conn.poll(cx)).await;
     let Connection {
@@ -161,10 +162,18 @@ struct Connection<'a, T> {
     written_at_tick: u64,
     /// Set once we told the user they are over the limit, so a flood gets one error, not many.
     rate_limited: bool,
+    /// Chat messages read this turn, sent to the engine together when the turn ends.
+    chats: Vec<ChatText>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        let polled = self.poll_turn(cx);
+        self.send_chats();
+        polled
+    }
+
+    fn poll_turn(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         let mut handled = 0;
         loop {
             // Write first: frames still waiting for the socket stay in the outbox, where
@@ -251,12 +260,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
     }
 
     fn on_text(&mut self, text: &str) {
-        let engine = &self.shared.engine;
         let raw = match parse_client_text(text) {
             Ok(ClientCommand::Chat(raw)) => raw,
             Err(e) => {
                 self.rejected(Reject::BadCommand);
-                return engine.reply_error(&self.member, &e);
+                return self.reply_error(&e);
             }
         };
         let text = match ChatText::parse(&raw, self.shared.settings.max_message_chars) {
@@ -264,7 +272,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             Err(TextError::Empty) => return,
             Err(e @ TextError::TooLong { .. }) => {
                 self.rejected(Reject::TooLong);
-                return engine.reply_error(&self.member, &e.to_string());
+                return self.reply_error(&e.to_string());
             }
         };
         let user = self.member.user().id;
@@ -277,15 +285,32 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
                     self.shared.limiter.retry_after().as_millis()
                 );
-                engine.reply_error(&self.member, &message);
+                self.reply_error(&message);
             }
             return;
         }
         self.rate_limited = false;
-        if let Err(e) = engine.chat(&self.member, &text) {
-            tracing::warn!(user, error = %e, "chat not sent");
-            engine.reply_error(&self.member, &format!("not sent: {e}"));
+        self.chats.push(text);
+    }
+
+    /// Hands the turn's chat messages to the engine in one go.
+    fn send_chats(&mut self) {
+        if self.chats.is_empty() {
+            return;
         }
+        if let Err(e) = self.shared.engine.chat(&self.member, &self.chats) {
+            let user = self.member.user().id;
+            tracing::warn!(user, error = %e, "chat not sent");
+            let message = format!("not sent: {e}");
+            self.shared.engine.reply_error(&self.member, &message);
+        }
+        self.chats.clear();
+    }
+
+    /// An `error` to this socket, after the messages it sent before the bad one.
+    fn reply_error(&mut self, message: &str) {
+        self.send_chats();
+        self.shared.engine.reply_error(&self.member, message);
     }
 }
 

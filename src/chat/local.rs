@@ -120,19 +120,26 @@ impl LocalEngine {
         }
     }
 
-    pub fn chat(&self, member: &Membership, text: &ChatText) -> u64 {
+    /// Broadcasts messages from one sender. A burst is framed once and each socket takes
+    /// all of it in one push, so fan-out touches every socket once per burst, not per message.
+    pub fn chat(&self, member: &Membership, texts: &[ChatText]) {
         let mut rooms = self.lock();
         let room = rooms
             .get_mut(&member.room)
             .expect("a member's room exists until it leaves");
-        let id = room.broadcast(
-            EventKind::Chat,
-            &member.user,
-            EventData::Text(text.as_str()),
-            false,
-        );
-        self.events.chat.inc();
-        id
+        let frames: Vec<Frame> = texts
+            .iter()
+            .map(|text| {
+                room.frame(
+                    EventKind::Chat,
+                    &member.user,
+                    EventData::Text(text.as_str()),
+                    false,
+                )
+            })
+            .collect();
+        room.fan_out(&frames);
+        self.events.chat.inc_by(texts.len() as u64);
     }
 
     pub fn reply_error(&self, member: &Membership, message: &str) {
@@ -204,9 +211,15 @@ impl LocalEngine {
 
 impl Room {
     /// Gives the event the room's next id and queues it for every socket in the room.
-    fn broadcast(&mut self, kind: EventKind, user: &User, data: EventData<'_>, count: bool) -> u64 {
+    fn broadcast(&mut self, kind: EventKind, user: &User, data: EventData<'_>, count: bool) {
+        let frame = self.frame(kind, user, data, count);
+        self.fan_out(std::slice::from_ref(&frame));
+    }
+
+    /// Serializes an event with the room's next id.
+    fn frame(&mut self, kind: EventKind, user: &User, data: EventData<'_>, count: bool) -> Frame {
         self.last_id += 1;
-        let frame: Frame = ServerEvent {
+        ServerEvent {
             id: self.last_id,
             kind,
             user,
@@ -214,12 +227,14 @@ impl Room {
             time: now_ms(),
             count: count.then_some(self.online.len()),
         }
-        .to_frame();
+        .to_frame()
+    }
+
+    fn fan_out(&self, frames: &[Frame]) {
         for socket in self.sockets.values() {
             // A full outbox marks its socket for closing; its task does the rest.
-            let _ = socket.outbox.push(frame.clone());
+            let _ = socket.outbox.push_many(frames);
         }
-        self.last_id
     }
 }
 
@@ -299,7 +314,7 @@ mod tests {
         engine.join(RoomName::lobby(), user(2), b.clone());
         frames(&a);
         frames(&b);
-        engine.chat(&ma, &ChatText::parse("hi", 10).unwrap());
+        engine.chat(&ma, &[ChatText::parse("hi", 10).unwrap()]);
         let (got_a, got_b) = (frames(&a), frames(&b));
         assert_eq!(got_a.len(), 1);
         assert_eq!(got_a[0].as_ptr(), got_b[0].as_ptr());
@@ -313,7 +328,7 @@ mod tests {
         engine.join(RoomName::parse("other").unwrap(), user(2), b.clone());
         drain(&a).await;
         drain(&b).await;
-        engine.chat(&ma, &ChatText::parse("hi", 10).unwrap());
+        engine.chat(&ma, &[ChatText::parse("hi", 10).unwrap()]);
         assert_eq!(drain(&a).await.len(), 1);
         assert!(drain(&b).await.is_empty());
     }
@@ -326,7 +341,7 @@ mod tests {
         engine.join(RoomName::parse("other").unwrap(), user(1), Outbox::new(16));
         engine.join(RoomName::lobby(), user(2), Outbox::new(16));
         assert_eq!(engine.users_online(), 2);
-        engine.chat(&a, &ChatText::parse("hi", 10).unwrap());
+        engine.chat(&a, &[ChatText::parse("hi", 10).unwrap()]);
         engine.leave(a);
         assert_eq!(
             engine.users_online(),

@@ -71,11 +71,14 @@ impl Engine {
         }
     }
 
-    /// Broadcasts a chat message to the room, with the room's next id. Sockets never wait on
-    /// the engine: what follows from a message arrives in their outboxes.
-    pub fn chat(&self, member: &Membership, text: &ChatText) -> Result<u64, EngineError> {
+    /// Broadcasts chat messages from one sender to the room, in order, each with the room's
+    /// next id. Sockets never wait on the engine: what follows arrives in their outboxes.
+    pub fn chat(&self, member: &Membership, texts: &[ChatText]) -> Result<(), EngineError> {
         match self {
-            Engine::Local(engine) => Ok(engine.chat(member, text)),
+            Engine::Local(engine) => {
+                engine.chat(member, texts);
+                Ok(())
+            }
         }
     }
 

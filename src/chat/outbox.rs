@@ -74,6 +74,11 @@ impl Outbox {
     /// Queues a frame without waiting. Only the push that overflows the queue reports
     /// `Overflowed`, so a slow reader is counted once.
     pub fn push(&self, frame: Frame) -> Result<(), PushError> {
+        self.push_many(std::slice::from_ref(&frame))
+    }
+
+    /// Queues several frames at once: one lock and at most one wake-up for all of them.
+    pub fn push_many(&self, frames: &[Frame]) -> Result<(), PushError> {
         let (result, waker) = {
             let mut state = self.lock();
             if state.signal.is_some() {
@@ -84,12 +89,12 @@ impl Outbox {
             } else {
                 self.0.capacity * BURST_FACTOR
             };
-            if state.frames.len() >= limit {
+            if state.frames.len() + frames.len() > limit {
                 state.signal = Some(Signal::Overflowed);
                 state.frames = VecDeque::new();
                 (Err(PushError::Overflowed), state.waker.take())
             } else {
-                state.frames.push_back(frame);
+                state.frames.extend(frames.iter().cloned());
                 (Ok(()), state.waker.take())
             }
         };
