@@ -19,7 +19,11 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "passerby,node")]
     servers: Vec<String>,
     /// Scenarios to run: fanout, latency, ramp, idle, max.
-    #[arg(long, value_delimiter = ',', default_value = "fanout,latency,ramp,idle,max")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "fanout,latency,ramp,idle,max"
+    )]
     scenarios: Vec<String>,
     /// The passerby binary (build it with --release first).
     #[arg(long, default_value = "target/release/passerby")]
@@ -200,8 +204,7 @@ async fn measure(args: &Args, name: &str) -> anyhow::Result<ServerResults> {
         let (server, target) = start(args, name, &data).await?;
         eprintln!("{name}: idle");
         let pid = Some(server.pid());
-        results.idle =
-            Some(scenario::ramp(&target, pid, args.idle_clients, args.room_size).await?);
+        results.idle = Some(scenario::ramp(&target, pid, args.idle_clients, args.room_size).await?);
         server.stop().await;
     }
     if name == "passerby" && run("max") && args.max_clients > 0 {

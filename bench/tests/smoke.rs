@@ -28,9 +28,14 @@ async fn start() -> (Target, tokio::sync::oneshot::Sender<()>, tempfile::TempDir
 async fn every_scenario_runs_and_loses_nothing() {
     let (target, _stop, _dir) = start().await;
 
-    let fanout = scenario::fanout(&target, None, 60, 3, 40).await.expect("fan-out runs");
+    let fanout = scenario::fanout(&target, None, 60, 3, 40)
+        .await
+        .expect("fan-out runs");
     assert_eq!(fanout.deliveries, 60 * 3 * 40);
-    assert_eq!((fanout.losses, fanout.out_of_order, fanout.disconnected), (0, 0, 0));
+    assert_eq!(
+        (fanout.losses, fanout.out_of_order, fanout.disconnected),
+        (0, 0, 0)
+    );
 
     let latency = scenario::latency(&target, 40, 3, 100.0, Duration::from_millis(500))
         .await
@@ -39,7 +44,9 @@ async fn every_scenario_runs_and_loses_nothing() {
     assert_eq!(latency.samples, 3 * 50);
     assert!(latency.p50_ms <= latency.p99_ms && latency.p99_ms <= latency.max_ms);
 
-    let ramp = scenario::ramp(&target, None, 300, 50).await.expect("ramp runs");
+    let ramp = scenario::ramp(&target, None, 300, 50)
+        .await
+        .expect("ramp runs");
     assert_eq!(ramp.disconnected, 0);
     assert!(ramp.connects_per_sec > 0.0);
 }

@@ -14,7 +14,7 @@ use std::{
 use super::{
     Membership,
     outbox::Outbox,
-    protocol::{EventData, EventKind, Frame, ServerEvent, now_ms},
+    protocol::{Chunk, EventData, EventKind, Frame, ServerEvent, now_ms},
     room::RoomName,
     text::ChatText,
 };
@@ -127,7 +127,7 @@ impl LocalEngine {
         let room = rooms
             .get_mut(&member.room)
             .expect("a member's room exists until it leaves");
-        let frames: Vec<Frame> = texts
+        let frames: Chunk = texts
             .iter()
             .map(|text| {
                 room.frame(
@@ -213,7 +213,7 @@ impl Room {
     /// Gives the event the room's next id and queues it for every socket in the room.
     fn broadcast(&mut self, kind: EventKind, user: &User, data: EventData<'_>, count: bool) {
         let frame = self.frame(kind, user, data, count);
-        self.fan_out(std::slice::from_ref(&frame));
+        self.fan_out(&Chunk::from([frame]));
     }
 
     /// Serializes an event with the room's next id.
@@ -230,10 +230,10 @@ impl Room {
         .to_frame()
     }
 
-    fn fan_out(&self, frames: &[Frame]) {
+    fn fan_out(&self, chunk: &Chunk) {
         for socket in self.sockets.values() {
             // A full outbox marks its socket for closing; its task does the rest.
-            let _ = socket.outbox.push_many(frames);
+            let _ = socket.outbox.push_chunk(chunk);
         }
     }
 }
@@ -252,10 +252,10 @@ mod tests {
         Arc::new(User::guest(id, UserName::parse(&format!("u{id}")).unwrap()))
     }
 
-    fn frames(outbox: &Outbox) -> VecDeque<Frame> {
+    fn frames(outbox: &Outbox) -> Vec<Frame> {
         let mut batch = VecDeque::new();
         outbox.poll_news(&Context::from_waker(Waker::noop()), &mut batch, true);
-        batch
+        batch.iter().flat_map(|c| c.iter().cloned()).collect()
     }
 
     async fn drain(outbox: &Outbox) -> Vec<serde_json::Value> {

@@ -13,7 +13,7 @@ use std::{
     task::{Context, Waker},
 };
 
-use super::protocol::Frame;
+use super::protocol::{Chunk, Frame};
 
 /// How many times `capacity` a socket that is still writable may queue.
 const BURST_FACTOR: usize = 4;
@@ -29,7 +29,9 @@ struct Shared {
 
 #[derive(Debug, Default)]
 struct State {
-    frames: VecDeque<Frame>,
+    chunks: VecDeque<Chunk>,
+    /// Frames in `chunks`.
+    frames: usize,
     signal: Option<Signal>,
     tick: bool,
     waker: Option<Waker>,
@@ -74,11 +76,12 @@ impl Outbox {
     /// Queues a frame without waiting. Only the push that overflows the queue reports
     /// `Overflowed`, so a slow reader is counted once.
     pub fn push(&self, frame: Frame) -> Result<(), PushError> {
-        self.push_many(std::slice::from_ref(&frame))
+        self.push_chunk(&Chunk::from([frame]))
     }
 
-    /// Queues several frames at once: one lock and at most one wake-up for all of them.
-    pub fn push_many(&self, frames: &[Frame]) -> Result<(), PushError> {
+    /// Queues several frames at once: one lock, one reference count and at most one
+    /// wake-up for all of them, however many sockets share the chunk.
+    pub fn push_chunk(&self, chunk: &Chunk) -> Result<(), PushError> {
         let (result, waker) = {
             let mut state = self.lock();
             if state.signal.is_some() {
@@ -89,12 +92,14 @@ impl Outbox {
             } else {
                 self.0.capacity * BURST_FACTOR
             };
-            if state.frames.len() + frames.len() > limit {
+            if state.frames + chunk.len() > limit {
                 state.signal = Some(Signal::Overflowed);
-                state.frames = VecDeque::new();
+                state.chunks = VecDeque::new();
+                state.frames = 0;
                 (Err(PushError::Overflowed), state.waker.take())
             } else {
-                state.frames.extend(frames.iter().cloned());
+                state.chunks.push_back(chunk.clone());
+                state.frames += chunk.len();
                 (Ok(()), state.waker.take())
             }
         };
@@ -133,15 +138,16 @@ impl Outbox {
     /// `writable`: the socket's queue is flushed. Then queued frames move into `into`;
     /// otherwise they stay and count against the capacity. Returns the news, and arranges for
     /// `cx` to be woken on more.
-    pub fn poll_news(&self, cx: &Context<'_>, into: &mut VecDeque<Frame>, writable: bool) -> News {
+    pub fn poll_news(&self, cx: &Context<'_>, into: &mut VecDeque<Chunk>, writable: bool) -> News {
         let mut state = self.lock();
         state.write_blocked = !writable;
-        if writable && !state.frames.is_empty() {
+        if writable && !state.chunks.is_empty() {
             if into.is_empty() {
-                std::mem::swap(into, &mut state.frames);
+                std::mem::swap(into, &mut state.chunks);
             } else {
-                into.append(&mut state.frames);
+                into.append(&mut state.chunks);
             }
+            state.frames = 0;
         }
         if !state
             .waker
@@ -171,11 +177,11 @@ mod tests {
     }
 
     /// Waits until the outbox has frames or news, then returns them.
-    async fn next(outbox: &Outbox) -> (VecDeque<Frame>, News) {
-        let mut frames = VecDeque::new();
+    async fn next(outbox: &Outbox) -> (Vec<Frame>, News) {
+        let mut chunks = VecDeque::new();
         poll_fn(|cx| {
-            let news = outbox.poll_news(cx, &mut frames, true);
-            if frames.is_empty() && news.signal.is_none() && !news.tick {
+            let news = outbox.poll_news(cx, &mut chunks, true);
+            if chunks.is_empty() && news.signal.is_none() && !news.tick {
                 Poll::Pending
             } else {
                 Poll::Ready(news)
@@ -184,6 +190,7 @@ mod tests {
         .await;
         let news =
             poll_fn(|cx| Poll::Ready(outbox.poll_news(cx, &mut VecDeque::new(), false))).await;
+        let frames = chunks.iter().flat_map(|c| c.iter().cloned()).collect();
         (frames, news)
     }
 
@@ -246,6 +253,17 @@ mod tests {
         assert!(held.is_empty());
         outbox.push(frame("b")).unwrap();
         assert_eq!(outbox.push(frame("c")), Err(PushError::Overflowed));
+    }
+
+    #[tokio::test]
+    async fn a_chunk_counts_as_its_frames() {
+        let outbox = Outbox::new(3);
+        block(&outbox);
+        outbox
+            .push_chunk(&Chunk::from([frame("a"), frame("b")]))
+            .unwrap();
+        let two_more = Chunk::from([frame("c"), frame("d")]);
+        assert_eq!(outbox.push_chunk(&two_more), Err(PushError::Overflowed));
     }
 
     #[test]

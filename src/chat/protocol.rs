@@ -13,6 +13,9 @@ use crate::{auth::User, ws::frame};
 /// serialized and framed once, whatever the number of recipients.
 pub type Frame = frame::WireFrame;
 
+/// Frames queued together; see `frame::Chunk`.
+pub type Chunk = frame::Chunk;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {

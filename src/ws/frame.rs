@@ -19,6 +19,10 @@ const HEADER_ROOM: usize = 10;
 /// encoded once and written to every socket as is: server frames are never masked.
 pub type WireFrame = Bytes;
 
+/// Frames queued together. One chunk of a burst is shared by every socket in a room, so a
+/// socket's share costs one reference count, whatever the burst's length.
+pub type Chunk = std::sync::Arc<[WireFrame]>;
+
 /// Encodes a text frame whose payload `write` appends to the buffer, without copying it.
 pub fn text(write: impl FnOnce(&mut Vec<u8>)) -> WireFrame {
     let mut buf = Vec::with_capacity(256);

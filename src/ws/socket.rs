@@ -12,10 +12,9 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use bytes::Buf;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::frame::{self, Decoder, FrameError, Incoming, WireFrame};
+use super::frame::{self, Chunk, Decoder, FrameError, Incoming, WireFrame};
 
 /// Bytes asked of the kernel per read.
 const READ_CHUNK: usize = 4096;
@@ -35,9 +34,11 @@ pub struct WsSocket<T> {
     read_buf: Vec<u8>,
     read_pos: usize,
     decoder: Decoder,
-    writes: VecDeque<WireFrame>,
-    /// The first queued frame is partly written and must go out whole.
-    head_started: bool,
+    writes: VecDeque<Chunk>,
+    /// Where writing resumes in the first chunk: a frame index, and bytes of that frame
+    /// already written (a frame once started must go out whole).
+    head_frame: usize,
+    head_offset: usize,
     written: u64,
 }
 
@@ -49,7 +50,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
             read_pos: 0,
             decoder: Decoder::default(),
             writes: VecDeque::new(),
-            head_started: false,
+            head_frame: 0,
+            head_offset: 0,
             written: 0,
         }
     }
@@ -96,11 +98,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
 
     /// Queues a frame to be written by the next flush.
     pub fn queue(&mut self, frame: WireFrame) {
-        self.writes.push_back(frame);
+        self.writes.push_back(Chunk::from([frame]));
     }
 
-    /// The frame queue, for moving a batch of frames in without copying.
-    pub fn queue_mut(&mut self) -> &mut VecDeque<WireFrame> {
+    /// The queue, for moving chunks in without copying.
+    pub fn queue_mut(&mut self) -> &mut VecDeque<Chunk> {
         &mut self.writes
     }
 
@@ -115,8 +117,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
 
     /// Drops queued frames, except one already partly on the wire.
     pub fn discard_queued(&mut self) {
-        let keep = usize::from(self.head_started);
-        self.writes.truncate(keep);
+        let started = (self.head_offset > 0)
+            .then(|| {
+                self.writes
+                    .front()
+                    .map(|chunk| chunk[self.head_frame].clone())
+            })
+            .flatten();
+        self.writes.clear();
+        self.head_frame = 0;
+        if let Some(frame) = started {
+            self.writes.push_back(Chunk::from([frame]));
+        }
     }
 
     /// Writes every queued frame, several per system call.
@@ -124,9 +136,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
         while !self.writes.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let mut count = 0;
-            for (slot, frame) in slices.iter_mut().zip(self.writes.iter()) {
-                *slot = IoSlice::new(frame);
-                count += 1;
+            let mut skip = (self.head_frame, self.head_offset);
+            'fill: for chunk in &self.writes {
+                for frame in &chunk[skip.0..] {
+                    if count == MAX_IOVECS {
+                        break 'fill;
+                    }
+                    slices[count] = IoSlice::new(&frame[skip.1..]);
+                    count += 1;
+                    skip.1 = 0;
+                }
+                skip.0 = 0;
             }
             let mut n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?;
             if n == 0 {
@@ -134,18 +154,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
             }
             self.written += n as u64;
             while n > 0 {
-                let front = self
+                let chunk = self
                     .writes
-                    .front_mut()
-                    .expect("written bytes came from a frame");
-                if front.len() <= n {
-                    n -= front.len();
+                    .front()
+                    .expect("written bytes came from a chunk");
+                let left = chunk[self.head_frame].len() - self.head_offset;
+                if left > n {
+                    self.head_offset += n;
+                    break;
+                }
+                n -= left;
+                self.head_offset = 0;
+                self.head_frame += 1;
+                if self.head_frame == chunk.len() {
                     self.writes.pop_front();
-                    self.head_started = false;
-                } else {
-                    front.advance(n);
-                    self.head_started = true;
-                    n = 0;
+                    self.head_frame = 0;
                 }
             }
         }
@@ -244,6 +267,23 @@ mod tests {
         client.read_exact(&mut got).await.unwrap();
         assert_eq!(got, expected);
         assert_eq!(writer.await.unwrap(), expected.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn chunks_of_many_frames_go_out_whole_through_a_narrow_pipe() {
+        let (mut client, server) = duplex(5);
+        let mut socket = WsSocket::new(server);
+        let chunk: Chunk = (0..100)
+            .map(|i| frame::text(|b| b.extend_from_slice(format!("f{i}").as_bytes())))
+            .collect();
+        let expected: Vec<u8> = chunk.iter().flat_map(|f| f.to_vec()).collect();
+        socket.queue_mut().push_back(chunk.clone());
+        socket.queue_mut().push_back(chunk);
+        let writer = tokio::spawn(async move { socket.flush().await });
+        let mut got = vec![0; 2 * expected.len()];
+        client.read_exact(&mut got).await.unwrap();
+        writer.await.unwrap().unwrap();
+        assert_eq!(got, [expected.clone(), expected].concat());
     }
 
     #[tokio::test]
