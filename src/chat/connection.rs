@@ -92,7 +92,7 @@ pub async fn run<T>(
     room: RoomName,
     client: IpAddr,
 ) where
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let outbox = Outbox::new(shared.settings.outbound_queue);
     let member = match shared.engine.join(room, user.clone(), outbox.clone()).await {

@@ -16,6 +16,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::frame::{self, Chunk, Decoder, FrameError, Incoming, WireFrame};
 
+type BoxFuture<'a> = Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
 /// Bytes asked of the kernel per read.
 const READ_CHUNK: usize = 4096;
 /// Frames handed to one `writev`.
@@ -183,9 +185,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
     }
 
     /// Sends a close frame after what is queued, then waits for the client's close frame (or
-    /// the end of the connection), giving up after `grace`.
-    pub async fn close(&mut self, code: u16, reason: &str, grace: std::time::Duration) {
-        self.queue(frame::close(code, reason));
+    /// the end of the connection), giving up after `grace`. Boxed, so the timers of a closing
+    /// socket do not weigh on every open socket's task.
+    pub fn close(&mut self, code: u16, reason: &str, grace: std::time::Duration) -> BoxFuture<'_>
+    where
+        T: Send,
+    {
+        let frame = frame::close(code, reason);
+        Box::pin(self.close_with(frame, grace))
+    }
+
+    async fn close_with(&mut self, close: WireFrame, grace: std::time::Duration) {
+        self.queue(close);
         let _ = tokio::time::timeout(grace, async {
             if self.flush().await.is_ok() {
                 while let Some(Ok(message)) = self.next().await {
@@ -200,16 +211,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
     }
 
     /// Answers a client's close frame with its own code, as RFC 6455 asks.
-    pub async fn answer_close(&mut self, code: Option<u16>, grace: std::time::Duration) {
+    pub fn answer_close(&mut self, code: Option<u16>, grace: std::time::Duration) -> BoxFuture<'_>
+    where
+        T: Send,
+    {
         self.queue(match code {
             Some(code) => frame::close(code, ""),
             None => WireFrame::from_static(&[0x88, 0]),
         });
-        let _ = tokio::time::timeout(grace, async {
-            let _ = self.flush().await;
-            let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.io).await;
+        Box::pin(async move {
+            let _ = tokio::time::timeout(grace, async {
+                let _ = self.flush().await;
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.io).await;
+            })
+            .await;
         })
-        .await;
     }
 }
 
