@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Engine, Membership,
+    Engine, Membership, Whisper,
     limit::RateLimiter,
     outbox::{Outbox, Signal},
     protocol::{ClientCommand, parse_client_text},
@@ -25,6 +25,7 @@ use super::{
 use crate::{
     auth::User,
     metrics::{Metrics, Reject},
+    upload::{UploadName, Uploads},
     ws::{
         ReadError, WsSocket,
         frame::{self, Incoming},
@@ -67,6 +68,8 @@ pub struct Shared {
     pub settings: Settings,
     pub shutdown: CancellationToken,
     pub metrics: Arc<Metrics>,
+    /// An `image` message may only name a file stored here.
+    pub uploads: Arc<Uploads>,
 }
 
 /// A client that stops reading blocks our writes; both ways of noticing count as slow readers.
@@ -252,40 +255,99 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
 
     fn on_text(&mut self, text: &str) {
         let engine = &self.shared.engine;
-        let raw = match parse_client_text(text) {
-            Ok(ClientCommand::Chat(raw)) => raw,
+        let command = match parse_client_text(text) {
+            Ok(command) => command,
             Err(e) => {
                 self.rejected(Reject::BadCommand);
                 return engine.reply_error(&self.member, &e);
             }
         };
-        let text = match ChatText::parse(&raw, self.shared.settings.max_message_chars) {
-            Ok(text) => text,
-            Err(TextError::Empty) => return,
-            Err(e @ TextError::TooLong { .. }) => {
-                self.rejected(Reject::TooLong);
-                return engine.reply_error(&self.member, &e.to_string());
+        let user = self.member.user().id;
+        let sent = match command {
+            ClientCommand::Chat(raw) => {
+                let Some(text) = self.text(&raw) else { return };
+                if !self.within_rate_limit() {
+                    return;
+                }
+                engine.chat(&self.member, &text).map(drop)
+            }
+            ClientCommand::Private { to, data } => {
+                let Some(text) = self.text(&data) else { return };
+                if to == user {
+                    self.rejected(Reject::BadRecipient);
+                    return engine
+                        .reply_error(&self.member, "a private message needs someone else");
+                }
+                if !self.within_rate_limit() {
+                    return;
+                }
+                engine.private(&self.member, to, &text).map(|outcome| {
+                    if outcome == Whisper::RecipientOffline {
+                        self.rejected(Reject::BadRecipient);
+                    }
+                })
+            }
+            ClientCommand::Image(url) => {
+                let image = UploadName::from_url(&url).and_then(|name| {
+                    if self.shared.uploads.contains(&name) {
+                        Ok(name)
+                    } else {
+                        Err(format!(
+                            "no uploaded image {url}: upload it with POST /upload first"
+                        ))
+                    }
+                });
+                let image = match image {
+                    Ok(image) => image,
+                    Err(e) => {
+                        self.rejected(Reject::BadImage);
+                        return engine.reply_error(&self.member, &e);
+                    }
+                };
+                if !self.within_rate_limit() {
+                    return;
+                }
+                engine.image(&self.member, &image).map(drop)
             }
         };
-        let user = self.member.user().id;
-        if !self.shared.limiter.try_acquire(user, Instant::now()) {
-            self.shared.metrics.reject(Reject::RateLimited);
-            if !self.rate_limited {
-                self.rate_limited = true;
-                tracing::info!(user, client = %self.client, reason = Reject::RateLimited.label(), "rejected");
-                let message = format!(
-                    "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
-                    self.shared.limiter.retry_after().as_millis()
-                );
-                engine.reply_error(&self.member, &message);
-            }
-            return;
-        }
-        self.rate_limited = false;
-        if let Err(e) = engine.chat(&self.member, &text) {
-            tracing::warn!(user, error = %e, "chat not sent");
+        if let Err(e) = sent {
+            tracing::warn!(user, error = %e, "message not sent");
             engine.reply_error(&self.member, &format!("not sent: {e}"));
         }
+    }
+
+    /// The message's text, or `None` if it was blank (ignored) or too long (answered).
+    fn text(&self, raw: &str) -> Option<ChatText> {
+        match ChatText::parse(raw, self.shared.settings.max_message_chars) {
+            Ok(text) => Some(text),
+            Err(TextError::Empty) => None,
+            Err(e @ TextError::TooLong { .. }) => {
+                self.rejected(Reject::TooLong);
+                self.shared.engine.reply_error(&self.member, &e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Takes a token from the user's bucket, shared by chat, whispers and images. A flood
+    /// gets one `error`, then silence until a message gets through again.
+    fn within_rate_limit(&mut self) -> bool {
+        let user = self.member.user().id;
+        if self.shared.limiter.try_acquire(user, Instant::now()) {
+            self.rate_limited = false;
+            return true;
+        }
+        self.shared.metrics.reject(Reject::RateLimited);
+        if !self.rate_limited {
+            self.rate_limited = true;
+            tracing::info!(user, client = %self.client, reason = Reject::RateLimited.label(), "rejected");
+            let message = format!(
+                "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
+                self.shared.limiter.retry_after().as_millis()
+            );
+            self.shared.engine.reply_error(&self.member, &message);
+        }
+        false
     }
 }
 
