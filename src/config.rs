@@ -58,6 +58,11 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_COOKIE_DAYS", default_value_t = 30)]
     pub cookie_days: u32,
 
+    /// Largest image `POST /upload` takes, in bytes; larger ones get 413. The request body may
+    /// be 64 KiB more, for the multipart framing (nginx's client_max_body_size is the sum).
+    #[arg(long, env = "PASSERBY_MAX_UPLOAD_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
+
     /// Directory served under /static/.
     #[arg(long, env = "PASSERBY_STATIC_DIR", default_value = "static")]
     pub static_dir: PathBuf,
@@ -110,6 +115,7 @@ mod tests {
         assert_eq!(c.secret_path(), PathBuf::from("data/secret.key"));
         assert_eq!(c.ping_interval, Duration::from_secs(25));
         assert_eq!(c.max_message_chars, 2000);
+        assert_eq!(c.max_upload_bytes, 5 * 1024 * 1024);
         assert!(!c.secure_cookies);
         assert!(
             c.trusted_proxies.is_empty(),

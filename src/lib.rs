@@ -17,4 +17,5 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
+pub mod upload;
 pub mod ws;

@@ -28,10 +28,14 @@ pub enum Reject {
     InvalidUtf8,
     /// A WebSocket protocol violation; closed with 1002.
     Protocol,
+    /// A private message to oneself or to nobody online.
+    BadRecipient,
+    /// An `image` naming no file this server stored.
+    BadImage,
 }
 
 impl Reject {
-    pub const ALL: [Reject; 7] = [
+    pub const ALL: [Reject; 9] = [
         Reject::TooLong,
         Reject::RateLimited,
         Reject::BadCommand,
@@ -39,6 +43,8 @@ impl Reject {
         Reject::TooBig,
         Reject::InvalidUtf8,
         Reject::Protocol,
+        Reject::BadRecipient,
+        Reject::BadImage,
     ];
 
     pub fn label(self) -> &'static str {
@@ -50,6 +56,8 @@ impl Reject {
             Reject::TooBig => "too_big",
             Reject::InvalidUtf8 => "invalid_utf8",
             Reject::Protocol => "protocol",
+            Reject::BadRecipient => "bad_recipient",
+            Reject::BadImage => "bad_image",
         }
     }
 
@@ -66,12 +74,46 @@ impl Reject {
     }
 }
 
+/// Why an upload was refused. A label of `passerby_uploads_rejected_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadReject {
+    /// No valid sign-in cookie (401), or another site's page (403).
+    NotSignedIn,
+    /// Over `--max-upload-bytes` (413).
+    TooLarge,
+    /// Not PNG, JPEG, GIF or WebP by its content, SVG included (415).
+    UnsupportedType,
+    /// Not multipart, no `file` field, an empty file (400).
+    Malformed,
+}
+
+impl UploadReject {
+    pub const ALL: [UploadReject; 4] = [
+        UploadReject::NotSignedIn,
+        UploadReject::TooLarge,
+        UploadReject::UnsupportedType,
+        UploadReject::Malformed,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UploadReject::NotSignedIn => "not_signed_in",
+            UploadReject::TooLarge => "too_large",
+            UploadReject::UnsupportedType => "unsupported_type",
+            UploadReject::Malformed => "malformed",
+        }
+    }
+}
+
 /// Events the engine broadcast to a room, by kind. The engine holds a clone and counts.
 #[derive(Debug, Clone)]
 pub struct EventCounters {
     pub join: IntCounter,
     pub chat: IntCounter,
     pub left: IntCounter,
+    /// Whispers delivered, counted once however many sockets get them.
+    pub private: IntCounter,
+    pub image: IntCounter,
 }
 
 impl EventCounters {
@@ -80,6 +122,8 @@ impl EventCounters {
             join: vec.with_label_values(&["join"]),
             chat: vec.with_label_values(&["chat"]),
             left: vec.with_label_values(&["left"]),
+            private: vec.with_label_values(&["private"]),
+            image: vec.with_label_values(&["image"]),
         }
     }
 }
@@ -116,6 +160,9 @@ pub struct Metrics {
     /// Sockets closed because their client did not read fast enough.
     pub slow_readers: IntCounter,
     pub sign_ins: IntCounter,
+    /// Images stored by `POST /upload`.
+    pub uploads: IntCounter,
+    uploads_rejected: [IntCounter; UploadReject::ALL.len()],
 }
 
 impl Default for Metrics {
@@ -153,7 +200,14 @@ impl Metrics {
         .expect("valid");
         let sign_ins =
             IntCounter::new("sign_ins_total", "Successful sign-ins (POST /wsin).").expect("valid");
-        let collectors: [Box<dyn Collector>; 7] = [
+        let uploads =
+            IntCounter::new("uploads_total", "Images stored (POST /upload).").expect("valid");
+        let uploads_rejected = IntCounterVec::new(
+            Opts::new("uploads_rejected_total", "Uploads refused, by reason."),
+            &["reason"],
+        )
+        .expect("valid");
+        let collectors: [Box<dyn Collector>; 9] = [
             Box::new(connections_open.clone()),
             Box::new(connections.clone()),
             Box::new(users_online.clone()),
@@ -161,6 +215,8 @@ impl Metrics {
             Box::new(rejected_vec.clone()),
             Box::new(slow_readers.clone()),
             Box::new(sign_ins.clone()),
+            Box::new(uploads.clone()),
+            Box::new(uploads_rejected.clone()),
         ];
         for collector in collectors {
             registry
@@ -177,11 +233,18 @@ impl Metrics {
             rejected: Reject::ALL.map(|r| rejected_vec.with_label_values(&[r.label()])),
             slow_readers,
             sign_ins,
+            uploads,
+            uploads_rejected: UploadReject::ALL
+                .map(|r| uploads_rejected.with_label_values(&[r.label()])),
         }
     }
 
     pub fn reject(&self, reason: Reject) {
         self.rejected[reason as usize].inc();
+    }
+
+    pub fn reject_upload(&self, reason: UploadReject) {
+        self.uploads_rejected[reason as usize].inc();
     }
 
     /// The text exposition of every metric. `users_online` is counted by the caller at scrape
@@ -217,6 +280,11 @@ mod tests {
             "passerby_messages_rejected_total{reason=\"too_long\"}",
             "passerby_messages_rejected_total{reason=\"invalid_utf8\"}",
             "passerby_events_broadcast_total{kind=\"chat\"}",
+            "passerby_events_broadcast_total{kind=\"private\"}",
+            "passerby_messages_rejected_total{reason=\"bad_image\"}",
+            "passerby_uploads_total",
+            "passerby_uploads_rejected_total{reason=\"too_large\"}",
+            "passerby_uploads_rejected_total{reason=\"not_signed_in\"}",
         ] {
             assert_eq!(value(&text, series), Some(0.0), "{series} in\n{text}");
         }

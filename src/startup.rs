@@ -19,6 +19,7 @@ use crate::{
     routes::{self, client_addr::TrustedProxies, origin::OriginPolicy},
     state::{AppState, Inner},
     store::UserIds,
+    upload::Uploads,
 };
 
 /// Everything must be closed this long after the shutdown signal; the contract is 5 s.
@@ -41,6 +42,13 @@ impl App {
         if !(config.rate_limit > 0.0 && config.rate_burst >= 1.0) {
             anyhow::bail!("--rate-limit must be above 0 and --rate-burst at least 1");
         }
+        if config.max_upload_bytes == 0 {
+            anyhow::bail!("--max-upload-bytes must be above 0");
+        }
+        let uploads = Arc::new(
+            Uploads::open(&config.data_dir, config.max_upload_bytes)
+                .with_context(|| format!("opening {}/uploads", config.data_dir.display()))?,
+        );
         let metrics = Arc::new(Metrics::new());
         let chat = Arc::new(Shared {
             engine: Arc::new(Engine::local_counting(metrics.events.clone())),
@@ -55,6 +63,7 @@ impl App {
             },
             shutdown: CancellationToken::new(),
             metrics: metrics.clone(),
+            uploads: uploads.clone(),
         });
         let state = AppState::new(Inner {
             key,
@@ -66,6 +75,7 @@ impl App {
             proxies: TrustedProxies::new(&config.trusted_proxies),
             metrics,
             user_ids,
+            uploads,
             chat,
             sockets: TaskTracker::new(),
         });

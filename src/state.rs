@@ -12,6 +12,7 @@ use crate::{
     metrics::Metrics,
     routes::{client_addr::TrustedProxies, origin::OriginPolicy},
     store::UserIds,
+    upload::Uploads,
 };
 
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct Inner {
     /// The same registry the socket tasks count into.
     pub metrics: Arc<Metrics>,
     pub user_ids: UserIds,
+    /// Uploaded images in the data dir.
+    pub uploads: Arc<Uploads>,
     /// What socket tasks share: the engine, limits, settings and the shutdown token.
     pub chat: Arc<Shared>,
     /// Socket tasks, so shutdown can wait for their close frames to go out.

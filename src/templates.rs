@@ -16,4 +16,15 @@ pub struct ChatPage<'a> {
     /// The name of the signed-in visitor, who is connected at once.
     pub signed_in_as: Option<&'a str>,
     pub max_message_chars: usize,
+    /// The room the page's socket joins.
+    pub room: &'a str,
+}
+
+/// The page for a `?room=` that is not a room name: why, and the way to the lobby.
+#[derive(Template)]
+#[template(path = "room_error.html")]
+pub struct RoomErrorPage<'a> {
+    pub lang: Lang,
+    pub t: &'static Strings,
+    pub reason: &'a str,
 }

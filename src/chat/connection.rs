@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Engine, Membership,
+    Engine, EngineError, Membership, Whisper,
     limit::RateLimiter,
     outbox::{Outbox, Signal},
     protocol::{ClientCommand, parse_client_text},
@@ -25,6 +25,7 @@ use super::{
 use crate::{
     auth::User,
     metrics::{Metrics, Reject},
+    upload::{UploadName, Uploads},
     ws::{
         ReadError, WsSocket,
         frame::{self, Incoming},
@@ -67,6 +68,8 @@ pub struct Shared {
     pub settings: Settings,
     pub shutdown: CancellationToken,
     pub metrics: Arc<Metrics>,
+    /// An `image` message may only name a file stored here.
+    pub uploads: Arc<Uploads>,
 }
 
 /// A client that stops reading blocks our writes; both ways of noticing count as slow readers.
@@ -260,37 +263,65 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
     }
 
     fn on_text(&mut self, text: &str) {
-        let raw = match parse_client_text(text) {
-            Ok(ClientCommand::Chat(raw)) => raw,
+        let command = match parse_client_text(text) {
+            Ok(command) => command,
             Err(e) => {
                 self.rejected(Reject::BadCommand);
                 return self.reply_error(&e);
             }
         };
-        let text = match ChatText::parse(&raw, self.shared.settings.max_message_chars) {
-            Ok(text) => text,
-            Err(TextError::Empty) => return,
-            Err(e @ TextError::TooLong { .. }) => {
-                self.rejected(Reject::TooLong);
-                return self.reply_error(&e.to_string());
-            }
-        };
         let user = self.member.user().id;
-        if !self.shared.limiter.try_acquire(user, Instant::now()) {
-            self.shared.metrics.reject(Reject::RateLimited);
-            if !self.rate_limited {
-                self.rate_limited = true;
-                tracing::info!(user, client = %self.client, reason = Reject::RateLimited.label(), "rejected");
-                let message = format!(
-                    "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
-                    self.shared.limiter.retry_after().as_millis()
-                );
-                self.reply_error(&message);
+        match command {
+            ClientCommand::Chat(raw) => {
+                let Some(text) = self.text(&raw) else { return };
+                if self.within_rate_limit() {
+                    // Sent with the rest of this turn's chat, in one fan-out.
+                    self.chats.push(text);
+                }
             }
-            return;
+            ClientCommand::Private { to, data } => {
+                let Some(text) = self.text(&data) else { return };
+                if to == user {
+                    self.rejected(Reject::BadRecipient);
+                    return self.reply_error("a private message needs someone else");
+                }
+                if !self.within_rate_limit() {
+                    return;
+                }
+                self.send_chats();
+                let sent = self.shared.engine.private(&self.member, to, &text);
+                match sent {
+                    Ok(Whisper::RecipientOffline) => self.rejected(Reject::BadRecipient),
+                    Ok(_) => {}
+                    Err(e) => self.not_sent(&e),
+                }
+            }
+            ClientCommand::Image(url) => {
+                let image = UploadName::from_url(&url).and_then(|name| {
+                    if self.shared.uploads.contains(&name) {
+                        Ok(name)
+                    } else {
+                        Err(format!(
+                            "no uploaded image {url}: upload it with POST /upload first"
+                        ))
+                    }
+                });
+                let image = match image {
+                    Ok(image) => image,
+                    Err(e) => {
+                        self.rejected(Reject::BadImage);
+                        return self.reply_error(&e);
+                    }
+                };
+                if !self.within_rate_limit() {
+                    return;
+                }
+                self.send_chats();
+                if let Err(e) = self.shared.engine.image(&self.member, &image) {
+                    self.not_sent(&e);
+                }
+            }
         }
-        self.rate_limited = false;
-        self.chats.push(text);
     }
 
     /// Hands the turn's chat messages to the engine in one go.
@@ -299,18 +330,56 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             return;
         }
         if let Err(e) = self.shared.engine.chat(&self.member, &self.chats) {
-            let user = self.member.user().id;
-            tracing::warn!(user, error = %e, "chat not sent");
-            let message = format!("not sent: {e}");
-            self.shared.engine.reply_error(&self.member, &message);
+            self.not_sent(&e);
         }
         self.chats.clear();
+    }
+
+    fn not_sent(&self, e: &EngineError) {
+        let user = self.member.user().id;
+        tracing::warn!(user, error = %e, "message not sent");
+        let message = format!("not sent: {e}");
+        self.shared.engine.reply_error(&self.member, &message);
     }
 
     /// An `error` to this socket, after the messages it sent before the bad one.
     fn reply_error(&mut self, message: &str) {
         self.send_chats();
         self.shared.engine.reply_error(&self.member, message);
+    }
+
+    /// The message's text, or `None` if it was blank (ignored) or too long (answered).
+    fn text(&mut self, raw: &str) -> Option<ChatText> {
+        match ChatText::parse(raw, self.shared.settings.max_message_chars) {
+            Ok(text) => Some(text),
+            Err(TextError::Empty) => None,
+            Err(e @ TextError::TooLong { .. }) => {
+                self.rejected(Reject::TooLong);
+                self.reply_error(&e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Takes a token from the user's bucket, shared by chat, whispers and images. A flood
+    /// gets one `error`, then silence until a message gets through again.
+    fn within_rate_limit(&mut self) -> bool {
+        let user = self.member.user().id;
+        if self.shared.limiter.try_acquire(user, Instant::now()) {
+            self.rate_limited = false;
+            return true;
+        }
+        self.shared.metrics.reject(Reject::RateLimited);
+        if !self.rate_limited {
+            self.rate_limited = true;
+            tracing::info!(user, client = %self.client, reason = Reject::RateLimited.label(), "rejected");
+            let message = format!(
+                "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
+                self.shared.limiter.retry_after().as_millis()
+            );
+            self.reply_error(&message);
+        }
+        false
     }
 }
 

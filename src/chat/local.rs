@@ -12,13 +12,13 @@ use std::{
 };
 
 use super::{
-    Membership,
+    Membership, Whisper,
     outbox::Outbox,
-    protocol::{Chunk, EventData, EventKind, Frame, ServerEvent, now_ms},
+    protocol::{Chunk, EventData, EventKind, Frame, PrivateEvent, ServerEvent, now_ms},
     room::RoomName,
     text::ChatText,
 };
-use crate::{auth::User, metrics::EventCounters};
+use crate::{auth::User, metrics::EventCounters, upload::UploadName};
 
 #[derive(Debug, Default)]
 pub struct LocalEngine {
@@ -142,6 +142,57 @@ impl LocalEngine {
         self.events.chat.inc_by(texts.len() as u64);
     }
 
+    pub fn image(&self, member: &Membership, image: &UploadName) -> u64 {
+        let mut rooms = self.lock();
+        let room = rooms
+            .get_mut(&member.room)
+            .expect("a member's room exists until it leaves");
+        let url = image.url();
+        let id = room.broadcast(EventKind::Image, &member.user, EventData::Text(&url), false);
+        self.events.image.inc();
+        id
+    }
+
+    /// Delivers a whisper to every socket of the sender and of the recipient, in whichever
+    /// rooms they are. Each room it reaches gives it that room's next id, so ids still
+    /// increase on every socket; the frame is serialized once per room.
+    pub fn private(&self, member: &Membership, to: u64, text: &ChatText) -> Whisper {
+        let mut rooms = self.lock();
+        let recipient = rooms
+            .values()
+            .find_map(|room| room.online.get(&to))
+            .map(|presence| presence.user.clone());
+        let Some(recipient) = recipient else {
+            drop(rooms);
+            self.reply_error(member, &format!("user {to} is not online"));
+            return Whisper::RecipientOffline;
+        };
+        let from = member.user.id;
+        let time = now_ms();
+        for room in rooms.values_mut() {
+            if !(room.online.contains_key(&to) || room.online.contains_key(&from)) {
+                continue;
+            }
+            room.last_id += 1;
+            let frame = PrivateEvent {
+                id: room.last_id,
+                kind: EventKind::Private,
+                user: &member.user,
+                to: &recipient,
+                data: text.as_str(),
+                time,
+            }
+            .to_frame();
+            for socket in room.sockets.values() {
+                if socket.user_id == to || socket.user_id == from {
+                    let _ = socket.outbox.push(frame.clone());
+                }
+            }
+        }
+        self.events.private.inc();
+        Whisper::Delivered
+    }
+
     pub fn reply_error(&self, member: &Membership, message: &str) {
         let mut rooms = self.lock();
         let Some(room) = rooms.get_mut(&member.room) else {
@@ -211,9 +262,10 @@ impl LocalEngine {
 
 impl Room {
     /// Gives the event the room's next id and queues it for every socket in the room.
-    fn broadcast(&mut self, kind: EventKind, user: &User, data: EventData<'_>, count: bool) {
+    fn broadcast(&mut self, kind: EventKind, user: &User, data: EventData<'_>, count: bool) -> u64 {
         let frame = self.frame(kind, user, data, count);
         self.fan_out(&Chunk::from([frame]));
+        self.last_id
     }
 
     /// Serializes an event with the room's next id.
@@ -331,6 +383,61 @@ mod tests {
         engine.chat(&ma, &[ChatText::parse("hi", 10).unwrap()]);
         assert_eq!(drain(&a).await.len(), 1);
         assert!(drain(&b).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_whisper_reaches_every_socket_of_both_people_and_nobody_else() {
+        let engine = LocalEngine::default();
+        let other = RoomName::parse("other").unwrap();
+        let (a, a2, b, b2, c) = (
+            Outbox::new(16),
+            Outbox::new(16),
+            Outbox::new(16),
+            Outbox::new(16),
+            Outbox::new(16),
+        );
+        let ma = engine.join(RoomName::lobby(), user(1), a.clone());
+        engine.join(other.clone(), user(1), a2.clone());
+        engine.join(RoomName::lobby(), user(2), b.clone());
+        engine.join(other.clone(), user(2), b2.clone());
+        engine.join(RoomName::lobby(), user(3), c.clone());
+        for outbox in [&a, &a2, &b, &b2, &c] {
+            drain(outbox).await;
+        }
+        let text = ChatText::parse("psst", 10).unwrap();
+        assert_eq!(engine.private(&ma, 2, &text), Whisper::Delivered);
+        let mut lobby_id = 0;
+        for outbox in [&a, &a2, &b, &b2] {
+            let events = drain(outbox).await;
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0]["type"], "private");
+            assert_eq!(events[0]["user"]["id"], 1);
+            assert_eq!(events[0]["to"]["id"], 2);
+            assert_eq!(events[0]["data"], "psst");
+            if std::ptr::eq(outbox, &b) {
+                lobby_id = events[0]["id"].as_u64().unwrap();
+            }
+        }
+        assert!(drain(&c).await.is_empty(), "a third person hears nothing");
+        // The whisper took the lobby's next id, so the next lobby chat comes right after it.
+        engine.chat(&ma, std::slice::from_ref(&text));
+        assert_eq!(drain(&c).await[0]["id"].as_u64(), Some(lobby_id + 1));
+    }
+
+    #[tokio::test]
+    async fn a_whisper_to_someone_offline_is_an_error_to_the_sender_only() {
+        let engine = LocalEngine::default();
+        let (a, a2) = (Outbox::new(16), Outbox::new(16));
+        let ma = engine.join(RoomName::lobby(), user(1), a.clone());
+        engine.join(RoomName::lobby(), user(1), a2.clone());
+        drain(&a).await;
+        drain(&a2).await;
+        let text = ChatText::parse("psst", 10).unwrap();
+        assert_eq!(engine.private(&ma, 9, &text), Whisper::RecipientOffline);
+        let events = drain(&a).await;
+        assert_eq!(events[0]["type"], "error");
+        assert_eq!(events[0]["data"], "user 9 is not online");
+        assert!(drain(&a2).await.is_empty());
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ pub mod text;
 
 use std::sync::Arc;
 
-use crate::{auth::User, metrics::EventCounters};
+use crate::{auth::User, metrics::EventCounters, upload::UploadName};
 use local::LocalEngine;
 use outbox::{Outbox, Signal};
 use room::RoomName;
@@ -34,6 +34,14 @@ impl Membership {
     pub fn user(&self) -> &Arc<User> {
         &self.user
     }
+}
+
+/// What became of a private message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whisper {
+    Delivered,
+    /// Nobody with that id is online; the sender got an `error`.
+    RecipientOffline,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +87,26 @@ impl Engine {
                 engine.chat(member, texts);
                 Ok(())
             }
+        }
+    }
+
+    /// Broadcasts an uploaded image to the room, with the room's next id.
+    pub fn image(&self, member: &Membership, image: &UploadName) -> Result<u64, EngineError> {
+        match self {
+            Engine::Local(engine) => Ok(engine.image(member, image)),
+        }
+    }
+
+    /// Sends a `private` event to every socket of the sender and of user `to`, in any room on
+    /// this server. If `to` is not online, the sender's socket gets an `error` instead.
+    pub fn private(
+        &self,
+        member: &Membership,
+        to: u64,
+        text: &ChatText,
+    ) -> Result<Whisper, EngineError> {
+        match self {
+            Engine::Local(engine) => Ok(engine.private(member, to, text)),
         }
     }
 

@@ -28,6 +28,10 @@ pub enum EventKind {
     Chat,
     /// To the sender only: why their frame was refused.
     Error,
+    /// A whisper: only to the sender's and the recipient's sockets.
+    Private,
+    /// An uploaded image, by its `/uploads/<name>` URL.
+    Image,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,6 +59,24 @@ impl ServerEvent<'_> {
     }
 }
 
+/// A `private` event: the seed's shape plus `to`, the recipient. `user` is the sender.
+#[derive(Debug, Serialize)]
+pub struct PrivateEvent<'a> {
+    pub id: u64,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    pub user: &'a User,
+    pub to: &'a User,
+    pub data: &'a str,
+    pub time: u64,
+}
+
+impl PrivateEvent<'_> {
+    pub fn to_frame(&self) -> Frame {
+        frame::text(|buf| serde_json::to_writer(buf, self).expect("events always serialize"))
+    }
+}
+
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -65,6 +87,13 @@ pub fn now_ms() -> u64 {
 #[derive(Debug, PartialEq, Eq)]
 pub enum ClientCommand {
     Chat(String),
+    /// A whisper to the user with this id.
+    Private {
+        to: u64,
+        data: String,
+    },
+    /// An uploaded image's URL, `/uploads/<name>`.
+    Image(String),
 }
 
 /// A text frame is chat, unless it is a JSON object with a string `type`: then it is a command.
@@ -76,9 +105,13 @@ pub fn parse_client_text(text: &str) -> Result<ClientCommand, String> {
     #[serde(tag = "type", rename_all = "lowercase")]
     enum Wire {
         Chat { data: String },
+        Private { to: u64, data: String },
+        Image { data: String },
     }
     match serde_json::from_value::<Wire>(command) {
         Ok(Wire::Chat { data }) => Ok(ClientCommand::Chat(data)),
+        Ok(Wire::Private { to, data }) => Ok(ClientCommand::Private { to, data }),
+        Ok(Wire::Image { data }) => Ok(ClientCommand::Image(data)),
         Err(e) => Err(format!("bad command: {e}")),
     }
 }
@@ -162,6 +195,51 @@ mod tests {
         assert_eq!(
             parse_client_text(r#"{"type":"chat","data":"hi"}"#),
             Ok(ClientCommand::Chat("hi".into()))
+        );
+    }
+
+    #[test]
+    fn private_and_image_commands_carry_their_fields() {
+        assert_eq!(
+            parse_client_text(r#"{"type":"private","to":7,"data":"psst"}"#),
+            Ok(ClientCommand::Private {
+                to: 7,
+                data: "psst".into()
+            })
+        );
+        assert_eq!(
+            parse_client_text(r#"{"type":"image","data":"/uploads/x.png"}"#),
+            Ok(ClientCommand::Image("/uploads/x.png".into()))
+        );
+        for bad in [
+            r#"{"type":"private","data":"no one"}"#,
+            r#"{"type":"private","to":"7","data":"a string id"}"#,
+            r#"{"type":"private","to":-1,"data":"x"}"#,
+            r#"{"type":"private","to":7}"#,
+            r#"{"type":"image"}"#,
+        ] {
+            assert!(parse_client_text(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_private_event_names_sender_and_recipient() {
+        let (from, mut to) = (user(), user());
+        to.id = 4;
+        let frame = PrivateEvent {
+            id: 2,
+            kind: EventKind::Private,
+            user: &from,
+            to: &to,
+            data: "psst",
+            time: 1,
+        }
+        .to_frame();
+        let v: serde_json::Value = serde_json::from_slice(frame::payload(&frame)).unwrap();
+        assert_eq!(v["type"], "private");
+        assert_eq!(
+            (v["user"]["id"].as_u64(), v["to"]["id"].as_u64()),
+            (Some(3), Some(4))
         );
     }
 

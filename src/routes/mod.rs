@@ -6,6 +6,7 @@ pub mod origin;
 pub mod page;
 pub mod session;
 pub mod socket;
+pub mod upload;
 
 use axum::{
     Router,
@@ -36,6 +37,11 @@ pub fn router(state: AppState, static_dir: &std::path::Path) -> Router {
             post(session::sign_in).layer(DefaultBodyLimit::max(4096)),
         )
         .route("/wsout", get(session::sign_out))
+        .route(
+            "/upload",
+            post(upload::create).layer(DefaultBodyLimit::max(state.uploads.body_limit())),
+        )
+        .route("/uploads/{name}", get(upload::get))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .nest_service("/static", ServeDir::new(static_dir))

@@ -3,7 +3,7 @@
 use askama::Template;
 use axum::{
     extract::{Query, State},
-    http::{HeaderMap, header},
+    http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
 use axum_extra::extract::SignedCookieJar;
@@ -12,7 +12,14 @@ use super::{
     client_addr::ClientAddr,
     socket::{self, MaybeUpgrade, SocketQuery},
 };
-use crate::{auth, error::ApiError, i18n::Lang, state::AppState, templates::ChatPage};
+use crate::{
+    auth,
+    chat::room::RoomName,
+    error::ApiError,
+    i18n::Lang,
+    state::AppState,
+    templates::{ChatPage, RoomErrorPage},
+};
 
 pub async fn page_or_socket(
     State(state): State<AppState>,
@@ -32,12 +39,37 @@ pub async fn page_or_socket(
             );
             // Caches must keep one copy per language.
             let vary = [(header::VARY, "accept-language")];
-            (vary, render(&state, &jar, lang)).into_response()
+            let room = query
+                .room
+                .as_deref()
+                .map_or_else(|| Ok(RoomName::lobby()), RoomName::parse);
+            match room {
+                Ok(room) => (vary, render(&state, &jar, lang, &room)).into_response(),
+                // The socket would be closed with 4002; say why before any script runs.
+                Err(reason) => {
+                    let page = RoomErrorPage {
+                        lang,
+                        t: lang.strings(),
+                        reason: &reason,
+                    };
+                    let html = page.render().map(Html).map_err(|e| {
+                        ApiError::Internal(
+                            anyhow::Error::new(e).context("rendering the room error"),
+                        )
+                    });
+                    (StatusCode::BAD_REQUEST, vary, html).into_response()
+                }
+            }
         }
     }
 }
 
-fn render(state: &AppState, jar: &SignedCookieJar, lang: Lang) -> Result<Html<String>, ApiError> {
+fn render(
+    state: &AppState,
+    jar: &SignedCookieJar,
+    lang: Lang,
+    room: &RoomName,
+) -> Result<Html<String>, ApiError> {
     let guest = auth::guest_name(state.user_ids.issued());
     let user = auth::current_user(jar);
     let page = ChatPage {
@@ -46,6 +78,7 @@ fn render(state: &AppState, jar: &SignedCookieJar, lang: Lang) -> Result<Html<St
         guest_name: guest.as_str(),
         signed_in_as: user.as_ref().map(|u| u.name.as_str()),
         max_message_chars: state.chat.settings.max_message_chars,
+        room: room.as_str(),
     };
     let html = page.render().map_err(|e| {
         ApiError::Internal(anyhow::Error::new(e).context("rendering the chat page"))

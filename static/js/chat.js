@@ -6,13 +6,16 @@ $(function () {
   'use strict';
 
   var $app = $('#app');
+  // The bad-room page loads this script too, and has nothing for it to do.
+  if (!$app.length) { return; }
   var $log = $('#log');
   // .attr, not .data: jQuery's .data would turn a name like "123" or "true" into a number.
   var maxChars = parseInt($app.attr('data-max-chars'), 10) || 2000;
   var lang = document.documentElement.lang || 'zh-CN';
   var t = {};
   $.each(['connecting', 'connected', 'reconnecting', 'signed-out', 'refused', 'joined', 'left',
-    'you', 'sign-in-failed', 'not-connected'], function (_, key) {
+    'you', 'sign-in-failed', 'not-connected', 'whisper-to', 'private-to', 'private-from',
+    'bad-room', 'upload-failed', 'click-to-whisper'], function (_, key) {
     t[key] = $app.attr('data-t-' + key) || key;
   });
 
@@ -23,6 +26,13 @@ $(function () {
   var attempt = 0;      // reconnect attempts since the last good connection
   var retryTimer = null;
   var countdown = null;
+  var room = $app.attr('data-room') || 'lobby';
+  var whisperTo = null; // the user our messages go to privately, or null
+  // The server's rule (RoomName::parse): 1–32 letters of any script, digits, - and _.
+  // Rust's char::is_alphanumeric is Alphabetic or Numeric, as here.
+  var ROOM_NAME = /^[\p{Alphabetic}\p{N}_-]{1,32}$/u;
+  // Only what POST /upload hands out is shown as an image.
+  var IMAGE_URL = /^\/uploads\/[0-9a-f]{64}\.(png|jpg|gif|webp)$/;
 
   // `{name}` placeholders filled in; the result is only ever used as text.
   function fill(template, values) {
@@ -31,10 +41,10 @@ $(function () {
     });
   }
 
-  // Same host and port as the page, so it works behind nginx and TLS; ?room= passes through.
+  // Same host and port as the page, so it works behind nginx and TLS, in the page's room.
   function socketUrl() {
     var scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    return scheme + '//' + location.host + '/ws' + location.search;
+    return scheme + '//' + location.host + '/ws?room=' + encodeURIComponent(room);
   }
 
   function avatarUrl(image) {
@@ -94,8 +104,25 @@ $(function () {
     var $body = $('<div>').addClass('msg-body').appendTo($li);
     var $meta = $('<div>').addClass('meta').appendTo($body);
     $('<span>').addClass('name').text(ev.user.name).appendTo($meta);
+    if (ev.type === 'private' && ev.to) {
+      $li.addClass('private');
+      $('<span>').addClass('private-tag')
+        .text(mine ? fill(t['private-to'], { name: ev.to.name }) : t['private-from'])
+        .appendTo($meta);
+    }
     timeOf(ev.time).appendTo($meta);
-    $('<p>').addClass('bubble').text(ev.data).appendTo($body);
+    var follow = mine || atBottom();
+    if (ev.type === 'image' && IMAGE_URL.test(ev.data)) {
+      var $bubble = $('<p>').addClass('bubble image').appendTo($body);
+      var $link = $('<a>').addClass('thumb-link').attr({ href: ev.data, target: '_blank', rel: 'noopener' })
+        .appendTo($bubble);
+      $('<img>').addClass('thumb').attr({ src: ev.data, alt: '' })
+        // The picture arrives after the line: stay at the bottom if we were there.
+        .on('load', function () { if (follow) { scrollToBottom(); } })
+        .appendTo($link);
+    } else {
+      $('<p>').addClass('bubble').text(ev.data).appendTo($body);
+    }
     append($li, mine);
   }
 
@@ -108,6 +135,10 @@ $(function () {
       if (me !== null && u.id === me.id) {
         $li.addClass('me');
         $('<span>').addClass('you').text(t.you).appendTo($li);
+      } else {
+        // Others can be whispered to: a click, or Enter once focused.
+        $li.attr({ tabindex: 0, role: 'button', title: fill(t['click-to-whisper'], { name: u.name }) })
+          .toggleClass('whispering', whisperTo !== null && whisperTo.id === u.id);
       }
     });
     $('#count').text(typeof count === 'number' ? count : online.length);
@@ -141,6 +172,8 @@ $(function () {
         systemLine('left', fill(t.left, { name: ev.user.name }), ev.time);
         break;
       case 'chat':
+      case 'private':
+      case 'image':
         message(ev);
         break;
       case 'error':
@@ -228,6 +261,7 @@ $(function () {
     }
     me = null;
     online = [];
+    setWhisper(null);
     $log.empty();
     $('#online').empty();
     $('#count').text('0');
@@ -269,6 +303,99 @@ $(function () {
       .fail(function () { setStatus('error', t['sign-in-failed']); });
   });
 
+  // ---- rooms ------------------------------------------------------------------------------
+
+  // Another room is another page: its own address, history entry and socket.
+  $('#room-form').on('submit', function (e) {
+    e.preventDefault();
+    var name = String($('#room-name').val()).trim();
+    if (!ROOM_NAME.test(name)) {
+      $('#room-notice').text(t['bad-room']).prop('hidden', false);
+      $('#room-name').trigger('focus');
+      return;
+    }
+    $('#room-notice').prop('hidden', true);
+    location.assign('/ws?room=' + encodeURIComponent(name));
+  });
+  $('#room-name').on('input', function () { $('#room-notice').prop('hidden', true); });
+
+  // ---- whispering -------------------------------------------------------------------------
+
+  function setWhisper(user) {
+    whisperTo = user;
+    $('#whisper').prop('hidden', user === null);
+    $('#whisper-to').text(user ? fill(t['whisper-to'], { name: user.name }) : '');
+    $('#online li').each(function () {
+      $(this).toggleClass('whispering', user !== null && Number($(this).attr('data-id')) === user.id);
+    });
+    $('#mes').trigger('focus');
+  }
+
+  function pickFromOnline(li) {
+    var id = Number($(li).attr('data-id'));
+    if (me !== null && id === me.id) { return; }
+    var user = $.grep(online, function (u) { return u.id === id; })[0];
+    if (user) { setWhisper(whisperTo !== null && whisperTo.id === id ? null : user); }
+  }
+
+  $('#online').on('click', 'li', function () { pickFromOnline(this); });
+  $('#online').on('keydown', 'li', function (e) {
+    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pickFromOnline(this); }
+  });
+  $('#whisper-cancel').on('click', function () { setWhisper(null); });
+  $('#mes').on('keydown', function (e) {
+    if (e.key === 'Escape' && whisperTo !== null) { setWhisper(null); }
+  });
+
+  // ---- images -----------------------------------------------------------------------------
+
+  function connected() {
+    if (ws && ws.readyState === WebSocket.OPEN) { return true; }
+    systemLine('error', t['not-connected']);
+    return false;
+  }
+
+  $('#image-button').on('click', function () { $('#image-file').trigger('click'); });
+
+  // Upload first, then name the stored file in an `image` message.
+  $('#image-file').on('change', function () {
+    var file = this.files && this.files[0];
+    $(this).val('');
+    if (!file || !connected()) { return; }
+    var form = new FormData();
+    form.append('file', file);
+    var $button = $('#image-button').prop('disabled', true);
+    $.ajax({ url: '/upload', method: 'post', data: form, processData: false, contentType: false, dataType: 'json' })
+      .done(function (reply) {
+        if (reply && reply.code === 0 && connected()) {
+          ws.send(JSON.stringify({ type: 'image', data: reply.data }));
+        }
+      })
+      .fail(function (xhr) {
+        var reason = (xhr.responseJSON && xhr.responseJSON.data) || xhr.statusText || xhr.status;
+        systemLine('error', fill(t['upload-failed'], { reason: reason }));
+      })
+      .always(function () { $button.prop('disabled', false); });
+  });
+
+  function closeViewer() {
+    $('#viewer').prop('hidden', true);
+    $('#viewer-image').attr('src', '');
+  }
+
+  // A click on a thumbnail shows the whole picture; a modified click still opens a tab.
+  $log.on('click', 'a.thumb-link', function (e) {
+    if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) { return; }
+    e.preventDefault();
+    $('#viewer-image').attr('src', $(this).attr('href'));
+    $('#viewer').prop('hidden', false);
+    $('#viewer-close').trigger('focus');
+  });
+  $('#viewer').on('click', closeViewer);
+  $(document).on('keydown', function (e) {
+    if (e.key === 'Escape' && !$('#viewer').prop('hidden')) { closeViewer(); }
+  });
+
   // ---- composing --------------------------------------------------------------------------
 
   // Enter in #mes submits the form, as does #go.
@@ -277,13 +404,14 @@ $(function () {
     var $mes = $('#mes');
     var text = String($mes.val()).trim();
     if (!text) { return; }
-    if (!ws || ws.readyState !== WebSocket.OPEN) {
-      systemLine('error', t['not-connected']);
-      return;
-    }
+    if (!connected()) { return; }
     // Always the command form: a message that happens to look like a JSON command is still
     // sent as what the person typed.
-    ws.send(JSON.stringify({ type: 'chat', data: text }));
+    if (whisperTo !== null) {
+      ws.send(JSON.stringify({ type: 'private', to: whisperTo.id, data: text }));
+    } else {
+      ws.send(JSON.stringify({ type: 'chat', data: text }));
+    }
     $mes.val('').trigger('focus');
   });
 

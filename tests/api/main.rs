@@ -8,6 +8,8 @@ mod limits;
 mod nginx;
 mod ops;
 mod process;
+mod rooms;
 mod server;
 mod session;
 mod socket;
+mod upload;

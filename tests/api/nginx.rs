@@ -428,3 +428,99 @@ fn the_site_file_is_valid_where_the_readme_puts_it_in_debians_nginx_conf() {
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("test is successful"), "{stderr}");
 }
+
+/// `client_max_body_size` in the shipped site, in bytes.
+fn nginx_body_limit() -> usize {
+    let value = SITE
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("client_max_body_size "))
+        .expect("the site sets client_max_body_size")
+        .trim_end_matches(';');
+    let (number, unit) = value.split_at(value.len() - 1);
+    let number: usize = number.parse().unwrap();
+    match unit {
+        "k" => number * 1024,
+        "m" => number * 1024 * 1024,
+        _ => panic!("client_max_body_size {value}: give it in k or m"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_and_passerby_agree_on_the_upload_limit_and_images_come_through() {
+    let default = passerby::config::Config::with_data_dir("unused").max_upload_bytes;
+    assert_eq!(
+        nginx_body_limit(),
+        passerby::upload::body_limit(default),
+        "nginx's body limit is passerby's: --max-upload-bytes plus the multipart slack"
+    );
+    let app = ServerProcess::start(&["--trusted-proxy", "127.0.0.1"]);
+    let nginx = Nginx::start(app.addr);
+    let cookie = nginx.sign_in("uploader").await;
+    let post = |bytes: Vec<u8>| {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes)
+                .file_name("big.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+        nginx
+            .browser()
+            .post(nginx.url("/upload"))
+            .header("origin", nginx.origin())
+            .header("cookie", &cookie)
+            .multipart(form)
+            .send()
+    };
+    let mut image = crate::upload::PNG.to_vec();
+    image.resize(default, 0);
+
+    // Exactly the limit passes nginx and passerby, and is served back through nginx.
+    let response = post(image.clone()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let url = response.json::<serde_json::Value>().await.unwrap()["data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let served = nginx.browser().get(nginx.url(&url)).send().await.unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.headers()["content-type"], "image/png");
+    assert_eq!(served.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        served.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(served.bytes().await.unwrap().len(), default);
+
+    // One byte over: nginx lets it through, passerby answers with its precise reason.
+    image.push(0);
+    let response = post(image.clone()).await.unwrap();
+    assert_eq!(response.status(), 413);
+    let reply: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        reply["data"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 5242880 bytes"),
+        "{reply}"
+    );
+
+    // Past the body limit: nginx refuses it, in the same JSON shape.
+    image.resize(nginx_body_limit() + 1, 0);
+    let response = post(image).await.unwrap();
+    assert_eq!(response.status(), 413);
+    let reply: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(reply["code"], 1);
+    assert_eq!(
+        reply["data"], "the upload is larger than the server accepts",
+        "nginx's own answer"
+    );
+
+    // Traversal through nginx still ends in a 404 (the encoded one reaches passerby's check).
+    for path in ["/uploads/..%2fsecret.key", "/uploads/../secret.key"] {
+        let response = nginx.browser().get(nginx.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+}

@@ -4,10 +4,11 @@
 // in docs/screenshots/ (they show message times, so every run differs).
 
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import zlib from 'node:zlib';
 
 import {
   ROOT, WAIT, eventually, launchBrowser, logLines, onlineNames, openVisitor, startServer,
@@ -71,6 +72,38 @@ async function waitOnline(page, names) {
     (seen) => JSON.stringify([...seen].sort()) === JSON.stringify(want));
   await eventually(`online count ${want.length}`, () => page.textContent('#count'),
     (count) => count === String(want.length));
+}
+
+/** A real PNG, `width`×`height` of one colour, made here so the test ships no binary. */
+function makePng(width, height, [r, g, b]) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k += 1) { c = c & 1 ? 0xEDB88320 ^ (c >>> 1) : c >>> 1; }
+    return c >>> 0;
+  });
+  const crc32 = (buf) => {
+    let c = 0xFFFFFFFF;
+    for (const byte of buf) { c = crcTable[(c ^ byte) & 0xFF] ^ (c >>> 8); }
+    return (c ^ 0xFFFFFFFF) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(body.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), body.length + 4);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array(width).fill([r, g, b]).flat())]);
+  const pixels = zlib.deflateSync(Buffer.concat(Array(height).fill(row)));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]),
+    chunk('IHDR', header), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** Hours and minutes of `iso` in `timeZone`, as the page should show them. */
@@ -223,6 +256,111 @@ describe('the chat page in headless Chromium', () => {
     assert.equal(await messageWith(alice.page, text).locator('.bubble').textContent(), text);
   });
 
+  it('whispers to a name clicked in the online list; only the two of them see it', async () => {
+    const { page } = alice;
+    await page.locator('#online li', { hasText: '小红' }).click();
+    await page.locator('#whisper').waitFor();
+    assert.match(await page.textContent('#whisper-to'), /私聊 小红/);
+    await page.locator('#online li.whispering', { hasText: '小红' }).waitFor();
+    const secret = '只告诉你：明天见';
+    await say(alice, secret);
+    const sent = messageWith(page, secret);
+    assert.match(await sent.getAttribute('class'), /\bprivate\b/);
+    assert.match(await sent.locator('.private-tag').textContent(), /悄悄对 小红 说/);
+    const got = messageWith(bob.page, secret);
+    await got.waitFor();
+    assert.match(await got.getAttribute('class'), /\btheirs\b.*\bprivate\b|\bprivate\b.*\btheirs\b/);
+    assert.equal(await got.locator('.private-tag').textContent(), '悄悄对你说');
+    // Private lines look different from chat.
+    const [plain, whispered] = await Promise.all([
+      messageWith(bob.page, '那就常来坐坐吧').locator('.bubble').evaluate((el) => getComputedStyle(el).borderStyle),
+      got.locator('.bubble').evaluate((el) => getComputedStyle(el).borderStyle),
+    ]);
+    assert.notEqual(plain, whispered);
+    // Back to everyone: Eve gets the next public line and never saw the whisper.
+    await page.click('#whisper-cancel');
+    assert.ok(!(await page.locator('#whisper').isVisible()));
+    await say(alice, '大家都能看到这句');
+    await messageWith(eve.page, '大家都能看到这句').waitFor();
+    assert.equal(await eve.page.locator('#log .bubble', { hasText: secret }).count(), 0);
+    assert.equal(await eve.page.locator('#log .msg.private').count(), 0);
+  });
+
+  it('sends an image: a thumbnail for everyone, a click opens the whole picture', async () => {
+    const png = path.join(dataDir, 'sunset.png');
+    await writeFile(png, makePng(48, 32, [240, 120, 40]));
+    const [response] = await Promise.all([
+      bob.page.waitForResponse((r) => r.url().endsWith('/upload')),
+      bob.page.setInputFiles('#image-file', png),
+    ]);
+    assert.equal(response.status(), 200);
+    const url = (await response.json()).data;
+    assert.match(url, /^\/uploads\/[0-9a-f]{64}\.png$/);
+    for (const [{ page }, side] of [[bob, 'mine'], [alice, 'theirs'], [eve, 'theirs']]) {
+      const thumb = page.locator(`#log .msg.${side} img.thumb[src="${url}"]`).last();
+      await thumb.waitFor();
+      await eventually('the thumbnail to load', () => thumb.evaluate((img) => img.complete && img.naturalWidth),
+        (width) => width === 48);
+    }
+    const { page } = alice;
+    await page.locator(`#log img.thumb[src="${url}"]`).last().click();
+    await page.locator('#viewer').waitFor();
+    await eventually('the full picture', () => page.locator('#viewer-image')
+      .evaluate((img) => [img.getAttribute('src'), img.complete && img.naturalHeight]),
+    ([src, height]) => src === url && height === 32);
+    await page.keyboard.press('Escape');
+    assert.ok(!(await page.locator('#viewer').isVisible()));
+
+    // Something that is not a picture is refused by the server, and the page says so.
+    const svg = path.join(dataDir, 'trick.png');
+    await writeFile(svg, '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>');
+    await bob.page.setInputFiles('#image-file', svg);
+    const error = bob.page.locator('#log .system.error', { hasText: 'SVG' });
+    await error.waitFor();
+    assert.match(await error.textContent(), /图片没有发出/);
+    assert.deepEqual(bob.seen.dialogs, []);
+    // The browser logs the refused request itself; that one line is expected, nothing else.
+    const refused = bob.seen.consoleErrors.findIndex((text) => /status of 415/.test(text));
+    assert.ok(refused >= 0, `the 415 was seen: ${bob.seen.consoleErrors}`);
+    bob.seen.consoleErrors.splice(refused, 1);
+  });
+
+  it('shows the room, switches rooms with the form and refuses bad names clearly', async () => {
+    // Frank keeps to other rooms, so the lobby's online list stays as the later steps expect.
+    const frank = await openVisitor(browser);
+    const { page } = frank;
+    await page.goto(`${server.url}/ws?room=${encodeURIComponent('茶室')}`);
+    const frankUser = await signIn(frank, 'Frank');
+    assert.equal(await page.textContent('#room'), '茶室');
+    assert.ok(frank.seen.sockets.at(-1).endsWith(`/ws?room=${encodeURIComponent('茶室')}`));
+    await waitOnline(page, ['Frank']);
+
+    // A bad name never leaves the page.
+    await page.fill('#room-name', 'no spaces!');
+    await page.click('#room-go');
+    await page.locator('#room-notice').waitFor();
+    assert.match(await page.textContent('#room-notice'), /房间名须为/);
+    assert.ok(page.url().includes(encodeURIComponent('茶室')));
+
+    // A new room is just a name: Frank is alone in it, still signed in as himself.
+    await page.fill('#room-name', 'garden_2');
+    await Promise.all([page.waitForURL(/room=garden_2$/), page.press('#room-name', 'Enter')]);
+    await page.locator('#status[data-state="online"]').waitFor();
+    assert.equal(await page.textContent('#room'), 'garden_2');
+    await waitOnline(page, ['Frank']);
+    assert.equal(await page.textContent('#me'), frankUser.name);
+
+    // A bad room in the address: a clear page, not a broken one.
+    const response = await page.goto(`${server.url}/ws?room=${encodeURIComponent('bad name')}`);
+    assert.equal(response.status(), 400);
+    assert.equal(await page.textContent('h1'), '房间名无效');
+    assert.match(await page.textContent('.notice'), /room name/);
+    assert.equal(await page.getAttribute('#to-lobby', 'href'), '/ws');
+    assert.deepEqual(frank.seen.errors, []);
+    await frank.context.close();
+    await waitOnline(alice.page, ['路人甲', '小红', XSS_NAME]);
+  });
+
   it('shows server errors inline', async () => {
     // Faster than any person: well past the rate limit's burst of 10.
     await eve.page.evaluate(() => {
@@ -290,7 +428,7 @@ describe('the chat page in headless Chromium', () => {
     const socket = page.waitForEvent('websocket');
     await page.reload();
     assert.ok(await page.locator('#signed-in').isVisible(), 'the room view is rendered at once');
-    assert.equal((await socket).url(), `ws://${server.host}/ws`);
+    assert.equal((await socket).url(), `ws://${server.host}/ws?room=lobby`);
     await page.locator('#status[data-state="online"]').waitFor();
     assert.equal(await page.textContent('#me'), '路人甲');
     await waitOnline(page, ['路人甲', '小红', XSS_NAME]);
