@@ -82,13 +82,14 @@ impl TestApp {
         cookie_pair(&response).expect("sign-in sets the cookie")
     }
 
-    /// Signs in and opens a socket, which has received its `join` and `list`.
+    /// Signs in and opens a socket, which has received its `join`, `list` and `history`.
     pub async fn join(&self, name: &str) -> (Client, Value) {
         let cookie = self.sign_in(name).await;
         let mut client = self.connect(&cookie).await;
         let join = client.expect("join").await;
         let list = client.expect("list").await;
         assert_eq!(join["user"], list["user"]);
+        client.expect("history").await;
         (client, list["user"].clone())
     }
 
