@@ -58,6 +58,24 @@ pub async fn spawn_in(data_dir: PathBuf, configure: impl FnOnce(&mut Config)) ->
 }
 
 impl TestApp {
+    /// A server this test did not start in-process (the binary as a child): the same helpers.
+    pub fn external(addr: SocketAddr) -> TestApp {
+        TestApp {
+            addr,
+            http: reqwest::Client::new(),
+            _tmp: None,
+            shutdown: None,
+            server: tokio::spawn(async { Ok(()) }),
+        }
+    }
+
+    /// Opens a socket that asks for every event after `since`.
+    pub async fn connect_since(&self, cookie: &str, since: u64) -> Client {
+        self.connect_to(&format!("/ws?since={since}"), &[("Cookie", cookie)])
+            .await
+            .expect("socket opens")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
