@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::Parser;
 use ipnet::IpNet;
 
-use crate::routes::client_addr::parse_proxy;
+use crate::{routes::client_addr::parse_proxy, store::history::Retention};
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "passerby", version, about = "A self-hosted guest chat server")]
@@ -76,6 +76,18 @@ pub struct Config {
         value_parser = parse_proxy
     )]
     pub trusted_proxies: Vec<IpNet>,
+
+    /// Chat history kept per room, in events; 0 turns history off (nothing is stored).
+    #[arg(long, env = "PASSERBY_HISTORY_MAX_EVENTS", default_value_t = 10_000)]
+    pub history_max_events: u64,
+
+    /// Days an event is kept at most; 0 keeps events of any age (up to the count).
+    #[arg(long, env = "PASSERBY_HISTORY_MAX_AGE_DAYS", default_value_t = 30.0, value_parser = parse_days)]
+    pub history_max_age_days: f64,
+
+    /// Recent events a newly connected socket receives in its `history` event.
+    #[arg(long, env = "PASSERBY_HISTORY_ON_JOIN", default_value_t = 50)]
+    pub history_on_join: usize,
 }
 
 impl Config {
@@ -90,6 +102,24 @@ impl Config {
         self.secret_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+}
+
+impl Config {
+    /// The history retention, or `None` when history is off.
+    pub fn history_retention(&self) -> Option<Retention> {
+        (self.history_max_events > 0).then(|| Retention {
+            max_events: self.history_max_events,
+            max_age: (self.history_max_age_days > 0.0)
+                .then(|| Duration::from_secs_f64(self.history_max_age_days * 86_400.0)),
+        })
+    }
+}
+
+fn parse_days(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(days) if days.is_finite() && days >= 0.0 => Ok(days),
+        _ => Err(format!("`{s}` is not a number of days (0 or more)")),
     }
 }
 
@@ -121,6 +151,19 @@ mod tests {
             c.trusted_proxies.is_empty(),
             "no proxy is trusted unless named"
         );
+        let retention = c.history_retention().expect("history is on by default");
+        assert_eq!(retention.max_events, 10_000);
+        assert_eq!(retention.max_age, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(c.history_on_join, 50);
+    }
+
+    #[test]
+    fn zero_events_turns_history_off_and_zero_days_lifts_the_age_limit() {
+        let c = Config::parse_from(["passerby", "--history-max-events", "0"]);
+        assert!(c.history_retention().is_none());
+        let c = Config::parse_from(["passerby", "--history-max-age-days", "0"]);
+        assert_eq!(c.history_retention().unwrap().max_age, None);
+        assert!(Config::try_parse_from(["passerby", "--history-max-age-days", "-1"]).is_err());
     }
 
     #[test]

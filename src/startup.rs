@@ -13,12 +13,13 @@ use crate::{
         Engine,
         connection::{Settings, Shared, close},
         limit::{RateLimiter, RatePolicy},
+        recovery::HistoryPolicy,
     },
     config::Config,
     metrics::Metrics,
     routes::{self, client_addr::TrustedProxies, origin::OriginPolicy},
     state::{AppState, Inner},
-    store::UserIds,
+    store::{HistoryStore, UserIds},
     upload::Uploads,
 };
 
@@ -50,8 +51,19 @@ impl App {
                 .with_context(|| format!("opening {}/uploads", config.data_dir.display()))?,
         );
         let metrics = Arc::new(Metrics::new());
+        let engine = match config.history_retention() {
+            None => Engine::local_counting(metrics.events.clone()),
+            Some(retention) => {
+                let store = HistoryStore::open(&config.data_dir, retention)?;
+                let policy = HistoryPolicy {
+                    on_join: config.history_on_join,
+                    max: usize::try_from(retention.max_events).unwrap_or(usize::MAX),
+                };
+                Engine::local_with_history(metrics.events.clone(), store, policy)?
+            }
+        };
         let chat = Arc::new(Shared {
-            engine: Arc::new(Engine::local_counting(metrics.events.clone())),
+            engine: Arc::new(engine),
             limiter: Arc::new(RateLimiter::new(RatePolicy {
                 per_second: config.rate_limit,
                 burst: config.rate_burst,
@@ -130,10 +142,13 @@ impl App {
         )
         .with_graceful_shutdown(token.clone().cancelled_owned());
         let sockets = state.sockets.clone();
+        let engine = state.chat.engine.clone();
         let drained = async move {
             let served = server.await;
             sockets.close();
             sockets.wait().await;
+            // The `left` of every closed socket is stored before the process ends.
+            engine.flush().await;
             served
         };
         let deadline = async {

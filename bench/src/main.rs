@@ -70,6 +70,10 @@ struct Args {
     /// Where to write results.json and chart.svg.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Instead of the suite: passerby's fan-out with history on, then off
+    /// (--history-max-events 0), and the ratio of their CPU time per delivery.
+    #[arg(long)]
+    history_ratio: bool,
 }
 
 #[tokio::main]
@@ -83,6 +87,9 @@ async fn main() -> anyhow::Result<()> {
         core_affinity::set_for_current(core);
     }
     let _ = rlimit::increase_nofile_limit(u64::MAX);
+    if args.history_ratio {
+        return history_ratio(&args).await;
+    }
     let mut all = Vec::new();
     for name in &args.servers {
         let results = measure(&args, name)
@@ -121,10 +128,59 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The fan-out cost of storing every event: the same run with history on and off.
+async fn history_ratio(args: &Args) -> anyhow::Result<()> {
+    let mut runs = Vec::new();
+    for (label, extra) in [("on", &[][..]), ("off", &["--history-max-events", "0"][..])] {
+        let data = tempfile_dir::Dir::new()?;
+        let (server, target) = start_with(args, "passerby", &data, extra).await?;
+        eprintln!("passerby: fan-out, history {label}");
+        let fanout = scenario::fanout(
+            &target,
+            Some(server.pid()),
+            args.clients,
+            args.senders,
+            args.messages,
+        )
+        .await?;
+        server.stop().await;
+        eprintln!("{}", serde_json::to_string_pretty(&fanout)?);
+        runs.push((label, fanout));
+    }
+    println!("| history | deliveries/s | CPU ns per delivery | losses | out of order |");
+    println!("|---|---|---|---|---|");
+    for (label, f) in &runs {
+        println!(
+            "| {label} | {:.0} | {:.0} | {} | {} |",
+            f.deliveries_per_sec,
+            f.cpu_ns_per_delivery.unwrap_or(f64::NAN),
+            f.losses,
+            f.out_of_order
+        );
+    }
+    let cpu = |i: usize| runs[i].1.cpu_ns_per_delivery.unwrap_or(f64::NAN);
+    println!(
+        "history on / off: {:.2}x CPU per delivery, {:.2}x deliveries per second",
+        cpu(0) / cpu(1),
+        runs[0].1.deliveries_per_sec / runs[1].1.deliveries_per_sec
+    );
+    Ok(())
+}
+
 async fn start(
     args: &Args,
     name: &str,
     data: &tempfile_dir::Dir,
+) -> anyhow::Result<(Server, Target)> {
+    start_with(args, name, data, &[]).await
+}
+
+/// Starts `name`; `extra` flags go to passerby only.
+async fn start_with(
+    args: &Args,
+    name: &str,
+    data: &tempfile_dir::Dir,
+    extra: &[&str],
 ) -> anyhow::Result<(Server, Target)> {
     let (server, rooms) = match name {
         "passerby" => {
@@ -140,6 +196,7 @@ async fn start(
             .iter()
             .map(|s| s.to_string())
             .chain([data.path().display().to_string()])
+            .chain(extra.iter().map(|s| s.to_string()))
             .collect();
             (
                 Server::start("passerby", &args.server_cpu, &args.passerby, &args_).await?,

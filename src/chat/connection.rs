@@ -93,12 +93,17 @@ pub async fn run<T>(
     shared: Arc<Shared>,
     user: Arc<User>,
     room: RoomName,
+    since: Option<u64>,
     client: IpAddr,
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let outbox = Outbox::new(shared.settings.outbound_queue);
-    let member = match shared.engine.join(room, user.clone(), outbox.clone()).await {
+    let member = match shared
+        .engine
+        .join(room, user.clone(), outbox.clone(), since)
+        .await
+    {
         Ok(member) => member,
         Err(e) => {
             tracing::error!(user = user.id, %client, error = %e, "join failed");

@@ -1,30 +1,48 @@
 //! The embedded engine: every room lives in this process's memory.
 //!
-//! One short critical section per event assigns the id, serializes the event once and pushes
-//! the shared bytes into each member's outbox, so every socket sees events in id order.
+//! One short critical section per event assigns the id and serializes the event once. With
+//! history off, the same section pushes the shared bytes into each member's outbox. With
+//! history on, it hands the event to the writer thread (`writer`), which stores a batch in
+//! one transaction and only then fans it out, in id order: whatever a client saw is on disk.
+
+mod writer;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
+        mpsc::Sender,
     },
 };
 
 use super::{
-    Membership, Whisper,
+    EngineError, Membership, Whisper,
     outbox::Outbox,
-    protocol::{Chunk, EventData, EventKind, Frame, PrivateEvent, ServerEvent, now_ms},
+    protocol::{
+        Chunk, EventData, EventKind, Frame, HistoryEvent, PrivateEvent, ServerEvent, now_ms,
+    },
+    recovery::{self, HistoryPolicy},
     room::RoomName,
     text::ChatText,
 };
-use crate::{auth::User, metrics::EventCounters, upload::UploadName};
+use crate::{
+    auth::User,
+    metrics::EventCounters,
+    store::{HistoryStore, history::Visibility},
+    upload::UploadName,
+};
+use writer::Item;
+
+type Rooms = Mutex<HashMap<RoomName, Room>>;
 
 #[derive(Debug, Default)]
 pub struct LocalEngine {
-    rooms: Mutex<HashMap<RoomName, Room>>,
+    rooms: Arc<Rooms>,
     next_socket: AtomicU64,
     events: EventCounters,
+    /// History on: every frame goes through the writer, which stores events before fan-out.
+    writer: Option<Sender<Item>>,
 }
 
 /// A room. It outlives its last member so its id sequence never restarts.
@@ -42,6 +60,9 @@ struct Room {
 struct Socket {
     user_id: u64,
     outbox: Outbox,
+    /// The room's last id when this socket joined: older events reach it through `history`,
+    /// never live, so the two never overlap.
+    floor: u64,
 }
 
 #[derive(Debug)]
@@ -49,6 +70,16 @@ struct Presence {
     user: Arc<User>,
     sockets: u32,
     arrival: u64,
+}
+
+/// A room event on its way to its members.
+#[derive(Debug)]
+struct Broadcast {
+    id: u64,
+    time: u64,
+    kind: EventKind,
+    visible: Visibility,
+    frame: Frame,
 }
 
 impl LocalEngine {
@@ -59,15 +90,54 @@ impl LocalEngine {
         }
     }
 
-    pub fn join(&self, room_name: RoomName, user: Arc<User>, outbox: Outbox) -> Membership {
+    /// History on: rooms continue their ids from `store`, whose writer thread starts here.
+    pub fn with_history(
+        events: EventCounters,
+        store: HistoryStore,
+        policy: HistoryPolicy,
+    ) -> anyhow::Result<Self> {
+        let mut rooms = HashMap::new();
+        for (name, last_id) in store.rooms()? {
+            match RoomName::parse(&name) {
+                Ok(room) => {
+                    rooms.insert(
+                        room,
+                        Room {
+                            last_id,
+                            ..Room::default()
+                        },
+                    );
+                }
+                Err(e) => tracing::warn!(room = name, error = e, "skipping a stored room"),
+            }
+        }
+        let rooms = Arc::new(Mutex::new(rooms));
+        let writer = writer::spawn(store, rooms.clone(), policy)?;
+        Ok(LocalEngine {
+            rooms,
+            next_socket: AtomicU64::new(0),
+            events,
+            writer: Some(writer),
+        })
+    }
+
+    pub fn join(
+        &self,
+        room_name: RoomName,
+        user: Arc<User>,
+        outbox: Outbox,
+        since: Option<u64>,
+    ) -> Result<Membership, EngineError> {
         let socket = self.next_socket.fetch_add(1, Ordering::Relaxed);
         let mut rooms = self.lock();
         let room = rooms.entry(room_name.clone()).or_default();
+        let floor = room.last_id;
         room.sockets.insert(
             socket,
             Socket {
                 user_id: user.id,
                 outbox: outbox.clone(),
+                floor,
             },
         );
         let first = match room.online.get_mut(&user.id) {
@@ -90,47 +160,102 @@ impl LocalEngine {
                 true
             }
         };
-        if first {
-            let text = format!("{} joined.", user.name);
-            room.broadcast(EventKind::Join, &user, EventData::Text(&text), true);
+        let membership = Membership {
+            room: room_name,
+            user,
+            socket,
+        };
+        let joined = first.then(|| {
+            let text = format!("{} joined.", membership.user.name);
             self.events.join.inc();
-        }
+            room.event(
+                EventKind::Join,
+                &membership.user,
+                EventData::Text(&text),
+                true,
+            )
+        });
         let list = {
+            let id = room.next_id();
             let users: Vec<&User> = room
                 .arrival
                 .values()
                 .map(|id| &*room.online[id].user)
                 .collect();
-            room.last_id += 1;
-            ServerEvent {
-                id: room.last_id,
+            let frame = ServerEvent {
+                id,
                 kind: EventKind::List,
-                user: &user,
+                user: &membership.user,
                 data: EventData::Users(&users),
                 time: now_ms(),
                 count: Some(users.len()),
             }
-            .to_frame()
+            .to_frame();
+            (id, frame)
         };
-        let _ = outbox.push(list);
-        Membership {
-            room: room_name,
-            user,
-            socket,
+        let history_id = room.next_id();
+        let sent = match &self.writer {
+            None => {
+                if let Some(join) = joined {
+                    room.fan_out(&join);
+                }
+                let _ = outbox.push(list.1);
+                // Nothing is kept: the history is empty, and truncated if the client missed
+                // anything.
+                let catchup = recovery::plan(since, floor, floor, HistoryPolicy::default());
+                let _ = outbox.push(
+                    HistoryEvent {
+                        id: history_id,
+                        kind: EventKind::History,
+                        user: &membership.user,
+                        data: &[],
+                        time: now_ms(),
+                        truncated: catchup.truncated,
+                    }
+                    .to_frame(),
+                );
+                Ok(())
+            }
+            Some(writer) => {
+                let send = |item| writer.send(item).map_err(|_| ());
+                joined
+                    .map_or(Ok(()), |join| send(Item::event(&membership, join, None)))
+                    .and_then(|()| send(Item::direct(&membership, list.0, list.1)))
+                    .and_then(|()| {
+                        send(Item::Catchup {
+                            room: membership.room.clone(),
+                            socket,
+                            user: membership.user.clone(),
+                            id: history_id,
+                            since,
+                            through: floor,
+                        })
+                    })
+            }
+        };
+        drop(rooms);
+        match sent {
+            Ok(()) => Ok(membership),
+            Err(()) => {
+                // The writer is gone: take the socket back out rather than leave it waiting.
+                self.remove(&membership);
+                Err(writer_gone())
+            }
         }
     }
 
-    /// Broadcasts messages from one sender. A burst is framed once and each socket takes
-    /// all of it in one push, so fan-out touches every socket once per burst, not per message.
-    pub fn chat(&self, member: &Membership, texts: &[ChatText]) {
+    /// Broadcasts messages from one sender, in order. A burst is framed once, and each socket
+    /// takes all of it in one push: fan-out touches every socket once per burst.
+    /// Returns the last message's id.
+    pub fn chat(&self, member: &Membership, texts: &[ChatText]) -> Result<u64, EngineError> {
         let mut rooms = self.lock();
         let room = rooms
             .get_mut(&member.room)
             .expect("a member's room exists until it leaves");
-        let frames: Chunk = texts
+        let events: Vec<Broadcast> = texts
             .iter()
             .map(|text| {
-                room.frame(
+                room.event(
                     EventKind::Chat,
                     &member.user,
                     EventData::Text(text.as_str()),
@@ -138,25 +263,49 @@ impl LocalEngine {
                 )
             })
             .collect();
-        room.fan_out(&frames);
+        let last_id = room.last_id;
+        match &self.writer {
+            None => room.fan_out_all(&events),
+            Some(writer) => {
+                for event in events {
+                    writer
+                        .send(Item::event(member, event, Some(member.socket)))
+                        .map_err(|_| writer_gone())?;
+                }
+            }
+        }
         self.events.chat.inc_by(texts.len() as u64);
+        Ok(last_id)
     }
 
-    pub fn image(&self, member: &Membership, image: &UploadName) -> u64 {
+    /// Broadcasts an uploaded image to the room.
+    pub fn image(&self, member: &Membership, image: &UploadName) -> Result<u64, EngineError> {
         let mut rooms = self.lock();
         let room = rooms
             .get_mut(&member.room)
             .expect("a member's room exists until it leaves");
         let url = image.url();
-        let id = room.broadcast(EventKind::Image, &member.user, EventData::Text(&url), false);
+        let event = room.event(EventKind::Image, &member.user, EventData::Text(&url), false);
+        let id = event.id;
+        match &self.writer {
+            None => room.fan_out(&event),
+            Some(writer) => writer
+                .send(Item::event(member, event, Some(member.socket)))
+                .map_err(|_| writer_gone())?,
+        }
         self.events.image.inc();
-        id
+        Ok(id)
     }
 
     /// Delivers a whisper to every socket of the sender and of the recipient, in whichever
     /// rooms they are. Each room it reaches gives it that room's next id, so ids still
-    /// increase on every socket; the frame is serialized once per room.
-    pub fn private(&self, member: &Membership, to: u64, text: &ChatText) -> Whisper {
+    /// increase on every socket; it is kept in each such room's history, visible to the two.
+    pub fn private(
+        &self,
+        member: &Membership,
+        to: u64,
+        text: &ChatText,
+    ) -> Result<Whisper, EngineError> {
         let mut rooms = self.lock();
         let recipient = rooms
             .values()
@@ -165,17 +314,17 @@ impl LocalEngine {
         let Some(recipient) = recipient else {
             drop(rooms);
             self.reply_error(member, &format!("user {to} is not online"));
-            return Whisper::RecipientOffline;
+            return Ok(Whisper::RecipientOffline);
         };
         let from = member.user.id;
         let time = now_ms();
-        for room in rooms.values_mut() {
+        for (name, room) in rooms.iter_mut() {
             if !(room.online.contains_key(&to) || room.online.contains_key(&from)) {
                 continue;
             }
-            room.last_id += 1;
+            let id = room.next_id();
             let frame = PrivateEvent {
-                id: room.last_id,
+                id,
                 kind: EventKind::Private,
                 user: &member.user,
                 to: &recipient,
@@ -183,14 +332,30 @@ impl LocalEngine {
                 time,
             }
             .to_frame();
-            for socket in room.sockets.values() {
-                if socket.user_id == to || socket.user_id == from {
-                    let _ = socket.outbox.push(frame.clone());
+            let event = Broadcast {
+                id,
+                time,
+                kind: EventKind::Private,
+                visible: Visibility::Pair(from, to),
+                frame,
+            };
+            match &self.writer {
+                None => room.fan_out(&event),
+                Some(writer) => {
+                    let sender = (*name == member.room).then_some(member.socket);
+                    writer
+                        .send(Item::Event {
+                            room: name.clone(),
+                            event,
+                            user: member.user.clone(),
+                            sender,
+                        })
+                        .map_err(|_| writer_gone())?;
                 }
             }
         }
         self.events.private.inc();
-        Whisper::Delivered
+        Ok(Whisper::Delivered)
     }
 
     pub fn reply_error(&self, member: &Membership, message: &str) {
@@ -198,9 +363,9 @@ impl LocalEngine {
         let Some(room) = rooms.get_mut(&member.room) else {
             return;
         };
-        room.last_id += 1;
+        let id = room.next_id();
         let frame = ServerEvent {
-            id: room.last_id,
+            id,
             kind: EventKind::Error,
             user: &member.user,
             data: EventData::Text(message),
@@ -208,8 +373,23 @@ impl LocalEngine {
             count: None,
         }
         .to_frame();
-        if let Some(socket) = room.sockets.get(&member.socket) {
-            let _ = socket.outbox.push(frame);
+        match &self.writer {
+            // Through the writer, so it cannot overtake an event with a smaller id.
+            Some(writer) => {
+                if writer.send(Item::direct(member, id, frame)).is_err() {
+                    tracing::error!(
+                        user = member.user.id,
+                        message,
+                        "error reply lost: {}",
+                        writer_gone()
+                    );
+                }
+            }
+            None => {
+                if let Some(socket) = room.sockets.get(&member.socket) {
+                    let _ = socket.outbox.push(frame);
+                }
+            }
         }
     }
 
@@ -230,8 +410,26 @@ impl LocalEngine {
             room.online.remove(&socket.user_id);
             room.arrival.remove(&arrival);
             let text = format!("{} is left.", member.user.name);
-            room.broadcast(EventKind::Left, &member.user, EventData::Text(&text), true);
+            let event = room.event(EventKind::Left, &member.user, EventData::Text(&text), true);
             self.events.left.inc();
+            match &self.writer {
+                None => room.fan_out(&event),
+                Some(writer) => {
+                    if writer.send(Item::event(&member, event, None)).is_err() {
+                        tracing::error!(user = member.user.id, "left not sent: {}", writer_gone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resolves once everything handed to the writer so far is stored and delivered.
+    pub async fn flush(&self) {
+        if let Some(writer) = &self.writer {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if writer.send(Item::Flush(tx)).is_ok() {
+                let _ = rx.await;
+            }
         }
     }
 
@@ -255,37 +453,103 @@ impl LocalEngine {
         users.len()
     }
 
+    /// Takes a socket out without a word: it never got its `list`.
+    fn remove(&self, member: &Membership) {
+        let mut rooms = self.lock();
+        if let Some(room) = rooms.get_mut(&member.room)
+            && room.sockets.remove(&member.socket).is_some()
+            && let Some(presence) = room.online.get_mut(&member.user.id)
+        {
+            presence.sockets -= 1;
+            if presence.sockets == 0 {
+                let arrival = presence.arrival;
+                room.online.remove(&member.user.id);
+                room.arrival.remove(&arrival);
+            }
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<RoomName, Room>> {
-        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.rooms)
     }
 }
 
+fn lock(rooms: &Rooms) -> MutexGuard<'_, HashMap<RoomName, Room>> {
+    rooms.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn writer_gone() -> EngineError {
+    EngineError::Unavailable("the history writer stopped".into())
+}
+
 impl Room {
-    /// Gives the event the room's next id and queues it for every socket in the room.
-    fn broadcast(&mut self, kind: EventKind, user: &User, data: EventData<'_>, count: bool) -> u64 {
-        let frame = self.frame(kind, user, data, count);
-        self.fan_out(&Chunk::from([frame]));
+    fn next_id(&mut self) -> u64 {
+        self.last_id += 1;
         self.last_id
     }
 
-    /// Serializes an event with the room's next id.
-    fn frame(&mut self, kind: EventKind, user: &User, data: EventData<'_>, count: bool) -> Frame {
-        self.last_id += 1;
-        ServerEvent {
-            id: self.last_id,
+    /// Gives a room event the room's next id and serializes it, once for every recipient.
+    fn event(
+        &mut self,
+        kind: EventKind,
+        user: &User,
+        data: EventData<'_>,
+        count: bool,
+    ) -> Broadcast {
+        let id = self.next_id();
+        let time = now_ms();
+        let frame = ServerEvent {
+            id,
             kind,
             user,
             data,
-            time: now_ms(),
+            time,
             count: count.then_some(self.online.len()),
         }
-        .to_frame()
+        .to_frame();
+        Broadcast {
+            id,
+            time,
+            kind,
+            visible: Visibility::Room,
+            frame,
+        }
     }
 
-    fn fan_out(&self, chunk: &Chunk) {
+    /// Queues the event for every socket in the room that may see it and has not had it in
+    /// its history.
+    fn fan_out(&self, event: &Broadcast) {
+        self.fan_out_all(std::slice::from_ref(event));
+    }
+
+    /// Queues events, in order, for every socket that may see them. The frames are shared
+    /// as one chunk by every socket that sees them all, which is nearly always every socket.
+    fn fan_out_all(&self, events: &[Broadcast]) {
+        let Some(last) = events.last() else {
+            return;
+        };
+        let everyone = events.iter().all(|e| e.visible == Visibility::Room);
+        let shared: Chunk = events.iter().map(|e| e.frame.clone()).collect();
         for socket in self.sockets.values() {
             // A full outbox marks its socket for closing; its task does the rest.
-            let _ = socket.outbox.push_chunk(chunk);
+            if everyone && events[0].id > socket.floor {
+                let _ = socket.outbox.push_chunk(&shared);
+            } else if last.id > socket.floor {
+                let own: Chunk = events
+                    .iter()
+                    .filter(|e| e.id > socket.floor && e.visible.allows(socket.user_id))
+                    .map(|e| e.frame.clone())
+                    .collect();
+                if !own.is_empty() {
+                    let _ = socket.outbox.push_chunk(&own);
+                }
+            }
+        }
+    }
+
+    fn push_to(&self, socket: u64, frame: Frame) {
+        if let Some(socket) = self.sockets.get(&socket) {
+            let _ = socket.outbox.push(frame);
         }
     }
 }
@@ -321,10 +585,12 @@ mod tests {
     async fn first_socket_joins_and_gets_the_list() {
         let engine = LocalEngine::default();
         let outbox = Outbox::new(16);
-        engine.join(RoomName::lobby(), user(1), outbox.clone());
+        engine
+            .join(RoomName::lobby(), user(1), outbox.clone(), None)
+            .unwrap();
         let events = drain(&outbox).await;
         let kinds: Vec<_> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["join", "list"]);
+        assert_eq!(kinds, ["join", "list", "history"]);
         assert_eq!(events[0]["data"], "u1 joined.");
         assert_eq!(events[1]["data"][0]["id"], 1);
         assert!(events[0]["id"].as_u64() < events[1]["id"].as_u64());
@@ -334,9 +600,13 @@ mod tests {
     async fn second_tab_of_a_user_neither_joins_nor_duplicates_them() {
         let engine = LocalEngine::default();
         let (a, b) = (Outbox::new(16), Outbox::new(16));
-        let first = engine.join(RoomName::lobby(), user(1), a.clone());
+        let first = engine
+            .join(RoomName::lobby(), user(1), a.clone(), None)
+            .unwrap();
         drain(&a).await;
-        let second = engine.join(RoomName::lobby(), user(1), b.clone());
+        let second = engine
+            .join(RoomName::lobby(), user(1), b.clone(), None)
+            .unwrap();
         assert!(drain(&a).await.is_empty());
         let list = &drain(&b).await[0];
         assert_eq!(list["data"].as_array().unwrap().len(), 1);
@@ -350,11 +620,15 @@ mod tests {
     async fn ids_keep_increasing_after_a_room_empties() {
         let engine = LocalEngine::default();
         let a = Outbox::new(16);
-        let m = engine.join(RoomName::lobby(), user(1), a.clone());
+        let m = engine
+            .join(RoomName::lobby(), user(1), a.clone(), None)
+            .unwrap();
         let last = drain(&a).await.last().unwrap()["id"].as_u64().unwrap();
         engine.leave(m);
         let b = Outbox::new(16);
-        engine.join(RoomName::lobby(), user(2), b.clone());
+        engine
+            .join(RoomName::lobby(), user(2), b.clone(), None)
+            .unwrap();
         assert!(drain(&b).await[0]["id"].as_u64().unwrap() > last);
     }
 
@@ -362,11 +636,17 @@ mod tests {
     async fn a_broadcast_is_serialized_once_and_its_bytes_shared() {
         let engine = LocalEngine::default();
         let (a, b) = (Outbox::new(16), Outbox::new(16));
-        let ma = engine.join(RoomName::lobby(), user(1), a.clone());
-        engine.join(RoomName::lobby(), user(2), b.clone());
+        let ma = engine
+            .join(RoomName::lobby(), user(1), a.clone(), None)
+            .unwrap();
+        engine
+            .join(RoomName::lobby(), user(2), b.clone(), None)
+            .unwrap();
         frames(&a);
         frames(&b);
-        engine.chat(&ma, &[ChatText::parse("hi", 10).unwrap()]);
+        engine
+            .chat(&ma, &[ChatText::parse("hi", 10).unwrap()])
+            .unwrap();
         let (got_a, got_b) = (frames(&a), frames(&b));
         assert_eq!(got_a.len(), 1);
         assert_eq!(got_a[0].as_ptr(), got_b[0].as_ptr());
@@ -376,79 +656,43 @@ mod tests {
     async fn rooms_do_not_hear_each_other() {
         let engine = LocalEngine::default();
         let (a, b) = (Outbox::new(16), Outbox::new(16));
-        let ma = engine.join(RoomName::lobby(), user(1), a.clone());
-        engine.join(RoomName::parse("other").unwrap(), user(2), b.clone());
+        let ma = engine
+            .join(RoomName::lobby(), user(1), a.clone(), None)
+            .unwrap();
+        engine
+            .join(RoomName::parse("other").unwrap(), user(2), b.clone(), None)
+            .unwrap();
         drain(&a).await;
         drain(&b).await;
-        engine.chat(&ma, &[ChatText::parse("hi", 10).unwrap()]);
+        engine
+            .chat(&ma, &[ChatText::parse("hi", 10).unwrap()])
+            .unwrap();
         assert_eq!(drain(&a).await.len(), 1);
         assert!(drain(&b).await.is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_whisper_reaches_every_socket_of_both_people_and_nobody_else() {
-        let engine = LocalEngine::default();
-        let other = RoomName::parse("other").unwrap();
-        let (a, a2, b, b2, c) = (
-            Outbox::new(16),
-            Outbox::new(16),
-            Outbox::new(16),
-            Outbox::new(16),
-            Outbox::new(16),
-        );
-        let ma = engine.join(RoomName::lobby(), user(1), a.clone());
-        engine.join(other.clone(), user(1), a2.clone());
-        engine.join(RoomName::lobby(), user(2), b.clone());
-        engine.join(other.clone(), user(2), b2.clone());
-        engine.join(RoomName::lobby(), user(3), c.clone());
-        for outbox in [&a, &a2, &b, &b2, &c] {
-            drain(outbox).await;
-        }
-        let text = ChatText::parse("psst", 10).unwrap();
-        assert_eq!(engine.private(&ma, 2, &text), Whisper::Delivered);
-        let mut lobby_id = 0;
-        for outbox in [&a, &a2, &b, &b2] {
-            let events = drain(outbox).await;
-            assert_eq!(events.len(), 1);
-            assert_eq!(events[0]["type"], "private");
-            assert_eq!(events[0]["user"]["id"], 1);
-            assert_eq!(events[0]["to"]["id"], 2);
-            assert_eq!(events[0]["data"], "psst");
-            if std::ptr::eq(outbox, &b) {
-                lobby_id = events[0]["id"].as_u64().unwrap();
-            }
-        }
-        assert!(drain(&c).await.is_empty(), "a third person hears nothing");
-        // The whisper took the lobby's next id, so the next lobby chat comes right after it.
-        engine.chat(&ma, std::slice::from_ref(&text));
-        assert_eq!(drain(&c).await[0]["id"].as_u64(), Some(lobby_id + 1));
-    }
-
-    #[tokio::test]
-    async fn a_whisper_to_someone_offline_is_an_error_to_the_sender_only() {
-        let engine = LocalEngine::default();
-        let (a, a2) = (Outbox::new(16), Outbox::new(16));
-        let ma = engine.join(RoomName::lobby(), user(1), a.clone());
-        engine.join(RoomName::lobby(), user(1), a2.clone());
-        drain(&a).await;
-        drain(&a2).await;
-        let text = ChatText::parse("psst", 10).unwrap();
-        assert_eq!(engine.private(&ma, 9, &text), Whisper::RecipientOffline);
-        let events = drain(&a).await;
-        assert_eq!(events[0]["type"], "error");
-        assert_eq!(events[0]["data"], "user 9 is not online");
-        assert!(drain(&a2).await.is_empty());
     }
 
     #[tokio::test]
     async fn users_online_counts_a_user_in_two_rooms_once_and_broadcasts_are_counted() {
         let events = EventCounters::default();
         let engine = LocalEngine::counting(events.clone());
-        let a = engine.join(RoomName::lobby(), user(1), Outbox::new(16));
-        engine.join(RoomName::parse("other").unwrap(), user(1), Outbox::new(16));
-        engine.join(RoomName::lobby(), user(2), Outbox::new(16));
+        let a = engine
+            .join(RoomName::lobby(), user(1), Outbox::new(16), None)
+            .unwrap();
+        engine
+            .join(
+                RoomName::parse("other").unwrap(),
+                user(1),
+                Outbox::new(16),
+                None,
+            )
+            .unwrap();
+        engine
+            .join(RoomName::lobby(), user(2), Outbox::new(16), None)
+            .unwrap();
         assert_eq!(engine.users_online(), 2);
-        engine.chat(&a, &[ChatText::parse("hi", 10).unwrap()]);
+        engine
+            .chat(&a, &[ChatText::parse("hi", 10).unwrap()])
+            .unwrap();
         engine.leave(a);
         assert_eq!(
             engine.users_online(),

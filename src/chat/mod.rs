@@ -7,14 +7,16 @@ pub mod limit;
 mod local;
 pub mod outbox;
 pub mod protocol;
+pub mod recovery;
 pub mod room;
 pub mod text;
 
 use std::sync::Arc;
 
-use crate::{auth::User, metrics::EventCounters, upload::UploadName};
+use crate::{auth::User, metrics::EventCounters, store::HistoryStore, upload::UploadName};
 use local::LocalEngine;
 use outbox::{Outbox, Signal};
+use recovery::HistoryPolicy;
 use room::RoomName;
 use text::ChatText;
 
@@ -66,34 +68,46 @@ impl Engine {
         Engine::Local(LocalEngine::counting(events))
     }
 
+    /// The embedded engine with history: every room event is stored in `store` before it is
+    /// delivered, and ids continue from it.
+    pub fn local_with_history(
+        events: EventCounters,
+        store: HistoryStore,
+        policy: HistoryPolicy,
+    ) -> anyhow::Result<Self> {
+        Ok(Engine::Local(LocalEngine::with_history(
+            events, store, policy,
+        )?))
+    }
+
     /// Adds a socket to a room. The user's first socket there broadcasts `join`; then the
-    /// socket's outbox receives `list`, the users online.
+    /// socket's outbox receives `list`, the users online, and `history`: the recent events,
+    /// or with `since` (the last id the client saw) every event after it. Live events follow
+    /// with no gap and no overlap.
     pub async fn join(
         &self,
         room: RoomName,
         user: Arc<User>,
         outbox: Outbox,
+        since: Option<u64>,
     ) -> Result<Membership, EngineError> {
         match self {
-            Engine::Local(engine) => Ok(engine.join(room, user, outbox)),
+            Engine::Local(engine) => engine.join(room, user, outbox, since),
         }
     }
 
     /// Broadcasts chat messages from one sender to the room, in order, each with the room's
     /// next id. Sockets never wait on the engine: what follows arrives in their outboxes.
-    pub fn chat(&self, member: &Membership, texts: &[ChatText]) -> Result<(), EngineError> {
+    pub fn chat(&self, member: &Membership, texts: &[ChatText]) -> Result<u64, EngineError> {
         match self {
-            Engine::Local(engine) => {
-                engine.chat(member, texts);
-                Ok(())
-            }
+            Engine::Local(engine) => engine.chat(member, texts),
         }
     }
 
     /// Broadcasts an uploaded image to the room, with the room's next id.
     pub fn image(&self, member: &Membership, image: &UploadName) -> Result<u64, EngineError> {
         match self {
-            Engine::Local(engine) => Ok(engine.image(member, image)),
+            Engine::Local(engine) => engine.image(member, image),
         }
     }
 
@@ -106,7 +120,7 @@ impl Engine {
         text: &ChatText,
     ) -> Result<Whisper, EngineError> {
         match self {
-            Engine::Local(engine) => Ok(engine.private(member, to, text)),
+            Engine::Local(engine) => engine.private(member, to, text),
         }
     }
 
@@ -137,6 +151,13 @@ impl Engine {
     pub async fn leave(&self, member: Membership) {
         match self {
             Engine::Local(engine) => engine.leave(member),
+        }
+    }
+
+    /// Resolves once every event so far is stored and delivered (shutdown).
+    pub async fn flush(&self) {
+        match self {
+            Engine::Local(engine) => engine.flush().await,
         }
     }
 

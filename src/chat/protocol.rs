@@ -32,6 +32,8 @@ pub enum EventKind {
     Private,
     /// An uploaded image, by its `/uploads/<name>` URL.
     Image,
+    /// To a new socket, after `list`: earlier events it may see (see `HistoryEvent`).
+    History,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +74,26 @@ pub struct PrivateEvent<'a> {
 }
 
 impl PrivateEvent<'_> {
+    pub fn to_frame(&self) -> Frame {
+        frame::text(|buf| serde_json::to_writer(buf, self).expect("events always serialize"))
+    }
+}
+
+/// `history`: earlier events, oldest first, each exactly as it was sent. `truncated` says that
+/// some events the client asked for are gone (pruned, or never in this store).
+#[derive(Debug, Serialize)]
+pub struct HistoryEvent<'a> {
+    pub id: u64,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    pub user: &'a User,
+    pub data: &'a [&'a serde_json::value::RawValue],
+    pub time: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+impl HistoryEvent<'_> {
     pub fn to_frame(&self) -> Frame {
         frame::text(|buf| serde_json::to_writer(buf, self).expect("events always serialize"))
     }

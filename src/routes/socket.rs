@@ -26,6 +26,8 @@ use crate::{
 #[derive(Debug, Default, Deserialize)]
 pub struct SocketQuery {
     pub room: Option<String>,
+    /// The last event id the client saw: it gets every later event it may see.
+    pub since: Option<u64>,
 }
 
 /// `Some` when the request asks for a WebSocket; a malformed upgrade is rejected as such.
@@ -78,6 +80,7 @@ pub fn accept(
         .room
         .as_deref()
         .map_or_else(|| Ok(RoomName::lobby()), RoomName::parse);
+    let since = query.since;
     let shared = state.chat.clone();
     let sockets = state.sockets.clone();
     ws.on_upgrade(move |mut socket| {
@@ -101,7 +104,7 @@ pub fn accept(
                 }
             };
             let _open = OpenConnection::count(&shared.metrics);
-            connection::run(socket, shared.clone(), user, room, client).await;
+            connection::run(socket, shared.clone(), user, room, since, client).await;
         })
     })
 }

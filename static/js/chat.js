@@ -33,6 +33,10 @@ $(function () {
   var ROOM_NAME = /^[\p{Alphabetic}\p{N}_-]{1,32}$/u;
   // Only what POST /upload hands out is shown as an image.
   var IMAGE_URL = /^\/uploads\/[0-9a-f]{64}\.(png|jpg|gif|webp)$/;
+  // The last event id this page saw. A reconnect asks for everything after it (?since=), so a
+  // dropped socket or a server restart loses nothing on screen.
+  var lastId = null;
+  var firstLive = null; // the first log line this socket added live, where history goes before
 
   // `{name}` placeholders filled in; the result is only ever used as text.
   function fill(template, values) {
@@ -44,7 +48,9 @@ $(function () {
   // Same host and port as the page, so it works behind nginx and TLS, in the page's room.
   function socketUrl() {
     var scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    return scheme + '//' + location.host + '/ws?room=' + encodeURIComponent(room);
+    var query = new URLSearchParams({ room: room });
+    if (lastId !== null) { query.set('since', String(lastId)); }
+    return scheme + '//' + location.host + '/ws?' + query.toString();
   }
 
   function avatarUrl(image) {
@@ -80,24 +86,34 @@ $(function () {
     $('#jump').prop('hidden', true);
   }
 
+  function trimLog() {
+    var $items = $log.children();
+    if ($items.length > 500) { $items.slice(0, $items.length - 500).remove(); }
+  }
+
   // Follows the conversation unless the reader scrolled up; then offers a jump instead.
   function append($item, follow) {
     var pinned = atBottom();
     $log.append($item);
+    if (firstLive === null) { firstLive = $item; }
     $('#empty').prop('hidden', true);
-    var $items = $log.children();
-    if ($items.length > 500) { $items.first().remove(); }
+    trimLog();
     if (pinned || follow) { scrollToBottom(); } else { $('#jump').prop('hidden', false); }
   }
 
-  function systemLine(kind, text, ms) {
+  function systemItem(kind, text, ms, id) {
     var $li = $('<li>').addClass('system ' + kind);
+    if (typeof id === 'number') { $li.attr('data-id', id); }
     $('<span>').text(text).appendTo($li);
     timeOf(ms).appendTo($li);
-    append($li, false);
+    return $li;
   }
 
-  function message(ev) {
+  function systemLine(kind, text, ms, id) {
+    append(systemItem(kind, text, ms, id), false);
+  }
+
+  function messageItem(ev) {
     var mine = me !== null && ev.user.id === me.id;
     var $li = $('<li>').addClass('msg ' + (mine ? 'mine' : 'theirs')).attr('data-id', ev.id);
     avatar(ev.user, 36).appendTo($li);
@@ -123,7 +139,44 @@ $(function () {
     } else {
       $('<p>').addClass('bubble').text(ev.data).appendTo($body);
     }
-    append($li, mine);
+    return $li;
+  }
+
+  function message(ev) {
+    append(messageItem(ev), me !== null && ev.user.id === me.id);
+  }
+
+  // A past event as a log line; presence in the past does not touch the online list.
+  function pastItem(ev) {
+    switch (ev.type) {
+      case 'chat': case 'image': case 'private': return messageItem(ev);
+      case 'join': return systemItem('join', fill(t.joined, { name: ev.user.name }), ev.time, ev.id);
+      case 'left': return systemItem('left', fill(t.left, { name: ev.user.name }), ev.time, ev.id);
+      default: return null;
+    }
+  }
+
+  // `history` comes right after `list`: the events before this socket's live ones. With
+  // `truncated` (or on a first connection) the view is rebuilt from it; otherwise it fills
+  // the gap between what we had and what this socket added live.
+  function showHistory(ev, rebuild) {
+    var pinned = atBottom();
+    if (rebuild) {
+      if (firstLive !== null) { firstLive.prevAll().remove(); } else { $log.empty(); }
+    }
+    var known = {};
+    $log.children('[data-id]').each(function () { known[$(this).attr('data-id')] = true; });
+    var items = [];
+    $.each(Array.isArray(ev.data) ? ev.data : [], function (_, past) {
+      if (!past || known[String(past.id)]) { return; }
+      var $item = pastItem(past);
+      if ($item) { items.push($item); }
+    });
+    if (items.length === 0) { return; }
+    if (firstLive !== null) { firstLive.before(items); } else { $log.append(items); }
+    $('#empty').prop('hidden', true);
+    trimLog();
+    if (pinned) { scrollToBottom(); }
   }
 
   function renderOnline(count) {
@@ -164,12 +217,12 @@ $(function () {
         online = $.grep(online, function (u) { return u.id !== ev.user.id; });
         online.push(ev.user);
         renderOnline(ev.count);
-        systemLine('join', fill(t.joined, { name: ev.user.name }), ev.time);
+        systemLine('join', fill(t.joined, { name: ev.user.name }), ev.time, ev.id);
         break;
       case 'left':
         online = $.grep(online, function (u) { return u.id !== ev.user.id; });
         renderOnline(ev.count);
-        systemLine('left', fill(t.left, { name: ev.user.name }), ev.time);
+        systemLine('left', fill(t.left, { name: ev.user.name }), ev.time, ev.id);
         break;
       case 'chat':
       case 'private':
@@ -196,12 +249,20 @@ $(function () {
     wanted = true;
     setStatus(attempt > 0 ? 'reconnecting' : 'connecting', t.connecting);
     var socket = new WebSocket(socketUrl());
+    var resumed = lastId !== null;
     ws = socket;
+    firstLive = null;
     socket.onmessage = function (m) {
       if (ws !== socket) { return; }
       var ev;
       try { ev = JSON.parse(m.data); } catch (e) { return; }
-      onEvent(ev);
+      if (ev.type === 'history') {
+        showHistory(ev, !resumed || ev.truncated === true);
+      } else {
+        onEvent(ev);
+      }
+      // Ids only grow on one socket, but a server that lost its data starts lower again.
+      if (typeof ev.id === 'number') { lastId = ev.id; }
     };
     socket.onclose = function (e) {
       if (ws !== socket) { return; } // one we let go of on purpose
@@ -262,6 +323,8 @@ $(function () {
     me = null;
     online = [];
     setWhisper(null);
+    lastId = null;
+    firstLive = null;
     $log.empty();
     $('#online').empty();
     $('#count').text('0');

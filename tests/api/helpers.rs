@@ -58,6 +58,24 @@ pub async fn spawn_in(data_dir: PathBuf, configure: impl FnOnce(&mut Config)) ->
 }
 
 impl TestApp {
+    /// A server this test did not start in-process (the binary as a child): the same helpers.
+    pub fn external(addr: SocketAddr) -> TestApp {
+        TestApp {
+            addr,
+            http: reqwest::Client::new(),
+            _tmp: None,
+            shutdown: None,
+            server: tokio::spawn(async { Ok(()) }),
+        }
+    }
+
+    /// Opens a socket that asks for every event after `since`.
+    pub async fn connect_since(&self, cookie: &str, since: u64) -> Client {
+        self.connect_to(&format!("/ws?since={since}"), &[("Cookie", cookie)])
+            .await
+            .expect("socket opens")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -82,13 +100,14 @@ impl TestApp {
         cookie_pair(&response).expect("sign-in sets the cookie")
     }
 
-    /// Signs in and opens a socket, which has received its `join` and `list`.
+    /// Signs in and opens a socket, which has received its `join`, `list` and `history`.
     pub async fn join(&self, name: &str) -> (Client, Value) {
         let cookie = self.sign_in(name).await;
         let mut client = self.connect(&cookie).await;
         let join = client.expect("join").await;
         let list = client.expect("list").await;
         assert_eq!(join["user"], list["user"]);
+        client.expect("history").await;
         (client, list["user"].clone())
     }
 

@@ -115,8 +115,10 @@ async fn the_rate_limit_is_per_user_across_tabs() {
     let mut tab1 = app.connect(&cookie).await;
     tab1.expect("join").await;
     tab1.expect("list").await;
+    tab1.expect("history").await;
     let mut tab2 = app.connect(&cookie).await;
     tab2.expect("list").await;
+    tab2.expect("history").await;
     tab1.say("one").await;
     tab2.say("two").await;
     tab2.say("three").await;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod history;
 mod limits;
 mod nginx;
 mod ops;

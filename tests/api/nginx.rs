@@ -322,9 +322,11 @@ async fn through_nginx_the_page_sign_in_sockets_static_files_and_client_address_
     let mut alice = nginx.connect("/ws", &alice_cookie).await;
     alice.expect("join").await;
     alice.expect("list").await;
+    alice.expect("history").await;
     let mut bob = nginx.connect("/", &bob_cookie).await;
     bob.expect("join").await;
     bob.expect("list").await;
+    bob.expect("history").await;
     assert_eq!(alice.expect("join").await["data"], "bob joined.");
     alice.say("hello bob").await;
     assert_eq!(bob.expect("chat").await["data"], "hello bob");
@@ -382,6 +384,7 @@ async fn without_pings_nginx_closes_an_idle_socket_at_its_read_timeout() {
     let mut quiet = nginx.connect("/ws", &cookie).await;
     quiet.expect("join").await;
     quiet.expect("list").await;
+    quiet.expect("history").await;
     let start = Instant::now();
     assert_eq!(quiet.close_code().await, None, "nginx drops the connection");
     let lasted = start.elapsed();

@@ -61,6 +61,7 @@ async fn metrics_count_sign_ins_connections_messages_and_rejections_by_reason() 
     bob_tab1.ws.send(Message::binary(vec![0u8])).await.unwrap();
     assert_eq!(bob_tab1.close_code().await.map(|c| c.0), Some(1003));
     bob_tab2.expect("list").await;
+    bob_tab2.expect("history").await;
 
     assert_eq!(
         app.metric_becomes("passerby_connections_open", 2.0).await,

@@ -8,7 +8,7 @@ use crate::helpers::{Client, TestApp, spawn_app, spawn_with};
 
 const QUIET: Duration = Duration::from_millis(200);
 
-/// Signs in as `name` and opens a socket in `room`, past its `join` and `list`.
+/// Signs in as `name` and opens a socket in `room`, past its `join`, `list` and `history`.
 async fn join_room(app: &TestApp, cookie: &str, room: &str) -> (Client, Value) {
     let mut client = app
         .connect_to(&format!("/ws?room={room}"), &[("Cookie", cookie)])
@@ -16,6 +16,7 @@ async fn join_room(app: &TestApp, cookie: &str, room: &str) -> (Client, Value) {
         .unwrap();
     client.expect("join").await;
     let list = client.expect("list").await;
+    client.expect("history").await;
     (client, list)
 }
 

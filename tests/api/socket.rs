@@ -18,6 +18,7 @@ async fn a_new_socket_gets_join_then_the_list_with_itself() {
     assert_eq!(join["user"]["name"], "小明");
     assert_eq!(join["count"], 1);
     let list = client.expect("list").await;
+    client.expect("history").await;
     let users = list["data"].as_array().unwrap();
     assert_eq!(users.len(), 1);
     assert_eq!(users[0]["name"], "小明");
@@ -37,6 +38,7 @@ async fn the_socket_opens_on_ws_on_root_and_on_any_path() {
             .unwrap_or_else(|e| panic!("{path}: {e}"));
         client.expect("join").await;
         client.expect("list").await;
+        client.expect("history").await;
         drop(client);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -80,8 +82,10 @@ async fn the_list_names_everyone_online_once() {
     let mut bob_tab1 = app.connect(&bob_cookie).await;
     bob_tab1.expect("join").await;
     bob_tab1.expect("list").await;
+    bob_tab1.expect("history").await;
     let mut bob_tab2 = app.connect(&bob_cookie).await;
     let list = bob_tab2.expect("list").await;
+    bob_tab2.expect("history").await;
     let names: Vec<&str> = list["data"]
         .as_array()
         .unwrap()
@@ -99,10 +103,12 @@ async fn a_second_tab_is_not_a_second_join_and_closing_one_tab_is_not_leaving() 
     let mut tab1 = app.connect(&bob_cookie).await;
     tab1.expect("join").await;
     tab1.expect("list").await;
+    tab1.expect("history").await;
     assert_eq!(alice.expect("join").await["data"], "bob joined.");
 
     let mut tab2 = app.connect(&bob_cookie).await;
     tab2.expect("list").await;
+    tab2.expect("history").await;
     drop(tab1);
     bob_chat_reaches_both(&mut alice, &mut tab2).await;
     drop(tab2);
@@ -307,6 +313,7 @@ async fn rooms_chosen_by_query_are_separate() {
         other.expect("join").await;
         other.expect("list").await
     };
+    other.expect("history").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     other.say("hello tea room").await;
     other.expect("chat").await;

@@ -286,6 +286,7 @@ async fn an_image_message_naming_an_upload_reaches_the_room_only() {
         .unwrap();
     carol.expect("join").await;
     carol.expect("list").await;
+    carol.expect("history").await;
 
     let url = uploaded(&app, &app.sign_in("x").await, PNG).await;
     alice

@@ -416,10 +416,15 @@ describe('the chat page in headless Chromium', () => {
     await alice.page.locator('#log .system.left', { hasText: '小红 离开了聊天室' }).waitFor();
     await waitOnline(alice.page, ['路人甲', XSS_NAME]);
 
-    // And back in: a new user with the same name, and a fresh log.
+    assert.equal(await page.locator('#log > li').count(), 0, 'the log is cleared');
+
+    // And back in: a new user with the same name; the room's recent history comes back, and
+    // the old messages are someone else's now.
     bob.user = await signIn(bob);
     assert.equal(bob.user.name, '小红');
-    assert.equal(await page.locator('#log .msg').count(), 0, 'the old conversation is gone');
+    const old = messageWith(page, '往上翻的时候不要把我拉下去');
+    await old.waitFor();
+    assert.match(await old.getAttribute('class'), /theirs/);
     await waitOnline(alice.page, ['路人甲', '小红', XSS_NAME]);
   });
 
@@ -435,6 +440,42 @@ describe('the chat page in headless Chromium', () => {
     assert.ok(seen.sockets.length >= 2);
   });
 
+  it('a page whose socket drops gets what it missed when it reconnects, each message once', async () => {
+    const { page } = bob;
+    const urls = [];
+    let cut = null;
+    // Bob's sockets go through the test from now on, so it can cut one as a network would.
+    await page.routeWebSocket(/\/ws(\?|$)/, (socket) => {
+      urls.push(socket.url());
+      const upstream = socket.connectToServer();
+      cut = () => {
+        upstream.close();
+        socket.close({ code: 1012, reason: 'cut by the test' });
+      };
+    });
+    await page.reload();
+    await page.locator('#status[data-state="online"]').waitFor();
+    await eventually('the socket to go through the route', () => cut !== null);
+    const live = '掉线之前的最后一句';
+    await say(alice, live);
+    await messageWith(page, live).waitFor();
+    cut();
+    await page.locator('#status[data-state="reconnecting"]').waitFor();
+    const missed = ['你掉线的时候我说了这个', '还有这个', '以及这个'];
+    for (const text of missed) { await say(alice, text); }
+
+    await page.locator('#status[data-state="online"]').waitFor({ timeout: 3 * WAIT });
+    assert.match(urls.at(-1), /\/ws\?room=lobby&since=\d+$/, 'the reconnect asks for what it missed');
+    await say(alice, '现在是实时的');
+    await messageWith(page, '现在是实时的').waitFor();
+    const texts = (await logLines(page)).filter((l) => l.kind.startsWith('msg')).map((l) => l.text);
+    const expected = [live, ...missed, '现在是实时的'];
+    assert.deepEqual(texts.slice(-expected.length), expected, 'all of them, in order');
+    for (const text of expected) {
+      assert.equal(texts.filter((t) => t === text).length, 1, `"${text}" shown once`);
+    }
+  });
+
   it('reconnects by itself after a server restart; a dropped cookie gets the sign-in view', async () => {
     // Eve's cookie goes, as if she signed out in another tab: her open socket does not know.
     await eve.context.clearCookies();
@@ -448,9 +489,18 @@ describe('the chat page in headless Chromium', () => {
     server = await startServer({ dataDir, bind: port, args: ['--max-message-chars', String(MAX_CHARS)] });
     assert.equal(server.host, port, 'the same address as before');
 
+    // Alice speaks as soon as she is back, perhaps before Bob's page is: he gets it either way.
+    await alice.page.locator('#status[data-state="online"]').waitFor({ timeout: 3 * WAIT });
+    await say(alice, '我先回来了');
     for (const { page } of [alice, bob]) {
       await page.locator('#status[data-state="online"]').waitFor({ timeout: 3 * WAIT });
       await waitOnline(page, ['路人甲', '小红']);
+      await messageWith(page, '我先回来了').waitFor();
+      // Nothing on screen was lost or doubled by the restart.
+      const texts = (await logLines(page)).map((l) => l.text);
+      for (const text of ['以及这个', '现在是实时的', '我先回来了']) {
+        assert.equal(texts.filter((t) => t === text).length, 1, `"${text}" shown once`);
+      }
     }
     await say(alice, '服务器刚刚重启了，还在吗？');
     await messageWith(bob.page, '服务器刚刚重启了，还在吗？').waitFor();

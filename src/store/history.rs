@@ -1,0 +1,370 @@
+//! `HistoryStore`: every broadcast event, kept in SQLite (WAL mode) in the data dir.
+//!
+//! Plain synchronous calls on one connection; only the chat engine's writer thread uses it,
+//! so nothing here needs a lock. Each event is kept as the exact JSON its recipients got, with
+//! who may see it: the whole room, or two users (a private message).
+
+use std::{path::Path, time::Duration};
+
+use anyhow::Context;
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub const FILE_NAME: &str = "history.sqlite3";
+
+/// Bumped when the schema changes, so an old file can be migrated.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    room      TEXT    NOT NULL,
+    id        INTEGER NOT NULL,
+    time      INTEGER NOT NULL,  -- ms since the Unix epoch, for the age limit
+    visible_a INTEGER,           -- NULL: the whole room sees it; else only users a and b
+    visible_b INTEGER,
+    body      TEXT    NOT NULL,  -- the event's JSON, exactly as sent
+    PRIMARY KEY (room, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
+-- last_id: ids up to here may have been handed out (a reservation, so it never goes back).
+-- pruned_through: the newest id retention deleted; a client that saw less missed something.
+CREATE TABLE IF NOT EXISTS rooms (
+    room           TEXT    PRIMARY KEY,
+    last_id        INTEGER NOT NULL,
+    pruned_through INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+";
+
+/// Who may see an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Room,
+    /// Only these two users (sender and recipient of a private message).
+    Pair(u64, u64),
+}
+
+impl Visibility {
+    pub fn allows(self, user: u64) -> bool {
+        match self {
+            Visibility::Room => true,
+            Visibility::Pair(a, b) => user == a || user == b,
+        }
+    }
+
+    fn columns(self) -> (Option<i64>, Option<i64>) {
+        match self {
+            Visibility::Room => (None, None),
+            Visibility::Pair(a, b) => (Some(a as i64), Some(b as i64)),
+        }
+    }
+}
+
+/// One event to keep.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    pub room: &'a str,
+    pub id: u64,
+    pub time: u64,
+    pub visible: Visibility,
+    pub body: &'a str,
+}
+
+/// How much history to keep per room. `max_age` of `None` keeps events of any age.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub max_events: u64,
+    pub max_age: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub struct HistoryStore {
+    conn: Connection,
+    retention: Retention,
+}
+
+impl HistoryStore {
+    pub fn open(data_dir: &Path, retention: Retention) -> anyhow::Result<Self> {
+        let path = data_dir.join(FILE_NAME);
+        let conn =
+            Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        // WAL: readers never block the writer, and a commit is one append and one fsync.
+        // synchronous=FULL makes a commit durable even if the machine loses power; group
+        // commit pays that fsync once per batch, not once per event.
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        anyhow::ensure!(
+            mode.eq_ignore_ascii_case("wal"),
+            "{} is not in WAL mode",
+            path.display()
+        );
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        anyhow::ensure!(
+            version <= SCHEMA_VERSION,
+            "{} was written by a newer passerby (schema {version})",
+            path.display()
+        );
+        conn.execute_batch(SCHEMA)
+            .with_context(|| format!("creating the schema in {}", path.display()))?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(HistoryStore { conn, retention })
+    }
+
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// Every room and the id it may have handed out last, to continue from after a restart.
+    pub fn rooms(&self) -> rusqlite::Result<Vec<(String, u64)>> {
+        let mut stmt = self.conn.prepare("SELECT room, last_id FROM rooms")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+        rows.collect()
+    }
+
+    /// Keeps `events` and raises each room's id reservation, in one transaction: one fsync
+    /// for the whole batch.
+    pub fn append(
+        &mut self,
+        events: &[NewEvent<'_>],
+        reservations: &[(&str, u64)],
+    ) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (room, id, time, visible_a, visible_b, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for e in events {
+                let (a, b) = e.visible.columns();
+                insert.execute(params![e.room, e.id as i64, e.time as i64, a, b, e.body])?;
+            }
+            let mut reserve = tx.prepare_cached(
+                "INSERT INTO rooms (room, last_id) VALUES (?1, ?2)
+                 ON CONFLICT (room) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+            )?;
+            for (room, last_id) in reservations {
+                reserve.execute(params![room, *last_id as i64])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// The newest id retention deleted in `room` (0 if none).
+    pub fn pruned_through(&self, room: &str) -> rusqlite::Result<u64> {
+        let id: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT pruned_through FROM rooms WHERE room = ?1",
+                [room],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(id.unwrap_or(0) as u64)
+    }
+
+    /// The bodies of the events in `room` that `viewer` may see with `after < id <= through`:
+    /// the newest `limit` of them, oldest first.
+    pub fn read(
+        &self,
+        room: &str,
+        after: u64,
+        through: u64,
+        viewer: u64,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT body FROM (
+                 SELECT id, body FROM events
+                 WHERE room = ?1 AND id > ?2 AND id <= ?3
+                   AND (visible_a IS NULL OR visible_a = ?4 OR visible_b = ?4)
+                 ORDER BY id DESC LIMIT ?5
+             ) ORDER BY id",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(
+            params![room, after as i64, through as i64, viewer as i64, limit],
+            |r| r.get(0),
+        )?;
+        rows.collect()
+    }
+
+    /// Keeps the newest `max_events` of `room`. Cheap: a range delete on the primary key.
+    pub fn prune_room(&mut self, room: &str) -> rusqlite::Result<usize> {
+        let keep = i64::try_from(self.retention.max_events).unwrap_or(i64::MAX);
+        let cutoff: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM events WHERE room = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
+                params![room, keep],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(cutoff) = cutoff else {
+            return Ok(0);
+        };
+        let tx = self.conn.transaction()?;
+        let deleted = tx.execute(
+            "DELETE FROM events WHERE room = ?1 AND id <= ?2",
+            params![room, cutoff],
+        )?;
+        mark_pruned(&tx, room, cutoff)?;
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    /// Deletes events older than the age limit (`now_ms` being now), in every room.
+    pub fn prune_by_age(&mut self, now_ms: u64) -> rusqlite::Result<usize> {
+        let Some(max_age) = self.retention.max_age else {
+            return Ok(0);
+        };
+        let before = now_ms.saturating_sub(max_age.as_millis() as u64) as i64;
+        let tx = self.conn.transaction()?;
+        let newest: Vec<(String, i64)> = {
+            let mut stmt =
+                tx.prepare("SELECT room, max(id) FROM events WHERE time < ?1 GROUP BY room")?;
+            stmt.query_map([before], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let deleted = tx.execute("DELETE FROM events WHERE time < ?1", [before])?;
+        for (room, id) in &newest {
+            mark_pruned(&tx, room, *id)?;
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+}
+
+fn mark_pruned(conn: &Connection, room: &str, id: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO rooms (room, last_id, pruned_through) VALUES (?1, ?2, ?2)
+         ON CONFLICT (room) DO UPDATE SET pruned_through = max(pruned_through, excluded.pruned_through)",
+        params![room, id],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEEP_ALL: Retention = Retention {
+        max_events: 1000,
+        max_age: None,
+    };
+
+    fn event(room: &str, id: u64, time: u64, body: &'static str) -> NewEvent<'static> {
+        NewEvent {
+            room: if room == "a" { "a" } else { "b" },
+            id,
+            time,
+            visible: Visibility::Room,
+            body,
+        }
+    }
+
+    #[test]
+    fn events_and_reservations_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = HistoryStore::open(dir.path(), KEEP_ALL).unwrap();
+            store
+                .append(
+                    &[event("a", 1, 1, "{\"n\":1}"), event("a", 2, 1, "{\"n\":2}")],
+                    &[("a", 64)],
+                )
+                .unwrap();
+            store.append(&[], &[("a", 10)]).unwrap();
+        }
+        let store = HistoryStore::open(dir.path(), KEEP_ALL).unwrap();
+        assert_eq!(
+            store.rooms().unwrap(),
+            [("a".to_owned(), 64)],
+            "never goes back"
+        );
+        assert_eq!(
+            store.read("a", 0, 64, 9, 50).unwrap(),
+            ["{\"n\":1}", "{\"n\":2}"]
+        );
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn read_takes_the_newest_in_the_range_oldest_first_per_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = HistoryStore::open(dir.path(), KEEP_ALL).unwrap();
+        store
+            .append(
+                &[
+                    event("a", 1, 1, "1"),
+                    event("b", 2, 1, "b2"),
+                    event("a", 3, 1, "3"),
+                    event("a", 4, 1, "4"),
+                    event("a", 5, 1, "5"),
+                ],
+                &[],
+            )
+            .unwrap();
+        assert_eq!(store.read("a", 0, 4, 1, 2).unwrap(), ["3", "4"]);
+        assert_eq!(store.read("a", 3, 100, 1, 50).unwrap(), ["4", "5"]);
+        assert_eq!(store.read("b", 0, 100, 1, 50).unwrap(), ["b2"]);
+    }
+
+    #[test]
+    fn a_pair_event_is_read_only_by_its_two_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = HistoryStore::open(dir.path(), KEEP_ALL).unwrap();
+        let private = NewEvent {
+            visible: Visibility::Pair(7, 8),
+            ..event("a", 1, 1, "secret")
+        };
+        store
+            .append(&[private, event("a", 2, 1, "open")], &[])
+            .unwrap();
+        assert_eq!(store.read("a", 0, 9, 7, 50).unwrap(), ["secret", "open"]);
+        assert_eq!(store.read("a", 0, 9, 8, 50).unwrap(), ["secret", "open"]);
+        assert_eq!(store.read("a", 0, 9, 9, 50).unwrap(), ["open"]);
+    }
+
+    #[test]
+    fn pruning_by_count_keeps_the_newest_and_remembers_what_went() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = Retention {
+            max_events: 2,
+            max_age: None,
+        };
+        let mut store = HistoryStore::open(dir.path(), retention).unwrap();
+        let events: Vec<_> = (1..=5).map(|id| event("a", id, 1, "x")).collect();
+        store.append(&events, &[("a", 5)]).unwrap();
+        assert_eq!(store.prune_room("a").unwrap(), 3);
+        assert_eq!(store.pruned_through("a").unwrap(), 3);
+        assert_eq!(store.read("a", 0, 9, 1, 50).unwrap().len(), 2);
+        assert_eq!(store.prune_room("a").unwrap(), 0, "nothing more to prune");
+        assert_eq!(store.rooms().unwrap(), [("a".to_owned(), 5)]);
+    }
+
+    #[test]
+    fn pruning_by_age_drops_old_events_in_every_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = Retention {
+            max_events: 100,
+            max_age: Some(Duration::from_secs(1)),
+        };
+        let mut store = HistoryStore::open(dir.path(), retention).unwrap();
+        store
+            .append(
+                &[
+                    event("a", 1, 1_000, "old"),
+                    event("b", 2, 1_000, "old"),
+                    event("a", 3, 9_000, "new"),
+                ],
+                &[],
+            )
+            .unwrap();
+        assert_eq!(store.prune_by_age(9_500).unwrap(), 2);
+        assert_eq!(store.pruned_through("a").unwrap(), 1);
+        assert_eq!(store.pruned_through("b").unwrap(), 2);
+        assert_eq!(store.read("a", 0, 9, 1, 50).unwrap(), ["new"]);
+    }
+}
