@@ -88,6 +88,19 @@ pub struct Config {
     /// Recent events a newly connected socket receives in its `history` event.
     #[arg(long, env = "PASSERBY_HISTORY_ON_JOIN", default_value_t = 50)]
     pub history_on_join: usize,
+
+    /// What stored history survives: a crash of the process, or also a power loss (an fsync
+    /// before every delivery).
+    #[arg(long, env = "PASSERBY_HISTORY_DURABILITY", value_enum, default_value_t = Durability::Process)]
+    pub history_durability: Durability,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// Survives the process being killed; commits do not wait for the disk.
+    Process,
+    /// Survives a power loss too; every commit waits for an fsync.
+    Power,
 }
 
 impl Config {

@@ -15,7 +15,7 @@ use crate::{
         limit::{RateLimiter, RatePolicy},
         recovery::HistoryPolicy,
     },
-    config::Config,
+    config::{Config, Durability},
     metrics::Metrics,
     routes::{self, client_addr::TrustedProxies, origin::OriginPolicy},
     state::{AppState, Inner},
@@ -55,6 +55,9 @@ impl App {
             None => Engine::local_counting(metrics.events.clone()),
             Some(retention) => {
                 let store = HistoryStore::open(&config.data_dir, retention)?;
+                if config.history_durability == Durability::Power {
+                    store.power_safe()?;
+                }
                 let policy = HistoryPolicy {
                     on_join: config.history_on_join,
                     max: usize::try_from(retention.max_events).unwrap_or(usize::MAX),
