@@ -50,6 +50,14 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_RATE_BURST", default_value_t = 10.0)]
     pub rate_burst: f64,
 
+    /// Sign-ins per second one client address may make, sustained.
+    #[arg(long, env = "PASSERBY_SIGN_IN_RATE", default_value_t = 1.0)]
+    pub sign_in_rate: f64,
+
+    /// Sign-ins one client address may make in a burst.
+    #[arg(long, env = "PASSERBY_SIGN_IN_BURST", default_value_t = 30.0)]
+    pub sign_in_burst: f64,
+
     /// Events queued for one socket before it counts as a slow reader and is closed with 1008.
     #[arg(long, env = "PASSERBY_OUTBOUND_QUEUE", default_value_t = 256)]
     pub outbound_queue: usize,

@@ -21,6 +21,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Over a rate limit; the client may retry after a second.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// Any other status, with its reason.
     #[error("{1}")]
     Status(StatusCode, String),
@@ -37,6 +40,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Status(status, _) => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -63,7 +67,15 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (self.status(), Json(json!({ "code": 1, "data": reason }))).into_response()
+        let mut response =
+            (self.status(), Json(json!({ "code": 1, "data": reason }))).into_response();
+        if matches!(self, ApiError::TooManyRequests(_)) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 

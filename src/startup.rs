@@ -43,6 +43,9 @@ impl App {
         if !(config.rate_limit > 0.0 && config.rate_burst >= 1.0) {
             anyhow::bail!("--rate-limit must be above 0 and --rate-burst at least 1");
         }
+        if !(config.sign_in_rate > 0.0 && config.sign_in_burst >= 1.0) {
+            anyhow::bail!("--sign-in-rate must be above 0 and --sign-in-burst at least 1");
+        }
         if config.max_upload_bytes == 0 {
             anyhow::bail!("--max-upload-bytes must be above 0");
         }
@@ -90,6 +93,10 @@ impl App {
             proxies: TrustedProxies::new(&config.trusted_proxies),
             metrics,
             user_ids,
+            sign_ins: RateLimiter::new(RatePolicy {
+                per_second: config.sign_in_rate,
+                burst: config.sign_in_burst,
+            }),
             uploads,
             chat,
             sockets: TaskTracker::new(),

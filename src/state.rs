@@ -9,6 +9,7 @@ use tokio_util::task::TaskTracker;
 use crate::{
     auth::CookiePolicy,
     chat::connection::Shared,
+    chat::limit::RateLimiter,
     metrics::Metrics,
     routes::{client_addr::TrustedProxies, origin::OriginPolicy},
     store::UserIds,
@@ -28,6 +29,8 @@ pub struct Inner {
     /// The same registry the socket tasks count into.
     pub metrics: Arc<Metrics>,
     pub user_ids: UserIds,
+    /// Sign-ins per client address: each one reserves a user id for good.
+    pub sign_ins: RateLimiter,
     /// Uploaded images in the data dir.
     pub uploads: Arc<Uploads>,
     /// What socket tasks share: the engine, limits, settings and the shutdown token.

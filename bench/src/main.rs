@@ -191,6 +191,10 @@ async fn start_with(
                 "1e9",
                 "--rate-burst",
                 "1e9",
+                "--sign-in-rate",
+                "1e9",
+                "--sign-in-burst",
+                "1e9",
                 "--data-dir",
             ]
             .iter()

@@ -12,6 +12,8 @@ async fn start() -> (Target, tokio::sync::oneshot::Sender<()>, tempfile::TempDir
     config.bind = "127.0.0.1:0".parse().expect("address");
     config.rate_limit = 1e9;
     config.rate_burst = 1e9;
+    config.sign_in_rate = 1e9;
+    config.sign_in_burst = 1e9;
     let app = App::build(config).await.expect("server builds");
     let target = Target {
         addr: app.local_addr(),

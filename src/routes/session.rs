@@ -1,5 +1,11 @@
 //! `POST /wsin` signs a guest in; `GET /wsout` signs them out.
 
+use std::{
+    hash::{Hash, Hasher},
+    net::IpAddr,
+    time::Instant,
+};
+
 use axum::{
     Form, Json,
     extract::{FromRequest, Request, State},
@@ -75,6 +81,13 @@ impl<S: Send + Sync> FromRequest<S> for SignInBody {
     }
 }
 
+/// The rate limiter's key for an address. A collision merely shares a bucket.
+fn address_key(address: IpAddr) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    address.hash(&mut hasher);
+    hasher.finish()
+}
+
 pub async fn sign_in(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -87,6 +100,15 @@ pub async fn sign_in(
         let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
         tracing::warn!(%client, origin, "refused a cross-origin sign-in");
         return Err(ApiError::Forbidden("cross-origin sign-in refused".into()));
+    }
+    if !state
+        .sign_ins
+        .try_acquire(address_key(client), Instant::now())
+    {
+        tracing::warn!(%client, "refused a sign-in over the per-address limit");
+        return Err(ApiError::TooManyRequests(
+            "too many sign-ins from this address: wait a moment and try again".into(),
+        ));
     }
     let name = match body.name.filter(|n| !n.is_empty()) {
         Some(raw) => UserName::parse(&raw).map_err(ApiError::BadRequest)?,

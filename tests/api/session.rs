@@ -405,3 +405,23 @@ async fn the_favicon_and_the_ten_avatars_are_served() {
         assert_eq!(avatar.headers()["content-type"], "image/svg+xml");
     }
 }
+
+#[tokio::test]
+async fn sign_ins_from_one_address_are_limited_with_429() {
+    let app = spawn_with(|c| {
+        c.sign_in_rate = 0.01;
+        c.sign_in_burst = 3.0;
+    })
+    .await;
+    for n in 0..3 {
+        let ok = app.post_sign_in(&[("name", &format!("u{n}"))]).await;
+        assert_eq!(ok.status(), 200);
+    }
+    let refused = app.post_sign_in(&[("name", "one too many")]).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert!(refused.headers().get("set-cookie").is_none());
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], 1);
+    assert!(body["data"].as_str().unwrap().contains("too many sign-ins"));
+}
