@@ -80,6 +80,19 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET request")
+    }
+
+    /// The body of a GET, whatever its status.
+    pub async fn text(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("a text body")
+    }
+
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{path}", self.addr)
     }
@@ -241,4 +254,18 @@ impl Client {
             }
         }
     }
+}
+
+/// Reads the server's first stdout line, `listening on http://ADDR`, and returns ADDR.
+pub fn announced_address(stdout: impl std::io::Read) -> SocketAddr {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the server's stdout");
+    line.trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("the server announces its address, not {line:?}"))
+        .parse()
+        .expect("a socket address")
 }

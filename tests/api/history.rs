@@ -3,7 +3,6 @@
 
 use std::{
     collections::HashSet,
-    io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
     time::Duration,
 };
@@ -276,16 +275,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("{line:?}"))
-            .parse()
-            .unwrap();
+        let addr = crate::helpers::announced_address(child.stdout.take().unwrap());
         (Server(child), TestApp::external(addr))
     }
 

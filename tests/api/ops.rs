@@ -11,7 +11,7 @@ use crate::{
 #[tokio::test]
 async fn healthz_answers_200_while_serving() {
     let app = spawn_app().await;
-    let response = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let response = app.get("/healthz").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "ok\n");
 }
@@ -19,7 +19,7 @@ async fn healthz_answers_200_while_serving() {
 #[tokio::test]
 async fn metrics_are_prometheus_text_with_every_series_at_zero_on_start() {
     let app = spawn_app().await;
-    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],

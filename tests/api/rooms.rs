@@ -203,7 +203,7 @@ async fn ids_run_per_room() {
 #[tokio::test]
 async fn the_page_shows_its_room_and_refuses_a_bad_one_clearly() {
     let app = spawn_app().await;
-    let page = app.http.get(app.url("/ws?room=茶室")).send().await.unwrap();
+    let page = app.get("/ws?room=茶室").await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(
@@ -211,24 +211,11 @@ async fn the_page_shows_its_room_and_refuses_a_bad_one_clearly() {
         "the page knows its room"
     );
 
-    let lobby = app
-        .http
-        .get(app.url("/ws"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let lobby = app.text("/ws").await;
     assert!(lobby.contains(r#"data-room="lobby""#));
 
     for bad in ["no%20spaces", "..%2Fx", "%3Cscript%3E", "", &"a".repeat(33)] {
-        let page = app
-            .http
-            .get(app.url(&format!("/ws?room={bad}")))
-            .send()
-            .await
-            .unwrap();
+        let page = app.get(&format!("/ws?room={bad}")).await;
         assert_eq!(page.status(), 400, "{bad}");
         assert!(
             page.headers()["content-type"]

@@ -43,16 +43,7 @@ impl ServerProcess {
                 }
             }
         });
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .expect("the server announces its address")
-            .parse()
-            .unwrap();
+        let addr = crate::helpers::announced_address(child.stdout.take().unwrap());
         ServerProcess {
             addr,
             child,

@@ -7,7 +7,7 @@ use crate::helpers::{cookie_pair, spawn_app, spawn_in, spawn_with};
 #[tokio::test]
 async fn the_page_offers_guest_names_in_the_seeds_order() {
     let app = spawn_app().await;
-    let page = app.http.get(app.url("/ws")).send().await.unwrap();
+    let page = app.get("/ws").await;
     assert_eq!(page.status(), 200);
     assert!(
         page.headers()["content-type"]
@@ -17,15 +17,7 @@ async fn the_page_offers_guest_names_in_the_seeds_order() {
     );
     assert!(page.text().await.unwrap().contains("路人甲"));
     app.sign_in("someone").await;
-    let page = app
-        .http
-        .get(app.url("/ws"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.text("/ws").await;
     assert!(
         page.contains("路人乙"),
         "the second visitor is offered 路人乙"
@@ -35,7 +27,7 @@ async fn the_page_offers_guest_names_in_the_seeds_order() {
 #[tokio::test]
 async fn root_serves_the_same_page() {
     let app = spawn_app().await;
-    let root = app.http.get(app.url("/")).send().await.unwrap();
+    let root = app.get("/").await;
     assert_eq!(root.status(), 200);
     assert!(root.text().await.unwrap().contains(r#"id="signin""#));
 }
@@ -43,7 +35,7 @@ async fn root_serves_the_same_page() {
 #[tokio::test]
 async fn the_page_keeps_the_seeds_control_ids_and_sends_security_headers() {
     let app = spawn_app().await;
-    let page = app.http.get(app.url("/ws")).send().await.unwrap();
+    let page = app.get("/ws").await;
     let headers = page.headers().clone();
     let csp = headers["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
@@ -267,7 +259,7 @@ async fn user_ids_increase_and_survive_a_restart() {
 #[tokio::test]
 async fn unknown_paths_are_404_and_wrong_methods_405() {
     let app = spawn_app().await;
-    let missing = app.http.get(app.url("/nope")).send().await.unwrap();
+    let missing = app.get("/nope").await;
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.json::<Value>().await.unwrap()["code"], 1);
     assert_eq!(
@@ -306,12 +298,7 @@ async fn unknown_paths_are_404_and_wrong_methods_405() {
 #[tokio::test]
 async fn static_files_are_served_from_static() {
     let app = spawn_app().await;
-    let jquery = app
-        .http
-        .get(app.url("/static/vendor/jquery/jquery.min.js"))
-        .send()
-        .await
-        .unwrap();
+    let jquery = app.get("/static/vendor/jquery/jquery.min.js").await;
     assert_eq!(jquery.status(), 200);
     assert!(
         jquery.headers()["content-type"]
@@ -319,12 +306,7 @@ async fn static_files_are_served_from_static() {
             .unwrap()
             .contains("javascript")
     );
-    let traversal = app
-        .http
-        .get(app.url("/static/../Cargo.toml"))
-        .send()
-        .await
-        .unwrap();
+    let traversal = app.get("/static/../Cargo.toml").await;
     assert_ne!(traversal.status(), 200);
 }
 
@@ -390,17 +372,12 @@ async fn a_signed_in_visitor_gets_the_room_view_at_once() {
 #[tokio::test]
 async fn the_favicon_and_the_ten_avatars_are_served() {
     let app = spawn_app().await;
-    let icon = app.http.get(app.url("/favicon.ico")).send().await.unwrap();
+    let icon = app.get("/favicon.ico").await;
     assert_eq!(icon.status(), 200);
     assert_eq!(icon.headers()["content-type"], "image/svg+xml");
     assert_eq!(icon.headers()["x-content-type-options"], "nosniff");
     for image in 0..10 {
-        let avatar = app
-            .http
-            .get(app.url(&format!("/static/img/avatars/{image}.svg")))
-            .send()
-            .await
-            .unwrap();
+        let avatar = app.get(&format!("/static/img/avatars/{image}.svg")).await;
         assert_eq!(avatar.status(), 200, "avatar {image}");
         assert_eq!(avatar.headers()["content-type"], "image/svg+xml");
     }

@@ -80,7 +80,7 @@ async fn a_signed_in_user_uploads_a_png_and_it_is_served_under_its_hash() {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     );
 
-    let served = app.http.get(app.url(url)).send().await.unwrap();
+    let served = app.get(url).await;
     assert_eq!(served.status(), 200);
     let headers = served.headers().clone();
     assert_eq!(headers["content-type"], "image/png");
@@ -109,7 +109,7 @@ async fn the_type_comes_from_the_content_not_the_name_or_the_declared_type() {
     assert_eq!(status, 200, "{reply}");
     let url = reply["data"].as_str().unwrap();
     assert!(url.ends_with(".jpg"), "{url}");
-    let served = app.http.get(app.url(url)).send().await.unwrap();
+    let served = app.get(url).await;
     assert_eq!(served.headers()["content-type"], "image/jpeg");
     let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;";
     assert!(uploaded(&app, &cookie, gif).await.ends_with(".gif"));
