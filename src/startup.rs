@@ -10,7 +10,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     auth::{self, CookiePolicy},
     chat::{
-        Engine,
+        Engine, RedisSettings,
         connection::{Settings, Shared, close},
         limit::{RateLimiter, RatePolicy},
         recovery::HistoryPolicy,
@@ -54,18 +54,34 @@ impl App {
                 .with_context(|| format!("opening {}/uploads", config.data_dir.display()))?,
         );
         let metrics = Arc::new(Metrics::new());
-        let engine = match config.history_retention() {
-            None => Engine::local_counting(metrics.events.clone()),
-            Some(retention) => {
+        let policy = |max_events: u64| HistoryPolicy {
+            on_join: config.history_on_join,
+            max: usize::try_from(max_events).unwrap_or(usize::MAX),
+        };
+        let engine = match (&config.redis, config.history_retention()) {
+            (Some(url), _) => {
+                Engine::redis(
+                    RedisSettings {
+                        url: url.clone(),
+                        presence_ttl: config.redis_presence_ttl,
+                        policy: policy(config.history_max_events),
+                        max_events: config.history_max_events,
+                    },
+                    metrics.events.clone(),
+                )
+                .await?
+            }
+            (None, None) => Engine::local_counting(metrics.events.clone()),
+            (None, Some(retention)) => {
                 let store = HistoryStore::open(&config.data_dir, retention)?;
                 if config.history_durability == Durability::Power {
                     store.power_safe()?;
                 }
-                let policy = HistoryPolicy {
-                    on_join: config.history_on_join,
-                    max: usize::try_from(retention.max_events).unwrap_or(usize::MAX),
-                };
-                Engine::local_with_history(metrics.events.clone(), store, policy)?
+                Engine::local_with_history(
+                    metrics.events.clone(),
+                    store,
+                    policy(retention.max_events),
+                )?
             }
         };
         let chat = Arc::new(Shared {

@@ -1,0 +1,2 @@
+-- ARGV: room, body, max events, whether to count.
+return emit(ARGV[1], ARGV[2], '0 0', ARGV[4] == '1', tonumber(ARGV[3]))
