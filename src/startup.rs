@@ -19,7 +19,7 @@ use crate::{
     metrics::Metrics,
     routes::{self, client_addr::TrustedProxies, origin::OriginPolicy},
     state::{AppState, Inner},
-    store::{HistoryStore, UserIds},
+    store::{HistoryStore, IdSource, UserIds},
     upload::Uploads,
 };
 
@@ -39,7 +39,10 @@ impl App {
         fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let key = auth::load_or_create_key(&config.secret_path())?;
-        let user_ids = UserIds::open(&config.data_dir)?;
+        let user_ids = match &config.redis {
+            Some(url) => IdSource::redis(url).await?,
+            None => IdSource::File(UserIds::open(&config.data_dir)?),
+        };
         if !(config.rate_limit > 0.0 && config.rate_burst >= 1.0) {
             anyhow::bail!("--rate-limit must be above 0 and --rate-burst at least 1");
         }

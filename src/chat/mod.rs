@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 use crate::{auth::User, metrics::EventCounters, store::HistoryStore, upload::UploadName};
 use local::LocalEngine;
-use redis::RedisEngine;
-pub use redis::RedisSettings;
 use outbox::{Outbox, Signal};
 use recovery::HistoryPolicy;
+use redis::RedisEngine;
+pub use redis::RedisSettings;
 use room::RoomName;
 use text::ChatText;
 

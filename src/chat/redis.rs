@@ -89,6 +89,9 @@ struct LocalRoom {
     users: HashMap<u64, u32>,
 }
 
+/// The highest id this instance saw in each room; it outlives the room's sockets.
+type Seen = Mutex<HashMap<RoomName, u64>>;
+
 #[derive(Debug)]
 struct Socket {
     user_id: u64,
@@ -155,6 +158,7 @@ pub struct RedisEngine {
     conn: ConnectionManager,
     scripts: Arc<Scripts>,
     rooms: Arc<Rooms>,
+    seen: Arc<Seen>,
     next_socket: AtomicU64,
     events: EventCounters,
     settings: RedisSettings,
@@ -193,6 +197,7 @@ impl RedisEngine {
             .with_context(|| format!("cannot use Redis at {}", settings.url))?;
         let instance = instance.to_string();
         let rooms = Arc::new(Rooms::default());
+        let seen = Arc::new(Seen::default());
         let scripts = Arc::new(Scripts::load());
         let stop = CancellationToken::new();
         // Subscribed before any socket joins, so no event of theirs is missed.
@@ -201,7 +206,9 @@ impl RedisEngine {
             .with_context(|| format!("cannot subscribe at {}", settings.url))?;
         tokio::spawn(keep_subscribed(
             client,
+            conn.clone(),
             rooms.clone(),
+            seen.clone(),
             subscribed,
             stop.clone(),
         ));
@@ -220,6 +227,7 @@ impl RedisEngine {
                 conn: conn.clone(),
                 scripts: scripts.clone(),
                 rooms: rooms.clone(),
+                seen: seen.clone(),
                 instance: instance.clone(),
                 max_events: settings.max_events,
                 unsent_leaves: Vec::new(),
@@ -232,6 +240,7 @@ impl RedisEngine {
             conn,
             scripts,
             rooms,
+            seen,
             next_socket: AtomicU64::new(0),
             events,
             settings,
@@ -305,8 +314,10 @@ impl RedisEngine {
             .arg(template(EventKind::Join, user, &joined_text))
             .arg(template(EventKind::Left, user, &left_text))
             .arg(self.settings.max_events)
+            .arg(seen(&self.seen, &member.room))
             .invoke_async(&mut conn)
             .await?;
+        see(&self.seen, &member.room, history_id);
         if !joined.is_empty() {
             self.events.join.inc();
         }
@@ -391,7 +402,11 @@ impl RedisEngine {
         Ok(())
     }
 
-    pub fn image(&self, member: &Membership, image: &crate::upload::UploadName) -> Result<(), EngineError> {
+    pub fn image(
+        &self,
+        member: &Membership,
+        image: &crate::upload::UploadName,
+    ) -> Result<(), EngineError> {
         let body = template(EventKind::Image, &member.user, &image.url());
         self.send(Job::Emit {
             member: member.into(),
@@ -425,7 +440,7 @@ impl RedisEngine {
             member: member.into(),
             to,
             head: format!("{head}\"to\":"),
-            tail: tail.to_owned(),
+            tail: format!(",{tail}"),
         })?;
         Ok(Whisper::Delivered)
     }
@@ -553,12 +568,27 @@ impl Socket {
     fn deliver(&mut self, event: &Published) {
         if let Some(pending) = &mut self.pending {
             pending.push(event.clone());
-        } else if event.id > self.floor && event.visible.allows(self.user_id) {
-            self.last = self.last.max(event.id);
+        } else if event.id > self.floor.max(self.last) && event.visible.allows(self.user_id) {
+            // `last` also drops what a catch-up after a lost subscription already gave.
+            self.last = event.id;
             // A full outbox marks its socket for closing; its task does the rest.
             let _ = self.outbox.push(event.frame.clone());
         }
     }
+}
+
+fn seen(seen: &Seen, room: &RoomName) -> u64 {
+    seen.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(room)
+        .copied()
+        .unwrap_or(0)
+}
+
+fn see(seen: &Seen, room: &RoomName, id: u64) {
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    let last = seen.entry(room.clone()).or_default();
+    *last = (*last).max(id);
 }
 
 fn lock(rooms: &Rooms) -> MutexGuard<'_, HashMap<RoomName, LocalRoom>> {
@@ -586,7 +616,7 @@ fn remove(rooms: &Rooms, member: &Membership) -> bool {
     true
 }
 
-fn fan_out(rooms: &Rooms, channel: &str, payload: &[u8]) {
+fn fan_out(rooms: &Rooms, seen: &Seen, channel: &str, payload: &[u8]) {
     let Some(room) = channel
         .strip_prefix(CHANNEL_PREFIX)
         .and_then(|r| RoomName::parse(r).ok())
@@ -597,9 +627,47 @@ fn fan_out(rooms: &Rooms, channel: &str, payload: &[u8]) {
         tracing::warn!(channel, "unreadable message from Redis");
         return;
     };
-    if let Some(room) = lock(rooms).get_mut(&room) {
-        room.sockets.values_mut().for_each(|s| s.deliver(&event));
+    deliver(rooms, seen, &room, &event);
+}
+
+fn deliver(rooms: &Rooms, seen: &Seen, room: &RoomName, event: &Published) {
+    see(seen, room, event.id);
+    if let Some(room) = lock(rooms).get_mut(room) {
+        room.sockets.values_mut().for_each(|s| s.deliver(event));
     }
+}
+
+/// After a lost subscription: what was published meanwhile, from the streams, so live
+/// sockets see no gap.
+async fn catch_up(
+    conn: &mut ConnectionManager,
+    rooms: &Rooms,
+    seen: &Seen,
+) -> redis::RedisResult<()> {
+    let names: Vec<RoomName> = lock(rooms).keys().cloned().collect();
+    for room in names {
+        let after = self::seen(seen, &room);
+        let reply: StreamRangeReply = redis::cmd("XRANGE")
+            .arg(stream_key(&room))
+            .arg(format!("{}-0", after + 1))
+            .arg("+")
+            .query_async(conn)
+            .await?;
+        for entry in &reply.ids {
+            let id = entry.id.split('-').next().and_then(|id| id.parse().ok());
+            let visible = entry.get::<String>("v").and_then(|v| parse_visibility(&v));
+            let body = entry.get::<String>("b");
+            if let (Some(id), Some(visible), Some(body)) = (id, visible, body) {
+                let event = Published {
+                    id,
+                    visible,
+                    frame: text_frame(body.as_bytes()),
+                };
+                deliver(rooms, seen, &room, &event);
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn subscribe(client: &redis::Client) -> redis::RedisResult<redis::aio::PubSubStream> {
@@ -611,7 +679,9 @@ async fn subscribe(client: &redis::Client) -> redis::RedisResult<redis::aio::Pub
 /// Fans out what Redis publishes; when the subscription drops, subscribes again.
 async fn keep_subscribed(
     client: redis::Client,
+    mut conn: ConnectionManager,
     rooms: Arc<Rooms>,
+    seen: Arc<Seen>,
     mut messages: redis::aio::PubSubStream,
     stop: CancellationToken,
 ) {
@@ -622,7 +692,12 @@ async fn keep_subscribed(
                 message = messages.next() => message,
             };
             let Some(message) = message else { break };
-            fan_out(&rooms, message.get_channel_name(), message.get_payload_bytes());
+            fan_out(
+                &rooms,
+                &seen,
+                message.get_channel_name(),
+                message.get_payload_bytes(),
+            );
         }
         tracing::error!("lost the Redis subscription; subscribing again");
         loop {
@@ -634,6 +709,9 @@ async fn keep_subscribed(
                 Ok(stream) => {
                     tracing::info!("subscribed to Redis again");
                     messages = stream;
+                    if let Err(e) = catch_up(&mut conn, &rooms, &seen).await {
+                        tracing::warn!(error = %e, "could not catch up from Redis");
+                    }
                     break;
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot subscribe to Redis yet"),
@@ -675,7 +753,9 @@ impl Heartbeat {
 
     async fn beat(&self) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
-        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ttl_ms = u64::try_from(self.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         redis::pipe()
             .cmd("SET")
             .arg(format!("passerby:instance:{}", self.instance))
@@ -713,6 +793,7 @@ struct Worker {
     conn: ConnectionManager,
     scripts: Arc<Scripts>,
     rooms: Arc<Rooms>,
+    seen: Arc<Seen>,
     instance: String,
     max_events: u64,
     /// Sockets that closed while Redis was away: their users are still online there.
@@ -747,6 +828,7 @@ impl Worker {
                     .arg(body)
                     .arg(self.max_events)
                     .arg(0)
+                    .arg(seen(&self.seen, &member.room))
                     .invoke_async(&mut self.conn)
                     .await;
                 if let Err(e) = sent {
@@ -795,6 +877,7 @@ impl Worker {
             .arg(&self.instance)
             .arg(user)
             .arg(self.max_events)
+            .arg(seen(&self.seen, room))
             .invoke_async::<u64>(&mut self.conn)
             .await
             .map(drop)
@@ -821,9 +904,14 @@ impl Worker {
             .get(&member.room)
             .and_then(|room| room.sockets.get(&member.socket))
         else {
+            tracing::debug!(
+                user = member.user.id,
+                message,
+                "no socket for the error reply"
+            );
             return;
         };
-        let _ = socket.outbox.push(
+        let pushed = socket.outbox.push(
             ServerEvent {
                 id: socket.last,
                 kind: EventKind::Error,
@@ -834,6 +922,7 @@ impl Worker {
             }
             .to_frame(),
         );
+        tracing::debug!(?pushed, message, "error reply");
     }
 }
 

@@ -1,2 +1,3 @@
--- ARGV: room, body, max events, whether to count.
+-- ARGV: room, body, max events, whether to count, highest id the instance saw.
+raise(ARGV[1], tonumber(ARGV[5]))
 return emit(ARGV[1], ARGV[2], '0 0', ARGV[4] == '1', tonumber(ARGV[3]))

@@ -1,9 +1,11 @@
--- ARGV: room, instance, user id, user JSON, `join` body, `left` body, max events.
+-- ARGV: room, instance, user id, user JSON, `join` body, `left` body, max events, highest
+-- id the instance saw in the room.
 -- Returns: last id before, the `join` JSON or '', list id, history id, users JSON, the
 -- oldest id still in the stream (0 if none).
 local room, inst, uid = ARGV[1], ARGV[2], ARGV[3]
 local max = tonumber(ARGV[7])
 local base = 'passerby:room:' .. room
+raise(room, tonumber(ARGV[8]))
 local before = tonumber(redis.call('GET', base .. ':seq') or '0')
 redis.call('HINCRBY', 'passerby:instance:' .. inst .. ':sockets', room .. ' ' .. uid, 1)
 redis.call('HINCRBY', 'passerby:user:' .. uid .. ':rooms', room, 1)

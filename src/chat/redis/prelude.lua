@@ -51,3 +51,13 @@ local function depart(room, inst, uid, k, max)
     end
   end
 end
+
+-- A Redis that lost its data (restarted without persistence) would start ids again at 1;
+-- each instance passes the highest id it has seen in the room, so ids never go back for
+-- anyone connected.
+local function raise(room, known)
+  local key = 'passerby:room:' .. room .. ':seq'
+  if tonumber(redis.call('GET', key) or '0') < known then
+    redis.call('SET', key, known)
+  end
+end
