@@ -9,7 +9,8 @@ use std::{
 use serde_json::Value;
 
 use crate::{
-    helpers::{Client, TestApp, WAIT, spawn_with},
+    helpers::{Client, TestApp, WAIT, metric, spawn_with},
+    nginx::Nginx,
     server::ServerProcess,
 };
 
@@ -106,6 +107,7 @@ impl Cluster {
             c.secret_file = Some(secret);
             c.redis_presence_ttl = Duration::from_secs(1);
             c.rate_limit = 1000.0;
+            c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
             c.rate_burst = 1000.0;
         })
         .await
@@ -372,4 +374,37 @@ async fn redis_unreachable_at_start_is_a_clear_error() {
         message.contains("cannot reach Redis") && message.contains(&url),
         "{message}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_an_nginx_upstream_of_two_instances_everyone_is_in_one_chat() {
+    let cluster = Cluster::new();
+    let (a, b) = (cluster.instance().await, cluster.instance().await);
+    let nginx = Nginx::start_upstream(&[a.addr, b.addr]);
+    let alice_cookie = nginx.sign_in("alice").await;
+    let bob_cookie = nginx.sign_in("bob").await;
+    // Round robin: two sockets in a row land on different instances.
+    let mut alice = nginx.connect("/ws", &alice_cookie).await;
+    alice.expect("join").await;
+    alice.expect("list").await;
+    alice.expect("history").await;
+    let mut bob = nginx.connect("/ws", &bob_cookie).await;
+    bob.expect("join").await;
+    assert_eq!(names(&bob.expect("list").await), ["alice", "bob"]);
+    bob.expect("history").await;
+    alice.expect("join").await;
+    let online = |app: &TestApp| {
+        let app = app.url("/metrics");
+        async move {
+            let text = reqwest::get(app).await.unwrap().text().await.unwrap();
+            metric(&text, "passerby_users_online")
+        }
+    };
+    assert_eq!(
+        (online(&a).await, online(&b).await),
+        (Some(1.0), Some(1.0)),
+        "one socket on each instance"
+    );
+    alice.say("across the upstream").await;
+    assert_eq!(bob.expect("chat").await["data"], "across the upstream");
 }
