@@ -62,6 +62,7 @@ struct Scripts {
     join: Script,
     leave: Script,
     reap: Script,
+    rejoin: Script,
     emit: Script,
     private: Script,
 }
@@ -73,6 +74,7 @@ impl Scripts {
             join: with_prelude(include_str!("redis/join.lua")),
             leave: with_prelude(include_str!("redis/leave.lua")),
             reap: with_prelude(include_str!("redis/reap.lua")),
+            rejoin: with_prelude(include_str!("redis/rejoin.lua")),
             emit: with_prelude(include_str!("redis/emit.lua")),
             private: with_prelude(include_str!("redis/private.lua")),
         }
@@ -85,8 +87,8 @@ type Rooms = Mutex<HashMap<RoomName, LocalRoom>>;
 #[derive(Debug, Default)]
 struct LocalRoom {
     sockets: HashMap<u64, Socket>,
-    /// Sockets per user here, for `online`.
-    users: HashMap<u64, u32>,
+    /// Sockets per user here: for `online`, and to tell Redis again if it forgot them.
+    users: HashMap<u64, (u32, Arc<User>)>,
 }
 
 /// The highest id this instance saw in each room; it outlives the room's sockets.
@@ -190,12 +192,19 @@ impl RedisEngine {
         let mut conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .with_context(|| format!("cannot reach Redis at {}", settings.url))?;
-        let instance: u64 = redis::cmd("INCR")
-            .arg("passerby:instance_ids")
-            .query_async(&mut conn)
+        redis::cmd("PING")
+            .query_async::<()>(&mut conn)
             .await
             .with_context(|| format!("cannot use Redis at {}", settings.url))?;
-        let instance = instance.to_string();
+        // Not a counter in Redis: a Redis that restarted empty would hand out a live
+        // instance's id again.
+        let instance = format!(
+            "{}-{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
         let rooms = Arc::new(Rooms::default());
         let seen = Arc::new(Seen::default());
         let scripts = Arc::new(Scripts::load());
@@ -215,6 +224,8 @@ impl RedisEngine {
         let heartbeat = Heartbeat {
             conn: conn.clone(),
             scripts: scripts.clone(),
+            rooms: rooms.clone(),
+            seen: seen.clone(),
             instance: instance.clone(),
             ttl: settings.presence_ttl,
             max_events: settings.max_events,
@@ -270,7 +281,7 @@ impl RedisEngine {
                     pending: Some(Vec::new()),
                 },
             );
-            *room.users.entry(user.id).or_default() += 1;
+            room.users.entry(user.id).or_insert((0, user.clone())).0 += 1;
         }
         let membership = Membership {
             room: room_name,
@@ -294,8 +305,7 @@ impl RedisEngine {
         since: Option<u64>,
     ) -> redis::RedisResult<()> {
         let user = &member.user;
-        let joined_text = format!("{} joined.", user.name);
-        let left_text = format!("{} is left.", user.name);
+        let (joined_body, left_body) = presence_templates(user);
         let mut conn = self.conn.clone();
         let (before, joined, list_id, history_id, users, first): (
             u64,
@@ -311,8 +321,8 @@ impl RedisEngine {
             .arg(&self.instance)
             .arg(user.id)
             .arg(serde_json::to_string(&**user).expect("users serialize"))
-            .arg(template(EventKind::Join, user, &joined_text))
-            .arg(template(EventKind::Left, user, &left_text))
+            .arg(joined_body)
+            .arg(left_body)
             .arg(self.settings.max_events)
             .arg(seen(&self.seen, &member.room))
             .invoke_async(&mut conn)
@@ -528,6 +538,14 @@ fn template(kind: EventKind, user: &User, text: &str) -> String {
     body
 }
 
+/// A user's `join` and `left`, for the scripts to complete.
+fn presence_templates(user: &User) -> (String, String) {
+    (
+        template(EventKind::Join, user, &format!("{} joined.", user.name)),
+        template(EventKind::Left, user, &format!("{} is left.", user.name)),
+    )
+}
+
 fn text_frame(json: &[u8]) -> Frame {
     frame::text(|buf| buf.extend_from_slice(json))
 }
@@ -604,7 +622,7 @@ fn remove(rooms: &Rooms, member: &Membership) -> bool {
     if room.sockets.remove(&member.socket).is_none() {
         return false;
     }
-    if let Some(n) = room.users.get_mut(&member.user.id) {
+    if let Some((n, _)) = room.users.get_mut(&member.user.id) {
         *n -= 1;
         if *n == 0 {
             room.users.remove(&member.user.id);
@@ -724,12 +742,54 @@ async fn keep_subscribed(
 struct Heartbeat {
     conn: ConnectionManager,
     scripts: Arc<Scripts>,
+    rooms: Arc<Rooms>,
+    seen: Arc<Seen>,
     instance: String,
     ttl: Duration,
     max_events: u64,
 }
 
 impl Heartbeat {
+    /// Redis forgot this instance (it restarted empty, or took the instance for dead): tells
+    /// it again who is here.
+    async fn rejoin(&self, conn: &mut ConnectionManager) -> redis::RedisResult<()> {
+        let here: Vec<(RoomName, u32, Arc<User>)> = lock(&self.rooms)
+            .iter()
+            .flat_map(|(room, local)| {
+                local
+                    .users
+                    .values()
+                    .map(move |(n, user)| (room.clone(), *n, user.clone()))
+            })
+            .collect();
+        let mut rejoined = 0;
+        for (room, sockets, user) in here {
+            let (joined_body, left_body) = presence_templates(&user);
+            let done: u64 = self
+                .scripts
+                .rejoin
+                .arg(room.as_str())
+                .arg(&self.instance)
+                .arg(user.id)
+                .arg(sockets)
+                .arg(serde_json::to_string(&*user).expect("users serialize"))
+                .arg(joined_body)
+                .arg(left_body)
+                .arg(self.max_events)
+                .arg(seen(&self.seen, &room))
+                .invoke_async(conn)
+                .await?;
+            rejoined += done;
+        }
+        if rejoined > 0 {
+            tracing::warn!(
+                rejoined,
+                "Redis had lost this instance's users; told it again"
+            );
+        }
+        Ok(())
+    }
+
     async fn run(self, stop: CancellationToken) {
         // Three beats per TTL: one lost beat does not make a live instance look dead.
         let mut ticks = tokio::time::interval(self.ttl / 3);
@@ -756,19 +816,22 @@ impl Heartbeat {
         let ttl_ms = u64::try_from(self.ttl.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
-        redis::pipe()
+        let (was_alive,): (Option<String>,) = redis::pipe()
             .cmd("SET")
             .arg(format!("passerby:instance:{}", self.instance))
             .arg(1)
             .arg("PX")
             .arg(ttl_ms)
-            .ignore()
+            .arg("GET")
             .cmd("SADD")
             .arg("passerby:instances")
             .arg(&self.instance)
             .ignore()
-            .query_async::<()>(&mut conn)
+            .query_async(&mut conn)
             .await?;
+        if was_alive.is_none() {
+            self.rejoin(&mut conn).await?;
+        }
         let instances: Vec<String> = redis::cmd("SMEMBERS")
             .arg("passerby:instances")
             .query_async(&mut conn)
@@ -829,6 +892,7 @@ impl Worker {
                     .arg(self.max_events)
                     .arg(0)
                     .arg(seen(&self.seen, &member.room))
+                    .arg(member.user.id)
                     .invoke_async(&mut self.conn)
                     .await;
                 if let Err(e) = sent {

@@ -14,6 +14,16 @@ use super::UserIds;
 
 const KEY: &str = "passerby:user_ids";
 
+/// INCR, but never below the highest id this instance has seen handed out: a Redis that
+/// restarted empty must not give a live user's id to someone else.
+const ALLOCATE: &str = "
+local known = tonumber(ARGV[1])
+if tonumber(redis.call('GET', KEYS[1]) or '0') < known then
+  redis.call('SET', KEYS[1], known)
+end
+return redis.call('INCR', KEYS[1])
+";
+
 pub enum IdSource {
     File(UserIds),
     Redis {
@@ -68,9 +78,10 @@ impl IdSource {
         match self {
             IdSource::File(ids) => Ok(ids.allocate()?),
             IdSource::Redis { conn, issued } => {
-                let id: u64 = redis::cmd("INCR")
-                    .arg(KEY)
-                    .query_async(&mut conn.clone())
+                let id: u64 = redis::Script::new(ALLOCATE)
+                    .key(KEY)
+                    .arg(issued.load(Ordering::Relaxed))
+                    .invoke_async(&mut conn.clone())
                     .await
                     .context("Redis")?;
                 issued.fetch_max(id, Ordering::Relaxed);

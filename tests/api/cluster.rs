@@ -332,7 +332,7 @@ async fn a_killed_instance_leaves_no_ghosts() {
 async fn a_redis_restart_is_survived() {
     let mut cluster = Cluster::new();
     let a = cluster.instance().await;
-    let (mut alice, _) = a.join("alice").await;
+    let (mut alice, alice_user) = a.join("alice").await;
     cluster.redis.kill();
     alice.say("into the void").await;
     let error = alice.expect("error").await;
@@ -343,19 +343,46 @@ async fn a_redis_restart_is_survived() {
     cluster.redis.restart();
     // The socket stayed open; once the engine has reconnected, chat flows again.
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    'back: loop {
         alice.say("are we back").await;
-        let event = alice.next_event().await;
-        if event["type"] == "chat" {
-            assert_eq!(event["data"], "are we back");
-            assert!(
-                event["id"].as_u64() > error["id"].as_u64(),
-                "ids go on from where they were, though Redis forgot them"
-            );
+        loop {
+            let event = alice.next_event().await;
+            match event["type"].as_str() {
+                Some("chat") => {
+                    assert_eq!(event["data"], "are we back");
+                    assert!(
+                        event["id"].as_u64() > error["id"].as_u64(),
+                        "ids go on from where they were, though Redis forgot them"
+                    );
+                    break 'back;
+                }
+                // The instance told the empty Redis who is here again.
+                Some("join") => assert_eq!(event["user"]["name"], "alice"),
+                _ => {
+                    assert_eq!(event["type"], "error", "{event}");
+                    break;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "chat never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Presence came back too: a newcomer sees alice, on another instance as well.
+    let b = cluster.instance().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut bob = b.connect(&b.sign_in("bob").await).await;
+        bob.expect("join").await;
+        let list = bob.expect("list").await;
+        assert_ne!(
+            list["user"]["id"], alice_user["id"],
+            "no user id is handed out twice"
+        );
+        if names(&list) == ["alice", "bob"] {
             break;
         }
-        assert_eq!(event["type"], "error", "{event}");
-        assert!(Instant::now() < deadline, "chat never came back: {event}");
+        assert!(Instant::now() < deadline, "alice is missing: {list}");
+        bob.ws.close(None).await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -5,6 +5,7 @@
 local room, inst, uid = ARGV[1], ARGV[2], ARGV[3]
 local max = tonumber(ARGV[7])
 local base = 'passerby:room:' .. room
+raise_user(uid)
 raise(room, tonumber(ARGV[8]))
 local before = tonumber(redis.call('GET', base .. ':seq') or '0')
 redis.call('HINCRBY', 'passerby:instance:' .. inst .. ':sockets', room .. ' ' .. uid, 1)

@@ -61,3 +61,10 @@ local function raise(room, known)
     redis.call('SET', key, known)
   end
 end
+
+-- The same for user ids: a user still connected keeps theirs to themselves.
+local function raise_user(uid)
+  if tonumber(redis.call('GET', 'passerby:user_ids') or '0') < tonumber(uid) then
+    redis.call('SET', 'passerby:user_ids', uid)
+  end
+end
