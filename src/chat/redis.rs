@@ -1004,6 +1004,27 @@ mod tests {
     }
 
     #[test]
+    fn a_whisper_template_splits_at_its_recipient_whatever_the_names_and_text() {
+        let name = UserName::parse("a\"to\":0,").unwrap_or_else(|_| UserName::parse("a").unwrap());
+        let user = User::guest(7, name);
+        let body = serde_json::to_string(&PrivateTemplate {
+            id: 0,
+            kind: EventKind::Private,
+            user: &user,
+            to: 0,
+            data: "\"to\":0,",
+            time: 0,
+        })
+        .unwrap();
+        let (head, tail) = body.split_once(TO_MARK).unwrap();
+        let whole = format!("{head}\"to\":{{\"id\":9}},{tail}");
+        let event: serde_json::Value = serde_json::from_str(&whole).unwrap();
+        assert_eq!(event["to"]["id"], 9);
+        assert_eq!(event["user"]["name"], user.name);
+        assert_eq!(event["data"], "\"to\":0,");
+    }
+
+    #[test]
     fn published_messages_carry_id_visibility_and_the_event() {
         let event = parse_published(b"12 3 4 {\"id\":12}").unwrap();
         assert_eq!(event.id, 12);
