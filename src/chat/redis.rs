@@ -91,6 +91,10 @@ struct LocalRoom {
     users: HashMap<u64, (u32, Arc<User>)>,
 }
 
+/// Bumped each time this instance tells Redis again who is here. A leave counted before
+/// that must not be sent after it: the retelling already left that socket out.
+type Epoch = AtomicU64;
+
 /// The highest id this instance saw in each room; it outlives the room's sockets.
 type Seen = Mutex<HashMap<RoomName, u64>>;
 
@@ -133,6 +137,7 @@ enum Job {
     Leave {
         room: RoomName,
         user: u64,
+        epoch: u64,
     },
     Flush(oneshot::Sender<()>),
 }
@@ -161,6 +166,7 @@ pub struct RedisEngine {
     scripts: Arc<Scripts>,
     rooms: Arc<Rooms>,
     seen: Arc<Seen>,
+    epoch: Arc<Epoch>,
     next_socket: AtomicU64,
     events: EventCounters,
     settings: RedisSettings,
@@ -207,6 +213,7 @@ impl RedisEngine {
         );
         let rooms = Arc::new(Rooms::default());
         let seen = Arc::new(Seen::default());
+        let epoch = Arc::new(Epoch::default());
         let scripts = Arc::new(Scripts::load());
         let stop = CancellationToken::new();
         // Subscribed before any socket joins, so no event of theirs is missed.
@@ -226,10 +233,13 @@ impl RedisEngine {
             scripts: scripts.clone(),
             rooms: rooms.clone(),
             seen: seen.clone(),
+            epoch: epoch.clone(),
+            retell: false,
             instance: instance.clone(),
             ttl: settings.presence_ttl,
             max_events: settings.max_events,
         };
+        let mut heartbeat = heartbeat;
         heartbeat.beat().await.context("registering with Redis")?;
         tokio::spawn(heartbeat.run(stop.clone()));
         let (jobs, queue) = mpsc::unbounded_channel();
@@ -239,6 +249,7 @@ impl RedisEngine {
                 scripts: scripts.clone(),
                 rooms: rooms.clone(),
                 seen: seen.clone(),
+                epoch: epoch.clone(),
                 instance: instance.clone(),
                 max_events: settings.max_events,
                 unsent_leaves: Vec::new(),
@@ -252,6 +263,7 @@ impl RedisEngine {
             scripts,
             rooms,
             seen,
+            epoch,
             next_socket: AtomicU64::new(0),
             events,
             settings,
@@ -291,7 +303,7 @@ impl RedisEngine {
         match self.enter(&membership, &outbox, since).await {
             Ok(()) => Ok(membership),
             Err(e) => {
-                remove(&self.rooms, &membership);
+                remove(&self.rooms, &membership, &self.epoch);
                 Err(unavailable(&e))
             }
         }
@@ -466,10 +478,11 @@ impl RedisEngine {
     }
 
     pub fn leave(&self, member: Membership) {
-        if remove(&self.rooms, &member) {
+        if let Some(epoch) = remove(&self.rooms, &member, &self.epoch) {
             let _ = self.jobs.send(Job::Leave {
                 room: member.room,
                 user: member.user.id,
+                epoch,
             });
         }
     }
@@ -613,15 +626,13 @@ fn lock(rooms: &Rooms) -> MutexGuard<'_, HashMap<RoomName, LocalRoom>> {
     rooms.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Takes the socket off this instance; whether it was there.
-fn remove(rooms: &Rooms, member: &Membership) -> bool {
+/// Takes the socket off this instance; if it was there, the epoch it left in (read under
+/// the same lock the retelling reads the sockets under).
+fn remove(rooms: &Rooms, member: &Membership, epoch: &Epoch) -> Option<u64> {
     let mut rooms = lock(rooms);
-    let Some(room) = rooms.get_mut(&member.room) else {
-        return false;
-    };
-    if room.sockets.remove(&member.socket).is_none() {
-        return false;
-    }
+    let room = rooms.get_mut(&member.room)?;
+    room.sockets.remove(&member.socket)?;
+    let epoch = epoch.load(Ordering::SeqCst);
     if let Some((n, _)) = room.users.get_mut(&member.user.id) {
         *n -= 1;
         if *n == 0 {
@@ -631,7 +642,7 @@ fn remove(rooms: &Rooms, member: &Membership) -> bool {
     if room.sockets.is_empty() {
         rooms.remove(&member.room);
     }
-    true
+    Some(epoch)
 }
 
 fn fan_out(rooms: &Rooms, seen: &Seen, channel: &str, payload: &[u8]) {
@@ -744,6 +755,9 @@ struct Heartbeat {
     scripts: Arc<Scripts>,
     rooms: Arc<Rooms>,
     seen: Arc<Seen>,
+    epoch: Arc<Epoch>,
+    /// Redis forgot this instance and has not been fully told again yet.
+    retell: bool,
     instance: String,
     ttl: Duration,
     max_events: u64,
@@ -752,16 +766,28 @@ struct Heartbeat {
 impl Heartbeat {
     /// Redis forgot this instance (it restarted empty, or took the instance for dead): tells
     /// it again who is here.
-    async fn rejoin(&self, conn: &mut ConnectionManager) -> redis::RedisResult<()> {
-        let here: Vec<(RoomName, u32, Arc<User>)> = lock(&self.rooms)
-            .iter()
-            .flat_map(|(room, local)| {
-                local
-                    .users
-                    .values()
-                    .map(move |(n, user)| (room.clone(), *n, user.clone()))
-            })
-            .collect();
+    /// `forgotten`: Redis just turned out to have forgotten us (not a retry after a failure),
+    /// so leaves counted until now are void.
+    async fn rejoin(
+        &self,
+        conn: &mut ConnectionManager,
+        forgotten: bool,
+    ) -> redis::RedisResult<()> {
+        let here: Vec<(RoomName, u32, Arc<User>)> = {
+            let rooms = lock(&self.rooms);
+            if forgotten {
+                self.epoch.fetch_add(1, Ordering::SeqCst);
+            }
+            rooms
+                .iter()
+                .flat_map(|(room, local)| {
+                    local
+                        .users
+                        .values()
+                        .map(move |(n, user)| (room.clone(), *n, user.clone()))
+                })
+                .collect()
+        };
         let mut rejoined = 0;
         for (room, sockets, user) in here {
             let (joined_body, left_body) = presence_templates(&user);
@@ -790,7 +816,7 @@ impl Heartbeat {
         Ok(())
     }
 
-    async fn run(self, stop: CancellationToken) {
+    async fn run(mut self, stop: CancellationToken) {
         // Three beats per TTL: one lost beat does not make a live instance look dead.
         let mut ticks = tokio::time::interval(self.ttl / 3);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -811,7 +837,7 @@ impl Heartbeat {
             .await;
     }
 
-    async fn beat(&self) -> redis::RedisResult<()> {
+    async fn beat(&mut self) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
         let ttl_ms = u64::try_from(self.ttl.as_millis())
             .unwrap_or(u64::MAX)
@@ -829,8 +855,11 @@ impl Heartbeat {
             .ignore()
             .query_async(&mut conn)
             .await?;
-        if was_alive.is_none() {
-            self.rejoin(&mut conn).await?;
+        let forgotten = was_alive.is_none();
+        if forgotten || self.retell {
+            self.retell = true;
+            self.rejoin(&mut conn, forgotten).await?;
+            self.retell = false;
         }
         let instances: Vec<String> = redis::cmd("SMEMBERS")
             .arg("passerby:instances")
@@ -857,10 +886,11 @@ struct Worker {
     scripts: Arc<Scripts>,
     rooms: Arc<Rooms>,
     seen: Arc<Seen>,
+    epoch: Arc<Epoch>,
     instance: String,
     max_events: u64,
     /// Sockets that closed while Redis was away: their users are still online there.
-    unsent_leaves: Vec<(RoomName, u64)>,
+    unsent_leaves: Vec<(RoomName, u64, u64)>,
 }
 
 impl Worker {
@@ -922,10 +952,10 @@ impl Worker {
                 }
             }
             Job::Error { member, message } => self.reply(&member, &message),
-            Job::Leave { room, user } => {
-                if let Err(e) = self.leave(&room, user).await {
+            Job::Leave { room, user, epoch } => {
+                if let Err(e) = self.leave(&room, user, epoch).await {
                     tracing::error!(user, error = %e, "left not sent yet: Redis");
-                    self.unsent_leaves.push((room, user));
+                    self.unsent_leaves.push((room, user, epoch));
                 }
             }
             Job::Flush(done) => {
@@ -934,7 +964,10 @@ impl Worker {
         }
     }
 
-    async fn leave(&mut self, room: &RoomName, user: u64) -> redis::RedisResult<()> {
+    async fn leave(&mut self, room: &RoomName, user: u64, epoch: u64) -> redis::RedisResult<()> {
+        if epoch != self.epoch.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         self.scripts
             .leave
             .arg(room.as_str())
@@ -948,9 +981,9 @@ impl Worker {
     }
 
     async fn retry_leaves(&mut self) {
-        while let Some((room, user)) = self.unsent_leaves.pop() {
-            if self.leave(&room, user).await.is_err() {
-                self.unsent_leaves.push((room, user));
+        while let Some((room, user, epoch)) = self.unsent_leaves.pop() {
+            if self.leave(&room, user, epoch).await.is_err() {
+                self.unsent_leaves.push((room, user, epoch));
                 return;
             }
         }
