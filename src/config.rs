@@ -101,6 +101,15 @@ pub struct Config {
     /// before every delivery).
     #[arg(long, env = "PASSERBY_HISTORY_DURABILITY", value_enum, default_value_t = Durability::Process)]
     pub history_durability: Durability,
+
+    /// Redis to share the chat with other instances, e.g. redis://127.0.0.1:6379; unset, the
+    /// chat lives in this process alone.
+    #[arg(long, env = "PASSERBY_REDIS_URL")]
+    pub redis: Option<String>,
+
+    /// With --redis: seconds after which a silent instance counts as dead and its users leave.
+    #[arg(long, env = "PASSERBY_REDIS_PRESENCE_TTL", default_value = "30", value_parser = parse_seconds)]
+    pub redis_presence_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -176,6 +185,8 @@ mod tests {
         assert_eq!(retention.max_events, 10_000);
         assert_eq!(retention.max_age, Some(Duration::from_secs(30 * 86_400)));
         assert_eq!(c.history_on_join, 50);
+        assert_eq!(c.redis, None, "the embedded engine unless Redis is named");
+        assert_eq!(c.redis_presence_ttl, Duration::from_secs(30));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     auth::{self, CookiePolicy},
     chat::{
-        Engine,
+        Engine, RedisSettings,
         connection::{Settings, Shared, close},
         limit::{RateLimiter, RatePolicy},
         recovery::HistoryPolicy,
@@ -19,7 +19,7 @@ use crate::{
     metrics::Metrics,
     routes::{self, client_addr::TrustedProxies, origin::OriginPolicy},
     state::{AppState, Inner},
-    store::{HistoryStore, UserIds},
+    store::{HistoryStore, IdSource, UserIds},
     upload::Uploads,
 };
 
@@ -39,7 +39,10 @@ impl App {
         fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let key = auth::load_or_create_key(&config.secret_path())?;
-        let user_ids = UserIds::open(&config.data_dir)?;
+        let user_ids = match &config.redis {
+            Some(url) => IdSource::redis(url).await?,
+            None => IdSource::File(UserIds::open(&config.data_dir)?),
+        };
         if !(config.rate_limit > 0.0 && config.rate_burst >= 1.0) {
             anyhow::bail!("--rate-limit must be above 0 and --rate-burst at least 1");
         }
@@ -54,18 +57,34 @@ impl App {
                 .with_context(|| format!("opening {}/uploads", config.data_dir.display()))?,
         );
         let metrics = Arc::new(Metrics::new());
-        let engine = match config.history_retention() {
-            None => Engine::local_counting(metrics.events.clone()),
-            Some(retention) => {
+        let policy = |max_events: u64| HistoryPolicy {
+            on_join: config.history_on_join,
+            max: usize::try_from(max_events).unwrap_or(usize::MAX),
+        };
+        let engine = match (&config.redis, config.history_retention()) {
+            (Some(url), _) => {
+                Engine::redis(
+                    RedisSettings {
+                        url: url.clone(),
+                        presence_ttl: config.redis_presence_ttl,
+                        policy: policy(config.history_max_events),
+                        max_events: config.history_max_events,
+                    },
+                    metrics.events.clone(),
+                )
+                .await?
+            }
+            (None, None) => Engine::local_counting(metrics.events.clone()),
+            (None, Some(retention)) => {
                 let store = HistoryStore::open(&config.data_dir, retention)?;
                 if config.history_durability == Durability::Power {
                     store.power_safe()?;
                 }
-                let policy = HistoryPolicy {
-                    on_join: config.history_on_join,
-                    max: usize::try_from(retention.max_events).unwrap_or(usize::MAX),
-                };
-                Engine::local_with_history(metrics.events.clone(), store, policy)?
+                Engine::local_with_history(
+                    metrics.events.clone(),
+                    store,
+                    policy(retention.max_events),
+                )?
             }
         };
         let chat = Arc::new(Shared {

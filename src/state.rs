@@ -12,7 +12,7 @@ use crate::{
     chat::limit::RateLimiter,
     metrics::Metrics,
     routes::{client_addr::TrustedProxies, origin::OriginPolicy},
-    store::UserIds,
+    store::IdSource,
     upload::Uploads,
 };
 
@@ -28,7 +28,7 @@ pub struct Inner {
     pub proxies: TrustedProxies,
     /// The same registry the socket tasks count into.
     pub metrics: Arc<Metrics>,
-    pub user_ids: UserIds,
+    pub user_ids: IdSource,
     /// Sign-ins per client address: each one reserves a user id for good.
     pub sign_ins: RateLimiter,
     /// Uploaded images in the data dir.

@@ -8,6 +8,7 @@ mod local;
 pub mod outbox;
 pub mod protocol;
 pub mod recovery;
+mod redis;
 pub mod room;
 pub mod text;
 
@@ -17,6 +18,8 @@ use crate::{auth::User, metrics::EventCounters, store::HistoryStore, upload::Upl
 use local::LocalEngine;
 use outbox::{Outbox, Signal};
 use recovery::HistoryPolicy;
+use redis::RedisEngine;
+pub use redis::RedisSettings;
 use room::RoomName;
 use text::ChatText;
 
@@ -52,10 +55,11 @@ pub enum EngineError {
     Unavailable(String),
 }
 
-/// The chat engine. Today only the embedded, single-process one exists.
+/// The chat engine: the embedded, single-process one, or Redis shared by many instances.
 #[derive(Debug)]
 pub enum Engine {
     Local(LocalEngine),
+    Redis(RedisEngine),
 }
 
 impl Engine {
@@ -80,6 +84,11 @@ impl Engine {
         )?))
     }
 
+    /// The Redis engine; fails if Redis cannot be reached.
+    pub async fn redis(settings: RedisSettings, events: EventCounters) -> anyhow::Result<Self> {
+        Ok(Engine::Redis(RedisEngine::connect(settings, events).await?))
+    }
+
     /// Adds a socket to a room. The user's first socket there broadcasts `join`; then the
     /// socket's outbox receives `list`, the users online, and `history`: the recent events,
     /// or with `since` (the last id the client saw) every event after it. Live events follow
@@ -93,21 +102,24 @@ impl Engine {
     ) -> Result<Membership, EngineError> {
         match self {
             Engine::Local(engine) => engine.join(room, user, outbox, since),
+            Engine::Redis(engine) => engine.join(room, user, outbox, since).await,
         }
     }
 
     /// Broadcasts chat messages from one sender to the room, in order, each with the room's
     /// next id. Sockets never wait on the engine: what follows arrives in their outboxes.
-    pub fn chat(&self, member: &Membership, texts: &[ChatText]) -> Result<u64, EngineError> {
+    pub fn chat(&self, member: &Membership, texts: &[ChatText]) -> Result<(), EngineError> {
         match self {
-            Engine::Local(engine) => engine.chat(member, texts),
+            Engine::Local(engine) => engine.chat(member, texts).map(drop),
+            Engine::Redis(engine) => engine.chat(member, texts),
         }
     }
 
     /// Broadcasts an uploaded image to the room, with the room's next id.
-    pub fn image(&self, member: &Membership, image: &UploadName) -> Result<u64, EngineError> {
+    pub fn image(&self, member: &Membership, image: &UploadName) -> Result<(), EngineError> {
         match self {
-            Engine::Local(engine) => engine.image(member, image),
+            Engine::Local(engine) => engine.image(member, image).map(drop),
+            Engine::Redis(engine) => engine.image(member, image),
         }
     }
 
@@ -121,6 +133,7 @@ impl Engine {
     ) -> Result<Whisper, EngineError> {
         match self {
             Engine::Local(engine) => engine.private(member, to, text),
+            Engine::Redis(engine) => engine.private(member, to, text),
         }
     }
 
@@ -128,6 +141,7 @@ impl Engine {
     pub fn reply_error(&self, member: &Membership, message: &str) {
         match self {
             Engine::Local(engine) => engine.reply_error(member, message),
+            Engine::Redis(engine) => engine.reply_error(member, message),
         }
     }
 
@@ -135,6 +149,7 @@ impl Engine {
     pub fn tick_all(&self) {
         match self {
             Engine::Local(engine) => engine.for_each_outbox(Outbox::tick),
+            Engine::Redis(engine) => engine.for_each_outbox(Outbox::tick),
         }
     }
 
@@ -144,6 +159,9 @@ impl Engine {
             Engine::Local(engine) => {
                 engine.for_each_outbox(|outbox| outbox.signal(Signal::Close(code, reason)));
             }
+            Engine::Redis(engine) => {
+                engine.for_each_outbox(|outbox| outbox.signal(Signal::Close(code, reason)));
+            }
         }
     }
 
@@ -151,6 +169,7 @@ impl Engine {
     pub async fn leave(&self, member: Membership) {
         match self {
             Engine::Local(engine) => engine.leave(member),
+            Engine::Redis(engine) => engine.leave(member),
         }
     }
 
@@ -158,20 +177,23 @@ impl Engine {
     pub async fn flush(&self) {
         match self {
             Engine::Local(engine) => engine.flush().await,
+            Engine::Redis(engine) => engine.flush().await,
         }
     }
 
-    /// Users online in a room.
+    /// Users online in a room (with Redis: on this instance).
     pub fn online(&self, room: &RoomName) -> usize {
         match self {
             Engine::Local(engine) => engine.online(room),
+            Engine::Redis(engine) => engine.online(room),
         }
     }
 
-    /// Distinct users online in any room.
+    /// Distinct users online in any room (with Redis: on this instance).
     pub fn users_online(&self) -> usize {
         match self {
             Engine::Local(engine) => engine.users_online(),
+            Engine::Redis(engine) => engine.users_online(),
         }
     }
 }

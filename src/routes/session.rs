@@ -117,7 +117,8 @@ pub async fn sign_in(
     let id = state
         .user_ids
         .allocate()
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("reserving a user id")))?;
+        .await
+        .map_err(|e| ApiError::Internal(e.context("reserving a user id")))?;
     let user = User::guest(id, name);
     state.metrics.sign_ins.inc();
     tracing::info!(user = id, %client, name = %user.name, "signed in");

@@ -1,7 +1,9 @@
 //! What the server keeps on disk in the data dir: user ids and the chat history.
 
 pub mod history;
+mod shared_ids;
 mod user_ids;
 
 pub use history::HistoryStore;
+pub use shared_ids::IdSource;
 pub use user_ids::UserIds;

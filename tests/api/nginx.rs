@@ -28,7 +28,7 @@ const BROWSER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 const READ_TIMEOUT_SECS: u64 = 2;
 
 /// nginx in the foreground on a free port, killed on drop.
-struct Nginx {
+pub struct Nginx {
     port: u16,
     child: Child,
     dir: tempfile::TempDir,
@@ -38,6 +38,11 @@ impl Nginx {
     /// Starts nginx in front of `app`, serving `/static/` from its own copy of `static/`
     /// plus a file the app does not have.
     fn start(app: SocketAddr) -> Nginx {
+        Nginx::start_upstream(&[app])
+    }
+
+    /// nginx in front of several instances: the shipped upstream, with one `server` each.
+    pub fn start_upstream(apps: &[SocketAddr]) -> Nginx {
         let nginx = find_nginx();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("install");
@@ -47,7 +52,7 @@ impl Nginx {
         );
         std::fs::write(root.join("static/only-in-nginx.txt"), "served by nginx\n").unwrap();
         let port = free_port();
-        let site = site_config(app, port, &root);
+        let site = site_config(apps, port, &root);
         std::fs::write(
             dir.path().join("nginx.conf"),
             wrap_in_http(&site, dir.path()),
@@ -107,7 +112,7 @@ impl Nginx {
     }
 
     /// Signs in through nginx as a browser on this page would, and returns the cookie.
-    async fn sign_in(&self, name: &str) -> String {
+    pub async fn sign_in(&self, name: &str) -> String {
         let response = self
             .browser()
             .post(self.url("/wsin"))
@@ -121,7 +126,7 @@ impl Nginx {
     }
 
     /// Opens a WebSocket through nginx from the browser's address, with the page's Origin.
-    async fn connect(&self, path: &str, cookie: &str) -> Client {
+    pub async fn connect(&self, path: &str, cookie: &str) -> Client {
         let mut request = format!("ws://127.0.0.1:{}{path}", self.port)
             .into_client_request()
             .unwrap();
@@ -185,11 +190,12 @@ fn copy_dir(from: &Path, to: &Path) {
 /// The shipped site with this test's port, upstream, install root and read timeout. Only
 /// active lines change, and each change must find its line: if the shipped file drifts, the
 /// test says so instead of testing something else.
-fn site_config(app: SocketAddr, port: u16, root: &Path) -> String {
+fn site_config(apps: &[SocketAddr], port: u16, root: &Path) -> String {
     let root = root.to_str().unwrap();
+    let servers: Vec<String> = apps.iter().map(|app| format!("server {app};")).collect();
     let replacements = [
         ("listen 80;", format!("listen 127.0.0.1:{port};")),
-        ("server 127.0.0.1:3000;", format!("server {app};")),
+        ("server 127.0.0.1:3000;", servers.join(" ")),
         ("root /opt/passerby;", format!("root {root};")),
         (
             "proxy_read_timeout 60s;",

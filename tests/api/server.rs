@@ -79,6 +79,14 @@ impl ServerProcess {
     }
 }
 
+impl ServerProcess {
+    /// SIGKILL: the process gets no chance to say goodbye.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A failed assertion must not leave the server running.
 impl Drop for ServerProcess {
     fn drop(&mut self) {

@@ -1,0 +1,92 @@
+//! `IdSource`: where user ids come from. The data dir's counter, or with `--redis` one counter
+//! in Redis, so every instance hands out ids that no other instance will.
+
+use std::{
+    fmt,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+
+use anyhow::Context;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::UserIds;
+
+const KEY: &str = "passerby:user_ids";
+
+/// INCR, but never below the highest id this instance has seen handed out: a Redis that
+/// restarted empty must not give a live user's id to someone else.
+const ALLOCATE: &str = "
+local known = tonumber(ARGV[1])
+if tonumber(redis.call('GET', KEYS[1]) or '0') < known then
+  redis.call('SET', KEYS[1], known)
+end
+return redis.call('INCR', KEYS[1])
+";
+
+pub enum IdSource {
+    File(UserIds),
+    Redis {
+        conn: ConnectionManager,
+        /// The highest id this instance saw handed out; guest names are numbered by it.
+        issued: AtomicU64,
+    },
+}
+
+impl fmt::Debug for IdSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdSource::File(ids) => ids.fmt(f),
+            IdSource::Redis { issued, .. } => {
+                f.debug_struct("Redis").field("issued", issued).finish()
+            }
+        }
+    }
+}
+
+impl IdSource {
+    pub async fn redis(url: &str) -> anyhow::Result<IdSource> {
+        let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2);
+        let mut conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .with_context(|| format!("cannot reach Redis at {url}"))?;
+        let issued: Option<u64> = redis::cmd("GET")
+            .arg(KEY)
+            .query_async(&mut conn)
+            .await
+            .with_context(|| format!("cannot use Redis at {url}"))?;
+        Ok(IdSource::Redis {
+            conn,
+            issued: AtomicU64::new(issued.unwrap_or(0)),
+        })
+    }
+
+    /// How many ids were handed out so far (as far as this instance knows).
+    pub fn issued(&self) -> u64 {
+        match self {
+            IdSource::File(ids) => ids.issued(),
+            IdSource::Redis { issued, .. } => issued.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The next id, never handed out before.
+    pub async fn allocate(&self) -> anyhow::Result<u64> {
+        match self {
+            IdSource::File(ids) => Ok(ids.allocate()?),
+            IdSource::Redis { conn, issued } => {
+                let id: u64 = redis::Script::new(ALLOCATE)
+                    .key(KEY)
+                    .arg(issued.load(Ordering::Relaxed))
+                    .invoke_async(&mut conn.clone())
+                    .await
+                    .context("Redis")?;
+                issued.fetch_max(id, Ordering::Relaxed);
+                Ok(id)
+            }
+        }
+    }
+}
