@@ -15,10 +15,26 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 #[derive(Debug, Clone)]
 pub struct Target {
     pub addr: SocketAddr,
+    /// More instances of the same chat (over Redis): clients are spread over all of them.
+    pub others: Vec<SocketAddr>,
     pub rooms: bool,
 }
 
 impl Target {
+    /// The instance client `i` talks to.
+    pub fn instance(&self, i: usize) -> Target {
+        let all = 1 + self.others.len();
+        let addr = match i % all {
+            0 => self.addr,
+            n => self.others[n - 1],
+        };
+        Target {
+            addr,
+            others: Vec::new(),
+            rooms: self.rooms,
+        }
+    }
+
     pub async fn sign_in(&self, http: &reqwest::Client, name: &str) -> anyhow::Result<String> {
         let response = http
             .post(format!("http://{}/wsin", self.addr))

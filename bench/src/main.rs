@@ -74,6 +74,10 @@ struct Args {
     /// (--history-max-events 0), and the ratio of their CPU time per delivery.
     #[arg(long)]
     history_ratio: bool,
+    /// Instead of the suite: fan-out and latency on one embedded instance, then on two
+    /// instances over a redis-server started here, and their ratios.
+    #[arg(long)]
+    redis_ratio: bool,
 }
 
 #[tokio::main]
@@ -89,6 +93,9 @@ async fn main() -> anyhow::Result<()> {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     if args.history_ratio {
         return history_ratio(&args).await;
+    }
+    if args.redis_ratio {
+        return redis_ratio(&args).await;
     }
     let mut all = Vec::new();
     for name in &args.servers {
@@ -137,7 +144,7 @@ async fn history_ratio(args: &Args) -> anyhow::Result<()> {
         eprintln!("passerby: fan-out, history {label}");
         let fanout = scenario::fanout(
             &target,
-            Some(server.pid()),
+            &[server.pid()],
             args.clients,
             args.senders,
             args.messages,
@@ -163,6 +170,114 @@ async fn history_ratio(args: &Args) -> anyhow::Result<()> {
         "history on / off: {:.2}x CPU per delivery, {:.2}x deliveries per second",
         cpu(0) / cpu(1),
         runs[0].1.deliveries_per_sec / runs[1].1.deliveries_per_sec
+    );
+    Ok(())
+}
+
+/// One instance with the embedded engine, against two instances sharing a Redis.
+async fn redis_ratio(args: &Args) -> anyhow::Result<()> {
+    let duration = Duration::from_secs_f64(args.latency_secs);
+    let mut rows = Vec::new();
+    // One embedded instance.
+    {
+        let data = tempfile_dir::Dir::new()?;
+        let (server, target) = start(args, "passerby", &data).await?;
+        eprintln!("one instance: fan-out, latency");
+        let fanout = scenario::fanout(
+            &target,
+            &[server.pid()],
+            args.clients,
+            args.senders,
+            args.messages,
+        )
+        .await?;
+        let latency =
+            scenario::latency(&target, args.clients, args.probes, args.rate, duration).await?;
+        server.stop().await;
+        rows.push(("one instance, embedded engine", fanout, latency));
+    }
+    // Two instances over Redis, clients spread over both.
+    {
+        let dir = tempfile_dir::Dir::new()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let redis = tokio::process::Command::new("taskset")
+            .args([
+                "-c",
+                &args.server_cpu,
+                "redis-server",
+                "--port",
+                &port.to_string(),
+            ])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting redis-server")?;
+        let redis_pid = redis.id().unwrap_or(0);
+        let url = format!("redis://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let secret = dir.path().join("secret.key");
+        let (a_dir, b_dir) = (
+            tempfile_dir::Dir::new_named("a")?,
+            tempfile_dir::Dir::new_named("b")?,
+        );
+        let flags = |url: &str, secret: &std::path::Path| {
+            vec![
+                "--redis".to_owned(),
+                url.to_owned(),
+                "--secret-file".to_owned(),
+                secret.display().to_string(),
+            ]
+        };
+        let extra = flags(&url, &secret);
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let (a, mut target) = start_with(args, "passerby", &a_dir, &extra).await?;
+        let (b, other) = start_with(args, "passerby", &b_dir, &extra).await?;
+        target.others.push(other.addr);
+        eprintln!("two instances over Redis: fan-out, latency");
+        let pids = [a.pid(), b.pid(), redis_pid];
+        let fanout =
+            scenario::fanout(&target, &pids, args.clients, args.senders, args.messages).await?;
+        let latency =
+            scenario::latency(&target, args.clients, args.probes, args.rate, duration).await?;
+        a.stop().await;
+        b.stop().await;
+        drop(redis);
+        rows.push(("two instances over Redis", fanout, latency));
+    }
+    println!(
+        "| Setup | deliveries/s | CPU ns per delivery (servers + Redis) | p50 | p99 | losses |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (label, f, l) in &rows {
+        println!(
+            "| {label} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+            f.deliveries_per_sec,
+            f.cpu_ns_per_delivery.unwrap_or(f64::NAN),
+            l.p50_ms,
+            l.p99_ms,
+            f.losses + l.losses
+        );
+    }
+    let (one, two) = (&rows[0], &rows[1]);
+    println!(
+        "two over Redis / one: {:.2}x deliveries per second, {:.2}x CPU per delivery, {:.2}x p50, {:.2}x p99",
+        two.1.deliveries_per_sec / one.1.deliveries_per_sec,
+        two.1.cpu_ns_per_delivery.unwrap_or(f64::NAN)
+            / one.1.cpu_ns_per_delivery.unwrap_or(f64::NAN),
+        two.2.p50_ms / one.2.p50_ms,
+        two.2.p99_ms / one.2.p99_ms,
     );
     Ok(())
 }
@@ -224,6 +339,7 @@ async fn start_with(
     };
     let target = Target {
         addr: server.addr,
+        others: Vec::new(),
         rooms,
     };
     Ok((server, target))
@@ -240,7 +356,7 @@ async fn measure(args: &Args, name: &str) -> anyhow::Result<ServerResults> {
     if run("fanout") {
         let (server, target) = start(args, name, &data).await?;
         eprintln!("{name}: fan-out");
-        let pid = Some(server.pid());
+        let pid = &[server.pid()];
         results.fanout =
             Some(scenario::fanout(&target, pid, args.clients, args.senders, args.messages).await?);
         server.stop().await;
@@ -256,7 +372,7 @@ async fn measure(args: &Args, name: &str) -> anyhow::Result<ServerResults> {
     if run("ramp") {
         let (server, target) = start(args, name, &data).await?;
         eprintln!("{name}: ramp");
-        let pid = Some(server.pid());
+        let pid = &[server.pid()];
         results.ramp =
             Some(scenario::ramp(&target, pid, args.ramp_clients, args.ramp_clients).await?);
         server.stop().await;
@@ -264,14 +380,14 @@ async fn measure(args: &Args, name: &str) -> anyhow::Result<ServerResults> {
     if name == "passerby" && run("idle") {
         let (server, target) = start(args, name, &data).await?;
         eprintln!("{name}: idle");
-        let pid = Some(server.pid());
+        let pid = &[server.pid()];
         results.idle = Some(scenario::ramp(&target, pid, args.idle_clients, args.room_size).await?);
         server.stop().await;
     }
     if name == "passerby" && run("max") && args.max_clients > 0 {
         let (server, target) = start(args, name, &data).await?;
         eprintln!("{name}: max");
-        let pid = Some(server.pid());
+        let pid = &[server.pid()];
         results.max = Some(scenario::ramp(&target, pid, args.max_clients, args.room_size).await?);
         server.stop().await;
     }
@@ -286,7 +402,12 @@ mod tempfile_dir {
 
     impl Dir {
         pub fn new() -> std::io::Result<Dir> {
-            let path = std::env::temp_dir().join(format!("passerby-bench-{}", std::process::id()));
+            Dir::new_named("")
+        }
+
+        pub fn new_named(name: &str) -> std::io::Result<Dir> {
+            let path =
+                std::env::temp_dir().join(format!("passerby-bench-{}{name}", std::process::id()));
             std::fs::create_dir_all(&path)?;
             Ok(Dir(path))
         }

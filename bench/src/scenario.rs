@@ -22,11 +22,15 @@ use crate::{
     server::ProcStats,
 };
 
-/// Reads a process's CPU time and RSS, or nothing when the server runs in-process.
-pub type Probe = Option<u32>;
+/// The processes whose CPU time and RSS count as the server's; none when it runs in-process.
+pub type Probe<'a> = &'a [u32];
 
-fn stats(pid: Probe) -> Option<ProcStats> {
-    pid.and_then(|p| ProcStats::of(p).ok())
+fn stats(pids: Probe<'_>) -> Option<ProcStats> {
+    let all: Vec<ProcStats> = pids.iter().filter_map(|p| ProcStats::of(*p).ok()).collect();
+    (!all.is_empty() && all.len() == pids.len()).then(|| ProcStats {
+        cpu_ns: all.iter().map(|s| s.cpu_ns).sum(),
+        rss: all.iter().map(|s| s.rss).sum(),
+    })
 }
 
 #[derive(Default)]
@@ -71,6 +75,7 @@ async fn connect_all(
             let room = rooms[i].clone();
             let shared = shared.clone();
             async move {
+                let target = target.instance(i);
                 let cookie = target.sign_in(&http, &format!("c{i}")).await?;
                 let mut ws = target.connect(&cookie, Some(&room)).await?;
                 loop {
@@ -183,7 +188,7 @@ pub struct Fanout {
 /// `senders` of `clients` send `messages` each as fast as the window allows; everyone counts.
 pub async fn fanout(
     target: &Target,
-    pid: Probe,
+    pid: Probe<'_>,
     clients: usize,
     senders: usize,
     messages: usize,
@@ -324,7 +329,7 @@ pub struct Ramp {
 /// measures the server's memory growth while they sit idle.
 pub async fn ramp(
     target: &Target,
-    pid: Probe,
+    pid: Probe<'_>,
     clients: usize,
     room_size: usize,
 ) -> anyhow::Result<Ramp> {

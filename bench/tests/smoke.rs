@@ -17,6 +17,7 @@ async fn start() -> (Target, tokio::sync::oneshot::Sender<()>, tempfile::TempDir
     let app = App::build(config).await.expect("server builds");
     let target = Target {
         addr: app.local_addr(),
+        others: Vec::new(),
         rooms: true,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -30,7 +31,7 @@ async fn start() -> (Target, tokio::sync::oneshot::Sender<()>, tempfile::TempDir
 async fn every_scenario_runs_and_loses_nothing() {
     let (target, _stop, _dir) = start().await;
 
-    let fanout = scenario::fanout(&target, None, 60, 3, 40)
+    let fanout = scenario::fanout(&target, &[], 60, 3, 40)
         .await
         .expect("fan-out runs");
     assert_eq!(fanout.deliveries, 60 * 3 * 40);
@@ -46,7 +47,7 @@ async fn every_scenario_runs_and_loses_nothing() {
     assert_eq!(latency.samples, 3 * 50);
     assert!(latency.p50_ms <= latency.p99_ms && latency.p99_ms <= latency.max_ms);
 
-    let ramp = scenario::ramp(&target, None, 300, 50)
+    let ramp = scenario::ramp(&target, &[], 300, 50)
         .await
         .expect("ramp runs");
     assert_eq!(ramp.disconnected, 0);
