@@ -135,6 +135,15 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The fan-out scenario with this run's clients, senders and messages.
+async fn run_fanout(
+    args: &Args,
+    target: &Target,
+    pids: &[u32],
+) -> anyhow::Result<scenario::Fanout> {
+    scenario::fanout(target, pids, args.clients, args.senders, args.messages).await
+}
+
 /// The fan-out cost of storing every event: the same run with history on and off.
 async fn history_ratio(args: &Args) -> anyhow::Result<()> {
     let mut runs = Vec::new();
@@ -142,14 +151,7 @@ async fn history_ratio(args: &Args) -> anyhow::Result<()> {
         let data = tempfile_dir::Dir::new()?;
         let (server, target) = start_with(args, "passerby", &data, extra).await?;
         eprintln!("passerby: fan-out, history {label}");
-        let fanout = scenario::fanout(
-            &target,
-            &[server.pid()],
-            args.clients,
-            args.senders,
-            args.messages,
-        )
-        .await?;
+        let fanout = run_fanout(args, &target, &[server.pid()]).await?;
         server.stop().await;
         eprintln!("{}", serde_json::to_string_pretty(&fanout)?);
         runs.push((label, fanout));
@@ -183,14 +185,7 @@ async fn redis_ratio(args: &Args) -> anyhow::Result<()> {
         let data = tempfile_dir::Dir::new()?;
         let (server, target) = start(args, "passerby", &data).await?;
         eprintln!("one instance: fan-out, latency");
-        let fanout = scenario::fanout(
-            &target,
-            &[server.pid()],
-            args.clients,
-            args.senders,
-            args.messages,
-        )
-        .await?;
+        let fanout = run_fanout(args, &target, &[server.pid()]).await?;
         let latency =
             scenario::latency(&target, args.clients, args.probes, args.rate, duration).await?;
         server.stop().await;
@@ -247,8 +242,7 @@ async fn redis_ratio(args: &Args) -> anyhow::Result<()> {
         target.others.push(other.addr);
         eprintln!("two instances over Redis: fan-out, latency");
         let pids = [a.pid(), b.pid(), redis_pid];
-        let fanout =
-            scenario::fanout(&target, &pids, args.clients, args.senders, args.messages).await?;
+        let fanout = run_fanout(args, &target, &pids).await?;
         let latency =
             scenario::latency(&target, args.clients, args.probes, args.rate, duration).await?;
         a.stop().await;
@@ -357,8 +351,7 @@ async fn measure(args: &Args, name: &str) -> anyhow::Result<ServerResults> {
         let (server, target) = start(args, name, &data).await?;
         eprintln!("{name}: fan-out");
         let pid = &[server.pid()];
-        results.fanout =
-            Some(scenario::fanout(&target, pid, args.clients, args.senders, args.messages).await?);
+        results.fanout = Some(run_fanout(args, &target, pid).await?);
         server.stop().await;
     }
     if run("latency") {

@@ -198,21 +198,22 @@ impl Writer {
         let mut run: Vec<Broadcast> = Vec::new();
         let mut run_room: Option<RoomName> = None;
         for item in batch.drain(..) {
-            if let Item::Event { room, event, .. } = &item
-                && (stored || matches!(event.kind, EventKind::Join | EventKind::Left))
-                && run_room.as_ref().is_none_or(|r| r == room)
-            {
-                let Item::Event { room, event, .. } = item else {
-                    unreachable!("matched above")
-                };
-                if stored {
-                    *self.unpruned.entry(room.clone()).or_default() += 1;
+            match item {
+                Item::Event { room, event, .. }
+                    if stored || matches!(event.kind, EventKind::Join | EventKind::Left) =>
+                {
+                    if run_room.as_ref() != Some(&room) {
+                        self.fan_out(run_room.take(), &mut run);
+                    }
+                    if stored {
+                        *self.unpruned.entry(room.clone()).or_default() += 1;
+                    }
+                    run_room = Some(room);
+                    run.push(event);
+                    continue;
                 }
-                run_room = Some(room);
-                run.push(event);
-                continue;
+                _ => self.fan_out(run_room.take(), &mut run),
             }
-            self.fan_out(run_room.take(), &mut run);
             match item {
                 Item::Event {
                     room,
@@ -220,14 +221,6 @@ impl Writer {
                     user,
                     sender,
                 } => {
-                    if stored || matches!(event.kind, EventKind::Join | EventKind::Left) {
-                        if stored {
-                            *self.unpruned.entry(room.clone()).or_default() += 1;
-                        }
-                        run_room = Some(room);
-                        run.push(event);
-                        continue;
-                    }
                     let rooms = lock(&self.rooms);
                     let Some(members) = rooms.get(&room) else {
                         continue;
