@@ -110,6 +110,65 @@ pub struct Config {
     /// With --redis: seconds after which a silent instance counts as dead and its users leave.
     #[arg(long, env = "PASSERBY_REDIS_PRESENCE_TTL", default_value = "30", value_parser = parse_seconds)]
     pub redis_presence_ttl: Duration,
+
+    // The edge: what one client, address or user may hold. Each bound answers past it.
+    /// Largest WebSocket message a client may send, after reassembly; larger is closed with 1009.
+    #[arg(long, env = "PASSERBY_MAX_WS_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_ws_message_bytes: usize,
+
+    /// Seconds a client has to send a request's headers once it starts; then the connection closes.
+    #[arg(long, env = "PASSERBY_HEADER_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    pub header_timeout: Duration,
+
+    /// Seconds an HTTP connection may sit idle between requests before it is closed.
+    #[arg(long, env = "PASSERBY_KEEP_ALIVE_TIMEOUT", default_value = "75", value_parser = parse_seconds)]
+    pub keep_alive_timeout: Duration,
+
+    /// Seconds a request body may go without a byte before the request fails with 408.
+    #[arg(long, env = "PASSERBY_BODY_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    pub body_timeout: Duration,
+
+    /// Largest request head (request line and headers), in bytes; larger gets 431.
+    #[arg(long, env = "PASSERBY_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Connections open at once, from everyone; 0 means the open-file limit less 1024.
+    #[arg(long, env = "PASSERBY_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Connections (and WebSockets, behind a trusted proxy) one client address may hold at once.
+    #[arg(long, env = "PASSERBY_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
+    pub max_connections_per_address: usize,
+
+    /// WebSockets one user may hold at once (tabs); one more is closed with 4004.
+    #[arg(long, env = "PASSERBY_MAX_SOCKETS_PER_USER", default_value_t = 16)]
+    pub max_sockets_per_user: usize,
+
+    /// Uploads in progress at once, from everyone; one more gets 503 with Retry-After.
+    #[arg(long, env = "PASSERBY_MAX_UPLOADS", default_value_t = 16)]
+    pub max_uploads: usize,
+
+    /// Uploads in progress at once for one user; one more gets 429 with Retry-After.
+    #[arg(long, env = "PASSERBY_MAX_UPLOADS_PER_USER", default_value_t = 2)]
+    pub max_uploads_per_user: usize,
+
+    /// Uploads per minute one user may make (sustained, and the burst).
+    #[arg(long, env = "PASSERBY_UPLOAD_RATE", default_value_t = 10.0)]
+    pub upload_rate: f64,
+
+    /// Bytes one user may upload per hour; beyond it 429 with Retry-After.
+    #[arg(long, env = "PASSERBY_UPLOAD_QUOTA_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub upload_quota_bytes: u64,
+
+    /// Refused messages (bad, too long, over the rate limit) one socket may send per minute
+    /// before it is closed with 1008.
+    #[arg(long, env = "PASSERBY_MAX_REFUSED", default_value_t = 30)]
+    pub max_refused: u32,
+
+    /// Seconds between log lines about one repeated thing (a user's refusals, accept errors);
+    /// the line carries the count since the last one.
+    #[arg(long, env = "PASSERBY_LOG_SAMPLE_INTERVAL", default_value = "10", value_parser = parse_seconds)]
+    pub log_sample_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
