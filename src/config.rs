@@ -137,7 +137,11 @@ pub struct Config {
     pub max_connections: usize,
 
     /// Connections (and WebSockets, behind a trusted proxy) one client address may hold at once.
-    #[arg(long, env = "PASSERBY_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
+    #[arg(
+        long,
+        env = "PASSERBY_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
     pub max_connections_per_address: usize,
 
     /// WebSockets one user may hold at once (tabs); one more is closed with 4004.

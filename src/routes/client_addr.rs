@@ -87,6 +87,18 @@ pub fn parse_proxy(s: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("`{s}` is neither an IP address nor a CIDR range"))
 }
 
+/// The key that per-address limits count under. An IPv6 client usually holds a whole /64 and
+/// can pick any address in it, so every address of one /64 counts as one client.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
+    }
+}
+
 /// The client's address, for logs and limits.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
@@ -129,6 +141,24 @@ mod tests {
             h.append(*name, value.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn ipv6_addresses_of_one_slash_64_share_a_key_and_ipv4_keeps_its_own() {
+        assert_eq!(
+            address_key(ip("2001:db8:1:2:aaaa::1")),
+            address_key(ip("2001:db8:1:2:bbbb::9"))
+        );
+        assert_eq!(
+            address_key(ip("2001:db8:1:2:aaaa::1")),
+            ip("2001:db8:1:2::")
+        );
+        assert_ne!(
+            address_key(ip("2001:db8:1:2::1")),
+            address_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(address_key(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
+        assert_ne!(address_key(ip("192.0.2.1")), address_key(ip("192.0.2.2")));
     }
 
     #[test]
