@@ -1,11 +1,15 @@
 //! `ApiError`: every HTTP failure, answered as `{"code":1,"data":"<reason>"}`.
 
+use std::time::Duration;
+
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
+
+use crate::routes::body_timeout;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -24,6 +28,18 @@ pub enum ApiError {
     /// Over a rate limit; the client may retry after a second.
     #[error("{0}")]
     TooManyRequests(String),
+    /// Refused for now (429 for this client, 503 for everyone); `Retry-After` says when to
+    /// come back.
+    #[error("{reason}")]
+    RetryLater {
+        status: StatusCode,
+        reason: String,
+        retry_after: Duration,
+    },
+    /// The request body stopped arriving (408). The connection is closed after the answer,
+    /// since the rest of the body may still come.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// Any other status, with its reason.
     #[error("{1}")]
     Status(StatusCode, String),
@@ -41,6 +57,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RetryLater { status, .. } => *status,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Status(status, _) => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -56,6 +74,19 @@ impl ApiError {
             _ => ApiError::BadRequest(reason),
         }
     }
+
+    /// A body extractor's rejection: 408 if the body stalled, else as `rejected`.
+    pub fn body_rejected(
+        error: &(dyn std::error::Error + 'static),
+        status: StatusCode,
+        reason: String,
+    ) -> Self {
+        if body_timeout::stalled(error) {
+            ApiError::RequestTimeout(body_timeout::REASON.into())
+        } else {
+            ApiError::rejected(status, reason)
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -69,11 +100,21 @@ impl IntoResponse for ApiError {
         };
         let mut response =
             (self.status(), Json(json!({ "code": 1, "data": reason }))).into_response();
-        if matches!(self, ApiError::TooManyRequests(_)) {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
+        let headers = response.headers_mut();
+        match self {
+            ApiError::TooManyRequests(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::RetryLater { retry_after, .. } => {
+                // Rounded up, so a client that waits this long finds what it needs.
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                let secs = secs.max(1);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            ApiError::RequestTimeout(_) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         response
     }

@@ -85,14 +85,29 @@ pub enum UploadReject {
     UnsupportedType,
     /// Not multipart, no `file` field, an empty file (400).
     Malformed,
+    /// The user already has `--max-uploads-per-user` uploads in progress (429).
+    Busy,
+    /// `--max-uploads` uploads in progress from everyone (503).
+    ServerBusy,
+    /// Over `--upload-rate` (429).
+    RateLimited,
+    /// Over `--upload-quota-bytes` for the hour, up front or while streaming (429).
+    Quota,
+    /// The body sent nothing for `--body-timeout` (408).
+    Timeout,
 }
 
 impl UploadReject {
-    pub const ALL: [UploadReject; 4] = [
+    pub const ALL: [UploadReject; 9] = [
         UploadReject::NotSignedIn,
         UploadReject::TooLarge,
         UploadReject::UnsupportedType,
         UploadReject::Malformed,
+        UploadReject::Busy,
+        UploadReject::ServerBusy,
+        UploadReject::RateLimited,
+        UploadReject::Quota,
+        UploadReject::Timeout,
     ];
 
     pub fn label(self) -> &'static str {
@@ -101,6 +116,11 @@ impl UploadReject {
             UploadReject::TooLarge => "too_large",
             UploadReject::UnsupportedType => "unsupported_type",
             UploadReject::Malformed => "malformed",
+            UploadReject::Busy => "busy",
+            UploadReject::ServerBusy => "server_busy",
+            UploadReject::RateLimited => "rate_limited",
+            UploadReject::Quota => "quota",
+            UploadReject::Timeout => "timeout",
         }
     }
 }
@@ -285,6 +305,8 @@ mod tests {
             "passerby_uploads_total",
             "passerby_uploads_rejected_total{reason=\"too_large\"}",
             "passerby_uploads_rejected_total{reason=\"not_signed_in\"}",
+            "passerby_uploads_rejected_total{reason=\"server_busy\"}",
+            "passerby_uploads_rejected_total{reason=\"timeout\"}",
         ] {
             assert_eq!(value(&text, series), Some(0.0), "{series} in\n{text}");
         }

@@ -20,7 +20,7 @@ use crate::{
     routes::{self, client_addr::TrustedProxies, origin::OriginPolicy},
     state::{AppState, Inner},
     store::{HistoryStore, IdSource, UserIds},
-    upload::Uploads,
+    upload::{UploadLimits, UploadPolicy, Uploads},
 };
 
 /// Everything must be closed this long after the shutdown signal; the contract is 5 s.
@@ -51,6 +51,15 @@ impl App {
         }
         if config.max_upload_bytes == 0 {
             anyhow::bail!("--max-upload-bytes must be above 0");
+        }
+        if config.max_uploads == 0 || config.max_uploads_per_user == 0 {
+            anyhow::bail!("--max-uploads and --max-uploads-per-user must be above 0");
+        }
+        if !(config.upload_rate.is_finite() && config.upload_rate > 0.0) {
+            anyhow::bail!("--upload-rate must be above 0");
+        }
+        if config.upload_quota_bytes == 0 {
+            anyhow::bail!("--upload-quota-bytes must be above 0");
         }
         let uploads = Arc::new(
             Uploads::open(&config.data_dir, config.max_upload_bytes)
@@ -117,6 +126,13 @@ impl App {
                 burst: config.sign_in_burst,
             }),
             uploads,
+            upload_limits: UploadLimits::new(UploadPolicy {
+                max_total: config.max_uploads,
+                max_per_user: config.max_uploads_per_user,
+                per_minute: config.upload_rate,
+                quota_bytes: config.upload_quota_bytes,
+            }),
+            body_timeout: config.body_timeout,
             chat,
             sockets: TaskTracker::new(),
         });

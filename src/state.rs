@@ -1,6 +1,6 @@
 //! `AppState`: what every handler shares.
 
-use std::{ops::Deref, sync::Arc};
+use std::{ops::Deref, sync::Arc, time::Duration};
 
 use axum::extract::FromRef;
 use axum_extra::extract::cookie::Key;
@@ -13,7 +13,7 @@ use crate::{
     metrics::Metrics,
     routes::{client_addr::TrustedProxies, origin::OriginPolicy},
     store::IdSource,
-    upload::Uploads,
+    upload::{UploadLimits, Uploads},
 };
 
 #[derive(Debug, Clone)]
@@ -33,6 +33,10 @@ pub struct Inner {
     pub sign_ins: RateLimiter,
     /// Uploaded images in the data dir.
     pub uploads: Arc<Uploads>,
+    /// Uploads in progress, and each user's upload rate and byte quota.
+    pub upload_limits: UploadLimits,
+    /// How long any request body may go without a byte (`--body-timeout`).
+    pub body_timeout: Duration,
     /// What socket tasks share: the engine, limits, settings and the shutdown token.
     pub chat: Arc<Shared>,
     /// Socket tasks, so shutdown can wait for their close frames to go out.

@@ -29,6 +29,13 @@ impl Bucket {
         self.tokens = (self.tokens + elapsed * policy.per_second).min(policy.burst);
         self.at = now;
     }
+
+    /// How long until the bucket holds `cost` tokens (a full bucket if `cost` is above it).
+    fn wait_for(&self, policy: RatePolicy, cost: f64) -> Duration {
+        let missing = (cost.min(policy.burst) - self.tokens).max(0.0);
+        Duration::try_from_secs_f64(missing / policy.per_second.max(f64::MIN_POSITIVE))
+            .unwrap_or(Duration::MAX)
+    }
 }
 
 /// Buckets by user id. A full bucket is the same as a fresh one, so full buckets are pruned
@@ -58,6 +65,12 @@ impl RateLimiter {
 
     /// Takes a token for `user`. `false` means over the limit: drop the message.
     pub fn try_acquire(&self, user: u64, now: Instant) -> bool {
+        self.try_take(user, 1.0, now).is_ok()
+    }
+
+    /// Takes `cost` tokens for `user`, or none and says how long until there will be enough.
+    /// A cost above the burst can never pass; its wait is the time to a full bucket.
+    pub fn try_take(&self, user: u64, cost: f64, now: Instant) -> Result<(), Duration> {
         let policy = self.policy;
         let mut guard = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let buckets = &mut *guard;
@@ -73,11 +86,27 @@ impl RateLimiter {
             at: now,
         });
         bucket.refill(policy, now);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
+        if bucket.tokens >= cost {
+            bucket.tokens -= cost;
+            Ok(())
         } else {
-            false
+            Err(bucket.wait_for(policy, cost))
+        }
+    }
+
+    /// Whether `user` has `cost` tokens now, without taking them; if not, how long until.
+    pub fn check(&self, user: u64, cost: f64, now: Instant) -> Result<(), Duration> {
+        let policy = self.policy;
+        let guard = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bucket = guard.by_user.get(&user).copied().unwrap_or(Bucket {
+            tokens: policy.burst,
+            at: now,
+        });
+        bucket.refill(policy, now);
+        if bucket.tokens >= cost {
+            Ok(())
+        } else {
+            Err(bucket.wait_for(policy, cost))
         }
     }
 
@@ -122,6 +151,25 @@ mod tests {
         (0..10).for_each(|_| assert!(limiter.try_acquire(1, now)));
         assert!(!limiter.try_acquire(1, now));
         assert!(limiter.try_acquire(2, now));
+    }
+
+    #[test]
+    fn a_cost_takes_that_many_tokens_or_says_how_long_to_wait() {
+        let limiter = RateLimiter::new(POLICY);
+        let now = Instant::now();
+        assert_eq!(limiter.try_take(1, 7.0, now), Ok(()));
+        assert_eq!(limiter.check(1, 3.0, now), Ok(()));
+        assert_eq!(
+            limiter.try_take(1, 5.0, now),
+            Err(Duration::from_millis(200)),
+            "3 tokens left, 2 more come in 200 ms"
+        );
+        assert_eq!(
+            limiter.try_take(1, 3.0, now),
+            Ok(()),
+            "a refusal takes nothing"
+        );
+        assert_eq!(limiter.check(1, 50.0, now), Err(Duration::from_secs(1)));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The HTTP surface: which handler answers which path.
 
+pub mod body_timeout;
 pub mod client_addr;
 pub mod ops;
 pub mod origin;
@@ -28,6 +29,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      frame-ancestors 'none'; form-action 'self'";
 
 pub fn router(state: AppState, static_dir: &std::path::Path) -> Router {
+    let body_timeout = state.body_timeout;
     Router::new()
         // The page and the socket share `/ws` and `/`, as in the seed.
         .route("/", get(page::page_or_socket))
@@ -53,6 +55,7 @@ pub fn router(state: AppState, static_dir: &std::path::Path) -> Router {
         // The seed's page opens `ws://host:3000` on any path; anything else is 404.
         .fallback(socket::socket_or_not_found)
         .with_state(state)
+        .layer(body_timeout::layer(body_timeout))
         .layer(header_layer(
             header::CONTENT_SECURITY_POLICY,
             CONTENT_SECURITY_POLICY,

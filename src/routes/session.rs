@@ -57,15 +57,15 @@ impl<S: Send + Sync> FromRequest<S> for SignInBody {
             Some("application/json") => Json::<SignIn>::from_request(req, state)
                 .await
                 .map(|Json(body)| SignInBody(body))
-                .map_err(|e| ApiError::rejected(e.status(), e.body_text())),
+                .map_err(|e| ApiError::body_rejected(&e, e.status(), e.body_text())),
             Some("application/x-www-form-urlencoded") => Form::<SignIn>::from_request(req, state)
                 .await
                 .map(|Form(body)| SignInBody(body))
-                .map_err(|e| ApiError::rejected(e.status(), e.body_text())),
+                .map_err(|e| ApiError::body_rejected(&e, e.status(), e.body_text())),
             None => {
                 let body = axum::body::Bytes::from_request(req, state)
                     .await
-                    .map_err(|e| ApiError::rejected(e.status(), e.body_text()))?;
+                    .map_err(|e| ApiError::body_rejected(&e, e.status(), e.body_text()))?;
                 if body.is_empty() {
                     Ok(SignInBody(SignIn::default()))
                 } else {

@@ -3,6 +3,8 @@
 //! What counts as an image, its name and its storage live in `crate::upload`; these handlers
 //! only move bytes between HTTP and there.
 
+use std::time::Instant;
+
 use axum::{
     Json,
     body::Body,
@@ -19,13 +21,13 @@ use serde::Serialize;
 use tower::ServiceExt as _;
 use tower_http::services::ServeFile;
 
-use super::client_addr::ClientAddr;
+use super::{body_timeout, client_addr::ClientAddr};
 use crate::{
     auth,
     error::ApiError,
     metrics::UploadReject,
     state::AppState,
-    upload::{Intake, IntakeError, UploadName},
+    upload::{IntakeError, Refused, UploadName},
 };
 
 /// A stored file never changes under its name (the name is its hash), so caches keep it.
@@ -80,6 +82,15 @@ async fn receive(
         let e = ApiError::Unauthorized("sign in to upload images".into());
         return Err((UploadReject::NotSignedIn, e));
     };
+    // Before a byte of the body is read: a refused upload costs the server nothing more.
+    // The slot is held until this function returns, however it returns.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let _slot = state
+        .upload_limits
+        .admit(user.id, declared, Instant::now())
+        .map_err(refused)?;
     let malformed = |reason: String| (UploadReject::Malformed, ApiError::BadRequest(reason));
     let mut multipart = multipart.map_err(|e| match e.status() {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
@@ -95,23 +106,38 @@ async fn receive(
             None => return Err(malformed("the multipart field `file` is missing".into())),
         }
     };
-    let mut intake = Intake::new(state.uploads.max_bytes());
+    // Dropping the intake on any early return below removes its temp file.
+    let mut intake = state.uploads.intake().await.map_err(store_error)?;
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-        intake.push(&chunk).map_err(intake_error)?;
+        state
+            .upload_limits
+            .charge(user.id, chunk.len(), Instant::now())
+            .map_err(refused)?;
+        intake.push(&chunk).await.map_err(intake_error)?;
     }
-    let (kind, bytes) = intake.finish().map_err(intake_error)?;
-    let uploads = state.uploads.clone();
-    let stored = tokio::task::spawn_blocking(move || uploads.store(kind, &bytes))
-        .await
-        .map_err(anyhow::Error::new)
-        .and_then(|stored| stored.map_err(anyhow::Error::new));
-    match stored {
-        Ok(name) => Ok((user.id, name)),
-        Err(e) => Err((
-            UploadReject::Malformed,
-            ApiError::Internal(e.context("storing an upload")),
-        )),
-    }
+    let name = intake.finish().await.map_err(intake_error)?;
+    Ok((user.id, name))
+}
+
+fn refused(refusal: Refused) -> (UploadReject, ApiError) {
+    let (reason, status) = match refusal {
+        Refused::UserBusy { .. } => (UploadReject::Busy, StatusCode::TOO_MANY_REQUESTS),
+        Refused::ServerBusy => (UploadReject::ServerBusy, StatusCode::SERVICE_UNAVAILABLE),
+        Refused::RateLimited { .. } => (UploadReject::RateLimited, StatusCode::TOO_MANY_REQUESTS),
+        Refused::Quota { .. } => (UploadReject::Quota, StatusCode::TOO_MANY_REQUESTS),
+    };
+    let error = ApiError::RetryLater {
+        status,
+        reason: refusal.to_string(),
+        retry_after: refusal.retry_after(),
+    };
+    (reason, error)
+}
+
+/// A failure to store is ours, not the client's: a 500, and no rejection is counted.
+fn store_error(e: std::io::Error) -> (UploadReject, ApiError) {
+    let e = anyhow::Error::new(e).context("storing an upload");
+    (UploadReject::Malformed, ApiError::Internal(e))
 }
 
 fn intake_error(e: IntakeError) -> (UploadReject, ApiError) {
@@ -123,11 +149,16 @@ fn intake_error(e: IntakeError) -> (UploadReject, ApiError) {
             ApiError::UnsupportedMediaType(reason),
         ),
         IntakeError::Empty => (UploadReject::Malformed, ApiError::BadRequest(reason)),
+        IntakeError::Io(e) => store_error(e),
     }
 }
 
-/// The body limit (the file plus its framing) surfaces here, as 413.
+/// The body limit (the file plus its framing) surfaces here, as 413, and a stalled body as 408.
 fn multipart_error(e: MultipartError) -> (UploadReject, ApiError) {
+    if body_timeout::stalled(&e) {
+        let e = ApiError::RequestTimeout(body_timeout::REASON.into());
+        return (UploadReject::Timeout, e);
+    }
     let status = e.status();
     let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
         UploadReject::TooLarge

@@ -1,18 +1,23 @@
 //! Uploaded images: which bytes count as an image (`ImageKind::sniff`), how a stored file is
-//! named (`UploadName`), how an upload is read within its limit (`Intake`), and the folder that
-//! keeps them (`Uploads`, `<data-dir>/uploads/`).
+//! named (`UploadName`), and the folder that keeps them (`Uploads`, `<data-dir>/uploads/`).
+//! `intake` streams one upload to the disk; `limits` bounds what one user may upload.
 //!
 //! A file is named by the SHA-256 of its content, so the same image uploaded twice is stored
 //! once, and a name can be checked strictly: 64 lowercase hex digits, a dot, a known extension.
 //! Nothing else ever reaches the file system, so no path can climb out of the folder.
 
+mod intake;
+mod limits;
+
 use std::{
-    fmt,
-    io::{self, Write as _},
+    fmt, io,
     path::{Path, PathBuf},
 };
 
 use sha2::{Digest, Sha256};
+
+pub use intake::{Intake, IntakeError};
+pub use limits::{Refused, Slot, UploadLimits, UploadPolicy};
 
 /// Where uploads are served and what an `image` message must name.
 pub const URL_PREFIX: &str = "/uploads/";
@@ -113,9 +118,13 @@ pub struct UploadName {
 
 impl UploadName {
     pub fn for_content(bytes: &[u8], kind: ImageKind) -> Self {
-        let hash = Sha256::digest(bytes);
+        UploadName::for_hash(Sha256::new_with_prefix(bytes), kind)
+    }
+
+    /// The name of the content fed to `hasher`, for a file hashed as it streamed in.
+    pub fn for_hash(hasher: Sha256, kind: ImageKind) -> Self {
         UploadName {
-            name: format!("{hash:x}.{}", kind.extension()),
+            name: format!("{:x}.{}", hasher.finalize(), kind.extension()),
             kind,
         }
     }
@@ -160,59 +169,6 @@ impl fmt::Display for UploadName {
     }
 }
 
-/// Why an upload was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IntakeError {
-    #[error("the image is larger than {max} bytes")]
-    TooLarge { max: usize },
-    #[error(transparent)]
-    Refused(#[from] Refusal),
-    #[error("the file is empty")]
-    Empty,
-}
-
-/// Takes an upload chunk by chunk: refuses it as soon as it is too large or its first bytes
-/// are not an image, so a refused upload is never read to the end.
-#[derive(Debug)]
-pub struct Intake {
-    max: usize,
-    bytes: Vec<u8>,
-    kind: Option<ImageKind>,
-}
-
-impl Intake {
-    pub fn new(max: usize) -> Self {
-        Intake {
-            max,
-            bytes: Vec::new(),
-            kind: None,
-        }
-    }
-
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), IntakeError> {
-        if self.bytes.len() + chunk.len() > self.max {
-            return Err(IntakeError::TooLarge { max: self.max });
-        }
-        self.bytes.extend_from_slice(chunk);
-        if self.kind.is_none() && self.bytes.len() >= ImageKind::SNIFF_LEN {
-            self.kind = Some(ImageKind::sniff(&self.bytes)?);
-        }
-        Ok(())
-    }
-
-    /// The whole file and what it is; a file shorter than `SNIFF_LEN` is judged here.
-    pub fn finish(self) -> Result<(ImageKind, Vec<u8>), IntakeError> {
-        if self.bytes.is_empty() {
-            return Err(IntakeError::Empty);
-        }
-        let kind = match self.kind {
-            Some(kind) => kind,
-            None => ImageKind::sniff(&self.bytes)?,
-        };
-        Ok((kind, self.bytes))
-    }
-}
-
 /// The folder of uploaded images, and the largest file it takes.
 #[derive(Debug)]
 pub struct Uploads {
@@ -254,21 +210,9 @@ impl Uploads {
         self.path(name).is_file()
     }
 
-    /// Writes the image under its content hash. It is written to a temp file and renamed, so
-    /// a reader never sees half a file; blocking, so call it off the async threads.
-    pub fn store(&self, kind: ImageKind, bytes: &[u8]) -> io::Result<UploadName> {
-        let name = UploadName::for_content(bytes, kind);
-        let target = self.path(&name);
-        if target.is_file() {
-            return Ok(name);
-        }
-        let mut temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&self.dir)?;
-        temp.write_all(bytes)?;
-        temp.as_file().sync_all()?;
-        temp.persist(&target).map_err(|e| e.error)?;
-        Ok(name)
+    /// Starts taking an upload: a temp file in the folder, which becomes the image or goes.
+    pub async fn intake(&self) -> io::Result<Intake> {
+        Intake::start(self.dir.clone(), self.max_bytes).await
     }
 }
 
@@ -357,41 +301,21 @@ mod tests {
         assert!(UploadName::from_url(&format!("/uploads/{hex}.gif")).is_ok());
     }
 
-    #[test]
-    fn intake_stops_at_the_limit_and_at_the_first_bytes() {
-        let mut intake = Intake::new(16);
-        intake.push(&PNG[..4]).unwrap();
-        intake.push(&PNG[4..]).unwrap();
-        assert_eq!(intake.push(&[0; 3]), Err(IntakeError::TooLarge { max: 16 }));
-
-        let mut intake = Intake::new(1 << 20);
-        assert_eq!(
-            intake.push(b"<svg onload='alert(1)'>"),
-            Err(IntakeError::Refused(Refusal::Svg))
-        );
-        assert_eq!(Intake::new(10).finish(), Err(IntakeError::Empty));
-        assert_eq!(
-            {
-                let mut short = Intake::new(10);
-                short.push(b"GIF89a").unwrap();
-                short.finish().map(|(kind, _)| kind)
-            },
-            Ok(ImageKind::Gif)
-        );
+    async fn store(uploads: &Uploads, bytes: &[u8]) -> UploadName {
+        let mut intake = uploads.intake().await.unwrap();
+        intake.push(bytes).await.unwrap();
+        intake.finish().await.unwrap()
     }
 
-    #[test]
-    fn a_stored_file_is_found_under_its_hash_and_no_temp_file_is_left() {
+    #[tokio::test]
+    async fn a_stored_file_is_found_under_its_hash_and_no_temp_file_is_left() {
         let dir = tempfile::tempdir().unwrap();
         let uploads = Uploads::open(dir.path(), 100).unwrap();
-        let name = uploads.store(ImageKind::Png, PNG).unwrap();
+        let name = store(&uploads, PNG).await;
+        assert_eq!(name, UploadName::for_content(PNG, ImageKind::Png));
         assert!(uploads.contains(&name));
         assert_eq!(std::fs::read(uploads.path(&name)).unwrap(), PNG);
-        assert_eq!(
-            uploads.store(ImageKind::Png, PNG).unwrap(),
-            name,
-            "same content, same file"
-        );
+        assert_eq!(store(&uploads, PNG).await, name, "same content, same file");
         let files: Vec<_> = std::fs::read_dir(dir.path().join("uploads"))
             .unwrap()
             .map(|e| e.unwrap().file_name())

@@ -1,0 +1,274 @@
+//! `UploadLimits`: what one user, and everyone together, may upload. Uploads in progress are
+//! counted by `Slot`s that give their place back when dropped, however the request ends; the
+//! upload rate and the byte quota are token buckets per user.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use crate::chat::limit::{RateLimiter, RatePolicy};
+
+/// A busy user's own uploads finish within seconds; this is only a hint to come back.
+const USER_BUSY_RETRY: Duration = Duration::from_secs(1);
+/// When the whole server is busy, spread the retries a little further out.
+const SERVER_BUSY_RETRY: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy)]
+pub struct UploadPolicy {
+    /// Uploads in progress at once, from everyone.
+    pub max_total: usize,
+    /// Uploads in progress at once for one user.
+    pub max_per_user: usize,
+    /// Uploads one user may start per minute, which is also the burst.
+    pub per_minute: f64,
+    /// Bytes one user may upload per hour, refilled continuously.
+    pub quota_bytes: u64,
+}
+
+/// Why an upload was refused before or while it was read. Each says when to try again.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refused {
+    #[error("you already have {max} uploads in progress: wait for one to finish")]
+    UserBusy { max: usize },
+    #[error("the server is busy with other uploads: try again in a few seconds")]
+    ServerBusy,
+    #[error("too many uploads (at most {per_minute} a minute): try again in {} s", secs(*.retry_after))]
+    RateLimited {
+        per_minute: f64,
+        retry_after: Duration,
+    },
+    #[error("upload quota reached ({quota} bytes an hour): try again in {} s", secs(*.retry_after))]
+    Quota { quota: u64, retry_after: Duration },
+}
+
+impl Refused {
+    pub fn retry_after(&self) -> Duration {
+        match self {
+            Refused::UserBusy { .. } => USER_BUSY_RETRY,
+            Refused::ServerBusy => SERVER_BUSY_RETRY,
+            Refused::RateLimited { retry_after, .. } | Refused::Quota { retry_after, .. } => {
+                *retry_after
+            }
+        }
+    }
+}
+
+/// Whole seconds, rounded up: a client that waits this long will find what it needs.
+pub fn secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+#[derive(Debug)]
+pub struct UploadLimits {
+    policy: UploadPolicy,
+    in_progress: Arc<InProgress>,
+    rate: RateLimiter,
+    quota: RateLimiter,
+}
+
+impl UploadLimits {
+    pub fn new(policy: UploadPolicy) -> Self {
+        UploadLimits {
+            policy,
+            in_progress: Arc::new(InProgress {
+                max_total: policy.max_total,
+                max_per_user: policy.max_per_user,
+                counts: Mutex::default(),
+            }),
+            rate: RateLimiter::new(RatePolicy {
+                per_second: policy.per_minute / 60.0,
+                burst: policy.per_minute.max(1.0),
+            }),
+            quota: RateLimiter::new(RatePolicy {
+                per_second: policy.quota_bytes as f64 / 3600.0,
+                burst: policy.quota_bytes as f64,
+            }),
+        }
+    }
+
+    /// Lets `user` start an upload of `declared` bytes (the Content-Length, if sent), or
+    /// says why not. Nothing is spent on a refusal: the rate token is taken last.
+    pub fn admit(&self, user: u64, declared: Option<u64>, now: Instant) -> Result<Slot, Refused> {
+        let slot = self.in_progress.enter(user)?;
+        if let Some(bytes) = declared {
+            self.quota
+                .check(user, bytes as f64, now)
+                .map_err(|retry_after| self.over_quota(retry_after))?;
+        }
+        self.rate
+            .try_take(user, 1.0, now)
+            .map_err(|retry_after| Refused::RateLimited {
+                per_minute: self.policy.per_minute,
+                retry_after,
+            })?;
+        Ok(slot)
+    }
+
+    /// Charges bytes as they arrive, so an upload without a Content-Length (or with a false
+    /// one) is held to the quota too.
+    pub fn charge(&self, user: u64, bytes: usize, now: Instant) -> Result<(), Refused> {
+        self.quota
+            .try_take(user, bytes as f64, now)
+            .map_err(|retry_after| self.over_quota(retry_after))
+    }
+
+    fn over_quota(&self, retry_after: Duration) -> Refused {
+        Refused::Quota {
+            quota: self.policy.quota_bytes,
+            retry_after,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct InProgress {
+    max_total: usize,
+    max_per_user: usize,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    /// Only users with an upload in progress, so the map is as small as the traffic.
+    by_user: HashMap<u64, usize>,
+}
+
+impl InProgress {
+    fn enter(self: &Arc<Self>, user: u64) -> Result<Slot, Refused> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = counts.by_user.get(&user).copied().unwrap_or(0);
+        // The user's own cap first: one user filling the server is told it is their doing.
+        if mine >= self.max_per_user {
+            return Err(Refused::UserBusy {
+                max: self.max_per_user,
+            });
+        }
+        if counts.total >= self.max_total {
+            return Err(Refused::ServerBusy);
+        }
+        counts.total += 1;
+        counts.by_user.insert(user, mine + 1);
+        Ok(Slot {
+            in_progress: self.clone(),
+            user,
+        })
+    }
+}
+
+/// One upload in progress; dropping it (answered, refused, failed or cancelled) frees its place.
+#[derive(Debug)]
+pub struct Slot {
+    in_progress: Arc<InProgress>,
+    user: u64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .in_progress
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(mine) = counts.by_user.get_mut(&self.user) {
+            *mine -= 1;
+            if *mine == 0 {
+                counts.by_user.remove(&self.user);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(max_total: usize, max_per_user: usize) -> UploadLimits {
+        UploadLimits::new(UploadPolicy {
+            max_total,
+            max_per_user,
+            per_minute: 100.0,
+            quota_bytes: 1 << 30,
+        })
+    }
+
+    #[test]
+    fn a_user_gets_their_own_cap_and_everyone_shares_the_total() {
+        let limits = limits(3, 2);
+        let now = Instant::now();
+        let a1 = limits.admit(1, None, now).unwrap();
+        let _a2 = limits.admit(1, None, now).unwrap();
+        assert_eq!(
+            limits.admit(1, None, now).unwrap_err(),
+            Refused::UserBusy { max: 2 }
+        );
+        let _b1 = limits.admit(2, None, now).unwrap();
+        assert_eq!(limits.admit(3, None, now).unwrap_err(), Refused::ServerBusy);
+        drop(a1);
+        assert!(limits.admit(3, None, now).is_ok(), "a dropped slot is free");
+    }
+
+    #[test]
+    fn slots_are_given_back_however_many_there_were() {
+        let limits = limits(4, 4);
+        let now = Instant::now();
+        let slots: Vec<_> = (0..4)
+            .map(|_| limits.admit(1, None, now).unwrap())
+            .collect();
+        drop(slots);
+        let counts = limits.in_progress.counts.lock().unwrap();
+        assert_eq!(counts.total, 0);
+        assert!(counts.by_user.is_empty(), "nobody is remembered");
+    }
+
+    #[test]
+    fn the_rate_is_per_minute_and_says_when_a_token_comes() {
+        let limits = UploadLimits::new(UploadPolicy {
+            max_total: 10,
+            max_per_user: 10,
+            per_minute: 2.0,
+            quota_bytes: 1 << 30,
+        });
+        let now = Instant::now();
+        let _slots = [
+            limits.admit(1, None, now).unwrap(),
+            limits.admit(1, None, now).unwrap(),
+        ];
+        let refused = limits.admit(1, None, now).unwrap_err();
+        assert_eq!(secs(refused.retry_after()), 30);
+        assert!(refused.to_string().contains("30 s"), "{refused}");
+        assert!(limits.admit(2, None, now).is_ok(), "another user's rate");
+    }
+
+    #[test]
+    fn the_quota_refuses_a_declared_size_up_front_and_charges_what_arrives() {
+        let limits = UploadLimits::new(UploadPolicy {
+            max_total: 10,
+            max_per_user: 10,
+            per_minute: 100.0,
+            quota_bytes: 3600,
+        });
+        let now = Instant::now();
+        assert!(limits.admit(1, Some(3600), now).is_ok());
+        limits.charge(1, 3000, now).unwrap();
+        let refused = limits.admit(1, Some(1000), now).unwrap_err();
+        assert!(matches!(refused, Refused::Quota { .. }), "{refused:?}");
+        assert_eq!(refused.retry_after(), Duration::from_secs(400));
+        assert!(limits.charge(1, 601, now).is_err());
+        assert!(limits.charge(1, 600, now).is_ok());
+        assert!(
+            limits.admit(2, Some(3600), now).is_ok(),
+            "another user's quota"
+        );
+    }
+
+    #[test]
+    fn retry_seconds_round_up() {
+        assert_eq!(secs(Duration::from_millis(1)), 1);
+        assert_eq!(secs(Duration::from_secs(30)), 30);
+        assert_eq!(secs(Duration::from_millis(30_001)), 31);
+    }
+}
