@@ -39,7 +39,7 @@ pub enum Refused {
         per_minute: f64,
         retry_after: Duration,
     },
-    #[error("upload quota reached ({quota} bytes an hour): try again in {} s", secs(*.retry_after))]
+    #[error("upload quota reached ({} an hour): try again in {} s", size(*.quota), secs(*.retry_after))]
     Quota { quota: u64, retry_after: Duration },
 }
 
@@ -58,6 +58,15 @@ impl Refused {
 /// Whole seconds, rounded up: a client that waits this long will find what it needs.
 pub fn secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// A byte count as a person would write it: `100 MiB`, `64 KiB`, `1000 bytes`.
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
 }
 
 #[derive(Debug)]
@@ -263,6 +272,20 @@ mod tests {
             limits.admit(2, Some(3600), now).is_ok(),
             "another user's quota"
         );
+    }
+
+    #[test]
+    fn the_quota_is_told_in_units_a_person_reads() {
+        let refused = Refused::Quota {
+            quota: 100 << 20,
+            retry_after: Duration::from_millis(1500),
+        };
+        assert_eq!(
+            refused.to_string(),
+            "upload quota reached (100 MiB an hour): try again in 2 s"
+        );
+        assert_eq!(size(8192), "8 KiB");
+        assert_eq!(size(1000), "1000 bytes");
     }
 
     #[test]
