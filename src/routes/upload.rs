@@ -84,9 +84,14 @@ async fn receive(
     };
     // Before a byte of the body is read: a refused upload costs the server nothing more.
     // The slot is held until this function returns, however it returns.
-    let declared = headers
+    let declared: Option<u64> = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok());
+    let body_limit = state.uploads.body_limit() as u64;
+    if declared.is_some_and(|bytes| bytes > body_limit) {
+        let max = state.uploads.max_bytes();
+        return Err(intake_error(IntakeError::TooLarge { max }));
+    }
     let _slot = state
         .upload_limits
         .admit(user.id, declared, Instant::now())
