@@ -72,6 +72,7 @@ pub struct Row {
     pub rss_before_mib: Option<f64>,
     pub rss_peak_mib: Option<f64>,
     pub rss_after_mib: Option<f64>,
+    pub probe_p50_ms: f64,
     pub probe_p99_ms: f64,
     pub probe_sent: u64,
     pub probe_answered: u64,
@@ -117,6 +118,7 @@ pub async fn run(
             Err(e) => Row {
                 attack: label(which).into(),
                 answer: format!("harness error: {e:#}"),
+                probe_p50_ms: f64::NAN,
                 probe_p99_ms: f64::NAN,
                 ..Row::default()
             },
@@ -215,6 +217,7 @@ async fn phase(
         rss_before_mib: before.map(|m| mib(m.0)),
         rss_peak_mib: peak.map(mib),
         rss_after_mib: after.map(|m| mib(m.0)),
+        probe_p50_ms: seen.p50_ms,
         probe_p99_ms: seen.p99_ms,
         probe_sent: seen.sent,
         probe_answered: seen.answered,
@@ -233,7 +236,7 @@ pub fn markdown(rows: &[Row]) -> String {
         .map(|r| r.probe_p99_ms);
     let mib = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1}"));
     let mut out = String::from(
-        "| Attack | RSS before → peak → after (MiB) | Growth | Probe p99 | × no attack | \
+        "| Attack | RSS before → peak → after (MiB) | Growth | Probe p50 / p99 | p99 × no attack | \
          Probe lost | Log written | Time | How the server answered | RSS < 64 MiB | p99 ≤ 3× |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---|:-:|:-:|\n",
     );
@@ -249,12 +252,13 @@ pub fn markdown(rows: &[Row]) -> String {
         };
         let lost = r.probe_sent.saturating_sub(r.probe_answered);
         out.push_str(&format!(
-            "| {} | {} → {} → {} | {} | {:.1} ms | {} | {}{} | {} | {:.1} s | {} | {} | {} |\n",
+            "| {} | {} → {} → {} | {} | {:.1} / {:.1} ms | {} | {}{} | {} | {:.1} s | {} | {} | {} |\n",
             r.attack,
             mib(r.rss_before_mib),
             mib(r.rss_peak_mib),
             mib(r.rss_after_mib),
             growth.map_or("–".into(), |g| format!("{g:+.1} MiB")),
+            r.probe_p50_ms,
             r.probe_p99_ms,
             ratio.map_or("–".into(), |x| format!("{x:.1}×")),
             lost,

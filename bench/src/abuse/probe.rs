@@ -29,6 +29,7 @@ pub struct Seen {
     pub sent: u64,
     pub answered: u64,
     /// Round trips, in ms; one that never came back counts as the time it waited.
+    pub p50_ms: f64,
     pub p99_ms: f64,
     /// Sockets of the probe the server closed.
     pub dropped: u64,
@@ -203,14 +204,16 @@ impl Probe {
                 .map(|(_, at)| at.elapsed().as_secs_f64() * 1e3),
         );
         rtts.sort_by(f64::total_cmp);
-        let p99 = rtts
-            .get(((rtts.len() as f64 * 0.99).ceil() as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or(f64::NAN);
+        let pick = |q: f64| {
+            rtts.get(((rtts.len() as f64 * q).ceil() as usize).saturating_sub(1))
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
         Seen {
             sent: s.next.load(Relaxed).saturating_sub(first),
             answered,
-            p99_ms: p99,
+            p50_ms: pick(0.5),
+            p99_ms: pick(0.99),
             dropped: s.dropped.load(Relaxed),
         }
     }
