@@ -3,6 +3,8 @@
 
 use std::{path::PathBuf, time::Duration};
 
+mod modes;
+
 use anyhow::Context;
 use clap::Parser;
 use passerby_bench::{
@@ -12,7 +14,7 @@ use passerby_bench::{
     server::Server,
 };
 
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(about = "Measure passerby and the Node.js seed server side by side")]
 struct Args {
     /// Servers to measure, in order.
@@ -78,6 +80,33 @@ struct Args {
     /// instances over a redis-server started here, and their ratios.
     #[arg(long)]
     redis_ratio: bool,
+    /// Instead of the suite: another passerby build. With --abuse, the attacks run against it
+    /// too; otherwise both builds' fan-out CPU per delivery, alternating, side by side.
+    #[arg(long)]
+    compare: Option<PathBuf>,
+    /// Fan-out runs of each build for --compare.
+    #[arg(long, default_value_t = 3)]
+    compare_rounds: usize,
+    /// Instead of the suite: each attack against a fresh passerby at its default limits,
+    /// with a probe pair chatting in another room (see docs/BENCHMARKS.md, "Abuse").
+    #[arg(long)]
+    abuse: bool,
+    /// Abuse: the attacks to run, in order.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "pings,idle,slowloris,heads,uploads,tabs,commands"
+    )]
+    attacks: Vec<String>,
+    /// Abuse: scales every count and duration (1 is the full size).
+    #[arg(long, default_value_t = 1.0)]
+    abuse_scale: f64,
+    /// Internal (the idle attack's helper): hold --hold-count idle connections to this
+    /// address until stdin closes.
+    #[arg(long, hide = true)]
+    hold_idle: Option<std::net::SocketAddr>,
+    #[arg(long, hide = true, default_value_t = 0)]
+    hold_count: usize,
 }
 
 #[tokio::main]
@@ -90,12 +119,28 @@ async fn main() -> anyhow::Result<()> {
     {
         core_affinity::set_for_current(core);
     }
+    // The servers get the machine's limit; this generator may hold more (root may raise it), so
+    // that one address can reach the server's limit on its own.
+    let open_files = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(20_000, |l| l.1);
+    if args.abuse {
+        let more = open_files.max(70_000);
+        let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, more, more);
+    }
     let _ = rlimit::increase_nofile_limit(u64::MAX);
+    if let Some(addr) = args.hold_idle {
+        return passerby_bench::abuse::http::hold(addr, args.hold_count).await;
+    }
+    if args.abuse {
+        return modes::abuse(&args, open_files).await;
+    }
     if args.history_ratio {
-        return history_ratio(&args).await;
+        return modes::history_ratio(&args).await;
     }
     if args.redis_ratio {
-        return redis_ratio(&args).await;
+        return modes::redis_ratio(&args).await;
+    }
+    if let Some(other) = &args.compare {
+        return modes::compare(&args, other).await;
     }
     let mut all = Vec::new();
     for name in &args.servers {
@@ -142,138 +187,6 @@ async fn run_fanout(
     pids: &[u32],
 ) -> anyhow::Result<scenario::Fanout> {
     scenario::fanout(target, pids, args.clients, args.senders, args.messages).await
-}
-
-/// The fan-out cost of storing every event: the same run with history on and off.
-async fn history_ratio(args: &Args) -> anyhow::Result<()> {
-    let mut runs = Vec::new();
-    for (label, extra) in [("on", &[][..]), ("off", &["--history-max-events", "0"][..])] {
-        let data = tempfile_dir::Dir::new()?;
-        let (server, target) = start_with(args, "passerby", &data, extra).await?;
-        eprintln!("passerby: fan-out, history {label}");
-        let fanout = run_fanout(args, &target, &[server.pid()]).await?;
-        server.stop().await;
-        eprintln!("{}", serde_json::to_string_pretty(&fanout)?);
-        runs.push((label, fanout));
-    }
-    println!("| history | deliveries/s | CPU ns per delivery | losses | out of order |");
-    println!("|---|---|---|---|---|");
-    for (label, f) in &runs {
-        println!(
-            "| {label} | {:.0} | {:.0} | {} | {} |",
-            f.deliveries_per_sec,
-            f.cpu_ns_per_delivery.unwrap_or(f64::NAN),
-            f.losses,
-            f.out_of_order
-        );
-    }
-    let cpu = |i: usize| runs[i].1.cpu_ns_per_delivery.unwrap_or(f64::NAN);
-    println!(
-        "history on / off: {:.2}x CPU per delivery, {:.2}x deliveries per second",
-        cpu(0) / cpu(1),
-        runs[0].1.deliveries_per_sec / runs[1].1.deliveries_per_sec
-    );
-    Ok(())
-}
-
-/// One instance with the embedded engine, against two instances sharing a Redis.
-async fn redis_ratio(args: &Args) -> anyhow::Result<()> {
-    let duration = Duration::from_secs_f64(args.latency_secs);
-    let mut rows = Vec::new();
-    // One embedded instance.
-    {
-        let data = tempfile_dir::Dir::new()?;
-        let (server, target) = start(args, "passerby", &data).await?;
-        eprintln!("one instance: fan-out, latency");
-        let fanout = run_fanout(args, &target, &[server.pid()]).await?;
-        let latency =
-            scenario::latency(&target, args.clients, args.probes, args.rate, duration).await?;
-        server.stop().await;
-        rows.push(("one instance, embedded engine", fanout, latency));
-    }
-    // Two instances over Redis, clients spread over both.
-    {
-        let dir = tempfile_dir::Dir::new()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let redis = tokio::process::Command::new("taskset")
-            .args([
-                "-c",
-                &args.server_cpu,
-                "redis-server",
-                "--port",
-                &port.to_string(),
-            ])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting redis-server")?;
-        let redis_pid = redis.id().unwrap_or(0);
-        let url = format!("redis://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let secret = dir.path().join("secret.key");
-        let (a_dir, b_dir) = (
-            tempfile_dir::Dir::new_named("a")?,
-            tempfile_dir::Dir::new_named("b")?,
-        );
-        let flags = |url: &str, secret: &std::path::Path| {
-            vec![
-                "--redis".to_owned(),
-                url.to_owned(),
-                "--secret-file".to_owned(),
-                secret.display().to_string(),
-            ]
-        };
-        let extra = flags(&url, &secret);
-        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        let (a, mut target) = start_with(args, "passerby", &a_dir, &extra).await?;
-        let (b, other) = start_with(args, "passerby", &b_dir, &extra).await?;
-        target.others.push(other.addr);
-        eprintln!("two instances over Redis: fan-out, latency");
-        let pids = [a.pid(), b.pid(), redis_pid];
-        let fanout = run_fanout(args, &target, &pids).await?;
-        let latency =
-            scenario::latency(&target, args.clients, args.probes, args.rate, duration).await?;
-        a.stop().await;
-        b.stop().await;
-        drop(redis);
-        rows.push(("two instances over Redis", fanout, latency));
-    }
-    println!(
-        "| Setup | deliveries/s | CPU ns per delivery (servers + Redis) | p50 | p99 | losses |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (label, f, l) in &rows {
-        println!(
-            "| {label} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {} |",
-            f.deliveries_per_sec,
-            f.cpu_ns_per_delivery.unwrap_or(f64::NAN),
-            l.p50_ms,
-            l.p99_ms,
-            f.losses + l.losses
-        );
-    }
-    let (one, two) = (&rows[0], &rows[1]);
-    println!(
-        "two over Redis / one: {:.2}x deliveries per second, {:.2}x CPU per delivery, {:.2}x p50, {:.2}x p99",
-        two.1.deliveries_per_sec / one.1.deliveries_per_sec,
-        two.1.cpu_ns_per_delivery.unwrap_or(f64::NAN)
-            / one.1.cpu_ns_per_delivery.unwrap_or(f64::NAN),
-        two.2.p50_ms / one.2.p50_ms,
-        two.2.p99_ms / one.2.p99_ms,
-    );
-    Ok(())
 }
 
 async fn start(

@@ -23,17 +23,48 @@ impl Server {
         program: &Path,
         args: &[String],
     ) -> anyhow::Result<Server> {
-        let mut child = Command::new("taskset")
+        let mut command = Command::new("taskset");
+        command.env(
+            "RUST_LOG",
+            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+        Server::spawn(name, command, cpu, program, args, Stdio::inherit()).await
+    }
+
+    /// Like `start`, at the server's own log level (no `RUST_LOG`), its log written to `log`,
+    /// and at most `open_files` descriptors, whatever this process may open.
+    pub async fn start_logged(
+        name: &'static str,
+        cpu: &str,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+        open_files: u64,
+    ) -> anyhow::Result<Server> {
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={open_files}:{open_files}"))
+            .arg("taskset")
+            .env_remove("RUST_LOG");
+        let log = std::fs::File::create(log).context("creating the server's log")?;
+        Server::spawn(name, command, cpu, program, args, log.into()).await
+    }
+
+    async fn spawn(
+        name: &'static str,
+        mut command: Command,
+        cpu: &str,
+        program: &Path,
+        args: &[String],
+        stderr: Stdio,
+    ) -> anyhow::Result<Server> {
+        let mut child = command
             .arg("-c")
             .arg(cpu)
             .arg(program)
             .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
-            )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", program.display()))?;

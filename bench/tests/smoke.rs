@@ -53,3 +53,51 @@ async fn every_scenario_runs_and_loses_nothing() {
     assert_eq!(ramp.disconnected, 0);
     assert!(ramp.connects_per_sec > 0.0);
 }
+
+/// The abuse scenario at a tiny scale, each phase on a fresh in-process server at its default
+/// limits: every attack runs and gets a row. Its targets belong to the full run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_abuse_scenario_runs_every_attack_and_reports_a_row_each() {
+    use passerby_bench::abuse::{self, ATTACKS, Launched};
+
+    let launch = || {
+        Box::pin(async {
+            let dir = tempfile::tempdir()?;
+            let mut config = Config::with_data_dir(dir.path());
+            config.bind = "127.0.0.1:0".parse()?;
+            let app = App::build(config).await?;
+            let addr = app.local_addr();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let served = tokio::spawn(app.run(async move {
+                let _ = stopped.await;
+            }));
+            Ok(Launched {
+                addr,
+                // In-process: the figures are this test's own, which is all a smoke run needs.
+                pid: Some(std::process::id()),
+                log: None,
+                stop: Box::pin(async move {
+                    let _ = stop.send(());
+                    let _ = tokio::time::timeout(Duration::from_secs(5), served).await;
+                    drop(dir);
+                }),
+            })
+        }) as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>>
+    };
+    let attacks: Vec<String> = ATTACKS.iter().map(|a| a.to_string()).collect();
+    let rows = abuse::run(&launch, &attacks, 0.002, None).await;
+
+    // The no-attack phase, then one row per attack and two for uploads and for tabs.
+    assert_eq!(rows.len(), 1 + ATTACKS.len() + 2, "{rows:#?}");
+    for row in &rows {
+        assert!(
+            !row.answer.starts_with("harness error"),
+            "{}: {}",
+            row.attack,
+            row.answer
+        );
+        assert!(row.rss_peak_mib.is_some(), "{row:?}");
+    }
+    let table = abuse::markdown(&rows);
+    assert_eq!(table.lines().count(), 2 + rows.len(), "{table}");
+}

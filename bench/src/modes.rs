@@ -1,0 +1,267 @@
+//! The runs besides the suite: history on and off, one instance against two over Redis,
+//! fan-out of this passerby against another build, and the abuse scenario.
+
+use std::{path::Path, sync::atomic::AtomicUsize, time::Duration};
+
+use anyhow::Context;
+use passerby_bench::{abuse, scenario, server::Server};
+
+use crate::{Args, run_fanout, start, start_with, tempfile_dir};
+
+/// The fan-out cost of storing every event: the same run with history on and off.
+pub async fn history_ratio(args: &Args) -> anyhow::Result<()> {
+    let mut runs = Vec::new();
+    for (label, extra) in [("on", &[][..]), ("off", &["--history-max-events", "0"][..])] {
+        let data = tempfile_dir::Dir::new()?;
+        let (server, target) = start_with(args, "passerby", &data, extra).await?;
+        eprintln!("passerby: fan-out, history {label}");
+        let fanout = run_fanout(args, &target, &[server.pid()]).await?;
+        server.stop().await;
+        eprintln!("{}", serde_json::to_string_pretty(&fanout)?);
+        runs.push((label, fanout));
+    }
+    println!("| history | deliveries/s | CPU ns per delivery | losses | out of order |");
+    println!("|---|---|---|---|---|");
+    for (label, f) in &runs {
+        println!(
+            "| {label} | {:.0} | {:.0} | {} | {} |",
+            f.deliveries_per_sec,
+            f.cpu_ns_per_delivery.unwrap_or(f64::NAN),
+            f.losses,
+            f.out_of_order
+        );
+    }
+    let cpu = |i: usize| runs[i].1.cpu_ns_per_delivery.unwrap_or(f64::NAN);
+    println!(
+        "history on / off: {:.2}x CPU per delivery, {:.2}x deliveries per second",
+        cpu(0) / cpu(1),
+        runs[0].1.deliveries_per_sec / runs[1].1.deliveries_per_sec
+    );
+    Ok(())
+}
+
+/// One instance with the embedded engine, against two instances sharing a Redis.
+pub async fn redis_ratio(args: &Args) -> anyhow::Result<()> {
+    let duration = Duration::from_secs_f64(args.latency_secs);
+    let mut rows = Vec::new();
+    // One embedded instance.
+    {
+        let data = tempfile_dir::Dir::new()?;
+        let (server, target) = start(args, "passerby", &data).await?;
+        eprintln!("one instance: fan-out, latency");
+        let fanout = run_fanout(args, &target, &[server.pid()]).await?;
+        let latency =
+            scenario::latency(&target, args.clients, args.probes, args.rate, duration).await?;
+        server.stop().await;
+        rows.push(("one instance, embedded engine", fanout, latency));
+    }
+    // Two instances over Redis, clients spread over both.
+    {
+        let dir = tempfile_dir::Dir::new()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let redis = tokio::process::Command::new("taskset")
+            .args([
+                "-c",
+                &args.server_cpu,
+                "redis-server",
+                "--port",
+                &port.to_string(),
+            ])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting redis-server")?;
+        let redis_pid = redis.id().unwrap_or(0);
+        let url = format!("redis://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let secret = dir.path().join("secret.key");
+        let (a_dir, b_dir) = (
+            tempfile_dir::Dir::new_named("a")?,
+            tempfile_dir::Dir::new_named("b")?,
+        );
+        let flags = |url: &str, secret: &std::path::Path| {
+            vec![
+                "--redis".to_owned(),
+                url.to_owned(),
+                "--secret-file".to_owned(),
+                secret.display().to_string(),
+            ]
+        };
+        let extra = flags(&url, &secret);
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let (a, mut target) = start_with(args, "passerby", &a_dir, &extra).await?;
+        let (b, other) = start_with(args, "passerby", &b_dir, &extra).await?;
+        target.others.push(other.addr);
+        eprintln!("two instances over Redis: fan-out, latency");
+        let pids = [a.pid(), b.pid(), redis_pid];
+        let fanout = run_fanout(args, &target, &pids).await?;
+        let latency =
+            scenario::latency(&target, args.clients, args.probes, args.rate, duration).await?;
+        a.stop().await;
+        b.stop().await;
+        drop(redis);
+        rows.push(("two instances over Redis", fanout, latency));
+    }
+    println!(
+        "| Setup | deliveries/s | CPU ns per delivery (servers + Redis) | p50 | p99 | losses |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (label, f, l) in &rows {
+        println!(
+            "| {label} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+            f.deliveries_per_sec,
+            f.cpu_ns_per_delivery.unwrap_or(f64::NAN),
+            l.p50_ms,
+            l.p99_ms,
+            f.losses + l.losses
+        );
+    }
+    let (one, two) = (&rows[0], &rows[1]);
+    println!(
+        "two over Redis / one: {:.2}x deliveries per second, {:.2}x CPU per delivery, {:.2}x p50, {:.2}x p99",
+        two.1.deliveries_per_sec / one.1.deliveries_per_sec,
+        two.1.cpu_ns_per_delivery.unwrap_or(f64::NAN)
+            / one.1.cpu_ns_per_delivery.unwrap_or(f64::NAN),
+        two.2.p50_ms / one.2.p50_ms,
+        two.2.p99_ms / one.2.p99_ms,
+    );
+    Ok(())
+}
+
+/// Fan-out CPU per delivery of `--passerby` and `--compare`, alternating, `--compare-rounds`
+/// times each, so that both see the same machine at nearly the same moment.
+pub async fn compare(args: &Args, other: &Path) -> anyhow::Result<()> {
+    let binaries = [("passerby", args.passerby.as_path()), ("compare", other)];
+    let mut cpu: [Vec<f64>; 2] = Default::default();
+    println!("| Round | Binary | deliveries/s | CPU ns per delivery | losses |");
+    println!("|---|---|---:|---:|---:|");
+    for round in 1..=args.compare_rounds {
+        for (i, (label, program)) in binaries.iter().enumerate() {
+            let data = tempfile_dir::Dir::new_named(label)?;
+            let (server, target) = start_binary(args, program, &data, &[]).await?;
+            eprintln!("{label} ({}): fan-out, round {round}", program.display());
+            let f = run_fanout(args, &target, &[server.pid()]).await?;
+            server.stop().await;
+            let ns = f.cpu_ns_per_delivery.unwrap_or(f64::NAN);
+            cpu[i].push(ns);
+            println!(
+                "| {round} | {} | {:.0} | {ns:.0} | {} |",
+                program.display(),
+                f.deliveries_per_sec,
+                f.losses
+            );
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let (ours, theirs) = (median(&mut cpu[0]), median(&mut cpu[1]));
+    println!(
+        "\nmedian CPU per delivery: {} {ours:.0} ns, {} {theirs:.0} ns; {} / {}: {:.3}× ({:+.1} %)",
+        binaries[0].1.display(),
+        binaries[1].1.display(),
+        binaries[0].0,
+        binaries[1].0,
+        ours / theirs,
+        (ours / theirs - 1.0) * 100.0
+    );
+    Ok(())
+}
+
+/// Starts `program` (a passerby build) with the bench's usual flags.
+async fn start_binary(
+    args: &Args,
+    program: &Path,
+    data: &tempfile_dir::Dir,
+    extra: &[&str],
+) -> anyhow::Result<(Server, passerby_bench::client::Target)> {
+    let args = Args {
+        passerby: program.to_path_buf(),
+        ..args.clone()
+    };
+    start_with(&args, "passerby", data, extra).await
+}
+
+/// Each attack against a fresh passerby at its default limits (only the data dir and the port
+/// set), then the table to paste into docs/BENCHMARKS.md.
+pub async fn abuse(args: &Args, open_files: u64) -> anyhow::Result<()> {
+    static RUN: AtomicUsize = AtomicUsize::new(0);
+    let launch = |program: std::path::PathBuf| {
+        let cpu = args.server_cpu.clone();
+        move || {
+            let (program, cpu) = (program.clone(), cpu.clone());
+            Box::pin(async move {
+                let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let data = tempfile_dir::Dir::new_named(&format!("abuse{n}"))?;
+                let log = data.path().join("server.log");
+                let flags = vec![
+                    "--bind".to_owned(),
+                    "127.0.0.1:0".to_owned(),
+                    "--data-dir".to_owned(),
+                    data.path().display().to_string(),
+                ];
+                let server =
+                    Server::start_logged("passerby", &cpu, &program, &flags, &log, open_files)
+                        .await?;
+                Ok(abuse::Launched {
+                    addr: server.addr,
+                    pid: Some(server.pid()),
+                    log: Some(log),
+                    stop: Box::pin(async move {
+                        server.stop().await;
+                        drop(data);
+                    }),
+                })
+            }) as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>>
+        }
+    };
+    let mut programs = vec![args.passerby.clone()];
+    programs.extend(args.compare.clone());
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let mut tables = Vec::new();
+    for program in programs {
+        let started = std::time::Instant::now();
+        let f = launch(program.clone());
+        let me = std::env::current_exe().ok();
+        let rows = abuse::run(&f, &args.attacks, args.abuse_scale, me.as_deref()).await;
+        tables.push((program, rows, started.elapsed()));
+    }
+    for (program, rows, took) in tables {
+        println!(
+            "\n### `{}` (run of {}, checkout {commit}, scale {}, {:.0} s)\n",
+            program.display(),
+            today(),
+            args.abuse_scale,
+            took.as_secs_f64()
+        );
+        println!("{}", abuse::markdown(&rows));
+    }
+    Ok(())
+}
+
+fn today() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
