@@ -3,7 +3,9 @@
 // A failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod caps;
 mod cluster;
+mod edge;
 mod helpers;
 mod history;
 mod limits;
