@@ -10,6 +10,7 @@ mod helpers;
 mod history;
 mod limits;
 mod nginx;
+mod nginx_limits;
 mod ops;
 mod process;
 mod rooms;
