@@ -151,7 +151,9 @@ impl Server {
             "connection limits"
         );
         let edge = Edge {
-            total: Arc::new(Semaphore::new(settings.max_connections)),
+            total: Arc::new(Semaphore::new(
+                settings.max_connections.min(Semaphore::MAX_PERMITS),
+            )),
             per_address: Tally::new(settings.max_connections_per_address),
             settings,
             http,
@@ -177,6 +179,7 @@ impl Server {
         } = self;
         let connections = TaskTracker::new();
         let mut accept_failures = SampledLog::new(edge.settings.log_sample_interval);
+        let mut refusals = SampledLog::new(edge.settings.log_sample_interval);
         loop {
             let accepted = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -216,7 +219,15 @@ impl Server {
                 }
                 Err(reason) => {
                     edge.metrics.refuse(reason);
-                    tracing::debug!(%peer, ?reason, "refused a connection");
+                    // A flood of refusals is one line per interval, naming the latest peer.
+                    if let Some(refused) = refusals.record(Instant::now()) {
+                        tracing::warn!(
+                            %peer,
+                            reason = reason.label(),
+                            refused,
+                            "refused connections at a cap"
+                        );
+                    }
                     connections.spawn(refuse::refuse(tcp, reason));
                 }
             }
