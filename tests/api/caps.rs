@@ -88,7 +88,7 @@ async fn past_max_connections_a_new_connection_gets_503() {
     };
     assert_eq!(refused.status, 503, "{refused:?}");
     assert!(refused.head.contains("retry-after:") && refused.head.contains("connection: close"));
-    assert!(held.len() >= 3, "only {} let in", held.len());
+    assert!(held.len() >= 2, "only {} let in", held.len());
     still_chatting(&mut alice, &mut bob, "full house").await;
 
     drop(held.pop());
