@@ -35,15 +35,10 @@ async fn nginx_limits_sign_ins_and_connections_per_address_while_others_chat() {
             "limit_conn passerby_conn 4;",
         )],
     );
+    // The browser signs in first; its sockets open while the flood holds its own, below. They
+    // open late because the test's nginx drops a socket silent for 2 s (its read timeout).
     let alice_cookie = nginx.sign_in("alice").await;
     let bob_cookie = nginx.sign_in("bob").await;
-    let mut alice = nginx.connect("/ws", &alice_cookie).await;
-    let mut bob = nginx.connect("/ws", &bob_cookie).await;
-    for kind in ["join", "list", "history"] {
-        alice.expect(kind).await;
-        bob.expect(kind).await;
-    }
-    alice.expect("join").await;
 
     // Sign-ins: a burst of 30 (plus one a second) gets through, then nginx refuses.
     let flood = nginx.client_at(FLOOD);
@@ -92,7 +87,14 @@ async fn nginx_limits_sign_ins_and_connections_per_address_while_others_chat() {
     let page = flood.get(nginx.url("/healthz")).send().await.unwrap();
     assert_nginx_429(page).await;
 
-    // The browser at another address chats throughout.
+    // Meanwhile the browser at another address connects and chats.
+    let mut alice = nginx.connect("/ws", &alice_cookie).await;
+    let mut bob = nginx.connect("/ws", &bob_cookie).await;
+    for kind in ["join", "list", "history"] {
+        alice.expect(kind).await;
+        bob.expect(kind).await;
+    }
+    alice.expect("join").await;
     alice.say("the flood is elsewhere").await;
     assert_eq!(bob.expect("chat").await["data"], "the flood is elsewhere");
     assert_eq!(alice.expect("chat").await["data"], "the flood is elsewhere");
