@@ -1,6 +1,6 @@
 //! passerby: a self-hosted guest chat server.
 //!
-//! A message travels: `routes::socket` upgrades the request and checks the signed `name` cookie
+//! A message travels: `server` accepts the connection within its bounds; `routes::socket` upgrades the request and checks the signed `name` cookie
 //! (`auth`); `chat::connection` reads the frame and validates it (`chat::protocol`, `chat::text`,
 //! `chat::limit`); the `chat::Engine` gives it the room's next id, serializes it once and pushes
 //! the shared bytes into every member's `chat::outbox`; each connection task flushes its outbox.
@@ -12,6 +12,7 @@ pub mod error;
 pub mod i18n;
 pub mod metrics;
 pub mod routes;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod store;

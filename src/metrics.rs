@@ -125,6 +125,30 @@ impl UploadReject {
     }
 }
 
+/// Why a connection or socket was refused at the edge. A label of
+/// `passerby_connections_refused_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Over `--max-connections-per-address` (429).
+    PerAddress,
+    /// Over `--max-connections` (503).
+    Total,
+    /// A WebSocket over `--max-sockets-per-user` (closed with 4004).
+    PerUser,
+}
+
+impl Refused {
+    pub const ALL: [Refused; 3] = [Refused::PerAddress, Refused::Total, Refused::PerUser];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Refused::PerAddress => "per_address",
+            Refused::Total => "total",
+            Refused::PerUser => "per_user",
+        }
+    }
+}
+
 /// Events the engine broadcast to a room, by kind. The engine holds a clone and counts.
 #[derive(Debug, Clone)]
 pub struct EventCounters {
@@ -183,6 +207,11 @@ pub struct Metrics {
     /// Images stored by `POST /upload`.
     pub uploads: IntCounter,
     uploads_rejected: [IntCounter; UploadReject::ALL.len()],
+    /// TCP connections open now, upgraded sockets included.
+    pub http_connections_open: IntGauge,
+    refused: [IntCounter; Refused::ALL.len()],
+    /// `accept` failures, such as running out of file descriptors.
+    pub accept_errors: IntCounter,
 }
 
 impl Default for Metrics {
@@ -227,7 +256,25 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid");
-        let collectors: [Box<dyn Collector>; 9] = [
+        let http_connections_open = IntGauge::new(
+            "http_connections_open",
+            "TCP connections open now, upgraded WebSockets included.",
+        )
+        .expect("valid");
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "connections_refused_total",
+                "Connections and WebSockets refused at a cap, by which cap.",
+            ),
+            &["reason"],
+        )
+        .expect("valid");
+        let accept_errors = IntCounter::new(
+            "accept_errors_total",
+            "Failures to accept a connection, such as running out of file descriptors.",
+        )
+        .expect("valid");
+        let collectors: [Box<dyn Collector>; 12] = [
             Box::new(connections_open.clone()),
             Box::new(connections.clone()),
             Box::new(users_online.clone()),
@@ -237,6 +284,9 @@ impl Metrics {
             Box::new(sign_ins.clone()),
             Box::new(uploads.clone()),
             Box::new(uploads_rejected.clone()),
+            Box::new(http_connections_open.clone()),
+            Box::new(refused.clone()),
+            Box::new(accept_errors.clone()),
         ];
         for collector in collectors {
             registry
@@ -256,6 +306,9 @@ impl Metrics {
             uploads,
             uploads_rejected: UploadReject::ALL
                 .map(|r| uploads_rejected.with_label_values(&[r.label()])),
+            http_connections_open,
+            refused: Refused::ALL.map(|r| refused.with_label_values(&[r.label()])),
+            accept_errors,
         }
     }
 
@@ -265,6 +318,10 @@ impl Metrics {
 
     pub fn reject_upload(&self, reason: UploadReject) {
         self.uploads_rejected[reason as usize].inc();
+    }
+
+    pub fn refuse(&self, reason: Refused) {
+        self.refused[reason as usize].inc();
     }
 
     /// The text exposition of every metric. `users_online` is counted by the caller at scrape
@@ -307,6 +364,11 @@ mod tests {
             "passerby_uploads_rejected_total{reason=\"not_signed_in\"}",
             "passerby_uploads_rejected_total{reason=\"server_busy\"}",
             "passerby_uploads_rejected_total{reason=\"timeout\"}",
+            "passerby_http_connections_open",
+            "passerby_connections_refused_total{reason=\"per_address\"}",
+            "passerby_connections_refused_total{reason=\"total\"}",
+            "passerby_connections_refused_total{reason=\"per_user\"}",
+            "passerby_accept_errors_total",
         ] {
             assert_eq!(value(&text, series), Some(0.0), "{series} in\n{text}");
         }

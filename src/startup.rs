@@ -3,7 +3,7 @@
 use std::{fs, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::{Router, serve::ListenerExt};
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -18,6 +18,7 @@ use crate::{
     config::{Config, Durability},
     metrics::Metrics,
     routes::{self, client_addr::TrustedProxies, origin::OriginPolicy},
+    server::{EdgeSettings, Server, tally::Tally},
     state::{AppState, Inner},
     store::{HistoryStore, IdSource, UserIds},
     upload::{UploadLimits, UploadPolicy, Uploads},
@@ -31,6 +32,7 @@ pub struct App {
     local_addr: SocketAddr,
     router: Router,
     state: AppState,
+    edge: EdgeSettings,
 }
 
 impl App {
@@ -49,6 +51,10 @@ impl App {
         if !(config.sign_in_rate > 0.0 && config.sign_in_burst >= 1.0) {
             anyhow::bail!("--sign-in-rate must be above 0 and --sign-in-burst at least 1");
         }
+        if config.max_sockets_per_user == 0 {
+            anyhow::bail!("--max-sockets-per-user must be at least 1");
+        }
+        let edge = EdgeSettings::from_config(&config)?;
         if config.max_upload_bytes == 0 {
             anyhow::bail!("--max-upload-bytes must be above 0");
         }
@@ -135,6 +141,7 @@ impl App {
             body_timeout: config.body_timeout,
             chat,
             sockets: TaskTracker::new(),
+            tabs: Tally::new(config.max_sockets_per_user),
         });
         let router = routes::router(state.clone(), &config.static_dir);
         let listener = TcpListener::bind(config.bind)
@@ -146,6 +153,7 @@ impl App {
             local_addr,
             router,
             state,
+            edge,
         })
     }
 
@@ -154,8 +162,8 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then closes every socket with 1001 and returns
-    /// within 5 s. axum's graceful shutdown does not end upgraded sockets, so their tasks
-    /// watch the token themselves.
+    /// within 5 s. The server stops accepting and lets requests finish; upgraded sockets are
+    /// no longer its connections, so their tasks watch the token themselves.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -164,6 +172,7 @@ impl App {
             listener,
             router,
             state,
+            edge,
             ..
         } = self;
         let token = state.chat.shutdown.clone();
@@ -176,32 +185,29 @@ impl App {
             }
         });
         tokio::spawn(ring_sockets(state.chat.clone()));
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        let server = axum::serve(
+        let server = Server::new(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(token.clone().cancelled_owned());
+            router,
+            edge,
+            state.proxies.clone(),
+            state.metrics.clone(),
+            token.clone(),
+        );
         let sockets = state.sockets.clone();
         let engine = state.chat.engine.clone();
         let drained = async move {
-            let served = server.await;
+            server.run().await;
             sockets.close();
             sockets.wait().await;
             // The `left` of every closed socket is stored before the process ends.
             engine.flush().await;
-            served
         };
         let deadline = async {
             token.cancelled().await;
             tokio::time::sleep(SHUTDOWN_DEADLINE).await;
         };
         tokio::select! {
-            served = drained => served.context("serving HTTP")?,
+            () = drained => {}
             () = deadline => tracing::warn!("connections still open at the shutdown deadline; leaving anyway"),
         }
         Ok(())

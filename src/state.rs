@@ -12,6 +12,7 @@ use crate::{
     chat::limit::RateLimiter,
     metrics::Metrics,
     routes::{client_addr::TrustedProxies, origin::OriginPolicy},
+    server::tally::Tally,
     store::IdSource,
     upload::{UploadLimits, Uploads},
 };
@@ -41,6 +42,8 @@ pub struct Inner {
     pub chat: Arc<Shared>,
     /// Socket tasks, so shutdown can wait for their close frames to go out.
     pub sockets: TaskTracker,
+    /// Signed-in sockets per user id, capped at `--max-sockets-per-user`.
+    pub tabs: Tally<u64>,
 }
 
 impl AppState {

@@ -44,6 +44,8 @@ pub mod close {
     /// The seed's code for a missing or invalid user cookie.
     pub const INVALID_USER: u16 = 4001;
     pub const INVALID_ROOM: u16 = 4002;
+    /// The user already has `--max-sockets-per-user` sockets open (tabs).
+    pub const TOO_MANY_SOCKETS: u16 = 4004;
 }
 
 /// Client messages handled per turn. Each may fan out to every socket in the room, so a busy

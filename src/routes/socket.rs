@@ -18,10 +18,13 @@ use crate::{
         room::RoomName,
     },
     error::ApiError,
-    metrics::Metrics,
+    metrics::{Metrics, Refused},
     state::AppState,
     ws::WsUpgrade,
 };
+
+/// The reason sent with 4004; the page shows it and stops reconnecting.
+const TOO_MANY_TABS: &str = "too many open tabs: close one";
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SocketQuery {
@@ -83,6 +86,7 @@ pub fn accept(
     let since = query.since;
     let shared = state.chat.clone();
     let sockets = state.sockets.clone();
+    let state = state.clone();
     ws.on_upgrade(move |mut socket| {
         sockets.track_future(async move {
             // The upgrade goes through first, as in the seed: a browser only sees close codes.
@@ -90,6 +94,15 @@ pub fn accept(
                 tracing::info!(%client, "refused a socket without a valid user cookie");
                 socket
                     .close(close::INVALID_USER, "Invalid user", CLOSE_GRACE)
+                    .await;
+                return;
+            };
+            // Each tab holds a socket, a task and a room membership: one user's are capped.
+            let Some(_tab) = state.tabs.take(user.id) else {
+                shared.metrics.refuse(Refused::PerUser);
+                tracing::info!(user = user.id, %client, "refused a socket over the per-user cap");
+                socket
+                    .close(close::TOO_MANY_SOCKETS, TOO_MANY_TABS, CLOSE_GRACE)
                     .await;
                 return;
             };

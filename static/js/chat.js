@@ -13,7 +13,8 @@ $(function () {
   var maxChars = parseInt($app.attr('data-max-chars'), 10) || 2000;
   var lang = document.documentElement.lang || 'zh-CN';
   var t = {};
-  $.each(['connecting', 'connected', 'reconnecting', 'signed-out', 'refused', 'joined', 'left',
+  $.each(['connecting', 'connected', 'reconnecting', 'signed-out', 'refused', 'too-many-tabs',
+    'joined', 'left',
     'you', 'sign-in-failed', 'not-connected', 'whisper-to', 'private-to', 'private-from',
     'bad-room', 'upload-failed', 'click-to-whisper'], function (_, key) {
     t[key] = $app.attr('data-t-' + key) || key;
@@ -271,6 +272,10 @@ $(function () {
       if (e.code === 4001) {
         // The cookie is gone or no longer valid (signed out elsewhere, or a new server key).
         leaveRoom(t['signed-out']);
+      } else if (e.code === 4004) {
+        // This user's other tabs hold every socket allowed: a retry would be refused too.
+        wanted = false;
+        setStatus('error', t['too-many-tabs']);
       } else if (e.code >= 4000) {
         // Refused for a reason a retry will not fix, such as a bad room name.
         wanted = false;

@@ -3,11 +3,14 @@
 // A failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod caps;
 mod cluster;
+mod edge;
 mod helpers;
 mod history;
 mod limits;
 mod nginx;
+mod nginx_limits;
 mod ops;
 mod process;
 mod rooms;

@@ -23,7 +23,7 @@ use crate::{
 
 const SITE: &str = include_str!("../../nginx/passerby.conf");
 /// Where the browser is: a loopback address other than nginx's own.
-const BROWSER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+pub const BROWSER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 /// Short, so the test can outlast it; the shipped config says 60 s.
 const READ_TIMEOUT_SECS: u64 = 2;
 
@@ -43,6 +43,11 @@ impl Nginx {
 
     /// nginx in front of several instances: the shipped upstream, with one `server` each.
     pub fn start_upstream(apps: &[SocketAddr]) -> Nginx {
+        Nginx::start_changed(apps, &[])
+    }
+
+    /// nginx in front of `apps`, with each `(line, replacement)` of the shipped site changed.
+    pub fn start_changed(apps: &[SocketAddr], changes: &[(&str, &str)]) -> Nginx {
         let nginx = find_nginx();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("install");
@@ -52,7 +57,7 @@ impl Nginx {
         );
         std::fs::write(root.join("static/only-in-nginx.txt"), "served by nginx\n").unwrap();
         let port = free_port();
-        let site = site_config(apps, port, &root);
+        let site = site_config(apps, port, &root, changes);
         std::fs::write(
             dir.path().join("nginx.conf"),
             wrap_in_http(&site, dir.path()),
@@ -95,18 +100,23 @@ impl Nginx {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 
-    fn origin(&self) -> String {
+    pub fn origin(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.origin())
     }
 
     /// An HTTP client that connects from the browser's address.
     fn browser(&self) -> reqwest::Client {
+        self.client_at(BROWSER)
+    }
+
+    /// An HTTP client that connects from `address`.
+    pub fn client_at(&self, address: IpAddr) -> reqwest::Client {
         reqwest::Client::builder()
-            .local_address(BROWSER)
+            .local_address(address)
             .build()
             .unwrap()
     }
@@ -127,6 +137,18 @@ impl Nginx {
 
     /// Opens a WebSocket through nginx from the browser's address, with the page's Origin.
     pub async fn connect(&self, path: &str, cookie: &str) -> Client {
+        self.connect_from(BROWSER, path, cookie)
+            .await
+            .unwrap_or_else(|e| panic!("WebSocket on {path} through nginx: {e}"))
+    }
+
+    /// Opens a WebSocket through nginx from `address`, with the page's Origin.
+    pub async fn connect_from(
+        &self,
+        address: IpAddr,
+        path: &str,
+        cookie: &str,
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
         let mut request = format!("ws://127.0.0.1:{}{path}", self.port)
             .into_client_request()
             .unwrap();
@@ -134,17 +156,15 @@ impl Nginx {
         headers.insert("origin", HeaderValue::from_str(&self.origin()).unwrap());
         headers.insert("cookie", HeaderValue::from_str(cookie).unwrap());
         let socket = TcpSocket::new_v4().unwrap();
-        socket.bind(SocketAddr::new(BROWSER, 0)).unwrap();
+        socket.bind(SocketAddr::new(address, 0)).unwrap();
         let stream = socket
             .connect(SocketAddr::from(([127, 0, 0, 1], self.port)))
             .await
             .unwrap();
         let (ws, response) =
-            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
-                .await
-                .unwrap_or_else(|e| panic!("WebSocket on {path} through nginx: {e}"));
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
         assert_eq!(response.status(), 101);
-        Client { ws }
+        Ok(Client { ws })
     }
 }
 
@@ -190,10 +210,10 @@ fn copy_dir(from: &Path, to: &Path) {
 /// The shipped site with this test's port, upstream, install root and read timeout. Only
 /// active lines change, and each change must find its line: if the shipped file drifts, the
 /// test says so instead of testing something else.
-fn site_config(apps: &[SocketAddr], port: u16, root: &Path) -> String {
+fn site_config(apps: &[SocketAddr], port: u16, root: &Path, changes: &[(&str, &str)]) -> String {
     let root = root.to_str().unwrap();
     let servers: Vec<String> = apps.iter().map(|app| format!("server {app};")).collect();
-    let replacements = [
+    let mut replacements = vec![
         ("listen 80;", format!("listen 127.0.0.1:{port};")),
         ("server 127.0.0.1:3000;", servers.join(" ")),
         ("root /opt/passerby;", format!("root {root};")),
@@ -202,7 +222,8 @@ fn site_config(apps: &[SocketAddr], port: u16, root: &Path) -> String {
             format!("proxy_read_timeout {READ_TIMEOUT_SECS}s;"),
         ),
     ];
-    let mut hits = [0; 4];
+    replacements.extend(changes.iter().map(|(from, to)| (*from, (*to).to_owned())));
+    let mut hits = vec![0; replacements.len()];
     let lines: Vec<String> = SITE
         .lines()
         .map(|line| {

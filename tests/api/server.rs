@@ -20,8 +20,22 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `passerby` on 127.0.0.1:0 with `args`, and returns once it has announced itself.
     pub fn start(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_command(Command::new(env!("CARGO_BIN_EXE_passerby")), args)
+    }
+
+    /// Like `start`, with both open-file limits (soft and hard) at `limit`, so the server
+    /// cannot raise them.
+    pub fn start_with_open_files(limit: u32, args: &[&str]) -> ServerProcess {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", &format!(r#"ulimit -n {limit} && exec "$0" "$@""#)])
+            .arg(env!("CARGO_BIN_EXE_passerby"));
+        ServerProcess::start_command(command, args)
+    }
+
+    fn start_command(mut command: Command, args: &[&str]) -> ServerProcess {
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_passerby"))
+        let mut child = command
             .args(["--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data.path())
             .arg("--static-dir")
@@ -54,6 +68,16 @@ impl ServerProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// How many log lines so far contain every one of `parts`.
+    pub fn count_lines(&self, parts: &[&str]) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| parts.iter().all(|p| line.contains(p)))
+            .count()
     }
 
     /// The first log line containing every one of `parts`, waiting for it up to `WAIT`.
