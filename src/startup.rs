@@ -11,11 +11,12 @@ use crate::{
     auth::{self, CookiePolicy},
     chat::{
         Engine, RedisSettings,
-        connection::{Settings, Shared, close},
+        connection::{self, Settings, Shared, close},
         limit::{RateLimiter, RatePolicy},
         recovery::HistoryPolicy,
     },
     config::{Config, Durability},
+    log_sample::SampledLog,
     metrics::Metrics,
     routes::{self, client_addr::TrustedProxies, origin::OriginPolicy},
     state::{AppState, Inner},
@@ -97,10 +98,12 @@ impl App {
                 ping_interval: config.ping_interval,
                 max_message_chars: config.max_message_chars,
                 outbound_queue: config.outbound_queue,
+                max_refused: config.max_refused,
             },
             shutdown: CancellationToken::new(),
             metrics: metrics.clone(),
             uploads: uploads.clone(),
+            refusal_log: SampledLog::new(config.log_sample_interval, connection::log_refusals),
         });
         let state = AppState::new(Inner {
             key,
@@ -108,7 +111,7 @@ impl App {
                 secure: config.secure_cookies,
                 max_age_days: config.cookie_days,
             },
-            origins: OriginPolicy::new(&config.allowed_origins),
+            origins: OriginPolicy::new(&config.allowed_origins, config.secure_cookies),
             proxies: TrustedProxies::new(&config.trusted_proxies),
             metrics,
             user_ids,
@@ -204,7 +207,11 @@ async fn ring_sockets(chat: Arc<Shared>) {
                 chat.engine.close_all(close::GOING_AWAY, "server shutting down");
                 return;
             }
-            _ = ticks.tick() => chat.engine.tick_all(),
+            _ = ticks.tick() => {
+                chat.engine.tick_all();
+                // A flood's last count is written even if nothing follows it.
+                chat.refusal_log.flush_expired(std::time::Instant::now());
+            }
         }
     }
 }

@@ -19,11 +19,13 @@ use super::{
     limit::RateLimiter,
     outbox::{Outbox, Signal},
     protocol::{ClientCommand, parse_client_text},
+    refusal::{Refusals, Verdict},
     room::RoomName,
     text::{ChatText, TextError},
 };
 use crate::{
     auth::User,
+    log_sample::{Sample, SampledLog},
     metrics::{Metrics, Reject},
     upload::{UploadName, Uploads},
     ws::{
@@ -59,6 +61,8 @@ pub struct Settings {
     pub ping_interval: Duration,
     pub max_message_chars: usize,
     pub outbound_queue: usize,
+    /// Refused messages one socket may send per minute before it is closed with 1008.
+    pub max_refused: u32,
 }
 
 #[derive(Debug)]
@@ -70,11 +74,26 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// An `image` message may only name a file stored here.
     pub uploads: Arc<Uploads>,
+    /// Refused messages, logged at most once per user (and client address) per
+    /// `--log-sample-interval`.
+    pub refusal_log: SampledLog<(u64, IpAddr)>,
+}
+
+/// The sampled line for one user's refused messages: how many, and why.
+pub fn log_refusals(&(user, client): &(u64, IpAddr), sample: &Sample) {
+    tracing::info!(
+        user,
+        %client,
+        count = sample.count,
+        reasons = %sample,
+        "rejected"
+    );
 }
 
 /// A client that stops reading blocks our writes; both ways of noticing count as slow readers.
 const WRITE_TIMED_OUT: &str = "write timed out";
 const OVERFLOWED: &str = "too slow: outbound queue overflowed";
+const TOO_MANY_REFUSED: &str = "too many refused messages";
 
 /// How a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +147,7 @@ pub async fn run<T>(
         stalled_ticks: 0,
         written_at_tick: 0,
         rate_limited: false,
+        refusals: Refusals::new(shared.settings.max_refused, Instant::now()),
         chats: Vec::new(),
     };
     let end = poll_fn(|cx| conn.poll(cx)).await;
@@ -170,6 +190,8 @@ struct Connection<'a, T> {
     written_at_tick: u64,
     /// Set once we told the user they are over the limit, so a flood gets one error, not many.
     rate_limited: bool,
+    /// What this socket's refused messages have cost it so far.
+    refusals: Refusals,
     /// Chat messages read this turn, sent to the engine together when the turn ends.
     chats: Vec<ChatText>,
 }
@@ -270,10 +292,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
     fn on_text(&mut self, text: &str) {
         let command = match parse_client_text(text) {
             Ok(command) => command,
-            Err(e) => {
-                self.rejected(Reject::BadCommand);
-                return self.reply_error(&e);
-            }
+            Err(e) => return self.refuse(Reject::BadCommand, &e),
         };
         let user = self.member.user().id;
         match command {
@@ -287,8 +306,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             ClientCommand::Private { to, data } => {
                 let Some(text) = self.text(&data) else { return };
                 if to == user {
-                    self.rejected(Reject::BadRecipient);
-                    return self.reply_error("a private message needs someone else");
+                    return self
+                        .refuse(Reject::BadRecipient, "a private message needs someone else");
                 }
                 if !self.within_rate_limit() {
                     return;
@@ -296,7 +315,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 self.send_chats();
                 let sent = self.shared.engine.private(&self.member, to, &text);
                 match sent {
-                    Ok(Whisper::RecipientOffline) => self.rejected(Reject::BadRecipient),
+                    // The engine answered it; it took its token above like a sent one.
+                    Ok(Whisper::RecipientOffline) => {
+                        self.rejected(Reject::BadRecipient);
+                    }
                     Ok(_) => {}
                     Err(e) => self.not_sent(&e),
                 }
@@ -313,10 +335,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 });
                 let image = match image {
                     Ok(image) => image,
-                    Err(e) => {
-                        self.rejected(Reject::BadImage);
-                        return self.reply_error(&e);
-                    }
+                    Err(e) => return self.refuse(Reject::BadImage, &e),
                 };
                 if !self.within_rate_limit() {
                     return;
@@ -357,10 +376,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
     fn text(&mut self, raw: &str) -> Option<ChatText> {
         match ChatText::parse(raw, self.shared.settings.max_message_chars) {
             Ok(text) => Some(text),
-            Err(TextError::Empty) => None,
+            Err(TextError::Empty) => {
+                // Nothing to answer, but not free to read either: it costs a token like a sent
+                // message, so a flood of blanks meets the rate limit and the refusal budget.
+                self.within_rate_limit();
+                None
+            }
             Err(e @ TextError::TooLong { .. }) => {
-                self.rejected(Reject::TooLong);
-                self.reply_error(&e.to_string());
+                self.refuse(Reject::TooLong, &e.to_string());
                 None
             }
         }
@@ -374,10 +397,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             self.rate_limited = false;
             return true;
         }
-        self.shared.metrics.reject(Reject::RateLimited);
-        if !self.rate_limited {
+        let verdict = self.rejected(Reject::RateLimited);
+        if !self.rate_limited && verdict != Verdict::Close {
             self.rate_limited = true;
-            tracing::info!(user, client = %self.client, reason = Reject::RateLimited.label(), "rejected");
             let message = format!(
                 "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
                 self.shared.limiter.retry_after().as_millis()
@@ -386,14 +408,34 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         }
         false
     }
-}
 
-impl<T> Connection<'_, T> {
-    /// Counts and logs a refused message.
-    fn rejected(&self, reason: Reject) {
+    /// A message refused before it reached the rate limit. It still takes a token, as a sent
+    /// one would, so refused messages cannot be sent faster than accepted ones; if the bucket
+    /// is empty it is refused all the same.
+    fn refuse(&mut self, reason: Reject, message: &str) {
+        let user = self.member.user().id;
+        let _ = self.shared.limiter.try_acquire(user, Instant::now());
+        if self.rejected(reason) == Verdict::Answer {
+            self.reply_error(message);
+        }
+    }
+
+    /// Counts a refused message, logs it (sampled, per user) and charges this socket's budget.
+    /// Past the budget the socket is closed with 1008, once its turn ends.
+    fn rejected(&mut self, reason: Reject) -> Verdict {
+        let now = Instant::now();
         self.shared.metrics.reject(reason);
         let user = self.member.user().id;
-        tracing::info!(user, client = %self.client, reason = reason.label(), "rejected");
+        let key = (user, self.client);
+        self.shared.refusal_log.record(key, reason.label(), now);
+        let verdict = self.refusals.refuse(reason, now);
+        if verdict == Verdict::Close {
+            // The outbox is read before the next frame, so this is the socket's last message.
+            self.shared.metrics.reject(Reject::TooManyRefused);
+            self.outbox
+                .signal(Signal::Close(close::POLICY, TOO_MANY_REFUSED));
+        }
+        verdict
     }
 }
 

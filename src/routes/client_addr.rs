@@ -26,7 +26,7 @@ impl TrustedProxies {
         TrustedProxies(nets.to_vec())
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(&ip))
     }
 
