@@ -11,9 +11,10 @@ use crate::{
     auth::{self, CookiePolicy},
     chat::{
         Engine, RedisSettings,
-        connection::{self, Settings, Shared, close},
+        connection::{Settings, Shared, close},
         limit::{RateLimiter, RatePolicy},
         recovery::HistoryPolicy,
+        refusal,
     },
     config::{Config, Durability},
     log_sample::SampledLog,
@@ -103,7 +104,7 @@ impl App {
             shutdown: CancellationToken::new(),
             metrics: metrics.clone(),
             uploads: uploads.clone(),
-            refusal_log: SampledLog::new(config.log_sample_interval, connection::log_refusals),
+            refusal_log: SampledLog::new(config.log_sample_interval, refusal::log_refusals),
         });
         let state = AppState::new(Inner {
             key,

@@ -19,13 +19,13 @@ use super::{
     limit::RateLimiter,
     outbox::{Outbox, Signal},
     protocol::{ClientCommand, parse_client_text},
-    refusal::{Refusals, Verdict},
+    refusal::{Refusals, TOO_MANY_REFUSED, Verdict},
     room::RoomName,
     text::{ChatText, TextError},
 };
 use crate::{
     auth::User,
-    log_sample::{Sample, SampledLog},
+    log_sample::SampledLog,
     metrics::{Metrics, Reject},
     upload::{UploadName, Uploads},
     ws::{
@@ -79,21 +79,9 @@ pub struct Shared {
     pub refusal_log: SampledLog<(u64, IpAddr)>,
 }
 
-/// The sampled line for one user's refused messages: how many, and why.
-pub fn log_refusals(&(user, client): &(u64, IpAddr), sample: &Sample) {
-    tracing::info!(
-        user,
-        %client,
-        count = sample.count,
-        reasons = %sample,
-        "rejected"
-    );
-}
-
 /// A client that stops reading blocks our writes; both ways of noticing count as slow readers.
 const WRITE_TIMED_OUT: &str = "write timed out";
 const OVERFLOWED: &str = "too slow: outbound queue overflowed";
-const TOO_MANY_REFUSED: &str = "too many refused messages";
 
 /// How a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,18 +408,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         }
     }
 
-    /// Counts a refused message, logs it (sampled, per user) and charges this socket's budget.
-    /// Past the budget the socket is closed with 1008, once its turn ends.
+    /// Counts a refused message; past this socket's budget, closes it with 1008.
     fn rejected(&mut self, reason: Reject) -> Verdict {
-        let now = Instant::now();
-        self.shared.metrics.reject(reason);
-        let user = self.member.user().id;
-        let key = (user, self.client);
-        self.shared.refusal_log.record(key, reason.label(), now);
-        let verdict = self.refusals.refuse(reason, now);
+        let who = (self.member.user().id, self.client);
+        let verdict = self
+            .refusals
+            .count(self.shared, who, reason, Instant::now());
         if verdict == Verdict::Close {
             // The outbox is read before the next frame, so this is the socket's last message.
-            self.shared.metrics.reject(Reject::TooManyRefused);
             self.outbox
                 .signal(Signal::Close(close::POLICY, TOO_MANY_REFUSED));
         }

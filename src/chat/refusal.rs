@@ -5,9 +5,16 @@
 //! closed with 1008. Within the budget a flood of the same mistake gets its `error` once per
 //! `ERROR_WINDOW`: the client learns why, and is not sent one error per frame.
 
-use std::time::{Duration, Instant};
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
-use crate::metrics::Reject;
+use super::connection::Shared;
+use crate::{log_sample::Sample, metrics::Reject};
+
+/// The reason of the 1008 close.
+pub const TOO_MANY_REFUSED: &str = "too many refused messages";
 
 /// A person retyping a refused message gets the error again; a burst of them gets it once.
 pub const ERROR_WINDOW: Duration = Duration::from_secs(1);
@@ -45,8 +52,26 @@ impl Refusals {
         }
     }
 
-    /// Counts one refused message for `reason`.
-    pub fn refuse(&mut self, reason: Reject, now: Instant) -> Verdict {
+    /// Counts a refused message everywhere: its metric, the sampled log line of `who` (the
+    /// user and their address), and this socket's budget, whose end is counted too.
+    pub fn count(
+        &mut self,
+        shared: &Shared,
+        who: (u64, IpAddr),
+        reason: Reject,
+        now: Instant,
+    ) -> Verdict {
+        shared.metrics.reject(reason);
+        shared.refusal_log.record(who, reason.label(), now);
+        let verdict = self.refuse(reason, now);
+        if verdict == Verdict::Close {
+            shared.metrics.reject(Reject::TooManyRefused);
+        }
+        verdict
+    }
+
+    /// Charges one refused message for `reason` to the budget.
+    fn refuse(&mut self, reason: Reject, now: Instant) -> Verdict {
         let elapsed = now
             .saturating_duration_since(self.refilled_at)
             .as_secs_f64();
@@ -67,6 +92,17 @@ impl Refusals {
         self.told |= bit;
         Verdict::Answer
     }
+}
+
+/// The sampled line for one user's refused messages: how many, and why.
+pub fn log_refusals(&(user, client): &(u64, IpAddr), sample: &Sample) {
+    tracing::info!(
+        user,
+        %client,
+        count = sample.count,
+        reasons = %sample,
+        "rejected"
+    );
 }
 
 #[cfg(test)]
