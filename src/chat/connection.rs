@@ -280,7 +280,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
     fn on_text(&mut self, text: &str) {
         let command = match parse_client_text(text) {
             Ok(command) => command,
-            Err(e) => return self.refuse(Reject::BadCommand, &e),
+            Err(e) => return self.refuse(Reject::BadCommand, &e, text),
         };
         let user = self.member.user().id;
         match command {
@@ -294,8 +294,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             ClientCommand::Private { to, data } => {
                 let Some(text) = self.text(&data) else { return };
                 if to == user {
-                    return self
-                        .refuse(Reject::BadRecipient, "a private message needs someone else");
+                    return self.refuse(
+                        Reject::BadRecipient,
+                        "a private message needs someone else",
+                        &data,
+                    );
                 }
                 if !self.within_rate_limit() {
                     return;
@@ -305,7 +308,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 match sent {
                     // The engine answered it; it took its token above like a sent one.
                     Ok(Whisper::RecipientOffline) => {
-                        self.rejected(Reject::BadRecipient);
+                        self.rejected(Reject::BadRecipient, None);
                     }
                     Ok(_) => {}
                     Err(e) => self.not_sent(&e),
@@ -323,7 +326,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 });
                 let image = match image {
                     Ok(image) => image,
-                    Err(e) => return self.refuse(Reject::BadImage, &e),
+                    Err(e) => return self.refuse(Reject::BadImage, &e, &url),
                 };
                 if !self.within_rate_limit() {
                     return;
@@ -371,7 +374,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 None
             }
             Err(e @ TextError::TooLong { .. }) => {
-                self.refuse(Reject::TooLong, &e.to_string());
+                self.refuse(Reject::TooLong, &e.to_string(), raw);
                 None
             }
         }
@@ -385,7 +388,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             self.rate_limited = false;
             return true;
         }
-        let verdict = self.rejected(Reject::RateLimited);
+        // Its one `error` per flood is sent here.
+        let verdict = self.rejected(Reject::RateLimited, None);
         if !self.rate_limited && verdict != Verdict::Close {
             self.rate_limited = true;
             let message = format!(
@@ -399,21 +403,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
 
     /// A message refused before it reached the rate limit. It still takes a token, as a sent
     /// one would, so refused messages cannot be sent faster than accepted ones; if the bucket
-    /// is empty it is refused all the same.
-    fn refuse(&mut self, reason: Reject, message: &str) {
+    /// is empty it is refused all the same. `input` is what was refused: the same input again
+    /// within a moment is refused without another `error`.
+    fn refuse(&mut self, reason: Reject, message: &str, input: &str) {
         let user = self.member.user().id;
         let _ = self.shared.limiter.try_acquire(user, Instant::now());
-        if self.rejected(reason) == Verdict::Answer {
+        if self.rejected(reason, Some(input)) == Verdict::Answer {
             self.reply_error(message);
         }
     }
 
     /// Counts a refused message; past this socket's budget, closes it with 1008.
-    fn rejected(&mut self, reason: Reject) -> Verdict {
+    /// `input` is what was refused, `None` if the client is told elsewhere.
+    fn rejected(&mut self, reason: Reject, input: Option<&str>) -> Verdict {
         let who = (self.member.user().id, self.client);
-        let verdict = self
-            .refusals
-            .count(self.shared, who, reason, Instant::now());
+        let now = Instant::now();
+        let verdict = self.refusals.count(self.shared, who, reason, input, now);
         if verdict == Verdict::Close {
             // The outbox is read before the next frame, so this is the socket's last message.
             self.outbox

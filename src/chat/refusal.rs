@@ -2,10 +2,12 @@
 //!
 //! A refused message is cheap to send and not free to answer, so each socket has a budget of
 //! `--max-refused` per minute, a token bucket refilled at that rate; past it the socket is
-//! closed with 1008. Within the budget a flood of the same mistake gets its `error` once per
-//! `ERROR_WINDOW`: the client learns why, and is not sent one error per frame.
+//! closed with 1008. Within the budget a flood of one refused message gets its `error` once per
+//! `ERROR_WINDOW`: the client learns why, and is not sent one error per frame. A different
+//! message is answered at once, so a client that tries one thing after another hears each.
 
 use std::{
+    hash::{DefaultHasher, Hash, Hasher},
     net::IpAddr,
     time::{Duration, Instant},
 };
@@ -16,7 +18,7 @@ use crate::{log_sample::Sample, metrics::Reject};
 /// The reason of the 1008 close.
 pub const TOO_MANY_REFUSED: &str = "too many refused messages";
 
-/// A person retyping a refused message gets the error again; a burst of them gets it once.
+/// A person resending a refused message gets the error again; a burst of them gets it once.
 pub const ERROR_WINDOW: Duration = Duration::from_secs(1);
 
 /// What to do with one more refused message.
@@ -24,7 +26,7 @@ pub const ERROR_WINDOW: Duration = Duration::from_secs(1);
 pub enum Verdict {
     /// Tell the client why.
     Answer,
-    /// It was told why moments ago.
+    /// It was told why moments ago, or is told elsewhere.
     Quiet,
     /// Over the budget: close the socket.
     Close,
@@ -35,9 +37,8 @@ pub struct Refusals {
     capacity: f64,
     tokens: f64,
     refilled_at: Instant,
-    /// Reasons already answered in the current error window, one bit per `Reject`.
-    told: u32,
-    told_since: Instant,
+    /// The last refused input answered, as a hash, and when.
+    told: Option<(u64, Instant)>,
 }
 
 impl Refusals {
@@ -47,31 +48,32 @@ impl Refusals {
             capacity,
             tokens: capacity,
             refilled_at: now,
-            told: 0,
-            told_since: now,
+            told: None,
         }
     }
 
     /// Counts a refused message everywhere: its metric, the sampled log line of `who` (the
-    /// user and their address), and this socket's budget, whose end is counted too.
+    /// user and their address), and this socket's budget, whose end is counted too. `input`
+    /// is what was refused, `None` if the client is told elsewhere.
     pub fn count(
         &mut self,
         shared: &Shared,
         who: (u64, IpAddr),
         reason: Reject,
+        input: Option<&str>,
         now: Instant,
     ) -> Verdict {
         shared.metrics.reject(reason);
         shared.refusal_log.record(who, reason.label(), now);
-        let verdict = self.refuse(reason, now);
+        let verdict = self.refuse(input, now);
         if verdict == Verdict::Close {
             shared.metrics.reject(Reject::TooManyRefused);
         }
         verdict
     }
 
-    /// Charges one refused message for `reason` to the budget.
-    fn refuse(&mut self, reason: Reject, now: Instant) -> Verdict {
+    /// Charges one refused message to the budget, and says whether to send its `error`.
+    fn refuse(&mut self, input: Option<&str>, now: Instant) -> Verdict {
         let elapsed = now
             .saturating_duration_since(self.refilled_at)
             .as_secs_f64();
@@ -81,15 +83,19 @@ impl Refusals {
             return Verdict::Close;
         }
         self.tokens -= 1.0;
-        if now.saturating_duration_since(self.told_since) >= ERROR_WINDOW {
-            self.told = 0;
-            self.told_since = now;
-        }
-        let bit = 1 << reason as u32;
-        if self.told & bit != 0 {
+        let Some(input) = input else {
+            return Verdict::Quiet;
+        };
+        let mut hasher = DefaultHasher::new();
+        input.hash(&mut hasher);
+        let hash = hasher.finish();
+        if let Some((told, at)) = self.told
+            && told == hash
+            && now.saturating_duration_since(at) < ERROR_WINDOW
+        {
             return Verdict::Quiet;
         }
-        self.told |= bit;
+        self.told = Some((hash, now));
         Verdict::Answer
     }
 }
@@ -110,53 +116,51 @@ mod tests {
     use super::*;
 
     const SECOND: Duration = Duration::from_secs(1);
+    const BAD: Option<&str> = Some(r#"{"type":"nope"}"#);
 
     #[test]
     fn the_budget_is_spent_then_the_socket_is_closed() {
         let now = Instant::now();
         let mut r = Refusals::new(5, now);
         for _ in 0..5 {
-            assert_ne!(r.refuse(Reject::BadCommand, now), Verdict::Close);
+            assert_ne!(r.refuse(BAD, now), Verdict::Close);
         }
-        assert_eq!(r.refuse(Reject::BadCommand, now), Verdict::Close);
-        assert_eq!(r.refuse(Reject::TooLong, now), Verdict::Close);
+        assert_eq!(r.refuse(BAD, now), Verdict::Close);
+        assert_eq!(r.refuse(Some("something else"), now), Verdict::Close);
+        assert_eq!(r.refuse(None, now), Verdict::Close);
     }
 
     #[test]
     fn the_budget_refills_per_minute() {
         let start = Instant::now();
         let mut r = Refusals::new(6, start);
-        (0..6).for_each(|_| assert_ne!(r.refuse(Reject::TooLong, start), Verdict::Close));
+        (0..6).for_each(|_| assert_ne!(r.refuse(None, start), Verdict::Close));
         // One token every ten seconds.
         let later = start + 10 * SECOND;
-        assert_ne!(r.refuse(Reject::TooLong, later), Verdict::Close);
-        assert_eq!(r.refuse(Reject::TooLong, later), Verdict::Close);
+        assert_ne!(r.refuse(None, later), Verdict::Close);
+        assert_eq!(r.refuse(None, later), Verdict::Close);
     }
 
     #[test]
     fn zero_closes_at_the_first_refusal() {
         let now = Instant::now();
-        assert_eq!(
-            Refusals::new(0, now).refuse(Reject::BadImage, now),
-            Verdict::Close
-        );
+        assert_eq!(Refusals::new(0, now).refuse(BAD, now), Verdict::Close);
     }
 
     #[test]
-    fn each_reason_is_answered_once_per_window() {
+    fn the_same_input_is_answered_once_per_window_and_another_at_once() {
         let start = Instant::now();
         let mut r = Refusals::new(100, start);
-        assert_eq!(r.refuse(Reject::BadCommand, start), Verdict::Answer);
-        assert_eq!(r.refuse(Reject::BadCommand, start), Verdict::Quiet);
-        assert_eq!(r.refuse(Reject::TooLong, start), Verdict::Answer);
+        assert_eq!(r.refuse(BAD, start), Verdict::Answer);
+        assert_eq!(r.refuse(BAD, start), Verdict::Quiet);
+        assert_eq!(r.refuse(BAD, start + SECOND / 2), Verdict::Quiet);
+        assert_eq!(r.refuse(BAD, start + SECOND), Verdict::Answer);
+        assert_eq!(r.refuse(Some("too long"), start + SECOND), Verdict::Answer);
+        assert_eq!(r.refuse(BAD, start + SECOND), Verdict::Answer);
         assert_eq!(
-            r.refuse(Reject::BadCommand, start + SECOND / 2),
-            Verdict::Quiet
+            r.refuse(None, start + SECOND),
+            Verdict::Quiet,
+            "answered elsewhere"
         );
-        assert_eq!(
-            r.refuse(Reject::BadCommand, start + SECOND),
-            Verdict::Answer
-        );
-        assert_eq!(r.refuse(Reject::TooLong, start + SECOND), Verdict::Answer);
     }
 }

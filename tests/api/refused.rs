@@ -108,7 +108,11 @@ async fn refused_messages_take_tokens_from_the_rate_limit() {
         .filter(|e| e["type"] == "error")
         .map(|e| e["data"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(errors.len(), 4, "one per kind: {errors:?}");
+    assert_eq!(
+        errors.len(),
+        4,
+        "each different refusal is answered: {errors:?}"
+    );
     assert!(errors[3].contains("too many messages"), "{errors:?}");
     assert!(
         alice.events_within(QUIET).await.is_empty(),
