@@ -130,6 +130,10 @@ impl<K: Hash + Eq + Clone> SampledLog<K> {
         self.write(lines);
     }
 
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// Keys being counted now.
     pub fn len(&self) -> usize {
         self.lock().by_key.len()

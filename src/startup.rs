@@ -113,6 +113,10 @@ impl App {
                 max_age_days: config.cookie_days,
             },
             origins: OriginPolicy::new(&config.allowed_origins, config.secure_cookies),
+            refused_requests: SampledLog::new(
+                config.log_sample_interval,
+                routes::origin::log_refused_requests,
+            ),
             proxies: TrustedProxies::new(&config.trusted_proxies),
             metrics,
             user_ids,
@@ -164,6 +168,7 @@ impl App {
             }
         });
         tokio::spawn(ring_sockets(state.chat.clone()));
+        tokio::spawn(flush_sampled_logs(state.clone()));
         let listener = listener.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::warn!(error = %e, "could not set TCP_NODELAY");
@@ -208,10 +213,28 @@ async fn ring_sockets(chat: Arc<Shared>) {
                 chat.engine.close_all(close::GOING_AWAY, "server shutting down");
                 return;
             }
+            _ = ticks.tick() => chat.engine.tick_all(),
+        }
+    }
+}
+
+/// Sampled logs write a key's last count once it has been quiet for an interval, so the end of
+/// a flood is logged even if nothing follows it.
+async fn flush_sampled_logs(state: AppState) {
+    // An interval of 0 logs every occurrence at once and leaves nothing to flush.
+    let period = state
+        .refused_requests
+        .interval()
+        .max(Duration::from_secs(1));
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = state.chat.shutdown.cancelled() => return,
             _ = ticks.tick() => {
-                chat.engine.tick_all();
-                // A flood's last count is written even if nothing follows it.
-                chat.refusal_log.flush_expired(std::time::Instant::now());
+                let now = std::time::Instant::now();
+                state.chat.refusal_log.flush_expired(now);
+                state.refused_requests.flush_expired(now);
             }
         }
     }

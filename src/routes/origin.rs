@@ -5,14 +5,19 @@
 //! An origin is a scheme, a host and a port, and all three must be ours: `https://` when the
 //! visitor reached us over TLS, `http://` when not.
 
-use std::{convert::Infallible, net::SocketAddr};
+use std::{
+    convert::Infallible,
+    net::{IpAddr, SocketAddr},
+    time::Instant,
+};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
     http::{HeaderMap, header, request::Parts},
 };
 
-use crate::state::AppState;
+use super::client_addr::address_key;
+use crate::{log_sample::Sample, state::AppState};
 
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 const SEC_FETCH_SITE: &str = "sec-fetch-site";
@@ -109,6 +114,23 @@ impl OriginPolicy {
         let site = headers.get(SEC_FETCH_SITE).and_then(|v| v.to_str().ok());
         matches!(site.map(str::trim), Some(s) if s.eq_ignore_ascii_case("cross-site") || s.eq_ignore_ascii_case("same-site"))
     }
+}
+
+/// Counts a request refused for its origin or a per-address limit, for a sampled log line: a
+/// page on another site can make every visitor send one, so one line each would be a flood.
+pub fn refused_request(state: &AppState, client: IpAddr, reason: &'static str) {
+    let key = address_key(client);
+    state.refused_requests.record(key, reason, Instant::now());
+}
+
+/// The sampled line for one address's refused requests: how many, and why.
+pub fn log_refused_requests(client: &IpAddr, sample: &Sample) {
+    tracing::warn!(
+        %client,
+        count = sample.count,
+        reasons = %sample,
+        "refused requests"
+    );
 }
 
 /// The request's `Scheme`, for `OriginPolicy::allows`.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     client_addr::{self, ClientAddr},
-    origin::Scheme,
+    origin::{self, Scheme},
 };
 use crate::{
     auth::{self, User, UserName},
@@ -103,14 +103,15 @@ pub async fn sign_in(
     // A foreign page must not be able to sign its visitors in (login CSRF).
     if !state.origins.allows(&headers, scheme) {
         let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
-        tracing::warn!(%client, origin, "refused a cross-origin sign-in");
+        tracing::debug!(%client, origin, "refused a cross-origin sign-in");
+        origin::refused_request(&state, client, "cross_origin_sign_in");
         return Err(ApiError::Forbidden("cross-origin sign-in refused".into()));
     }
     if !state
         .sign_ins
         .try_acquire(sign_in_key(client), Instant::now())
     {
-        tracing::warn!(%client, "refused a sign-in over the per-address limit");
+        origin::refused_request(&state, client, "sign_in_rate");
         return Err(ApiError::TooManyRequests(
             "too many sign-ins from this address: wait a moment and try again".into(),
         ));
@@ -148,8 +149,7 @@ pub async fn sign_out(
     jar: SignedCookieJar,
 ) -> Result<(SignedCookieJar, Json<Reply>)> {
     if state.origins.is_cross_site(&headers, scheme) {
-        // Debug only: any page can make its visitors send these, so they are not news.
-        tracing::debug!(%client, "refused a cross-site sign-out");
+        origin::refused_request(&state, client, "cross_site_sign_out");
         return Err(ApiError::Forbidden("cross-site sign-out refused".into()));
     }
     Ok((

@@ -10,7 +10,10 @@ use axum::{
 use axum_extra::extract::SignedCookieJar;
 use serde::Deserialize;
 
-use super::{client_addr::ClientAddr, origin::Scheme};
+use super::{
+    client_addr::ClientAddr,
+    origin::{self, Scheme},
+};
 use crate::{
     auth,
     chat::{
@@ -74,7 +77,8 @@ pub fn accept(
 ) -> Response {
     if !state.origins.allows(headers, scheme) {
         let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
-        tracing::warn!(%client, origin, "refused a cross-origin WebSocket");
+        tracing::debug!(%client, origin, "refused a cross-origin WebSocket");
+        origin::refused_request(state, client, "cross_origin_socket");
         return ApiError::Forbidden("cross-origin WebSocket refused".into()).into_response();
     }
     let user = auth::current_user(jar);

@@ -152,7 +152,7 @@ async fn a_flood_of_one_mistake_is_answered_once_not_per_message() {
 
 /// Log lines written on this thread, the one a `#[tokio::test]` runtime runs the server on.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -166,30 +166,40 @@ impl Write for Captured {
 }
 
 impl Captured {
-    /// The `count` of each `rejected` line for `user`.
-    fn rejection_counts(&self, user: u64) -> Vec<u64> {
+    /// Captures this thread's log lines until the guard is dropped.
+    pub fn install() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer({
+                let captured = captured.clone();
+                move || captured.clone()
+            })
+            .with_ansi(false)
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// The `count` of each line that contains every one of `parts`.
+    pub fn counts(&self, parts: &[&str]) -> Vec<u64> {
         let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
         text.lines()
-            .filter(|l| l.contains(" rejected ") && l.contains(&format!(" user={user} ")))
+            .filter(|l| parts.iter().all(|p| l.contains(p)))
             .map(|l| {
                 let count = l.split(' ').find_map(|w| w.strip_prefix("count="));
                 count.expect("a count").parse().unwrap()
             })
             .collect()
     }
+
+    /// The `count` of each `rejected` line for `user`.
+    fn rejection_counts(&self, user: u64) -> Vec<u64> {
+        self.counts(&[" rejected ", &format!(" user={user} ")])
+    }
 }
 
 #[tokio::test]
 async fn rejection_logs_are_one_line_per_user_per_interval_with_the_count() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer({
-            let captured = captured.clone();
-            move || captured.clone()
-        })
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::install();
     let interval = Duration::from_millis(500);
     let app = spawn_with(|c| {
         c.max_refused = 1000;

@@ -5,7 +5,10 @@ use passerby::routes::client_addr::parse_proxy;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite;
 
-use crate::helpers::{TestApp, spawn_app, spawn_with};
+use crate::{
+    helpers::{TestApp, spawn_app, spawn_with},
+    refused::Captured,
+};
 
 async fn sign_in_from(app: &TestApp, headers: &[(&str, &str)]) -> reqwest::Response {
     let mut request = app.http.post(app.url("/wsin"));
@@ -182,4 +185,25 @@ async fn names_that_hide_or_smear_text_get_400_with_the_reason() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["user"]["name"], name);
     }
+}
+
+#[tokio::test]
+async fn refused_sign_ins_are_logged_once_per_address_per_interval() {
+    let (captured, _guard) = Captured::install();
+    let app = spawn_with(|c| {
+        c.sign_in_rate = 0.01;
+        c.sign_in_burst = 1.0;
+        c.log_sample_interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    assert_eq!(app.post_sign_in(&[("name", "a")]).await.status(), 200);
+    for _ in 0..20 {
+        assert_eq!(app.post_sign_in(&[("name", "b")]).await.status(), 429);
+    }
+    let foreign = [("origin", "http://evil.example")];
+    for _ in 0..20 {
+        assert_eq!(sign_in_from(&app, &foreign).await.status(), 403);
+    }
+    let lines = captured.counts(&["refused requests", "client=127.0.0.1"]);
+    assert_eq!(lines, [1], "40 refusals, one line within the interval");
 }
