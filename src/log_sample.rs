@@ -91,7 +91,7 @@ impl<K: Hash + Eq + Clone> SampledLog<K> {
         {
             let mut keys = self.lock();
             if keys.by_key.len() >= keys.sweep_at {
-                self.sweep(&mut keys, now, &mut lines);
+                self.sweep(&mut keys, Some(now), &mut lines);
                 keys.sweep_at = (keys.by_key.len() * 2).max(MIN_SWEEP_AT);
             }
             match keys.by_key.get_mut(&key) {
@@ -125,7 +125,17 @@ impl<K: Hash + Eq + Clone> SampledLog<K> {
         let mut lines = Vec::new();
         {
             let mut keys = self.lock();
-            self.sweep(&mut keys, now, &mut lines);
+            self.sweep(&mut keys, Some(now), &mut lines);
+        }
+        self.write(lines);
+    }
+
+    /// Writes everything still pending and forgets every key: at shutdown.
+    pub fn flush_all(&self) {
+        let mut lines = Vec::new();
+        {
+            let mut keys = self.lock();
+            self.sweep(&mut keys, None, &mut lines);
         }
         self.write(lines);
     }
@@ -143,9 +153,13 @@ impl<K: Hash + Eq + Clone> SampledLog<K> {
         self.len() == 0
     }
 
-    fn sweep(&self, keys: &mut Keys<K>, now: Instant, lines: &mut Vec<(K, Sample)>) {
+    /// Forgets the keys quiet for an interval by `now` (all of them if `None`), writing what
+    /// they still hold.
+    fn sweep(&self, keys: &mut Keys<K>, now: Option<Instant>, lines: &mut Vec<(K, Sample)>) {
         keys.by_key.retain(|key, entry| {
-            if now.saturating_duration_since(entry.last_line) < self.interval {
+            if let Some(now) = now
+                && now.saturating_duration_since(entry.last_line) < self.interval
+            {
                 return true;
             }
             if entry.pending.count > 0 {
@@ -266,6 +280,28 @@ mod tests {
         assert_eq!(log.len(), 1, "key 2 is still within its interval");
         log.flush_expired(start + 15 * SECOND);
         assert!(lines().is_empty(), "key 2 had nothing pending");
+        assert!(log.is_empty());
+    }
+
+    #[test]
+    fn at_shutdown_everything_pending_is_written() {
+        let log = log();
+        let now = Instant::now();
+        log.record(1, "x", now);
+        log.record(1, "x", now);
+        log.record(2, "y", now);
+        lines();
+        log.flush_all();
+        assert_eq!(
+            lines(),
+            [(
+                1,
+                Sample {
+                    count: 1,
+                    reasons: vec![("x", 1)]
+                }
+            )]
+        );
         assert!(log.is_empty());
     }
 

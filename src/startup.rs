@@ -219,7 +219,7 @@ async fn ring_sockets(chat: Arc<Shared>) {
 }
 
 /// Sampled logs write a key's last count once it has been quiet for an interval, so the end of
-/// a flood is logged even if nothing follows it.
+/// a flood is logged even if nothing follows it, and everything left at shutdown.
 async fn flush_sampled_logs(state: AppState) {
     // An interval of 0 logs every occurrence at once and leaves nothing to flush.
     let period = state
@@ -230,7 +230,11 @@ async fn flush_sampled_logs(state: AppState) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            () = state.chat.shutdown.cancelled() => return,
+            () = state.chat.shutdown.cancelled() => {
+                state.chat.refusal_log.flush_all();
+                state.refused_requests.flush_all();
+                return;
+            }
             _ = ticks.tick() => {
                 let now = std::time::Instant::now();
                 state.chat.refusal_log.flush_expired(now);
