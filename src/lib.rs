@@ -10,6 +10,7 @@ pub mod chat;
 pub mod config;
 pub mod error;
 pub mod i18n;
+pub mod log_sample;
 pub mod metrics;
 pub mod routes;
 pub mod server;

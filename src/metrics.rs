@@ -32,10 +32,13 @@ pub enum Reject {
     BadRecipient,
     /// An `image` naming no file this server stored.
     BadImage,
+    /// A socket past `--max-refused` refused messages a minute, closed with 1008. Counted once,
+    /// beside the refused messages themselves.
+    TooManyRefused,
 }
 
 impl Reject {
-    pub const ALL: [Reject; 9] = [
+    pub const ALL: [Reject; 10] = [
         Reject::TooLong,
         Reject::RateLimited,
         Reject::BadCommand,
@@ -45,6 +48,7 @@ impl Reject {
         Reject::Protocol,
         Reject::BadRecipient,
         Reject::BadImage,
+        Reject::TooManyRefused,
     ];
 
     pub fn label(self) -> &'static str {
@@ -58,6 +62,7 @@ impl Reject {
             Reject::Protocol => "protocol",
             Reject::BadRecipient => "bad_recipient",
             Reject::BadImage => "bad_image",
+            Reject::TooManyRefused => "too_many_refused",
         }
     }
 

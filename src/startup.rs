@@ -14,8 +14,10 @@ use crate::{
         connection::{Settings, Shared, close},
         limit::{RateLimiter, RatePolicy},
         recovery::HistoryPolicy,
+        refusal,
     },
     config::{Config, Durability},
+    log_sample::SampledLog,
     metrics::Metrics,
     routes::{self, client_addr::TrustedProxies, origin::OriginPolicy},
     server::{EdgeSettings, Server, tally::Tally},
@@ -112,10 +114,12 @@ impl App {
                 ping_interval: config.ping_interval,
                 max_message_chars: config.max_message_chars,
                 outbound_queue: config.outbound_queue,
+                max_refused: config.max_refused,
             },
             shutdown: CancellationToken::new(),
             metrics: metrics.clone(),
             uploads: uploads.clone(),
+            refusal_log: SampledLog::new(config.log_sample_interval, refusal::log_refusals),
         });
         let state = AppState::new(Inner {
             key,
@@ -123,7 +127,11 @@ impl App {
                 secure: config.secure_cookies,
                 max_age_days: config.cookie_days,
             },
-            origins: OriginPolicy::new(&config.allowed_origins),
+            origins: OriginPolicy::new(&config.allowed_origins, config.secure_cookies),
+            refused_requests: SampledLog::new(
+                config.log_sample_interval,
+                routes::origin::log_refused_requests,
+            ),
             proxies: TrustedProxies::new(&config.trusted_proxies),
             metrics,
             user_ids,
@@ -185,6 +193,7 @@ impl App {
             }
         });
         tokio::spawn(ring_sockets(state.chat.clone()));
+        tokio::spawn(flush_sampled_logs(state.clone()));
         let server = Server::new(
             listener,
             router,
@@ -227,6 +236,32 @@ async fn ring_sockets(chat: Arc<Shared>) {
                 return;
             }
             _ = ticks.tick() => chat.engine.tick_all(),
+        }
+    }
+}
+
+/// Sampled logs write a key's last count once it has been quiet for an interval, so the end of
+/// a flood is logged even if nothing follows it, and everything left at shutdown.
+async fn flush_sampled_logs(state: AppState) {
+    // An interval of 0 logs every occurrence at once and leaves nothing to flush.
+    let period = state
+        .refused_requests
+        .interval()
+        .max(Duration::from_secs(1));
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = state.chat.shutdown.cancelled() => {
+                state.chat.refusal_log.flush_all();
+                state.refused_requests.flush_all();
+                return;
+            }
+            _ = ticks.tick() => {
+                let now = std::time::Instant::now();
+                state.chat.refusal_log.flush_expired(now);
+                state.refused_requests.flush_expired(now);
+            }
         }
     }
 }

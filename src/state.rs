@@ -1,6 +1,6 @@
 //! `AppState`: what every handler shares.
 
-use std::{ops::Deref, sync::Arc, time::Duration};
+use std::{net::IpAddr, ops::Deref, sync::Arc, time::Duration};
 
 use axum::extract::FromRef;
 use axum_extra::extract::cookie::Key;
@@ -10,6 +10,7 @@ use crate::{
     auth::CookiePolicy,
     chat::connection::Shared,
     chat::limit::RateLimiter,
+    log_sample::SampledLog,
     metrics::Metrics,
     routes::{client_addr::TrustedProxies, origin::OriginPolicy},
     server::tally::Tally,
@@ -25,6 +26,9 @@ pub struct Inner {
     pub key: Key,
     pub cookies: CookiePolicy,
     pub origins: OriginPolicy,
+    /// Requests refused for their origin or the sign-in limit, logged at most once per client
+    /// address per `--log-sample-interval`.
+    pub refused_requests: SampledLog<IpAddr>,
     /// Whose forwarding headers name the client.
     pub proxies: TrustedProxies,
     /// The same registry the socket tasks count into.

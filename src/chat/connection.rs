@@ -19,11 +19,13 @@ use super::{
     limit::RateLimiter,
     outbox::{Outbox, Signal},
     protocol::{ClientCommand, parse_client_text},
+    refusal::{Refusals, TOO_MANY_REFUSED, Verdict},
     room::RoomName,
     text::{ChatText, TextError},
 };
 use crate::{
     auth::User,
+    log_sample::SampledLog,
     metrics::{Metrics, Reject},
     upload::{UploadName, Uploads},
     ws::{
@@ -61,6 +63,8 @@ pub struct Settings {
     pub ping_interval: Duration,
     pub max_message_chars: usize,
     pub outbound_queue: usize,
+    /// Refused messages one socket may send per minute before it is closed with 1008.
+    pub max_refused: u32,
 }
 
 #[derive(Debug)]
@@ -72,6 +76,9 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// An `image` message may only name a file stored here.
     pub uploads: Arc<Uploads>,
+    /// Refused messages, logged at most once per user (and client address) per
+    /// `--log-sample-interval`.
+    pub refusal_log: SampledLog<(u64, IpAddr)>,
 }
 
 /// A client that stops reading blocks our writes; both ways of noticing count as slow readers.
@@ -130,6 +137,7 @@ pub async fn run<T>(
         stalled_ticks: 0,
         written_at_tick: 0,
         rate_limited: false,
+        refusals: Refusals::new(shared.settings.max_refused, Instant::now()),
         chats: Vec::new(),
     };
     let end = poll_fn(|cx| conn.poll(cx)).await;
@@ -172,6 +180,8 @@ struct Connection<'a, T> {
     written_at_tick: u64,
     /// Set once we told the user they are over the limit, so a flood gets one error, not many.
     rate_limited: bool,
+    /// What this socket's refused messages have cost it so far.
+    refusals: Refusals,
     /// Chat messages read this turn, sent to the engine together when the turn ends.
     chats: Vec<ChatText>,
 }
@@ -272,10 +282,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
     fn on_text(&mut self, text: &str) {
         let command = match parse_client_text(text) {
             Ok(command) => command,
-            Err(e) => {
-                self.rejected(Reject::BadCommand);
-                return self.reply_error(&e);
-            }
+            Err(e) => return self.refuse(Reject::BadCommand, &e, text),
         };
         let user = self.member.user().id;
         match command {
@@ -289,8 +296,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             ClientCommand::Private { to, data } => {
                 let Some(text) = self.text(&data) else { return };
                 if to == user {
-                    self.rejected(Reject::BadRecipient);
-                    return self.reply_error("a private message needs someone else");
+                    return self.refuse(
+                        Reject::BadRecipient,
+                        "a private message needs someone else",
+                        &data,
+                    );
                 }
                 if !self.within_rate_limit() {
                     return;
@@ -298,7 +308,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 self.send_chats();
                 let sent = self.shared.engine.private(&self.member, to, &text);
                 match sent {
-                    Ok(Whisper::RecipientOffline) => self.rejected(Reject::BadRecipient),
+                    // The engine answered it; it took its token above like a sent one.
+                    Ok(Whisper::RecipientOffline) => {
+                        self.rejected(Reject::BadRecipient, None);
+                    }
                     Ok(_) => {}
                     Err(e) => self.not_sent(&e),
                 }
@@ -315,10 +328,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 });
                 let image = match image {
                     Ok(image) => image,
-                    Err(e) => {
-                        self.rejected(Reject::BadImage);
-                        return self.reply_error(&e);
-                    }
+                    Err(e) => return self.refuse(Reject::BadImage, &e, &url),
                 };
                 if !self.within_rate_limit() {
                     return;
@@ -359,10 +369,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
     fn text(&mut self, raw: &str) -> Option<ChatText> {
         match ChatText::parse(raw, self.shared.settings.max_message_chars) {
             Ok(text) => Some(text),
-            Err(TextError::Empty) => None,
+            Err(TextError::Empty) => {
+                // Nothing to answer, but not free to read either: it costs a token like a sent
+                // message, so a flood of blanks meets the rate limit and the refusal budget.
+                self.within_rate_limit();
+                None
+            }
             Err(e @ TextError::TooLong { .. }) => {
-                self.rejected(Reject::TooLong);
-                self.reply_error(&e.to_string());
+                self.refuse(Reject::TooLong, &e.to_string(), raw);
                 None
             }
         }
@@ -376,10 +390,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             self.rate_limited = false;
             return true;
         }
-        self.shared.metrics.reject(Reject::RateLimited);
-        if !self.rate_limited {
+        // Its one `error` per flood is sent here.
+        let verdict = self.rejected(Reject::RateLimited, None);
+        if !self.rate_limited && verdict != Verdict::Close {
             self.rate_limited = true;
-            tracing::info!(user, client = %self.client, reason = Reject::RateLimited.label(), "rejected");
             let message = format!(
                 "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
                 self.shared.limiter.retry_after().as_millis()
@@ -388,14 +402,31 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         }
         false
     }
-}
 
-impl<T> Connection<'_, T> {
-    /// Counts and logs a refused message.
-    fn rejected(&self, reason: Reject) {
-        self.shared.metrics.reject(reason);
+    /// A message refused before it reached the rate limit. It still takes a token, as a sent
+    /// one would, so refused messages cannot be sent faster than accepted ones; if the bucket
+    /// is empty it is refused all the same. `input` is what was refused: the same input again
+    /// within a moment is refused without another `error`.
+    fn refuse(&mut self, reason: Reject, message: &str, input: &str) {
         let user = self.member.user().id;
-        tracing::info!(user, client = %self.client, reason = reason.label(), "rejected");
+        let _ = self.shared.limiter.try_acquire(user, Instant::now());
+        if self.rejected(reason, Some(input)) == Verdict::Answer {
+            self.reply_error(message);
+        }
+    }
+
+    /// Counts a refused message; past this socket's budget, closes it with 1008.
+    /// `input` is what was refused, `None` if the client is told elsewhere.
+    fn rejected(&mut self, reason: Reject, input: Option<&str>) -> Verdict {
+        let who = (self.member.user().id, self.client);
+        let now = Instant::now();
+        let verdict = self.refusals.count(self.shared, who, reason, input, now);
+        if verdict == Verdict::Close {
+            // The outbox is read before the next frame, so this is the socket's last message.
+            self.outbox
+                .signal(Signal::Close(close::POLICY, TOO_MANY_REFUSED));
+        }
+        verdict
     }
 }
 

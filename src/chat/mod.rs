@@ -9,6 +9,7 @@ pub mod outbox;
 pub mod protocol;
 pub mod recovery;
 mod redis;
+pub mod refusal;
 pub mod room;
 pub mod text;
 

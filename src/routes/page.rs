@@ -10,6 +10,7 @@ use axum_extra::extract::SignedCookieJar;
 
 use super::{
     client_addr::ClientAddr,
+    origin::Scheme,
     socket::{self, MaybeUpgrade, SocketQuery},
 };
 use crate::{
@@ -25,12 +26,13 @@ pub async fn page_or_socket(
     State(state): State<AppState>,
     MaybeUpgrade(upgrade): MaybeUpgrade,
     ClientAddr(client): ClientAddr,
+    scheme: Scheme,
     jar: SignedCookieJar,
     headers: HeaderMap,
     Query(query): Query<SocketQuery>,
 ) -> Response {
     match upgrade {
-        Some(ws) => socket::accept(ws, &state, client, &jar, &headers, query),
+        Some(ws) => socket::accept(ws, &state, client, scheme, &jar, &headers, query),
         None => {
             let lang = Lang::negotiate(
                 headers

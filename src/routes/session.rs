@@ -14,7 +14,10 @@ use axum::{
 use axum_extra::extract::SignedCookieJar;
 use serde::{Deserialize, Serialize};
 
-use super::client_addr::ClientAddr;
+use super::{
+    client_addr::{self, ClientAddr},
+    origin::{self, Scheme},
+};
 use crate::{
     auth::{self, User, UserName},
     error::{ApiError, Result},
@@ -81,37 +84,40 @@ impl<S: Send + Sync> FromRequest<S> for SignInBody {
     }
 }
 
-/// The rate limiter's key for an address. A collision merely shares a bucket.
-fn address_key(address: IpAddr) -> u64 {
+/// The rate limiter's key for a client: its IPv4 address, or its IPv6 /64, which one client
+/// usually holds whole and can rotate through. A collision merely shares a bucket.
+fn sign_in_key(client: IpAddr) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
-    address.hash(&mut hasher);
+    client_addr::address_key(client).hash(&mut hasher);
     hasher.finish()
 }
 
 pub async fn sign_in(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    scheme: Scheme,
     headers: HeaderMap,
     jar: SignedCookieJar,
     SignInBody(body): SignInBody,
 ) -> Result<(SignedCookieJar, Json<Reply>)> {
     // A foreign page must not be able to sign its visitors in (login CSRF).
-    if !state.origins.allows(&headers) {
+    if !state.origins.allows(&headers, scheme) {
         let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
-        tracing::warn!(%client, origin, "refused a cross-origin sign-in");
+        tracing::debug!(%client, origin, "refused a cross-origin sign-in");
+        origin::refused_request(&state, client, "cross_origin_sign_in");
         return Err(ApiError::Forbidden("cross-origin sign-in refused".into()));
     }
     if !state
         .sign_ins
-        .try_acquire(address_key(client), Instant::now())
+        .try_acquire(sign_in_key(client), Instant::now())
     {
-        tracing::warn!(%client, "refused a sign-in over the per-address limit");
+        origin::refused_request(&state, client, "sign_in_rate");
         return Err(ApiError::TooManyRequests(
             "too many sign-ins from this address: wait a moment and try again".into(),
         ));
     }
     let name = match body.name.filter(|n| !n.is_empty()) {
-        Some(raw) => UserName::parse(&raw).map_err(ApiError::BadRequest)?,
+        Some(raw) => UserName::parse(&raw).map_err(|e| ApiError::BadRequest(e.to_string()))?,
         None => auth::guest_name(state.user_ids.issued()),
     };
     let id = state
@@ -133,16 +139,57 @@ pub async fn sign_in(
     ))
 }
 
+/// A GET, as in the seed, so a link on another site could sign the visitor out; the
+/// browser's `Origin` and `Sec-Fetch-Site` tell such a request from our page's own.
 pub async fn sign_out(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    scheme: Scheme,
+    headers: HeaderMap,
     jar: SignedCookieJar,
-) -> (SignedCookieJar, Json<Reply>) {
-    (
+) -> Result<(SignedCookieJar, Json<Reply>)> {
+    if state.origins.is_cross_site(&headers, scheme) {
+        origin::refused_request(&state, client, "cross_site_sign_out");
+        return Err(ApiError::Forbidden("cross-site sign-out refused".into()));
+    }
+    Ok((
         state.cookies.sign_out(jar),
         Json(Reply {
             code: 0,
             data: "退出成功",
             user: None,
         }),
-    )
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::chat::limit::{RateLimiter, RatePolicy};
+
+    fn key(ip: &str) -> u64 {
+        sign_in_key(ip.parse().unwrap())
+    }
+
+    #[test]
+    fn sign_ins_from_one_ipv6_slash_64_share_a_bucket() {
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:fffe")
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        let limiter = RateLimiter::new(RatePolicy {
+            per_second: 0.01,
+            burst: 3.0,
+        });
+        let now = Instant::now();
+        for n in 1..=3 {
+            assert!(limiter.try_acquire(key(&format!("2001:db8:1:2::{n}")), now));
+        }
+        assert!(!limiter.try_acquire(key("2001:db8:1:2::99"), now));
+        assert!(limiter.try_acquire(key("2001:db8:1:3::1"), now));
+    }
 }

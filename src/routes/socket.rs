@@ -10,7 +10,10 @@ use axum::{
 use axum_extra::extract::SignedCookieJar;
 use serde::Deserialize;
 
-use super::client_addr::ClientAddr;
+use super::{
+    client_addr::ClientAddr,
+    origin::{self, Scheme},
+};
 use crate::{
     auth,
     chat::{
@@ -55,12 +58,13 @@ pub async fn socket_or_not_found(
     State(state): State<AppState>,
     MaybeUpgrade(upgrade): MaybeUpgrade,
     ClientAddr(client): ClientAddr,
+    scheme: Scheme,
     jar: SignedCookieJar,
     headers: HeaderMap,
     Query(query): Query<SocketQuery>,
 ) -> Response {
     match upgrade {
-        Some(ws) => accept(ws, &state, client, &jar, &headers, query),
+        Some(ws) => accept(ws, &state, client, scheme, &jar, &headers, query),
         None => ApiError::NotFound("not found".into()).into_response(),
     }
 }
@@ -69,13 +73,15 @@ pub fn accept(
     ws: WsUpgrade,
     state: &AppState,
     client: IpAddr,
+    scheme: Scheme,
     jar: &SignedCookieJar,
     headers: &HeaderMap,
     query: SocketQuery,
 ) -> Response {
-    if !state.origins.allows(headers) {
+    if !state.origins.allows(headers, scheme) {
         let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
-        tracing::warn!(%client, origin, "refused a cross-origin WebSocket");
+        tracing::debug!(%client, origin, "refused a cross-origin WebSocket");
+        origin::refused_request(state, client, "cross_origin_socket");
         return ApiError::Forbidden("cross-origin WebSocket refused".into()).into_response();
     }
     let user = auth::current_user(jar);

@@ -21,7 +21,7 @@ use serde::Serialize;
 use tower::ServiceExt as _;
 use tower_http::services::ServeFile;
 
-use super::{body_timeout, client_addr::ClientAddr};
+use super::{body_timeout, client_addr::ClientAddr, origin::Scheme};
 use crate::{
     auth,
     error::ApiError,
@@ -43,11 +43,12 @@ pub struct Reply {
 pub async fn create(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    scheme: Scheme,
     headers: HeaderMap,
     jar: SignedCookieJar,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Reply>, ApiError> {
-    match receive(&state, &headers, &jar, multipart).await {
+    match receive(&state, scheme, &headers, &jar, multipart).await {
         Ok((user, name)) => {
             state.metrics.uploads.inc();
             tracing::info!(user, %client, image = %name, "uploaded");
@@ -69,12 +70,13 @@ pub async fn create(
 /// Who uploaded and what was stored, or why not.
 async fn receive(
     state: &AppState,
+    scheme: Scheme,
     headers: &HeaderMap,
     jar: &SignedCookieJar,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(u64, UploadName), (UploadReject, ApiError)> {
     // SameSite=Lax keeps the cookie off other sites' posts already; this says so plainly.
-    if !state.origins.allows(headers) {
+    if !state.origins.allows(headers, scheme) {
         let e = ApiError::Forbidden("cross-origin upload refused".into());
         return Err((UploadReject::NotSignedIn, e));
     }
