@@ -28,6 +28,9 @@ impl Server {
             "RUST_LOG",
             std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
         );
+        // The load scenarios play thousands of visitors from one address. An environment
+        // variable rather than a flag, so that a build from before the cap still starts.
+        command.env("PASSERBY_MAX_CONNECTIONS_PER_ADDRESS", "1000000");
         Server::spawn(name, command, cpu, program, args, Stdio::inherit()).await
     }
 

@@ -14,6 +14,8 @@ async fn start() -> (Target, tokio::sync::oneshot::Sender<()>, tempfile::TempDir
     config.rate_burst = 1e9;
     config.sign_in_rate = 1e9;
     config.sign_in_burst = 1e9;
+    // Hundreds of visitors from one address.
+    config.max_connections_per_address = 1_000_000;
     let app = App::build(config).await.expect("server builds");
     let target = Target {
         addr: app.local_addr(),
