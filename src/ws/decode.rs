@@ -459,4 +459,4 @@ fn close_code(data: &[u8]) -> Result<Option<u16>, FrameError> {
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
