@@ -48,7 +48,9 @@ impl Raw {
         let cookie = app.sign_in(name).await;
         let socket = TcpSocket::new_v4().unwrap();
         if small_buffers {
-            socket.set_recv_buffer_size(4096).unwrap();
+            // Not below the loopback segment size (64 KiB) for receiving: a window that never
+            // opens by a full segment leaves the peer to probe, with backoff, for seconds.
+            socket.set_recv_buffer_size(128 * 1024).unwrap();
             socket.set_send_buffer_size(4096).unwrap();
         }
         let stream = socket.connect(app.addr).await.unwrap();
@@ -78,7 +80,8 @@ impl Raw {
 
     async fn read_more(&mut self) {
         let mut chunk = [0u8; 8192];
-        let n = tokio::time::timeout(WAIT, self.read.read(&mut chunk))
+        // Longer than `WAIT`: a flood's pongs come after megabytes of pings on a busy machine.
+        let n = tokio::time::timeout(WAIT * 6, self.read.read(&mut chunk))
             .await
             .expect("bytes within the wait")
             .expect("readable");
@@ -121,7 +124,21 @@ impl Raw {
     }
 }
 
-#[tokio::test]
+/// Writes until the server stops reading for a while; the bytes written.
+async fn write_until_stalled(write: &mut OwnedWriteHalf, bytes: &[u8]) -> usize {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        // `write` is cancel-safe: when it times out, nothing of this call was written.
+        match tokio::time::timeout(Duration::from_secs(2), write.write(&bytes[sent..])).await {
+            Ok(Ok(written)) => sent += written,
+            // The server stopped reading (or closed): what it has to answer waits in the kernel.
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ping_flood_from_a_client_that_never_reads_is_not_read_on() {
     let app = spawn_with(|_| {}).await;
     let (mut alice, _) = app.join("alice").await;
@@ -133,15 +150,7 @@ async fn a_ping_flood_from_a_client_that_never_reads_is_not_read_on() {
     let flood: Vec<u8> = (0..100_000)
         .flat_map(|_| frame(true, PING, &[7; 125]))
         .collect();
-    let mut sent = 0;
-    while sent < flood.len() {
-        // `write` is cancel-safe: when it times out, nothing of this call was written.
-        match tokio::time::timeout(Duration::from_secs(2), write.write(&flood[sent..])).await {
-            Ok(written) => sent += written.unwrap(),
-            // The server stopped reading: what it has to answer waits in the kernel.
-            Err(_) => break,
-        }
-    }
+    let sent = write_until_stalled(&mut write, &flood).await;
     assert!(
         sent < flood.len() / 2,
         "the server read on: {sent} of {} bytes went through",
@@ -167,10 +176,13 @@ async fn a_ping_flood_from_a_client_that_never_reads_is_not_read_on() {
             }
         }
     });
-    tokio::time::timeout(Duration::from_secs(60), write.write_all(&flood[sent..]))
-        .await
-        .expect("the flood goes through once the pinger reads")
-        .unwrap();
+    let through =
+        tokio::time::timeout(Duration::from_secs(60), write.write_all(&flood[sent..])).await;
+    assert!(
+        through.is_ok(),
+        "the flood goes through once the pinger reads; reader finished: {}",
+        reader.is_finished()
+    );
     write.write_all(&frame(true, TEXT, b"done")).await.unwrap();
     let pongs = tokio::time::timeout(Duration::from_secs(60), reader)
         .await
@@ -213,4 +225,24 @@ async fn a_message_over_the_limit_is_closed_with_1009_while_others_chat() {
     assert_eq!(alice.expect("left").await["data"], "raw is left.");
     bob.say("still chatting").await;
     assert_eq!(alice.expect("chat").await["data"], "still chatting");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinger_that_never_reads_is_closed_while_others_chat() {
+    // Long enough for alice to answer pings on a busy machine; the pings she gets keep her
+    // waits below going until the pinger's two stalled ticks.
+    let app = spawn_with(|c| c.ping_interval = Duration::from_secs(2)).await;
+    // alice reads all along, so she answers pings and stays.
+    let (mut alice, _) = app.join("alice").await;
+    let (_pinger, mut write) = Raw::join(&app, "pinger", true).await;
+    alice.expect("join").await;
+    let flood: Vec<u8> = (0..100_000)
+        .flat_map(|_| frame(true, PING, &[7; 125]))
+        .collect();
+    let flooding = tokio::spawn(async move { write_until_stalled(&mut write, &flood).await });
+    // Its writes stall, then the server's ticks close it (1008, or silent for two pings).
+    assert_eq!(alice.expect("left").await["data"], "pinger is left.");
+    alice.say("after the flood").await;
+    assert_eq!(alice.expect("chat").await["data"], "after the flood");
+    flooding.await.unwrap();
 }
