@@ -115,6 +115,7 @@ impl App {
                 max_message_chars: config.max_message_chars,
                 outbound_queue: config.outbound_queue,
                 max_refused: config.max_refused,
+                max_ws_message_bytes: config.max_ws_message_bytes,
             },
             shutdown: CancellationToken::new(),
             metrics: metrics.clone(),

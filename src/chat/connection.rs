@@ -65,6 +65,8 @@ pub struct Settings {
     pub outbound_queue: usize,
     /// Refused messages one socket may send per minute before it is closed with 1008.
     pub max_refused: u32,
+    /// `--max-ws-message-bytes`: the largest WebSocket message, after reassembly.
+    pub max_ws_message_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -217,6 +219,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             if flushed && self.socket.has_queued() {
                 continue;
             }
+            if !flushed {
+                // Read backpressure: a client that does not take what we write gets nothing
+                // read either, so its pings and messages wait in its own TCP buffers, not in
+                // ours. The write's readiness or the outbox wakes us; a write that stays
+                // stuck is closed by the tick (1008).
+                return Poll::Pending;
+            }
             match self.socket.poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(End::Gone),
@@ -272,7 +281,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             )),
             Incoming::Close(code) => Some(End::ClientClosed(code)),
             Incoming::Ping(payload) => {
-                self.socket.queue(frame::pong(&payload));
+                self.socket.pong(&payload);
                 None
             }
             Incoming::Pong => None,

@@ -93,6 +93,7 @@ pub fn accept(
     let shared = state.chat.clone();
     let sockets = state.sockets.clone();
     let state = state.clone();
+    let ws = ws.max_message_bytes(shared.settings.max_ws_message_bytes);
     ws.on_upgrade(move |mut socket| {
         sockets.track_future(async move {
             // The upgrade goes through first, as in the seed: a browser only sees close codes.

@@ -21,3 +21,4 @@ mod sign_in;
 mod socket;
 mod upload;
 mod upload_limits;
+mod ws_bounds;
