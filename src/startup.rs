@@ -97,6 +97,7 @@ impl App {
                 ping_interval: config.ping_interval,
                 max_message_chars: config.max_message_chars,
                 outbound_queue: config.outbound_queue,
+                max_ws_message_bytes: config.max_ws_message_bytes,
             },
             shutdown: CancellationToken::new(),
             metrics: metrics.clone(),

@@ -59,6 +59,8 @@ pub struct Settings {
     pub ping_interval: Duration,
     pub max_message_chars: usize,
     pub outbound_queue: usize,
+    /// `--max-ws-message-bytes`: the largest WebSocket message, after reassembly.
+    pub max_ws_message_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -205,6 +207,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             if flushed && self.socket.has_queued() {
                 continue;
             }
+            if !flushed {
+                // Read backpressure: a client that does not take what we write gets nothing
+                // read either, so its pings and messages wait in its own TCP buffers, not in
+                // ours. The write's readiness or the outbox wakes us; a write that stays
+                // stuck is closed by the tick (1008).
+                return Poll::Pending;
+            }
             match self.socket.poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(End::Gone),
@@ -260,7 +269,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             )),
             Incoming::Close(code) => Some(End::ClientClosed(code)),
             Incoming::Ping(payload) => {
-                self.socket.queue(frame::pong(&payload));
+                self.socket.pong(&payload);
                 None
             }
             Incoming::Pong => None,

@@ -83,6 +83,7 @@ pub fn accept(
     let since = query.since;
     let shared = state.chat.clone();
     let sockets = state.sockets.clone();
+    let ws = ws.max_message_bytes(shared.settings.max_ws_message_bytes);
     ws.on_upgrade(move |mut socket| {
         sockets.track_future(async move {
             // The upgrade goes through first, as in the seed: a browser only sees close codes.

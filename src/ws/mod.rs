@@ -5,6 +5,7 @@
 //! recipient. Here a broadcast is encoded once and every socket writes the same bytes with
 //! `writev`, and an idle socket owns no buffers at all (see docs/BENCHMARKS.md).
 
+mod decode;
 pub mod frame;
 mod socket;
 
@@ -31,6 +32,7 @@ const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 pub struct WsUpgrade {
     key: HeaderValue,
     on_upgrade: OnUpgrade,
+    max_message_bytes: usize,
 }
 
 /// Why a request that asked to upgrade cannot.
@@ -74,6 +76,13 @@ impl WsUpgrade {
         headers.contains_key(header::UPGRADE)
     }
 
+    /// The largest message the client may send (by default `frame::MAX_MESSAGE_BYTES`);
+    /// larger is closed with 1009.
+    pub fn max_message_bytes(mut self, limit: usize) -> Self {
+        self.max_message_bytes = limit;
+        self
+    }
+
     /// Answers 101 and runs `serve` on the socket once hyper hands the connection over.
     pub fn on_upgrade<F, Fut>(self, serve: F) -> Response
     where
@@ -81,10 +90,10 @@ impl WsUpgrade {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let accept = accept_key(self.key.as_bytes());
-        let on_upgrade = self.on_upgrade;
+        let (on_upgrade, limit) = (self.on_upgrade, self.max_message_bytes);
         tokio::spawn(async move {
             match on_upgrade.await {
-                Ok(upgraded) => serve(WsSocket::new(TokioIo::new(upgraded))).await,
+                Ok(upgraded) => serve(WsSocket::new(TokioIo::new(upgraded), limit)).await,
                 Err(e) => tracing::debug!(error = %e, "upgrade failed"),
             }
         });
@@ -130,7 +139,11 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
             .extensions
             .remove::<OnUpgrade>()
             .ok_or(UpgradeRejection::NotUpgradable)?;
-        Ok(WsUpgrade { key, on_upgrade })
+        Ok(WsUpgrade {
+            key,
+            on_upgrade,
+            max_message_bytes: frame::MAX_MESSAGE_BYTES,
+        })
     }
 }
 

@@ -1,7 +1,8 @@
 //! `WsSocket`: one server-side WebSocket over any async byte stream.
 //!
-//! It owns no buffer while idle: the read buffer exists only while a frame is partly read,
-//! and writes go out with `writev` straight from the queued, shared frames.
+//! It owns no buffer while idle: the decoder holds only a message in progress, the read
+//! buffer only bytes left over after a message, and writes go out with `writev` straight
+//! from the queued, shared frames. A flood of pings costs one pending pong, the latest.
 
 use std::{
     collections::VecDeque,
@@ -14,7 +15,7 @@ use std::{
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::frame::{self, Chunk, Decoder, FrameError, Incoming, WireFrame};
+use super::frame::{self, Chunk, Decoder, FrameError, Incoming, Skipped, WireFrame};
 
 type BoxFuture<'a> = Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 
@@ -33,10 +34,15 @@ pub enum ReadError {
 
 pub struct WsSocket<T> {
     io: T,
+    /// Bytes read after the end of a message, at most one read chunk: the decoder takes every
+    /// other byte as it arrives.
     read_buf: Vec<u8>,
     read_pos: usize,
     decoder: Decoder,
     writes: VecDeque<Chunk>,
+    /// The answer to the latest ping, not yet queued: a later ping replaces it (RFC 6455
+    /// 5.5.3), so a client that pings and never reads cannot grow our queue.
+    pong: Option<WireFrame>,
     /// Where writing resumes in the first chunk: a frame index, and bytes of that frame
     /// already written (a frame once started must go out whole).
     head_frame: usize,
@@ -45,52 +51,67 @@ pub struct WsSocket<T> {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
-    pub fn new(io: T) -> Self {
+    /// A socket refusing client messages over `max_message_bytes` (see `frame::MAX_MESSAGE_BYTES`
+    /// for the default).
+    pub fn new(io: T, max_message_bytes: usize) -> Self {
         WsSocket {
             io,
             read_buf: Vec::new(),
             read_pos: 0,
-            decoder: Decoder::default(),
+            decoder: Decoder::new(max_message_bytes),
             writes: VecDeque::new(),
+            pong: None,
             head_frame: 0,
             head_offset: 0,
             written: 0,
         }
     }
 
-    /// The next message. `Ready(None)` when the peer has closed the TCP connection.
+    /// The next message. `Ready(None)` when the peer has closed the TCP connection. After an
+    /// error, the same error again.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming, ReadError>>> {
         loop {
             if self.read_pos < self.read_buf.len() {
-                match self.decoder.decode(&mut self.read_buf[self.read_pos..])? {
-                    Some((used, message)) => {
-                        self.read_pos += used;
-                        if self.read_pos == self.read_buf.len() {
-                            // Nothing left over: give the buffer back, idle sockets hold none.
-                            self.read_buf = Vec::new();
-                            self.read_pos = 0;
-                        }
-                        match message {
-                            Some(message) => return Poll::Ready(Some(Ok(message))),
-                            None => continue,
-                        }
-                    }
-                    None => {
-                        self.read_buf.drain(..self.read_pos);
-                        self.read_pos = 0;
-                    }
+                let (used, decoded) = self.decoder.decode(&self.read_buf[self.read_pos..]);
+                self.read_pos += used;
+                if self.read_pos == self.read_buf.len() {
+                    // Nothing left over: give the buffer back, idle sockets hold none.
+                    self.read_buf = Vec::new();
+                    self.read_pos = 0;
                 }
+                if let Some(ready) = Self::ready(decoded) {
+                    return Poll::Ready(Some(ready));
+                }
+            } else if let Some(e) = self.decoder.error() {
+                return Poll::Ready(Some(Err(e.into())));
             }
-            // Read into the stack: an idle poll costs no allocation, and only bytes that
-            // arrived are kept.
+            // Read into the stack: an idle poll costs no allocation, and the decoder takes
+            // the bytes from there.
             let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
             let mut buf = ReadBuf::uninit(&mut chunk);
-            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
-                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(None),
-                Poll::Ready(Ok(())) => self.read_buf.extend_from_slice(buf.filled()),
+            match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+                Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                Ok(()) if buf.filled().is_empty() => return Poll::Ready(None),
+                Ok(()) => {}
             }
+            let filled = buf.filled();
+            let (used, decoded) = self.decoder.decode(filled);
+            if let Some(ready) = Self::ready(decoded) {
+                if used < filled.len() {
+                    // Only bytes after a message are kept, for the next call.
+                    self.read_buf = filled[used..].to_vec();
+                    self.read_pos = 0;
+                }
+                return Poll::Ready(Some(ready));
+            }
+        }
+    }
+
+    fn ready(decoded: Result<Option<Incoming>, FrameError>) -> Option<Result<Incoming, ReadError>> {
+        match decoded {
+            Ok(None) => None,
+            Ok(Some(message)) => Some(Ok(message)),
+            Err(e) => Some(Err(e.into())),
         }
     }
 
@@ -108,8 +129,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
         &mut self.writes
     }
 
+    /// Answers a ping, replacing an answer to an earlier one that has not gone out yet.
+    pub fn pong(&mut self, payload: &[u8]) {
+        self.pong = Some(frame::pong(payload));
+    }
+
     pub fn has_queued(&self) -> bool {
-        !self.writes.is_empty()
+        !self.writes.is_empty() || self.pong.is_some()
     }
 
     /// Bytes written so far; a write that makes no progress leaves it unchanged.
@@ -127,6 +153,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
             })
             .flatten();
         self.writes.clear();
+        self.pong = None;
         self.head_frame = 0;
         if let Some(frame) = started {
             self.writes.push_back(Chunk::from([frame]));
@@ -135,6 +162,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
 
     /// Writes every queued frame, several per system call.
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.queue_pong();
         while !self.writes.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let mut count = 0;
@@ -180,6 +208,26 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
+    /// Moves the pending pong to the front of the queue, ahead of the events, once no frame
+    /// is partly written (a frame once started must go out whole).
+    fn queue_pong(&mut self) {
+        if self.head_offset != 0 {
+            return;
+        }
+        let Some(pong) = self.pong.take() else { return };
+        if self.head_frame > 0 {
+            // Between two frames of a shared chunk: the rest becomes a chunk of its own.
+            let rest: Chunk = self
+                .writes
+                .pop_front()
+                .map(|chunk| chunk[self.head_frame..].iter().cloned().collect())
+                .unwrap_or_else(|| Chunk::from([]));
+            self.writes.push_front(rest);
+            self.head_frame = 0;
+        }
+        self.writes.push_front(Chunk::from([pong]));
+    }
+
     pub async fn flush(&mut self) -> io::Result<()> {
         poll_fn(|cx| self.poll_flush(cx)).await
     }
@@ -196,18 +244,39 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
     }
 
     async fn close_with(&mut self, close: WireFrame, grace: std::time::Duration) {
+        // From here on the client's frames are skipped, not decoded or kept: all we wait for
+        // is its close frame.
+        self.decoder.stop();
         self.queue(close);
         let _ = tokio::time::timeout(grace, async {
             if self.flush().await.is_ok() {
-                while let Some(Ok(message)) = self.next().await {
-                    if matches!(message, Incoming::Close(_)) {
-                        break;
-                    }
-                }
+                poll_fn(|cx| self.poll_skip_to_close(cx)).await;
             }
         })
         .await;
         let _ = tokio::time::timeout(grace, tokio::io::AsyncWriteExt::shutdown(&mut self.io)).await;
+    }
+
+    /// Discards what the client sends until its close frame has gone by or the connection
+    /// ends; memory stays at one read chunk, on the stack.
+    fn poll_skip_to_close(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let left = std::mem::take(&mut self.read_buf);
+        let from = std::mem::take(&mut self.read_pos);
+        if self.decoder.skip(left.get(from..).unwrap_or_default()).1 == Skipped::Closed {
+            return Poll::Ready(());
+        }
+        loop {
+            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut buf = ReadBuf::uninit(&mut chunk);
+            match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+                Ok(()) if !buf.filled().is_empty() => {
+                    if self.decoder.skip(buf.filled()).1 == Skipped::Closed {
+                        return Poll::Ready(());
+                    }
+                }
+                _ => return Poll::Ready(()),
+            }
+        }
     }
 
     /// Answers a client's close frame with its own code, as RFC 6455 asks.
@@ -248,7 +317,7 @@ mod tests {
     #[tokio::test]
     async fn reads_messages_split_across_reads_and_frees_the_buffer() {
         let (mut client, server) = duplex(64);
-        let mut socket = WsSocket::new(server);
+        let mut socket = WsSocket::new(server, frame::MAX_MESSAGE_BYTES);
         let bytes = [masked(b"one"), masked(b"two")].concat();
         client.write_all(&bytes[..5]).await.unwrap();
         let reader = tokio::spawn(async move {
@@ -267,7 +336,7 @@ mod tests {
     #[tokio::test]
     async fn flush_writes_queued_frames_in_order_through_a_narrow_pipe() {
         let (mut client, server) = duplex(7);
-        let mut socket = WsSocket::new(server);
+        let mut socket = WsSocket::new(server, frame::MAX_MESSAGE_BYTES);
         let frames: Vec<WireFrame> = (0..50)
             .map(|i| frame::text(|b| b.extend_from_slice(format!("frame {i}").as_bytes())))
             .collect();
@@ -288,7 +357,7 @@ mod tests {
     #[tokio::test]
     async fn chunks_of_many_frames_go_out_whole_through_a_narrow_pipe() {
         let (mut client, server) = duplex(5);
-        let mut socket = WsSocket::new(server);
+        let mut socket = WsSocket::new(server, frame::MAX_MESSAGE_BYTES);
         let chunk: Chunk = (0..100)
             .map(|i| frame::text(|b| b.extend_from_slice(format!("f{i}").as_bytes())))
             .collect();
@@ -305,7 +374,7 @@ mod tests {
     #[tokio::test]
     async fn discarding_keeps_a_partly_written_frame_whole() {
         let (mut client, server) = duplex(3);
-        let mut socket = WsSocket::new(server);
+        let mut socket = WsSocket::new(server, frame::MAX_MESSAGE_BYTES);
         socket.queue(frame::text(|b| b.extend_from_slice(b"hello")));
         socket.queue(frame::text(|b| b.extend_from_slice(b"dropped")));
         let mut cx = Context::from_waker(std::task::Waker::noop());
