@@ -50,7 +50,10 @@ fn app() -> Router {
 }
 
 async fn upgrade(upgrade: WsUpgrade) -> Response {
-    upgrade.on_upgrade(echo)
+    // The chat's default limit (--max-ws-message-bytes), so the suite measures what we ship.
+    upgrade
+        .max_message_bytes(frame::MAX_MESSAGE_BYTES)
+        .on_upgrade(echo)
 }
 
 async fn echo(mut socket: ServerSocket) {
@@ -70,7 +73,7 @@ async fn echo(mut socket: ServerSocket) {
                 let reason = "binary frames are not supported";
                 return socket.close(UNSUPPORTED, reason, CLOSE_GRACE).await;
             }
-            Incoming::Ping(payload) => socket.queue(frame::pong(&payload)),
+            Incoming::Ping(payload) => socket.pong(&payload),
             Incoming::Pong => continue,
             Incoming::Close(code) => return socket.answer_close(code, CLOSE_GRACE).await,
         }
