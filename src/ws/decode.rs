@@ -5,6 +5,10 @@
 //! the message in progress (at most the limit) and one read chunk, and a bad frame is refused
 //! from its header, or from its first bad byte, not after its payload arrived.
 
+mod header;
+
+use header::{Header, check_start};
+
 use super::frame::{BINARY, CLOSE, CONTINUATION, FrameError, Incoming, PING, PONG, TEXT};
 
 /// The default for `--max-ws-message-bytes`: the largest message, after reassembly.
@@ -43,23 +47,14 @@ enum Phase {
     Payload(Payload),
 }
 
-/// A frame header being read: 2 bytes, then 0, 2 or 8 of length, then 4 of mask.
-#[derive(Debug, Default, Clone, Copy)]
-struct Header {
-    bytes: [u8; 14],
-    have: usize,
-    /// The checks passed so far: 0 none, 1 the first two bytes, 2 the length too.
-    checked: u8,
-}
-
 #[derive(Debug, Clone, Copy)]
-struct Payload {
-    fin: bool,
-    opcode: u8,
-    mask: [u8; 4],
+pub(super) struct Payload {
+    pub(super) fin: bool,
+    pub(super) opcode: u8,
+    pub(super) mask: [u8; 4],
     /// Payload bytes read so far, which is also where the mask stands.
-    read: u64,
-    len: u64,
+    pub(super) read: u64,
+    pub(super) len: u64,
 }
 
 #[derive(Debug)]
@@ -349,81 +344,6 @@ impl Decoder {
     }
 }
 
-impl Header {
-    /// Takes header bytes from `input` up to the end of the current part; returns how many.
-    fn fill(&mut self, input: &[u8]) -> usize {
-        let want = if self.have < 2 { 2 } else { self.total() };
-        let take = want.saturating_sub(self.have).min(input.len());
-        self.bytes[self.have..self.have + take].copy_from_slice(&input[..take]);
-        self.have += take;
-        take
-    }
-
-    fn len_bytes(&self) -> usize {
-        match self.bytes[1] & 0x7F {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        }
-    }
-
-    fn total(&self) -> usize {
-        2 + self.len_bytes() + if self.bytes[1] & 0x80 != 0 { 4 } else { 0 }
-    }
-
-    /// The payload length, once read; `None` for a 64-bit length with its top bit set.
-    fn len(&self) -> Option<u64> {
-        let b = &self.bytes;
-        let len = match self.len_bytes() {
-            2 => u64::from(u16::from_be_bytes([b[2], b[3]])),
-            8 => u64::from_be_bytes([b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]]),
-            _ => u64::from(b[1] & 0x7F),
-        };
-        (len >> 63 == 0).then_some(len)
-    }
-
-    fn payload(&self) -> Payload {
-        let at = 2 + self.len_bytes();
-        let mut mask = [0; 4];
-        if self.bytes[1] & 0x80 != 0 {
-            mask.copy_from_slice(&self.bytes[at..at + 4]);
-        }
-        Payload {
-            fin: self.bytes[0] & 0x80 != 0,
-            opcode: self.bytes[0] & 0x0F,
-            mask,
-            read: 0,
-            len: self.len().unwrap_or(0),
-        }
-    }
-}
-
-/// The checks the first two bytes allow, so a bad frame is refused before its payload.
-fn check_start(b0: u8, b1: u8, in_message: bool) -> Result<(), FrameError> {
-    if b0 & 0x70 != 0 {
-        return Err(FrameError::Protocol("reserved bits set"));
-    }
-    let fin = b0 & 0x80 != 0;
-    match b0 & 0x0F {
-        TEXT | BINARY if in_message => {
-            return Err(FrameError::Protocol("new message inside a fragmented one"));
-        }
-        CONTINUATION if !in_message => {
-            return Err(FrameError::Protocol("continuation without a message"));
-        }
-        TEXT | BINARY | CONTINUATION => {}
-        CLOSE | PING | PONG if !fin || usize::from(b1 & 0x7F) > MAX_CONTROL => {
-            return Err(FrameError::Protocol("bad control frame"));
-        }
-        CLOSE | PING | PONG => {}
-        _ => return Err(FrameError::Protocol("unknown opcode")),
-    }
-    if b1 & 0x80 == 0 {
-        return Err(FrameError::Protocol("client frames must be masked"));
-    }
-    Ok(())
-}
-
 /// Appends `bytes` unmasked; `offset` is where in the payload they start. The buffer grows by
 /// doubling, but never past `cap`, so a message of the limit holds no more than the limit.
 fn unmask_into(buf: &mut Vec<u8>, bytes: &[u8], mask: [u8; 4], offset: usize, cap: usize) {
@@ -459,4 +379,4 @@ fn close_code(data: &[u8]) -> Result<Option<u16>, FrameError> {
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -162,8 +162,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
 
     /// Writes every queued frame, several per system call.
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.queue_pong();
-        while !self.writes.is_empty() {
+        loop {
+            // Each time round: a pong waiting for the end of a partly written frame goes next.
+            self.queue_pong();
+            if self.writes.is_empty() {
+                break;
+            }
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let mut count = 0;
             let mut skip = (self.head_frame, self.head_offset);
@@ -299,97 +303,4 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
-
-    fn masked(payload: &[u8]) -> Vec<u8> {
-        let mut out = vec![0x81, 0x80 | payload.len() as u8, 1, 2, 3, 4];
-        out.extend(
-            payload
-                .iter()
-                .enumerate()
-                .map(|(i, b)| b ^ [1, 2, 3, 4][i % 4]),
-        );
-        out
-    }
-
-    #[tokio::test]
-    async fn reads_messages_split_across_reads_and_frees_the_buffer() {
-        let (mut client, server) = duplex(64);
-        let mut socket = WsSocket::new(server, frame::MAX_MESSAGE_BYTES);
-        let bytes = [masked(b"one"), masked(b"two")].concat();
-        client.write_all(&bytes[..5]).await.unwrap();
-        let reader = tokio::spawn(async move {
-            let a = socket.next().await.unwrap().unwrap();
-            let b = socket.next().await.unwrap().unwrap();
-            (a, b, socket.read_buf.capacity())
-        });
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        client.write_all(&bytes[5..]).await.unwrap();
-        let (a, b, capacity) = reader.await.unwrap();
-        assert_eq!(a, Incoming::Text("one".into()));
-        assert_eq!(b, Incoming::Text("two".into()));
-        assert_eq!(capacity, 0);
-    }
-
-    #[tokio::test]
-    async fn flush_writes_queued_frames_in_order_through_a_narrow_pipe() {
-        let (mut client, server) = duplex(7);
-        let mut socket = WsSocket::new(server, frame::MAX_MESSAGE_BYTES);
-        let frames: Vec<WireFrame> = (0..50)
-            .map(|i| frame::text(|b| b.extend_from_slice(format!("frame {i}").as_bytes())))
-            .collect();
-        let expected: Vec<u8> = frames.iter().flat_map(|f| f.to_vec()).collect();
-        for f in &frames {
-            socket.queue(f.clone());
-        }
-        let writer = tokio::spawn(async move {
-            socket.flush().await.unwrap();
-            socket.written()
-        });
-        let mut got = vec![0; expected.len()];
-        client.read_exact(&mut got).await.unwrap();
-        assert_eq!(got, expected);
-        assert_eq!(writer.await.unwrap(), expected.len() as u64);
-    }
-
-    #[tokio::test]
-    async fn chunks_of_many_frames_go_out_whole_through_a_narrow_pipe() {
-        let (mut client, server) = duplex(5);
-        let mut socket = WsSocket::new(server, frame::MAX_MESSAGE_BYTES);
-        let chunk: Chunk = (0..100)
-            .map(|i| frame::text(|b| b.extend_from_slice(format!("f{i}").as_bytes())))
-            .collect();
-        let expected: Vec<u8> = chunk.iter().flat_map(|f| f.to_vec()).collect();
-        socket.queue_mut().push_back(chunk.clone());
-        socket.queue_mut().push_back(chunk);
-        let writer = tokio::spawn(async move { socket.flush().await });
-        let mut got = vec![0; 2 * expected.len()];
-        client.read_exact(&mut got).await.unwrap();
-        writer.await.unwrap().unwrap();
-        assert_eq!(got, [expected.clone(), expected].concat());
-    }
-
-    #[tokio::test]
-    async fn discarding_keeps_a_partly_written_frame_whole() {
-        let (mut client, server) = duplex(3);
-        let mut socket = WsSocket::new(server, frame::MAX_MESSAGE_BYTES);
-        socket.queue(frame::text(|b| b.extend_from_slice(b"hello")));
-        socket.queue(frame::text(|b| b.extend_from_slice(b"dropped")));
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        assert!(socket.poll_flush(&mut cx).is_pending());
-        socket.discard_queued();
-        socket.queue(frame::close(1008, "slow"));
-        let writer = tokio::spawn(async move { socket.flush().await });
-        let mut got = Vec::new();
-        let mut buf = [0u8; 64];
-        while got.len() < 7 + 8 {
-            let n = client.read(&mut buf).await.unwrap();
-            got.extend_from_slice(&buf[..n]);
-        }
-        writer.await.unwrap().unwrap();
-        assert_eq!(&got[..7], &[0x81, 5, b'h', b'e', b'l', b'l', b'o']);
-        assert_eq!(&got[7..11], &[0x88, 6, 0x03, 0xF0]);
-    }
-}
+mod tests;

@@ -163,13 +163,21 @@ async fn a_slow_reader_is_closed_with_1008_and_nobody_waits_for_it() {
         slow.close_code().await
     });
     // Big messages fill the slow reader's TCP buffers, then its queue. The sender reads its
-    // own echoes, so it is not a slow reader itself.
+    // own echoes, so it is not a slow reader itself; and it stays at most `WINDOW` messages
+    // ahead of `fast`, so `fast` is not one either: unpaced, a release build writes faster
+    // than this test's `fast` reads, and the server rightly closes `fast` too. Were the
+    // server to wait for `slow`, `fast` would starve and the wait below would time out.
+    const WINDOW: usize = 50;
     let text = "慢".repeat(1900);
     let total = 3000;
+    let (seen_tx, mut seen) = tokio::sync::watch::channel(0usize);
     let (mut sink, mut stream) = sender.ws.split();
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
     let send = tokio::spawn(async move {
-        for _ in 0..total {
+        for n in 0..total {
+            while n >= *seen.borrow_and_update() + WINDOW {
+                seen.changed().await.unwrap();
+            }
             sink.send(Message::text(text.as_str())).await.unwrap();
         }
         sink
@@ -179,7 +187,10 @@ async fn a_slow_reader_is_closed_with_1008_and_nobody_waits_for_it() {
     while chats < total || kicked.is_some() {
         let event = fast.next_event().await;
         match event["type"].as_str().unwrap() {
-            "chat" => chats += 1,
+            "chat" => {
+                chats += 1;
+                seen_tx.send_replace(chats);
+            }
             "left" => {
                 assert_eq!(event["data"], "slow is left.");
                 kicked.take().expect("one left").send(()).unwrap();

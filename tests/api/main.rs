@@ -15,3 +15,4 @@ mod server;
 mod session;
 mod socket;
 mod upload;
+mod ws_bounds;

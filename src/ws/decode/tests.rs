@@ -3,7 +3,7 @@ use super::*;
 pub(super) const MASK: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
 
 /// A masked client frame, as a browser would send it.
-pub(super) fn client_with(fin: bool, opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+pub(crate) fn client_with(fin: bool, opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
     let mut out = vec![(u8::from(fin) << 7) | opcode];
     match payload.len() {
         n if n < 126 => out.push(0x80 | n as u8),
