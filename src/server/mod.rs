@@ -7,7 +7,6 @@
 
 mod activity;
 mod refuse;
-pub mod sampled;
 mod service;
 pub mod tally;
 
@@ -29,12 +28,12 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use self::{
     activity::{Activity, Verdict, Watched},
-    sampled::SampledLog,
     service::ConnService,
     tally::{Slot, Tally},
 };
 use crate::{
     config::Config,
+    log_sample::{Sample, SampledLog},
     metrics::{Metrics, Refused},
     routes::client_addr::{TrustedProxies, address_key},
 };
@@ -178,11 +177,15 @@ impl Server {
             shutdown,
         } = self;
         let connections = TaskTracker::new();
-        let mut accept_failures = SampledLog::new(edge.settings.log_sample_interval);
-        let mut refusals = SampledLog::new(edge.settings.log_sample_interval);
+        let logs = AcceptLogs::new(edge.settings.log_sample_interval);
+        let mut flush = logs.clock();
         loop {
             let accepted = tokio::select! {
                 () = shutdown.cancelled() => break,
+                _ = flush.tick() => {
+                    logs.flush_expired(Instant::now());
+                    continue;
+                }
                 accepted = listener.accept() => accepted,
             };
             let (tcp, peer) = match accepted {
@@ -191,13 +194,8 @@ impl Server {
                 Err(e) if is_about_one_connection(&e) => continue,
                 Err(e) => {
                     edge.metrics.accept_errors.inc();
-                    if let Some(failures) = accept_failures.record(Instant::now()) {
-                        tracing::error!(
-                            error = %e,
-                            failures,
-                            "cannot accept connections; open ones are still served"
-                        );
-                    }
+                    logs.failures
+                        .record(AcceptFailure::of(&e), "accept", Instant::now());
                     // Out of descriptors, the pending connection stays queued and `accept`
                     // would fail again at once: wait for some to close instead of spinning.
                     tokio::select! {
@@ -219,23 +217,90 @@ impl Server {
                 }
                 Err(reason) => {
                     edge.metrics.refuse(reason);
-                    // A flood of refusals is one line per interval, naming the latest peer.
-                    if let Some(refused) = refusals.record(Instant::now()) {
-                        tracing::warn!(
-                            %peer,
-                            reason = reason.label(),
-                            refused,
-                            "refused connections at a cap"
-                        );
-                    }
+                    logs.refusals
+                        .record(address_key(peer.ip()), reason.label(), Instant::now());
                     connections.spawn(refuse::refuse(tcp, reason));
                 }
             }
         }
         drop(listener);
+        logs.failures.flush_all();
+        logs.refusals.flush_all();
         connections.close();
         connections.wait().await;
     }
+}
+
+/// The accept loop's sampled logs, flushed by the loop itself on the same period as the
+/// application's: a flood of failures or refusals is one line per key per interval.
+struct AcceptLogs {
+    failures: SampledLog<AcceptFailure>,
+    /// Keyed by address (an IPv6 /64), so one line per address per interval.
+    refusals: SampledLog<IpAddr>,
+}
+
+impl AcceptLogs {
+    fn new(interval: Duration) -> Self {
+        AcceptLogs {
+            failures: SampledLog::new(interval, log_accept_failures),
+            refusals: SampledLog::new(interval, log_refused_connections),
+        }
+    }
+
+    /// Ticks when quiet keys should write their last count.
+    fn clock(&self) -> tokio::time::Interval {
+        // An interval of 0 logs every occurrence at once and leaves nothing to flush.
+        let period = self.failures.interval().max(Duration::from_secs(1));
+        let mut ticks = tokio::time::interval_at((Instant::now() + period).into(), period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    }
+
+    fn flush_expired(&self, now: Instant) {
+        self.failures.flush_expired(now);
+        self.refusals.flush_expired(now);
+    }
+}
+
+/// What an accept failure is keyed by: the OS error when there is one, as "too many open
+/// files" and "out of memory" are both `Uncategorized` kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum AcceptFailure {
+    Os(i32),
+    Kind(io::ErrorKind),
+}
+
+impl AcceptFailure {
+    fn of(e: &io::Error) -> Self {
+        e.raw_os_error()
+            .map_or(AcceptFailure::Kind(e.kind()), AcceptFailure::Os)
+    }
+}
+
+impl std::fmt::Display for AcceptFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            AcceptFailure::Os(code) => io::Error::from_raw_os_error(code).fmt(f),
+            AcceptFailure::Kind(kind) => kind.fmt(f),
+        }
+    }
+}
+
+fn log_accept_failures(error: &AcceptFailure, sample: &Sample) {
+    tracing::error!(
+        %error,
+        failures = sample.count,
+        "cannot accept connections; open ones are still served"
+    );
+}
+
+fn log_refused_connections(client: &IpAddr, sample: &Sample) {
+    tracing::warn!(
+        %client,
+        count = sample.count,
+        reasons = %sample,
+        "refused connections at a cap"
+    );
 }
 
 /// Accept errors that concern one connection only, not the listener.
