@@ -116,8 +116,9 @@ impl OriginPolicy {
     }
 }
 
-/// Counts a request refused for its origin or a per-address limit, for a sampled log line: a
-/// page on another site can make every visitor send one, so one line each would be a flood.
+/// Counts a request refused for anything a client can repeat at will (its origin, a limit, a
+/// missing cookie, a bad room or upload), for a sampled log line per address: one line each
+/// would let a client, or a page on another site through its visitors, flood the logs.
 pub fn refused_request(state: &AppState, client: IpAddr, reason: &'static str) {
     let key = address_key(client);
     state.refused_requests.record(key, reason, Instant::now());

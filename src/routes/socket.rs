@@ -98,7 +98,7 @@ pub fn accept(
         sockets.track_future(async move {
             // The upgrade goes through first, as in the seed: a browser only sees close codes.
             let Some(user) = user else {
-                tracing::info!(%client, "refused a socket without a valid user cookie");
+                origin::refused_request(&state, client, "socket_without_user");
                 socket
                     .close(close::INVALID_USER, "Invalid user", CLOSE_GRACE)
                     .await;
@@ -107,7 +107,7 @@ pub fn accept(
             // Each tab holds a socket, a task and a room membership: one user's are capped.
             let Some(_tab) = state.tabs.take(user.id) else {
                 shared.metrics.refuse(Refused::PerUser);
-                tracing::info!(user = user.id, %client, "refused a socket over the per-user cap");
+                origin::refused_request(&state, client, "sockets_per_user");
                 socket
                     .close(close::TOO_MANY_SOCKETS, TOO_MANY_TABS, CLOSE_GRACE)
                     .await;
@@ -116,7 +116,8 @@ pub fn accept(
             let room = match room {
                 Ok(room) => room,
                 Err(reason) => {
-                    tracing::info!(user = user.id, %client, reason, "refused a bad room name");
+                    tracing::debug!(user = user.id, %client, reason, "refused a bad room name");
+                    origin::refused_request(&state, client, "bad_room_name");
                     socket
                         .close(close::INVALID_ROOM, &reason, CLOSE_GRACE)
                         .await;

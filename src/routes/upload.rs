@@ -21,7 +21,11 @@ use serde::Serialize;
 use tower::ServiceExt as _;
 use tower_http::services::ServeFile;
 
-use super::{body_timeout, client_addr::ClientAddr, origin::Scheme};
+use super::{
+    body_timeout,
+    client_addr::ClientAddr,
+    origin::{self, Scheme},
+};
 use crate::{
     auth,
     error::ApiError,
@@ -61,9 +65,25 @@ pub async fn create(
         Err((_, error @ ApiError::Internal(_))) => Err(error),
         Err((reason, error)) => {
             state.metrics.reject_upload(reason);
-            tracing::info!(%client, reason = reason.label(), error = %error, "upload refused");
+            tracing::debug!(%client, reason = reason.label(), error = %error, "upload refused");
+            origin::refused_request(&state, client, log_reason(reason));
             Err(error)
         }
+    }
+}
+
+/// The reason in the sampled "refused requests" line, which other routes' reasons share.
+fn log_reason(reason: UploadReject) -> &'static str {
+    match reason {
+        UploadReject::NotSignedIn => "upload_not_signed_in",
+        UploadReject::TooLarge => "upload_too_large",
+        UploadReject::UnsupportedType => "upload_unsupported_type",
+        UploadReject::Malformed => "upload_malformed",
+        UploadReject::Busy => "upload_busy",
+        UploadReject::ServerBusy => "upload_server_busy",
+        UploadReject::RateLimited => "upload_rate_limited",
+        UploadReject::Quota => "upload_quota",
+        UploadReject::Timeout => "upload_timeout",
     }
 }
 
