@@ -224,6 +224,9 @@ impl Decoder {
                             .len()
                             .ok_or(FrameError::Protocol("frame length out of range"))?;
                         if !skipping {
+                            if !header.is_minimal() {
+                                return Err(FrameError::Protocol("frame length not minimal"));
+                            }
                             let so_far = self.message.as_ref().map_or(0, |m| m.len);
                             let data = header.bytes[0] & 0x08 == 0;
                             if data && len > (self.limit.saturating_sub(so_far)) as u64 {

@@ -45,6 +45,16 @@ impl Header {
         (len >> 63 == 0).then_some(len)
     }
 
+    /// Whether the length took the shortest field that holds it, as RFC 6455 5.2 requires:
+    /// a 16-bit field for 126 or more, a 64-bit one past 65535.
+    pub(super) fn is_minimal(&self) -> bool {
+        match (self.len_bytes(), self.len()) {
+            (2, Some(len)) => len >= 126,
+            (8, Some(len)) => len > 0xFFFF,
+            _ => true,
+        }
+    }
+
     pub(super) fn payload(&self) -> Payload {
         let at = 2 + self.len_bytes();
         let mut mask = [0; 4];

@@ -334,6 +334,39 @@ fn a_header_that_cannot_be_a_frame_loses_the_framing() {
     assert_eq!(decoder.skip(&bytes), (bytes.len(), Skipped::More));
 }
 
+/// A text frame of `len` bytes whose length takes `field` (126 or 127) whatever it is.
+fn with_length_field(field: u8, len: u64) -> Vec<u8> {
+    let mut bytes = vec![0x81, 0x80 | field];
+    match field {
+        126 => bytes.extend_from_slice(&(len as u16).to_be_bytes()),
+        _ => bytes.extend_from_slice(&len.to_be_bytes()),
+    }
+    bytes.extend_from_slice(&MASK);
+    bytes
+}
+
+#[test]
+fn a_length_not_in_its_shortest_form_is_refused_from_the_header() {
+    for (field, len) in [(126, 0), (126, 125), (127, 0), (127, 125), (127, 65535)] {
+        let bytes = with_length_field(field, len);
+        let (_, result) = Decoder::default().decode(&bytes);
+        let error = result.expect_err("refused before any payload");
+        assert_eq!(error.close_code(), 1002, "{field} carrying {len}");
+    }
+    for (field, len) in [(126, 126), (126, 65535), (127, 65536)] {
+        let bytes = with_length_field(field, len);
+        let mut decoder = Decoder::new(1 << 20);
+        assert_eq!(decoder.decode(&bytes), (bytes.len(), Ok(None)), "{len}");
+    }
+}
+
+#[test]
+fn a_64_bit_length_with_its_top_bit_set_is_a_protocol_error() {
+    let bytes = with_length_field(127, 1 << 63);
+    let (_, result) = Decoder::default().decode(&bytes);
+    assert_eq!(result.map_err(FrameError::close_code), Err(1002));
+}
+
 #[test]
 fn stopping_mid_message_frees_it_and_skips_to_the_close() {
     let mut bytes = client(false, TEXT, &[b'a'; 3000]);
