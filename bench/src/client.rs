@@ -36,23 +36,7 @@ impl Target {
     }
 
     pub async fn sign_in(&self, http: &reqwest::Client, name: &str) -> anyhow::Result<String> {
-        let response = http
-            .post(format!("http://{}/wsin", self.addr))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("name={name}"))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "sign-in: {}",
-            response.status()
-        );
-        let set = response
-            .headers()
-            .get("set-cookie")
-            .context("no cookie")?
-            .to_str()?;
-        Ok(set.split(';').next().unwrap_or_default().to_owned())
+        sign_in(http, self.addr, name).await
     }
 
     pub async fn connect(&self, cookie: &str, room: Option<&str>) -> anyhow::Result<Ws> {
@@ -95,6 +79,31 @@ pub fn probe_time(text: &str) -> Option<u64> {
     let at = text.rfind("\"data\":\"t:")?;
     let rest = &text[at + 10..];
     rest[..rest.find('"')?].parse().ok()
+}
+
+/// Signs `name` in at `addr`; the cookie to send back, `name=value`.
+pub async fn sign_in(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    name: &str,
+) -> anyhow::Result<String> {
+    let response = http
+        .post(format!("http://{addr}/wsin"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("name={name}"))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "sign-in: {}",
+        response.status()
+    );
+    let set = response
+        .headers()
+        .get("set-cookie")
+        .context("no cookie")?
+        .to_str()?;
+    Ok(set.split(';').next().unwrap_or_default().to_owned())
 }
 
 #[cfg(test)]

@@ -3,16 +3,12 @@
 use askama::Template;
 use axum::{
     extract::{Query, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
 use axum_extra::extract::SignedCookieJar;
 
-use super::{
-    client_addr::ClientAddr,
-    origin::Scheme,
-    socket::{self, MaybeUpgrade, SocketQuery},
-};
+use super::socket::{self, MaybeUpgrade, SocketRequest};
 use crate::{
     auth,
     chat::room::RoomName,
@@ -25,15 +21,17 @@ use crate::{
 pub async fn page_or_socket(
     State(state): State<AppState>,
     MaybeUpgrade(upgrade): MaybeUpgrade,
-    ClientAddr(client): ClientAddr,
-    scheme: Scheme,
-    jar: SignedCookieJar,
-    headers: HeaderMap,
-    Query(query): Query<SocketQuery>,
+    request: SocketRequest,
 ) -> Response {
     match upgrade {
-        Some(ws) => socket::accept(ws, &state, client, scheme, &jar, &headers, query),
+        Some(ws) => socket::accept(ws, &state, request),
         None => {
+            let SocketRequest {
+                jar,
+                headers,
+                query: Query(query),
+                ..
+            } = request;
             let lang = Lang::negotiate(
                 headers
                     .get(header::ACCEPT_LANGUAGE)

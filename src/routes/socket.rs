@@ -1,7 +1,5 @@
 //! The WebSocket upgrade: origin check, cookie check, then hand over to `chat::connection`.
 
-use std::net::IpAddr;
-
 use axum::{
     extract::{FromRequestParts, Query, State},
     http::{HeaderMap, header, request::Parts},
@@ -53,38 +51,44 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeUpgrade {
     }
 }
 
+/// What a socket needs from its request besides the upgrade, on whichever path it came.
+#[derive(FromRequestParts)]
+#[from_request(state(AppState))]
+pub struct SocketRequest {
+    pub client: ClientAddr,
+    pub scheme: Scheme,
+    pub jar: SignedCookieJar,
+    pub headers: HeaderMap,
+    pub query: Query<SocketQuery>,
+}
+
 /// Any other path: a socket if asked for, else 404.
 pub async fn socket_or_not_found(
     State(state): State<AppState>,
     MaybeUpgrade(upgrade): MaybeUpgrade,
-    ClientAddr(client): ClientAddr,
-    scheme: Scheme,
-    jar: SignedCookieJar,
-    headers: HeaderMap,
-    Query(query): Query<SocketQuery>,
+    request: SocketRequest,
 ) -> Response {
     match upgrade {
-        Some(ws) => accept(ws, &state, client, scheme, &jar, &headers, query),
+        Some(ws) => accept(ws, &state, request),
         None => ApiError::NotFound("not found".into()).into_response(),
     }
 }
 
-pub fn accept(
-    ws: WsUpgrade,
-    state: &AppState,
-    client: IpAddr,
-    scheme: Scheme,
-    jar: &SignedCookieJar,
-    headers: &HeaderMap,
-    query: SocketQuery,
-) -> Response {
-    if !state.origins.allows(headers, scheme) {
+pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Response {
+    let SocketRequest {
+        client: ClientAddr(client),
+        scheme,
+        jar,
+        headers,
+        query: Query(query),
+    } = request;
+    if !state.origins.allows(&headers, scheme) {
         let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
         tracing::debug!(%client, origin, "refused a cross-origin WebSocket");
         origin::refused_request(state, client, "cross_origin_socket");
         return ApiError::Forbidden("cross-origin WebSocket refused".into()).into_response();
     }
-    let user = auth::current_user(jar);
+    let user = auth::current_user(&jar);
     let room = query
         .room
         .as_deref()

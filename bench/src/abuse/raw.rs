@@ -266,23 +266,7 @@ pub async fn sign_in(addr: SocketAddr, from: IpAddr, name: &str) -> anyhow::Resu
         .local_address(from)
         .timeout(Duration::from_secs(10))
         .build()?;
-    let response = http
-        .post(format!("http://{addr}/wsin"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("name={name}"))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "sign-in: {}",
-        response.status()
-    );
-    let set = response
-        .headers()
-        .get("set-cookie")
-        .context("no cookie")?
-        .to_str()?;
-    Ok(set.split(';').next().unwrap_or_default().to_owned())
+    crate::client::sign_in(&http, addr, name).await
 }
 
 #[cfg(test)]
