@@ -7,8 +7,8 @@ use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite;
 
 use crate::{
-    edge::{Raw, get, raw_from, read_response, still_chatting, two_chatting},
-    helpers::{Client, TestApp, WAIT, metric, spawn_with},
+    helpers::{Client, TestApp, WAIT, metric, spawn_with, still_chatting, two_chatting},
+    raw::{Raw, get, raw_from, read_response},
 };
 
 /// A refusal at accept: the answer comes without a request, and the connection then closes.

@@ -173,6 +173,12 @@ impl TestApp {
         }
     }
 
+    /// Waits until `reason`'s count of refused chat messages reads `expected`.
+    pub async fn rejected_becomes(&self, reason: &str, expected: f64) -> Option<f64> {
+        self.metric_becomes(&rejected_messages(reason), expected)
+            .await
+    }
+
     pub fn trigger_shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -188,6 +194,16 @@ impl TestApp {
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The series counting chat messages refused for `reason`.
+pub fn rejected_messages(reason: &str) -> String {
+    format!(r#"passerby_messages_rejected_total{{reason="{reason}"}}"#)
+}
+
+/// The series counting uploads refused for `reason`.
+pub fn rejected_uploads(reason: &str) -> String {
+    format!(r#"passerby_uploads_rejected_total{{reason="{reason}"}}"#)
 }
 
 pub fn cookie_pair(response: &reqwest::Response) -> Option<String> {
@@ -268,4 +284,19 @@ pub fn announced_address(stdout: impl std::io::Read) -> SocketAddr {
         .unwrap_or_else(|| panic!("the server announces its address, not {line:?}"))
         .parse()
         .expect("a socket address")
+}
+
+/// Alice and Bob in the lobby, each having received their own join, list and history.
+pub async fn two_chatting(app: &TestApp) -> (Client, Client) {
+    let (mut alice, _) = app.join("alice").await;
+    let (bob, _) = app.join("bob").await;
+    assert_eq!(alice.expect("join").await["data"], "bob joined.");
+    (alice, bob)
+}
+
+/// Alice says something and both see it.
+pub async fn still_chatting(alice: &mut Client, bob: &mut Client, text: &str) {
+    alice.say(text).await;
+    assert_eq!(bob.expect("chat").await["data"], text);
+    assert_eq!(alice.expect("chat").await["data"], text);
 }

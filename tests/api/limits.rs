@@ -11,16 +11,14 @@ use tokio_tungstenite::tungstenite::{
     },
 };
 
-use crate::helpers::{spawn_app, spawn_with};
+use crate::helpers::{spawn_app, spawn_with, two_chatting};
 
 const QUIET: Duration = Duration::from_millis(300);
 
 #[tokio::test]
 async fn an_overlong_message_gets_an_error_and_is_not_broadcast() {
     let app = spawn_with(|c| c.max_message_chars = 10).await;
-    let (mut alice, _) = app.join("alice").await;
-    let (mut bob, _) = app.join("bob").await;
-    alice.expect("join").await;
+    let (mut alice, mut bob) = two_chatting(&app).await;
     bob.say(&"字".repeat(11)).await;
     let error = bob.expect("error").await;
     assert!(error["data"].as_str().unwrap().contains("10"), "{error}");
@@ -42,9 +40,7 @@ async fn the_default_limit_is_2000_characters() {
 #[tokio::test]
 async fn a_frame_over_64_kib_is_closed_with_1009() {
     let app = spawn_app().await;
-    let (mut alice, _) = app.join("alice").await;
-    let (mut bob, _) = app.join("bob").await;
-    alice.expect("join").await;
+    let (mut alice, mut bob) = two_chatting(&app).await;
     bob.say(&"x".repeat(64 * 1024 + 1)).await;
     assert_eq!(bob.close_code().await.map(|c| c.0), Some(1009));
     assert_eq!(alice.expect("left").await["data"], "bob is left.");
@@ -78,9 +74,7 @@ async fn invalid_utf8_is_closed_with_1007() {
 #[tokio::test]
 async fn a_flood_is_limited_and_the_excess_dropped_not_queued() {
     let app = spawn_app().await; // 10 per second, burst 10
-    let (mut alice, _) = app.join("alice").await;
-    let (mut bob, _) = app.join("bob").await;
-    alice.expect("join").await;
+    let (mut alice, mut bob) = two_chatting(&app).await;
     for n in 0..30 {
         bob.say(&format!("m{n}")).await;
     }

@@ -13,6 +13,7 @@ mod nginx;
 mod nginx_limits;
 mod ops;
 mod process;
+mod raw;
 mod refused;
 mod rooms;
 mod server;

@@ -17,7 +17,7 @@ use tokio_tungstenite::{
 };
 
 use crate::{
-    helpers::{Client, WAIT, cookie_pair, metric},
+    helpers::{Client, WAIT, cookie_pair, metric, rejected_messages},
     server::ServerProcess,
 };
 
@@ -388,10 +388,7 @@ async fn through_nginx_the_page_sign_in_sockets_static_files_and_client_address_
         value(r#"passerby_events_broadcast_total{kind="chat"}"#),
         Some(3.0)
     );
-    assert_eq!(
-        value(r#"passerby_messages_rejected_total{reason="too_long"}"#),
-        Some(1.0)
-    );
+    assert_eq!(value(&rejected_messages("too_long")), Some(1.0));
 
     // passerby logged the browser's address, not nginx's.
     for event in ["signed in", "connected"] {

@@ -4,7 +4,7 @@ use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
-    helpers::{metric, spawn_app, spawn_with},
+    helpers::{metric, rejected_messages, spawn_app, spawn_with},
     server::ServerProcess,
 };
 
@@ -87,8 +87,7 @@ async fn metrics_count_sign_ins_connections_messages_and_rejections_by_reason() 
         ("binary", 1.0),
         ("rate_limited", 0.0),
     ] {
-        let series = format!(r#"passerby_messages_rejected_total{{reason="{reason}"}}"#);
-        assert_eq!(value(&series), Some(count), "{reason}");
+        assert_eq!(value(&rejected_messages(reason)), Some(count), "{reason}");
     }
 }
 
@@ -104,14 +103,7 @@ async fn messages_over_the_rate_limit_are_counted_each() {
         alice.say("hi").await;
     }
     alice.expect("chat").await;
-    assert_eq!(
-        app.metric_becomes(
-            r#"passerby_messages_rejected_total{reason="rate_limited"}"#,
-            3.0
-        )
-        .await,
-        Some(3.0)
-    );
+    assert_eq!(app.rejected_becomes("rate_limited", 3.0).await, Some(3.0));
 }
 
 /// Signs in and opens a socket as if through a proxy that set `headers`.

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use crate::helpers::{Client, TestApp, metric, spawn_with};
+use crate::helpers::{Client, TestApp, metric, rejected_messages, spawn_with, two_chatting};
 
 const QUIET: Duration = Duration::from_millis(300);
 const BAD: &str = r#"{"type":"nope"}"#;
@@ -23,22 +23,25 @@ async fn handled(client: &mut Client, marker: &str) {
     }
 }
 
+/// A server whose sockets may have `max_refused` messages refused, and whose users may send
+/// `rate` messages a second after a burst of `burst`.
+async fn with_budget(max_refused: u32, rate: f64, burst: f64) -> TestApp {
+    spawn_with(|c| {
+        c.max_refused = max_refused;
+        c.rate_limit = rate;
+        c.rate_burst = burst;
+    })
+    .await
+}
+
 async fn rejected(app: &TestApp, reason: &str) -> Option<f64> {
-    let series = format!("passerby_messages_rejected_total{{reason=\"{reason}\"}}");
-    metric(&app.metrics().await, &series)
+    metric(&app.metrics().await, &rejected_messages(reason))
 }
 
 #[tokio::test]
 async fn a_socket_past_max_refused_is_closed_with_1008_while_others_keep_chatting() {
-    let app = spawn_with(|c| {
-        c.max_refused = 5;
-        c.rate_limit = 1000.0;
-        c.rate_burst = 1000.0;
-    })
-    .await;
-    let (mut alice, _) = app.join("alice").await;
-    let (mut bob, _) = app.join("bob").await;
-    alice.expect("join").await;
+    let app = with_budget(5, 1000.0, 1000.0).await;
+    let (mut alice, mut bob) = two_chatting(&app).await;
     for _ in 0..5 {
         bob.say(BAD).await;
     }
@@ -61,15 +64,8 @@ async fn a_socket_past_max_refused_is_closed_with_1008_while_others_keep_chattin
 
 #[tokio::test]
 async fn over_the_rate_limit_counts_as_refused_too() {
-    let app = spawn_with(|c| {
-        c.max_refused = 3;
-        c.rate_limit = 0.01;
-        c.rate_burst = 2.0;
-    })
-    .await;
-    let (mut alice, _) = app.join("alice").await;
-    let (mut bob, _) = app.join("bob").await;
-    alice.expect("join").await;
+    let app = with_budget(3, 0.01, 2.0).await;
+    let (mut alice, mut bob) = two_chatting(&app).await;
     for n in 0..6 {
         bob.say(&format!("m{n}")).await;
     }
@@ -87,15 +83,8 @@ async fn over_the_rate_limit_counts_as_refused_too() {
 
 #[tokio::test]
 async fn refused_messages_take_tokens_from_the_rate_limit() {
-    let app = spawn_with(|c| {
-        c.max_refused = 100;
-        c.rate_limit = 0.01;
-        c.rate_burst = 3.0;
-    })
-    .await;
-    let (mut alice, _) = app.join("alice").await;
-    let (mut bob, _) = app.join("bob").await;
-    alice.expect("join").await;
+    let app = with_budget(100, 0.01, 3.0).await;
+    let (mut alice, mut bob) = two_chatting(&app).await;
     bob.say(BAD).await;
     bob.say(&"x".repeat(5000)).await;
     bob.say(r#"{"type":"image","data":"https://evil.example/x.png"}"#)
@@ -125,12 +114,7 @@ async fn refused_messages_take_tokens_from_the_rate_limit() {
 
 #[tokio::test]
 async fn a_flood_of_one_mistake_is_answered_once_not_per_message() {
-    let app = spawn_with(|c| {
-        c.max_refused = 1000;
-        c.rate_limit = 1000.0;
-        c.rate_burst = 1000.0;
-    })
-    .await;
+    let app = with_budget(1000, 1000.0, 1000.0).await;
     let (mut bob, _) = app.join("bob").await;
     for _ in 0..50 {
         bob.say(BAD).await;

@@ -110,8 +110,7 @@ async fn a_whisper_to_nobody_online_is_an_error_to_the_sender() {
         alice.expect("error").await;
     }
     assert!(bob.events_within(QUIET).await.is_empty());
-    let series = "passerby_messages_rejected_total{reason=\"bad_recipient\"}";
-    assert_eq!(app.metric_becomes(series, 3.0).await, Some(3.0));
+    assert_eq!(app.rejected_becomes("bad_recipient", 3.0).await, Some(3.0));
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, spawn_with};
+use crate::helpers::{spawn_app, spawn_with, two_chatting};
 
 const QUIET: Duration = Duration::from_millis(300);
 
@@ -138,9 +138,7 @@ async fn a_json_chat_command_is_chat() {
 #[tokio::test]
 async fn unknown_commands_get_an_error_to_the_sender_only() {
     let app = spawn_app().await;
-    let (mut alice, _) = app.join("alice").await;
-    let (mut bob, _) = app.join("bob").await;
-    alice.expect("join").await;
+    let (mut alice, mut bob) = two_chatting(&app).await;
     bob.say(r#"{"type":"teleport"}"#).await;
     let error = bob.expect("error").await;
     assert!(

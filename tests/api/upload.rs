@@ -6,7 +6,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{TestApp, metric, spawn_app, spawn_with};
+use crate::helpers::{TestApp, metric, rejected_uploads, spawn_app, spawn_with, two_chatting};
 
 /// A complete 1×1 PNG, as a browser would send one.
 pub const PNG: &[u8] = &[
@@ -130,8 +130,11 @@ async fn uploads_without_a_valid_cookie_get_401() {
     let forged = "name=eyJ0eXBlIjoi5ri45a6iIiwiaWQiOjEsIm5hbWUiOiJhIiwiaW1hZ2UiOjF9";
     let (status, _) = upload(&app, Some(forged), file(PNG, "a.png", "image/png")).await;
     assert_eq!(status, 401);
-    let series = "passerby_uploads_rejected_total{reason=\"not_signed_in\"}";
-    assert_eq!(app.metric_becomes(series, 2.0).await, Some(2.0));
+    assert_eq!(
+        app.metric_becomes(&rejected_uploads("not_signed_in"), 2.0)
+            .await,
+        Some(2.0)
+    );
     assert_eq!(
         metric(&app.metrics().await, "passerby_uploads_total"),
         Some(0.0)
@@ -174,8 +177,11 @@ async fn wrong_magic_bytes_are_refused_with_415() {
                 .contains("not a PNG, JPEG, GIF or WebP")
         );
     }
-    let series = "passerby_uploads_rejected_total{reason=\"unsupported_type\"}";
-    assert_eq!(app.metric_becomes(series, 5.0).await, Some(5.0));
+    assert_eq!(
+        app.metric_becomes(&rejected_uploads("unsupported_type"), 5.0)
+            .await,
+        Some(5.0)
+    );
 }
 
 #[tokio::test]
@@ -196,8 +202,11 @@ async fn an_image_over_the_limit_gets_413_and_one_at_the_limit_is_taken() {
     huge.resize(1024 * 1024, 0);
     let (status, reply) = upload(&app, Some(&cookie), file(&huge, "a.png", "image/png")).await;
     assert_eq!(status, 413, "{reply}");
-    let series = "passerby_uploads_rejected_total{reason=\"too_large\"}";
-    assert_eq!(app.metric_becomes(series, 2.0).await, Some(2.0));
+    assert_eq!(
+        app.metric_becomes(&rejected_uploads("too_large"), 2.0)
+            .await,
+        Some(2.0)
+    );
 }
 
 #[tokio::test]
@@ -308,9 +317,7 @@ async fn an_image_message_naming_an_upload_reaches_the_room_only() {
 #[tokio::test]
 async fn an_image_message_must_name_a_file_this_server_stored() {
     let app = spawn_app().await;
-    let (mut alice, _) = app.join("alice").await;
-    let (mut bob, _) = app.join("bob").await;
-    alice.expect("join").await;
+    let (mut alice, mut bob) = two_chatting(&app).await;
     let never_uploaded = format!("/uploads/{}.png", "ab".repeat(32));
     for data in [
         never_uploaded.as_str(),
@@ -332,8 +339,7 @@ async fn an_image_message_must_name_a_file_this_server_stored() {
         bob.events_within(QUIET).await.is_empty(),
         "nothing was broadcast"
     );
-    let series = "passerby_messages_rejected_total{reason=\"bad_image\"}";
-    assert_eq!(app.metric_becomes(series, 6.0).await, Some(6.0));
+    assert_eq!(app.rejected_becomes("bad_image", 6.0).await, Some(6.0));
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use tokio::{
 };
 
 use crate::{
-    helpers::{Client, TestApp, WAIT, metric, spawn_in},
+    helpers::{TestApp, WAIT, metric, rejected_uploads, spawn_in, still_chatting, two_chatting},
     upload::PNG,
 };
 
@@ -55,7 +55,7 @@ impl Server {
     }
 
     async fn rejected(&self, reason: &str, expected: f64) -> Option<f64> {
-        let series = format!("passerby_uploads_rejected_total{{reason=\"{reason}\"}}");
+        let series = rejected_uploads(reason);
         self.app.metric_becomes(&series, expected).await
     }
 }
@@ -166,51 +166,31 @@ impl Held {
     }
 }
 
-/// Two people chatting, so a test can show the server still serves them.
-struct Chat {
-    alice: Client,
-    bob: Client,
-}
-
-impl Chat {
-    async fn open(app: &TestApp) -> Chat {
-        let (mut alice, _) = app.join("alice").await;
-        let (bob, _) = app.join("bob").await;
-        alice.expect("join").await;
-        Chat { alice, bob }
-    }
-
-    async fn goes_on(&mut self, text: &str) {
-        self.alice.say(text).await;
-        assert_eq!(self.bob.expect("chat").await["data"], text);
-    }
-}
-
 #[tokio::test]
 async fn a_stalled_upload_gets_408_its_connection_closed_and_its_temp_file_removed() {
     let server = spawn(|c| c.body_timeout = Duration::from_millis(500)).await;
     let app = &server.app;
-    let mut chat = Chat::open(app).await;
+    let (mut alice, mut bob) = two_chatting(app).await;
     let cookie = app.sign_in("uploader").await;
     let file = png(64 * 1024);
     // Everything but the last 4 KiB, then nothing.
     let stalled = Held::start(app, &cookie, &file, file.len() - 4096).await;
     assert_eq!(server.wait_for_temp_files(1).await.len(), 1);
-    chat.goes_on("while an upload stalls").await;
+    still_chatting(&mut alice, &mut bob, "while an upload stalls").await;
     let (status, body) = stalled.response().await;
     assert!(status.contains(" 408 "), "{status}");
     assert!(body.contains(r#""code":1"#), "{body}");
     assert!(body.contains("stopped arriving"), "{body}");
     assert!(server.temp_files().is_empty(), "the temp file was removed");
     assert_eq!(server.rejected("timeout", 1.0).await, Some(1.0));
-    chat.goes_on("after it").await;
+    still_chatting(&mut alice, &mut bob, "after it").await;
 }
 
 #[tokio::test]
 async fn a_stalled_sign_in_body_gets_408_and_the_connection_closes() {
     let server = spawn(|c| c.body_timeout = Duration::from_millis(500)).await;
     let app = &server.app;
-    let mut chat = Chat::open(app).await;
+    let (mut alice, mut bob) = two_chatting(app).await;
     let mut tcp = TcpStream::connect(app.addr).await.unwrap();
     let request = format!(
         "POST /wsin HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
@@ -218,7 +198,7 @@ async fn a_stalled_sign_in_body_gets_408_and_the_connection_closes() {
         app.addr
     );
     tcp.write_all(request.as_bytes()).await.unwrap();
-    chat.goes_on("while a sign-in stalls").await;
+    still_chatting(&mut alice, &mut bob, "while a sign-in stalls").await;
     let mut response = Vec::new();
     tokio::time::timeout(WAIT, tcp.read_to_end(&mut response))
         .await
@@ -233,7 +213,7 @@ async fn a_stalled_sign_in_body_gets_408_and_the_connection_closes() {
 async fn an_upload_in_progress_is_written_to_disk_as_it_arrives() {
     let server = spawn(|_| {}).await;
     let app = &server.app;
-    let mut chat = Chat::open(app).await;
+    let (mut alice, mut bob) = two_chatting(app).await;
     let cookie = app.sign_in("uploader").await;
     let file = png(4 * 1024 * 1024);
     let sent = 2 * 1024 * 1024;
@@ -251,7 +231,7 @@ async fn an_upload_in_progress_is_written_to_disk_as_it_arrives() {
         on_disk >= sent as u64 * 3 / 4,
         "{on_disk} of {sent} bytes on disk: the upload is held in memory"
     );
-    chat.goes_on("while an upload streams").await;
+    still_chatting(&mut alice, &mut bob, "while an upload streams").await;
     let (status, body) = held.finish().await;
     assert!(status.contains(" 200 "), "{status}: {body}");
     let reply: Value = serde_json::from_str(&body).unwrap();
@@ -265,7 +245,7 @@ async fn an_upload_in_progress_is_written_to_disk_as_it_arrives() {
 async fn a_third_upload_at_once_from_one_user_gets_429_and_another_user_still_uploads() {
     let server = spawn(|c| c.max_uploads_per_user = 2).await;
     let app = &server.app;
-    let mut chat = Chat::open(app).await;
+    let (mut alice, mut bob) = two_chatting(app).await;
     let cookie = app.sign_in("uploader").await;
     let file = png(8192);
     let first = Held::start(app, &cookie, &file, 100).await;
@@ -287,7 +267,7 @@ async fn a_third_upload_at_once_from_one_user_gets_429_and_another_user_still_up
 
     let other = app.sign_in("someone else").await;
     assert_eq!(upload(app, &other, PNG).await.0, 200);
-    chat.goes_on("while two uploads are held").await;
+    still_chatting(&mut alice, &mut bob, "while two uploads are held").await;
 
     for held in [first, second] {
         let (status, body) = held.finish().await;
@@ -300,7 +280,7 @@ async fn a_third_upload_at_once_from_one_user_gets_429_and_another_user_still_up
 async fn uploads_over_the_total_get_503_with_retry_after() {
     let server = spawn(|c| c.max_uploads = 2).await;
     let app = &server.app;
-    let mut chat = Chat::open(app).await;
+    let (mut alice, mut bob) = two_chatting(app).await;
     let file = png(8192);
     let (a, b, c) = (
         app.sign_in("a").await,
@@ -317,7 +297,12 @@ async fn uploads_over_the_total_get_503_with_retry_after() {
     assert!(reply["data"].as_str().unwrap().contains("busy"), "{reply}");
     assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
     assert_eq!(server.rejected("server_busy", 1.0).await, Some(1.0));
-    chat.goes_on("while the server is busy with uploads").await;
+    still_chatting(
+        &mut alice,
+        &mut bob,
+        "while the server is busy with uploads",
+    )
+    .await;
     for held in held {
         assert!(held.finish().await.0.contains(" 200 "));
     }
@@ -328,7 +313,7 @@ async fn uploads_over_the_total_get_503_with_retry_after() {
 async fn uploads_over_the_rate_get_429_with_the_wait_for_the_next_one() {
     let server = spawn(|c| c.upload_rate = 2.0).await;
     let app = &server.app;
-    let mut chat = Chat::open(app).await;
+    let (mut alice, mut bob) = two_chatting(app).await;
     let cookie = app.sign_in("uploader").await;
     assert_eq!(upload(app, &cookie, PNG).await.0, 200);
     assert_eq!(upload(app, &cookie, &png(100)).await.0, 200);
@@ -344,7 +329,12 @@ async fn uploads_over_the_rate_get_429_with_the_wait_for_the_next_one() {
         "{retry_after:?}"
     );
     assert_eq!(server.rejected("rate_limited", 1.0).await, Some(1.0));
-    chat.goes_on("while one user is over the upload rate").await;
+    still_chatting(
+        &mut alice,
+        &mut bob,
+        "while one user is over the upload rate",
+    )
+    .await;
     let other = app.sign_in("someone else").await;
     assert_eq!(upload(app, &other, PNG).await.0, 200);
 }
@@ -353,7 +343,7 @@ async fn uploads_over_the_rate_get_429_with_the_wait_for_the_next_one() {
 async fn uploads_over_the_byte_quota_get_429_up_front_or_as_they_stream() {
     let server = spawn(|c| c.upload_quota_bytes = 8192).await;
     let app = &server.app;
-    let mut chat = Chat::open(app).await;
+    let (mut alice, mut bob) = two_chatting(app).await;
     let cookie = app.sign_in("uploader").await;
     assert_eq!(upload(app, &cookie, &png(3000)).await.0, 200);
     assert_eq!(upload(app, &cookie, &png(3001)).await.0, 200);
@@ -363,7 +353,7 @@ async fn uploads_over_the_byte_quota_get_429_up_front_or_as_they_stream() {
     assert!(reply["data"].as_str().unwrap().contains("quota"), "{reply}");
     assert!(retry_after.is_some_and(|s| s > 1), "{retry_after:?}");
     assert_eq!(server.rejected("quota", 1.0).await, Some(1.0));
-    chat.goes_on("while one user is over the quota").await;
+    still_chatting(&mut alice, &mut bob, "while one user is over the quota").await;
 
     // Without a Content-Length, bytes are charged as they come: refused past the quota, and
     // the temp file goes with the refusal.

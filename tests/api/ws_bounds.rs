@@ -11,7 +11,7 @@ use tokio::{
     },
 };
 
-use crate::helpers::{TestApp, WAIT, spawn_with};
+use crate::helpers::{TestApp, WAIT, spawn_with, two_chatting};
 
 const TEXT: u8 = 0x1;
 const CONTINUATION: u8 = 0x0;
@@ -141,9 +141,7 @@ async fn write_until_stalled(write: &mut OwnedWriteHalf, bytes: &[u8]) -> usize 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ping_flood_from_a_client_that_never_reads_is_not_read_on() {
     let app = spawn_with(|_| {}).await;
-    let (mut alice, _) = app.join("alice").await;
-    let (mut bob, _) = app.join("bob").await;
-    alice.expect("join").await;
+    let (mut alice, mut bob) = two_chatting(&app).await;
     let (mut pinger, mut write) = Raw::join(&app, "pinger", true).await;
     alice.expect("join").await;
     // 100 000 pings of 125 bytes: 12.5 MiB of pongs if the server answered them all.
@@ -210,9 +208,7 @@ async fn a_ping_between_fragments_of_a_message_of_the_limit_is_answered() {
 #[tokio::test]
 async fn a_message_over_the_limit_is_closed_with_1009_while_others_chat() {
     let app = spawn_with(|c| c.max_ws_message_bytes = 1024).await;
-    let (mut alice, _) = app.join("alice").await;
-    let (mut bob, _) = app.join("bob").await;
-    alice.expect("join").await;
+    let (mut alice, mut bob) = two_chatting(&app).await;
     let (mut raw, mut write) = Raw::join(&app, "raw", false).await;
     alice.expect("join").await;
     bob.expect("join").await;
