@@ -12,7 +12,6 @@ use std::{
     time::Duration,
 };
 
-use anyhow::Context;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpSocket, TcpStream},
