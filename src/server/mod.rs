@@ -5,6 +5,7 @@
 //! axum's `serve` runs hyper without a timer and without caps, so one address could hold every
 //! descriptor with idle or half-sent requests.
 
+mod accept_log;
 mod activity;
 mod refuse;
 mod service;
@@ -27,13 +28,13 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use self::{
+    accept_log::{AcceptFailure, AcceptLogs},
     activity::{Activity, Verdict, Watched},
     service::ConnService,
     tally::{Slot, Tally},
 };
 use crate::{
     config::Config,
-    log_sample::{Sample, SampledLog},
     metrics::{Metrics, Refused},
     routes::client_addr::{TrustedProxies, address_key},
 };
@@ -224,83 +225,10 @@ impl Server {
             }
         }
         drop(listener);
-        logs.failures.flush_all();
-        logs.refusals.flush_all();
+        logs.flush_all();
         connections.close();
         connections.wait().await;
     }
-}
-
-/// The accept loop's sampled logs, flushed by the loop itself on the same period as the
-/// application's: a flood of failures or refusals is one line per key per interval.
-struct AcceptLogs {
-    failures: SampledLog<AcceptFailure>,
-    /// Keyed by address (an IPv6 /64), so one line per address per interval.
-    refusals: SampledLog<IpAddr>,
-}
-
-impl AcceptLogs {
-    fn new(interval: Duration) -> Self {
-        AcceptLogs {
-            failures: SampledLog::new(interval, log_accept_failures),
-            refusals: SampledLog::new(interval, log_refused_connections),
-        }
-    }
-
-    /// Ticks when quiet keys should write their last count.
-    fn clock(&self) -> tokio::time::Interval {
-        // An interval of 0 logs every occurrence at once and leaves nothing to flush.
-        let period = self.failures.interval().max(Duration::from_secs(1));
-        let mut ticks = tokio::time::interval_at((Instant::now() + period).into(), period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks
-    }
-
-    fn flush_expired(&self, now: Instant) {
-        self.failures.flush_expired(now);
-        self.refusals.flush_expired(now);
-    }
-}
-
-/// What an accept failure is keyed by: the OS error when there is one, as "too many open
-/// files" and "out of memory" are both `Uncategorized` kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum AcceptFailure {
-    Os(i32),
-    Kind(io::ErrorKind),
-}
-
-impl AcceptFailure {
-    fn of(e: &io::Error) -> Self {
-        e.raw_os_error()
-            .map_or(AcceptFailure::Kind(e.kind()), AcceptFailure::Os)
-    }
-}
-
-impl std::fmt::Display for AcceptFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match *self {
-            AcceptFailure::Os(code) => io::Error::from_raw_os_error(code).fmt(f),
-            AcceptFailure::Kind(kind) => kind.fmt(f),
-        }
-    }
-}
-
-fn log_accept_failures(error: &AcceptFailure, sample: &Sample) {
-    tracing::error!(
-        %error,
-        failures = sample.count,
-        "cannot accept connections; open ones are still served"
-    );
-}
-
-fn log_refused_connections(client: &IpAddr, sample: &Sample) {
-    tracing::warn!(
-        %client,
-        count = sample.count,
-        reasons = %sample,
-        "refused connections at a cap"
-    );
 }
 
 /// Accept errors that concern one connection only, not the listener.

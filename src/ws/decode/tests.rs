@@ -1,3 +1,5 @@
+//! The decoder frame by frame: each rule, fed whole and in pieces.
+
 use super::*;
 
 pub(super) const MASK: [u8; 4] = [0x12, 0x34, 0x56, 0x78];

@@ -1,3 +1,5 @@
+//! `WsSocket` over in-memory pipes: pongs, backpressure, the close handshake.
+
 use super::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
 
