@@ -132,7 +132,7 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
     pub max_header_bytes: usize,
 
-    /// Connections open at once, from everyone; 0 means the open-file limit less 1024.
+    /// Connections open at once, from everyone; 0 means the open-file limit less 512.
     #[arg(long, env = "PASSERBY_MAX_CONNECTIONS", default_value_t = 0)]
     pub max_connections: usize,
 

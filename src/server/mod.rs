@@ -42,9 +42,11 @@ use crate::{
 /// How long to wait before accepting again after a failure such as running out of file
 /// descriptors: long enough not to spin, short enough that clients barely notice.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(75);
-/// Descriptors kept for everything but connections (the database, uploads, Redis, logs) when
-/// `--max-connections` is 0.
-const RESERVED_FILES: u64 = 1024;
+/// Descriptors kept for everything but connections (the database, uploads in progress, files
+/// being served, Redis, logs) when `--max-connections` is 0. Uploads are capped at 16 by
+/// default and the rest are few, so 512 spares plenty and leaves a 20 000 limit 19 488
+/// connections.
+const RESERVED_FILES: u64 = 512;
 
 /// The edge's bounds, from the configuration.
 #[derive(Debug, Clone)]

@@ -159,8 +159,9 @@ async fn phase(
         helper: helper.map(Into::into),
     };
     let probe = Probe::start(server.addr, "probe").await?;
-    // A few round trips first, so the figures start from a warm, connected probe.
-    tokio::time::sleep(ctx.secs(0.5)).await;
+    // Two seconds of round trips first, so the figures start from a warm probe: a fresh
+    // server's first events create its rooms' history, and that one-off cost is no attack's.
+    tokio::time::sleep(ctx.secs(2.0)).await;
     probe.reset();
     let mib = |kib: u64| kib as f64 / 1024.0;
     let before = server.pid.and_then(memory);
