@@ -66,6 +66,8 @@ struct Keys<K> {
 #[derive(Debug)]
 struct Entry {
     last_line: Instant,
+    /// The latest occurrence: a key is quiet, and forgotten, an interval after it.
+    last_seen: Instant,
     /// Counted since `last_line`, not yet written.
     pending: Sample,
 }
@@ -101,11 +103,13 @@ impl<K: Hash + Eq + Clone> SampledLog<K> {
                     lines.push((key.clone(), first));
                     let entry = Entry {
                         last_line: now,
+                        last_seen: now,
                         pending: Sample::default(),
                     };
                     keys.by_key.insert(key, entry);
                 }
                 Some(entry) => {
+                    entry.last_seen = now;
                     entry.pending.add(reason);
                     if now.saturating_duration_since(entry.last_line) >= self.interval {
                         entry.last_line = now;
@@ -153,19 +157,25 @@ impl<K: Hash + Eq + Clone> SampledLog<K> {
         self.len() == 0
     }
 
-    /// Forgets the keys quiet for an interval by `now` (all of them if `None`), writing what
-    /// they still hold.
+    /// Writes what a key has counted once its interval is up, and forgets the keys quiet for
+    /// an interval by `now` (every key if `None`). A key that is still busy keeps its place,
+    /// so its next occurrence is counted, not written again as a first.
     fn sweep(&self, keys: &mut Keys<K>, now: Option<Instant>, lines: &mut Vec<(K, Sample)>) {
         keys.by_key.retain(|key, entry| {
-            if let Some(now) = now
-                && now.saturating_duration_since(entry.last_line) < self.interval
-            {
-                return true;
-            }
-            if entry.pending.count > 0 {
+            let (due, quiet) = match now {
+                Some(now) => (
+                    now.saturating_duration_since(entry.last_line) >= self.interval,
+                    now.saturating_duration_since(entry.last_seen) >= self.interval,
+                ),
+                None => (true, true),
+            };
+            if (due || quiet) && entry.pending.count > 0 {
                 lines.push((key.clone(), std::mem::take(&mut entry.pending)));
+                if let Some(now) = now {
+                    entry.last_line = now;
+                }
             }
-            false
+            !quiet
         });
     }
 
@@ -243,6 +253,23 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_key_flushed_on_a_clock_writes_one_line_per_interval_and_no_new_first() {
+        let log = log();
+        let start = Instant::now();
+        // An occurrence every 100 ms for 35 s, and the clock's flush every second.
+        for tenth in 0..350u32 {
+            let now = start + SECOND * tenth / 10;
+            log.record(3, "x", now);
+            if tenth % 10 == 0 {
+                log.flush_expired(now);
+            }
+        }
+        let written = lines();
+        assert_eq!(written.len(), 4, "at 0, 10, 20 and 30 s: {written:?}");
+        assert_eq!(written.iter().map(|(_, s)| s.count).sum::<u64>(), 301);
+    }
+
+    #[test]
     fn keys_are_sampled_apart() {
         let log = log();
         let now = Instant::now();
@@ -277,7 +304,11 @@ mod tests {
                 }
             )]
         );
-        assert_eq!(log.len(), 1, "key 2 is still within its interval");
+        assert_eq!(
+            log.len(),
+            2,
+            "key 1 wrote its count when its interval was up, but was seen 9 s ago"
+        );
         log.flush_expired(start + 15 * SECOND);
         assert!(lines().is_empty(), "key 2 had nothing pending");
         assert!(log.is_empty());
