@@ -14,13 +14,38 @@ pub struct RatePolicy {
     pub burst: f64,
 }
 
+/// One token bucket. `RateLimiter` keeps one per user; a socket may keep one of its own.
 #[derive(Debug, Clone, Copy)]
-struct Bucket {
+pub struct Bucket {
     tokens: f64,
     at: Instant,
 }
 
 impl Bucket {
+    /// A full bucket: the whole burst is allowed at once.
+    pub fn full(policy: RatePolicy, now: Instant) -> Self {
+        Bucket {
+            tokens: policy.burst,
+            at: now,
+        }
+    }
+
+    /// Takes `cost` tokens, or none and says how long until there will be enough.
+    pub fn try_take(
+        &mut self,
+        policy: RatePolicy,
+        cost: f64,
+        now: Instant,
+    ) -> Result<(), Duration> {
+        self.refill(policy, now);
+        if self.tokens >= cost {
+            self.tokens -= cost;
+            Ok(())
+        } else {
+            Err(self.wait_for(policy, cost))
+        }
+    }
+
     fn refill(&mut self, policy: RatePolicy, now: Instant) {
         if now <= self.at {
             return;
@@ -81,33 +106,24 @@ impl RateLimiter {
             });
             buckets.prune_at = (buckets.by_user.len() * 2).max(1024);
         }
-        let bucket = buckets.by_user.entry(user).or_insert(Bucket {
-            tokens: policy.burst,
-            at: now,
-        });
-        bucket.refill(policy, now);
-        if bucket.tokens >= cost {
-            bucket.tokens -= cost;
-            Ok(())
-        } else {
-            Err(bucket.wait_for(policy, cost))
-        }
+        buckets
+            .by_user
+            .entry(user)
+            .or_insert(Bucket::full(policy, now))
+            .try_take(policy, cost, now)
     }
 
     /// Whether `user` has `cost` tokens now, without taking them; if not, how long until.
     pub fn check(&self, user: u64, cost: f64, now: Instant) -> Result<(), Duration> {
         let policy = self.policy;
         let guard = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let mut bucket = guard.by_user.get(&user).copied().unwrap_or(Bucket {
-            tokens: policy.burst,
-            at: now,
-        });
-        bucket.refill(policy, now);
-        if bucket.tokens >= cost {
-            Ok(())
-        } else {
-            Err(bucket.wait_for(policy, cost))
-        }
+        // A copy: taking from it leaves the user's bucket as it was.
+        let mut bucket = guard
+            .by_user
+            .get(&user)
+            .copied()
+            .unwrap_or(Bucket::full(policy, now));
+        bucket.try_take(policy, cost, now)
     }
 
     /// How long until `user` may send again; used in the error text.

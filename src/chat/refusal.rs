@@ -12,7 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::connection::Shared;
+use super::{
+    connection::Shared,
+    limit::{Bucket, RatePolicy},
+};
 use crate::{log_sample::Sample, metrics::Reject};
 
 /// The reason of the 1008 close.
@@ -34,20 +37,22 @@ pub enum Verdict {
 
 #[derive(Debug)]
 pub struct Refusals {
-    capacity: f64,
-    tokens: f64,
-    refilled_at: Instant,
+    policy: RatePolicy,
+    budget: Bucket,
     /// The last refused input answered, as a hash, and when.
     told: Option<(u64, Instant)>,
 }
 
 impl Refusals {
     pub fn new(max_per_minute: u32, now: Instant) -> Self {
-        let capacity = f64::from(max_per_minute);
+        let per_minute = f64::from(max_per_minute);
+        let policy = RatePolicy {
+            per_second: per_minute / 60.0,
+            burst: per_minute,
+        };
         Refusals {
-            capacity,
-            tokens: capacity,
-            refilled_at: now,
+            policy,
+            budget: Bucket::full(policy, now),
             told: None,
         }
     }
@@ -74,15 +79,9 @@ impl Refusals {
 
     /// Charges one refused message to the budget, and says whether to send its `error`.
     fn refuse(&mut self, input: Option<&str>, now: Instant) -> Verdict {
-        let elapsed = now
-            .saturating_duration_since(self.refilled_at)
-            .as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.capacity / 60.0).min(self.capacity);
-        self.refilled_at = now;
-        if self.tokens < 1.0 {
+        if self.budget.try_take(self.policy, 1.0, now).is_err() {
             return Verdict::Close;
         }
-        self.tokens -= 1.0;
         let Some(input) = input else {
             return Verdict::Quiet;
         };
