@@ -3,12 +3,16 @@
 //! upload rate and the byte quota are token buckets per user.
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use crate::chat::limit::{RateLimiter, RatePolicy};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::{
+    chat::limit::{RateLimiter, RatePolicy},
+    server::tally::{self, Tally},
+};
 
 /// A busy user's own uploads finish within seconds; this is only a hint to come back.
 const USER_BUSY_RETRY: Duration = Duration::from_secs(1);
@@ -72,7 +76,7 @@ fn size(bytes: u64) -> String {
 #[derive(Debug)]
 pub struct UploadLimits {
     policy: UploadPolicy,
-    in_progress: Arc<InProgress>,
+    in_progress: InProgress,
     rate: RateLimiter,
     quota: RateLimiter,
 }
@@ -81,11 +85,7 @@ impl UploadLimits {
     pub fn new(policy: UploadPolicy) -> Self {
         UploadLimits {
             policy,
-            in_progress: Arc::new(InProgress {
-                max_total: policy.max_total,
-                max_per_user: policy.max_per_user,
-                counts: Mutex::default(),
-            }),
+            in_progress: InProgress::new(policy.max_total, policy.max_per_user),
             rate: RateLimiter::new(RatePolicy {
                 per_second: policy.per_minute / 60.0,
                 burst: policy.per_minute.max(1.0),
@@ -131,38 +131,37 @@ impl UploadLimits {
     }
 }
 
+/// Uploads in progress, counted as the accept loop counts connections: a semaphore for
+/// everyone's, a `Tally` for each user's.
 #[derive(Debug)]
 struct InProgress {
-    max_total: usize,
     max_per_user: usize,
-    counts: Mutex<Counts>,
-}
-
-#[derive(Debug, Default)]
-struct Counts {
-    total: usize,
-    /// Only users with an upload in progress, so the map is as small as the traffic.
-    by_user: HashMap<u64, usize>,
+    total: Arc<Semaphore>,
+    by_user: Tally<u64>,
 }
 
 impl InProgress {
-    fn enter(self: &Arc<Self>, user: u64) -> Result<Slot, Refused> {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let mine = counts.by_user.get(&user).copied().unwrap_or(0);
+    fn new(max_total: usize, max_per_user: usize) -> Self {
+        InProgress {
+            max_per_user,
+            total: Arc::new(Semaphore::new(max_total)),
+            by_user: Tally::new(max_per_user),
+        }
+    }
+
+    fn enter(&self, user: u64) -> Result<Slot, Refused> {
         // The user's own cap first: one user filling the server is told it is their doing.
-        if mine >= self.max_per_user {
-            return Err(Refused::UserBusy {
-                max: self.max_per_user,
-            });
-        }
-        if counts.total >= self.max_total {
-            return Err(Refused::ServerBusy);
-        }
-        counts.total += 1;
-        counts.by_user.insert(user, mine + 1);
+        let mine = self.by_user.take(user).ok_or(Refused::UserBusy {
+            max: self.max_per_user,
+        })?;
+        let total = self
+            .total
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refused::ServerBusy)?;
         Ok(Slot {
-            in_progress: self.clone(),
-            user,
+            _mine: mine,
+            _total: total,
         })
     }
 }
@@ -170,25 +169,8 @@ impl InProgress {
 /// One upload in progress; dropping it (answered, refused, failed or cancelled) frees its place.
 #[derive(Debug)]
 pub struct Slot {
-    in_progress: Arc<InProgress>,
-    user: u64,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut counts = self
-            .in_progress
-            .counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        counts.total = counts.total.saturating_sub(1);
-        if let Some(mine) = counts.by_user.get_mut(&self.user) {
-            *mine -= 1;
-            if *mine == 0 {
-                counts.by_user.remove(&self.user);
-            }
-        }
-    }
+    _mine: tally::Slot<u64>,
+    _total: OwnedSemaphorePermit,
 }
 
 #[cfg(test)]
@@ -228,9 +210,12 @@ mod tests {
             .map(|_| limits.admit(1, None, now).unwrap())
             .collect();
         drop(slots);
-        let counts = limits.in_progress.counts.lock().unwrap();
-        assert_eq!(counts.total, 0);
-        assert!(counts.by_user.is_empty(), "nobody is remembered");
+        assert_eq!(limits.in_progress.total.available_permits(), 4);
+        assert_eq!(
+            limits.in_progress.by_user.held(1),
+            0,
+            "nobody is remembered"
+        );
     }
 
     #[test]
