@@ -1,0 +1,94 @@
+//! What a socket is told when a message is refused or cannot be sent: the `error` replies,
+//! the rate limit, and the refusal budget that closes a socket with 1008.
+
+use std::time::Instant;
+
+use super::{Connection, close};
+use crate::{
+    chat::{
+        EngineError,
+        outbox::Signal,
+        refusal::{TOO_MANY_REFUSED, Verdict},
+        text::{ChatText, TextError},
+    },
+    metrics::Reject,
+};
+
+impl<T> Connection<'_, T> {
+    pub(super) fn not_sent(&self, e: &EngineError) {
+        let user = self.member.user().id;
+        tracing::warn!(user, error = %e, "message not sent");
+        let message = format!("not sent: {e}");
+        self.shared.engine.reply_error(&self.member, &message);
+    }
+
+    /// An `error` to this socket, after the messages it sent before the bad one.
+    pub(super) fn reply_error(&mut self, message: &str) {
+        self.send_chats();
+        self.shared.engine.reply_error(&self.member, message);
+    }
+
+    /// The message's text, or `None` if it was blank (ignored) or too long (answered).
+    pub(super) fn text(&mut self, raw: &str) -> Option<ChatText> {
+        match ChatText::parse(raw, self.shared.settings.max_message_chars) {
+            Ok(text) => Some(text),
+            Err(TextError::Empty) => {
+                // Nothing to answer, but not free to read either: it costs a token like a sent
+                // message, so a flood of blanks meets the rate limit and the refusal budget.
+                self.within_rate_limit();
+                None
+            }
+            Err(e @ TextError::TooLong { .. }) => {
+                self.refuse(Reject::TooLong, &e.to_string(), raw);
+                None
+            }
+        }
+    }
+
+    /// Takes a token from the user's bucket, shared by chat, whispers and images. A flood
+    /// gets one `error`, then silence until a message gets through again.
+    pub(super) fn within_rate_limit(&mut self) -> bool {
+        let user = self.member.user().id;
+        if self.shared.limiter.try_acquire(user, Instant::now()) {
+            self.rate_limited = false;
+            return true;
+        }
+        // Its one `error` per flood is sent here.
+        let verdict = self.rejected(Reject::RateLimited, None);
+        if !self.rate_limited && verdict != Verdict::Close {
+            self.rate_limited = true;
+            let message = format!(
+                "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
+                self.shared.limiter.retry_after().as_millis()
+            );
+            self.reply_error(&message);
+        }
+        false
+    }
+
+    /// A message refused before it reached the rate limit. It still takes a token, as a sent
+    /// one would, so refused messages cannot be sent faster than accepted ones; if the bucket
+    /// is empty it is refused all the same. `input` is what was refused: the same input again
+    /// within a moment is refused without another `error`.
+    pub(super) fn refuse(&mut self, reason: Reject, message: &str, input: &str) {
+        let user = self.member.user().id;
+        let _ = self.shared.limiter.try_acquire(user, Instant::now());
+        if self.rejected(reason, Some(input)) == Verdict::Answer {
+            self.reply_error(message);
+        }
+    }
+
+    /// Counts a refused message; past this socket's budget, closes it with 1008.
+    /// `input` is what was refused, `None` if the client is told elsewhere.
+    pub(super) fn rejected(&mut self, reason: Reject, input: Option<&str>) -> Verdict {
+        let who = (self.member.user().id, self.client);
+        let now = Instant::now();
+        let verdict = self.refusals.count(self.shared, who, reason, input, now);
+        if verdict == Verdict::Close {
+            // The outbox is read before the next frame, so this is the socket's last message.
+            self.outbox
+                .signal(Signal::Close(close::POLICY, TOO_MANY_REFUSED));
+        }
+        verdict
+    }
+}
