@@ -142,7 +142,7 @@ impl FromRequestParts<AppState> for Scheme {
         let trusted = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .is_some_and(|ConnectInfo(peer)| state.proxies.trusts(peer.ip().to_canonical()));
+            .is_some_and(|ConnectInfo(peer)| state.proxies.trusts(peer.ip()));
         Ok(state.origins.scheme(trusted, &parts.headers))
     }
 }
