@@ -91,17 +91,13 @@ impl App {
                 )
                 .await?
             }
-            (None, None) => Engine::local_counting(metrics.events.clone()),
+            (None, None) => Engine::memory(metrics.events.clone()),
             (None, Some(retention)) => {
                 let store = HistoryStore::open(&config.data_dir, retention)?;
                 if config.history_durability == Durability::Power {
                     store.power_safe()?;
                 }
-                Engine::local_with_history(
-                    metrics.events.clone(),
-                    store,
-                    policy(retention.max_events),
-                )?
+                Engine::sqlite(metrics.events.clone(), store, policy(retention.max_events))?
             }
         };
         let chat = Arc::new(Shared {

@@ -1,14 +1,16 @@
-//! The chat core: rooms, presence, fan-out and the id sequence, behind one `Engine`.
+//! The chat core: `Engine`, one hub of this instance's sockets and one event log.
 //!
-//! Everything outside this module talks to `Engine`; which engine runs is its own business.
+//! A message goes socket → `connection` → `Engine` → `log` (id, storage, other instances)
+//! → `hub` → each member's `outbox` → its socket. Everything outside this module talks to
+//! `Engine`; which log runs is its own business.
 
 pub mod connection;
+pub mod hub;
 pub mod limit;
-mod local;
+pub mod log;
 pub mod outbox;
 pub mod protocol;
 pub mod recovery;
-mod redis;
 pub mod refusal;
 pub mod room;
 pub mod text;
@@ -16,16 +18,17 @@ pub mod text;
 use std::sync::Arc;
 
 use crate::{auth::User, metrics::EventCounters, store::HistoryStore, upload::UploadName};
-use local::LocalEngine;
+use hub::Hub;
+use log::{EventLog, local::LocalLog};
+pub use log::{Visibility, redis::RedisSettings};
 use outbox::{Outbox, Signal};
+use protocol::EventKind;
 use recovery::HistoryPolicy;
-use redis::RedisEngine;
-pub use redis::RedisSettings;
 use room::RoomName;
 use text::ChatText;
 
 /// One socket's place in a room: what `join` returns and `leave` takes back.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Membership {
     room: RoomName,
     user: Arc<User>,
@@ -52,42 +55,46 @@ pub enum Whisper {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("the chat engine is unavailable: {0}")]
-    Unavailable(String),
+    #[error("the chat engine is unavailable: the history writer stopped")]
+    WriterGone,
+    #[error("the chat engine is unavailable: the Redis worker stopped")]
+    WorkerGone,
+    #[error("the chat engine is unavailable: Redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
 }
 
-/// The chat engine: the embedded, single-process one, or Redis shared by many instances.
+/// The chat engine: this instance's sockets, and the log their rooms' events go through.
 #[derive(Debug)]
-pub enum Engine {
-    Local(LocalEngine),
-    Redis(RedisEngine),
+pub struct Engine {
+    hub: Arc<Hub>,
+    log: Box<dyn EventLog>,
+    events: EventCounters,
 }
 
 impl Engine {
-    pub fn local() -> Self {
-        Engine::Local(LocalEngine::default())
+    /// Rooms in memory only: no history, ids start again after a restart.
+    pub fn memory(events: EventCounters) -> Self {
+        let hub = Arc::new(Hub::default());
+        let log = Box::new(LocalLog::memory(hub.clone()));
+        Engine { hub, log, events }
     }
 
-    /// The embedded engine, counting what it broadcasts into `events`.
-    pub fn local_counting(events: EventCounters) -> Self {
-        Engine::Local(LocalEngine::counting(events))
-    }
-
-    /// The embedded engine with history: every room event is stored in `store` before it is
-    /// delivered, and ids continue from it.
-    pub fn local_with_history(
+    /// Every room event is stored in `store` before it is delivered, and ids continue from it.
+    pub fn sqlite(
         events: EventCounters,
         store: HistoryStore,
         policy: HistoryPolicy,
     ) -> anyhow::Result<Self> {
-        Ok(Engine::Local(LocalEngine::with_history(
-            events, store, policy,
-        )?))
+        let hub = Arc::new(Hub::default());
+        let log = Box::new(LocalLog::sqlite(hub.clone(), store, policy)?);
+        Ok(Engine { hub, log, events })
     }
 
-    /// The Redis engine; fails if Redis cannot be reached.
+    /// Redis shared by many instances; fails if Redis cannot be reached.
     pub async fn redis(settings: RedisSettings, events: EventCounters) -> anyhow::Result<Self> {
-        Ok(Engine::Redis(RedisEngine::connect(settings, events).await?))
+        let hub = Arc::new(Hub::default());
+        let log = Box::new(log::redis::RedisLog::connect(settings, hub.clone()).await?);
+        Ok(Engine { hub, log, events })
     }
 
     /// Adds a socket to a room. The user's first socket there broadcasts `join`; then the
@@ -101,100 +108,81 @@ impl Engine {
         outbox: Outbox,
         since: Option<u64>,
     ) -> Result<Membership, EngineError> {
-        match self {
-            Engine::Local(engine) => engine.join(room, user, outbox, since),
-            Engine::Redis(engine) => engine.join(room, user, outbox, since).await,
+        let (member, entry) = self.log.join(room, user, outbox, since).await?;
+        if entry.joined {
+            self.events.join.inc();
         }
+        self.hub.settle(&member, entry);
+        Ok(member)
     }
 
     /// Broadcasts chat messages from one sender to the room, in order, each with the room's
     /// next id. Sockets never wait on the engine: what follows arrives in their outboxes.
     pub fn chat(&self, member: &Membership, texts: &[ChatText]) -> Result<(), EngineError> {
-        match self {
-            Engine::Local(engine) => engine.chat(member, texts).map(drop),
-            Engine::Redis(engine) => engine.chat(member, texts),
-        }
+        let data: Vec<&str> = texts.iter().map(ChatText::as_str).collect();
+        self.log.publish(member, EventKind::Chat, &data)?;
+        self.events.chat.inc_by(texts.len() as u64);
+        Ok(())
     }
 
     /// Broadcasts an uploaded image to the room, with the room's next id.
     pub fn image(&self, member: &Membership, image: &UploadName) -> Result<(), EngineError> {
-        match self {
-            Engine::Local(engine) => engine.image(member, image).map(drop),
-            Engine::Redis(engine) => engine.image(member, image),
-        }
+        self.log
+            .publish(member, EventKind::Image, &[&image.url()])?;
+        self.events.image.inc();
+        Ok(())
     }
 
-    /// Sends a `private` event to every socket of the sender and of user `to`, in any room on
-    /// this server. If `to` is not online, the sender's socket gets an `error` instead.
+    /// Sends a `private` event to every socket of the sender and of user `to`. If `to` is
+    /// not online, the sender's socket gets an `error` instead.
     pub fn private(
         &self,
         member: &Membership,
         to: u64,
         text: &ChatText,
     ) -> Result<Whisper, EngineError> {
-        match self {
-            Engine::Local(engine) => engine.private(member, to, text),
-            Engine::Redis(engine) => engine.private(member, to, text),
+        let whisper = self.log.private(member, to, text)?;
+        if whisper == Whisper::Delivered {
+            self.events.private.inc();
         }
+        Ok(whisper)
     }
 
-    /// Sends an `error` event to this socket only.
+    /// Sends an `error` event to this socket only, after what the log still holds for it.
     pub fn reply_error(&self, member: &Membership, message: &str) {
-        match self {
-            Engine::Local(engine) => engine.reply_error(member, message),
-            Engine::Redis(engine) => engine.reply_error(member, message),
-        }
+        self.log.reply_error(member, message.to_owned());
     }
 
     /// Tells every socket on this instance that the ping interval elapsed.
     pub fn tick_all(&self) {
-        match self {
-            Engine::Local(engine) => engine.for_each_outbox(Outbox::tick),
-            Engine::Redis(engine) => engine.for_each_outbox(Outbox::tick),
-        }
+        self.hub.for_each_outbox(Outbox::tick);
     }
 
     /// Closes every socket on this instance (shutdown).
     pub fn close_all(&self, code: u16, reason: &'static str) {
-        match self {
-            Engine::Local(engine) => {
-                engine.for_each_outbox(|outbox| outbox.signal(Signal::Close(code, reason)));
-            }
-            Engine::Redis(engine) => {
-                engine.for_each_outbox(|outbox| outbox.signal(Signal::Close(code, reason)));
-            }
-        }
+        self.hub
+            .for_each_outbox(|outbox| outbox.signal(Signal::Close(code, reason)));
     }
 
     /// Removes a socket. The user's last socket in the room broadcasts `left`.
     pub async fn leave(&self, member: Membership) {
-        match self {
-            Engine::Local(engine) => engine.leave(member),
-            Engine::Redis(engine) => engine.leave(member),
+        if self.log.leave(member) {
+            self.events.left.inc();
         }
     }
 
     /// Resolves once every event so far is stored and delivered (shutdown).
     pub async fn flush(&self) {
-        match self {
-            Engine::Local(engine) => engine.flush().await,
-            Engine::Redis(engine) => engine.flush().await,
-        }
+        self.log.flush().await;
     }
 
     /// Users online in a room (with Redis: on this instance).
     pub fn online(&self, room: &RoomName) -> usize {
-        match self {
-            Engine::Local(engine) => engine.online(room),
-            Engine::Redis(engine) => engine.online(room),
-        }
+        self.hub.online(room)
     }
 
     /// Distinct users online in any room (with Redis: on this instance).
     pub fn users_online(&self) -> usize {
-        match self {
-            Engine::Local(engine) => engine.users_online(),
-            Engine::Redis(engine) => engine.users_online(),
-        }
+        self.hub.users_online()
     }
 }

@@ -9,6 +9,8 @@ use std::{path::Path, time::Duration};
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::chat::Visibility;
+
 pub const FILE_NAME: &str = "history.sqlite3";
 
 /// Bumped when the schema changes, so an old file can be migrated.
@@ -34,27 +36,11 @@ CREATE TABLE IF NOT EXISTS rooms (
 ) WITHOUT ROWID;
 ";
 
-/// Who may see an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visibility {
-    Room,
-    /// Only these two users (sender and recipient of a private message).
-    Pair(u64, u64),
-}
-
-impl Visibility {
-    pub fn allows(self, user: u64) -> bool {
-        match self {
-            Visibility::Room => true,
-            Visibility::Pair(a, b) => user == a || user == b,
-        }
-    }
-
-    fn columns(self) -> (Option<i64>, Option<i64>) {
-        match self {
-            Visibility::Room => (None, None),
-            Visibility::Pair(a, b) => (Some(a as i64), Some(b as i64)),
-        }
+/// The `visible_a`, `visible_b` columns: both NULL for the whole room.
+fn columns(visible: Visibility) -> (Option<i64>, Option<i64>) {
+    match visible {
+        Visibility::Room => (None, None),
+        Visibility::Pair(a, b) => (Some(a as i64), Some(b as i64)),
     }
 }
 
@@ -141,7 +127,7 @@ impl HistoryStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for e in events {
-                let (a, b) = e.visible.columns();
+                let (a, b) = columns(e.visible);
                 insert.execute(params![e.room, e.id as i64, e.time as i64, a, b, e.body])?;
             }
             let mut reserve = tx.prepare_cached(

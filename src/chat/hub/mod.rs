@@ -1,0 +1,266 @@
+//! `Hub`: this instance's sockets, by room and by user, and delivery into their outboxes.
+//!
+//! Written once for every engine. The event log decides ids and what each room hears; the
+//! hub knows who is here and hands each socket the shared bytes it may see, in id order:
+//! nothing at or below its floor (that came in its `history`), nothing twice, nothing for
+//! other eyes.
+
+mod socket;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use super::{
+    Membership,
+    log::{Entry, Event, Visibility},
+    outbox::Outbox,
+    protocol::{Chunk, EventData, EventKind, ServerEvent, now_ms},
+    room::RoomName,
+};
+use crate::auth::User;
+use socket::Socket;
+
+#[derive(Debug, Default)]
+pub struct Hub {
+    state: Mutex<State>,
+    next_socket: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rooms: HashMap<RoomName, Members>,
+    /// The rooms each user here has a socket in: whispers and `users_online` ask by user.
+    users: HashMap<u64, BTreeSet<RoomName>>,
+}
+
+/// One room's sockets on this instance.
+#[derive(Debug, Default)]
+struct Members {
+    sockets: HashMap<u64, Socket>,
+    users: HashMap<u64, Presence>,
+    /// Users in the order they came, for `list`.
+    arrival: BTreeMap<u64, u64>,
+    next_arrival: u64,
+}
+
+#[derive(Debug)]
+struct Presence {
+    user: Arc<User>,
+    sockets: u32,
+    arrival: u64,
+}
+
+/// Whether a socket brought its user into the room here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    First,
+    Again,
+}
+
+/// Whether a socket was its user's last in the room here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    Last,
+    Stays,
+}
+
+impl Hub {
+    /// Adds a socket to a room. Until `settle` it only collects what the room hears, so its
+    /// log can work out its `history` meanwhile without a gap.
+    pub fn attach(&self, room: RoomName, user: Arc<User>, outbox: Outbox) -> (Membership, Arrival) {
+        let socket = self.next_socket.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.lock();
+        state.users.entry(user.id).or_default().insert(room.clone());
+        let members = state.rooms.entry(room.clone()).or_default();
+        members
+            .sockets
+            .insert(socket, Socket::pending(user.id, outbox));
+        let arrival = match members.users.get_mut(&user.id) {
+            Some(presence) => {
+                presence.sockets += 1;
+                Arrival::Again
+            }
+            None => {
+                let arrival = members.next_arrival;
+                members.next_arrival += 1;
+                members.arrival.insert(arrival, user.id);
+                members.users.insert(
+                    user.id,
+                    Presence {
+                        user: user.clone(),
+                        sockets: 1,
+                        arrival,
+                    },
+                );
+                Arrival::First
+            }
+        };
+        (Membership { room, user, socket }, arrival)
+    }
+
+    /// Hands a joining socket its first frames, then whatever the room heard meanwhile above
+    /// its floor; from here on it hears the room live.
+    pub fn settle(&self, member: &Membership, entry: Entry) {
+        let mut state = self.lock();
+        if let Some(socket) = state
+            .rooms
+            .get_mut(&member.room)
+            .and_then(|m| m.sockets.get_mut(&member.socket))
+        {
+            socket.settle(entry);
+        }
+    }
+
+    /// Takes a socket out; `None` if it was not here.
+    pub fn detach(&self, member: &Membership) -> Option<Departure> {
+        let mut state = self.lock();
+        let members = state.rooms.get_mut(&member.room)?;
+        members.sockets.remove(&member.socket)?;
+        let user = member.user.id;
+        let presence = members.users.get_mut(&user)?;
+        presence.sockets -= 1;
+        if presence.sockets > 0 {
+            return Some(Departure::Stays);
+        }
+        let arrival = presence.arrival;
+        members.users.remove(&user);
+        members.arrival.remove(&arrival);
+        if members.sockets.is_empty() {
+            state.rooms.remove(&member.room);
+        }
+        if let Some(rooms) = state.users.get_mut(&user) {
+            rooms.remove(&member.room);
+            if rooms.is_empty() {
+                state.users.remove(&user);
+            }
+        }
+        Some(Departure::Last)
+    }
+
+    /// Queues events, in id order, for every socket in the room that may see them. The
+    /// frames are shared as one chunk by every socket that sees them all, which is nearly
+    /// always every socket.
+    pub fn deliver(&self, room: &RoomName, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        let Some(members) = state.rooms.get_mut(room) else {
+            return;
+        };
+        let shared = events
+            .iter()
+            .all(|e| e.visible == Visibility::Room)
+            .then(|| events.iter().map(|e| e.frame.clone()).collect::<Chunk>());
+        for socket in members.sockets.values_mut() {
+            socket.deliver(events, shared.as_ref());
+        }
+    }
+
+    /// An `error` to one socket. It carries the id of the last event that socket was sent:
+    /// it is not an event of the room, so it takes no id of its own, and a client that
+    /// resumes from it misses nothing.
+    pub fn reply_error(&self, member: &Membership, message: &str) {
+        let state = self.lock();
+        let Some(socket) = state
+            .rooms
+            .get(&member.room)
+            .and_then(|m| m.sockets.get(&member.socket))
+        else {
+            tracing::debug!(
+                user = member.user.id,
+                message,
+                "no socket for the error reply"
+            );
+            return;
+        };
+        let frame = ServerEvent {
+            id: socket.last(),
+            kind: EventKind::Error,
+            user: &member.user,
+            data: EventData::Text(message),
+            time: now_ms(),
+            count: None,
+        }
+        .to_frame();
+        // A full outbox marks its socket for closing; its task does the rest.
+        let _ = socket.outbox.push(frame);
+    }
+
+    /// Runs `f` on every socket's outbox here (ticks, shutdown).
+    pub fn for_each_outbox(&self, f: impl Fn(&Outbox)) {
+        for members in self.lock().rooms.values() {
+            members
+                .sockets
+                .values()
+                .for_each(|socket| f(&socket.outbox));
+        }
+    }
+
+    /// Users with a socket in the room here.
+    pub fn online(&self, room: &RoomName) -> usize {
+        self.lock().rooms.get(room).map_or(0, |m| m.users.len())
+    }
+
+    /// Distinct users with a socket in any room here.
+    pub fn users_online(&self) -> usize {
+        self.lock().users.len()
+    }
+
+    /// The room's users here, in the order they came.
+    pub fn users(&self, room: &RoomName) -> Vec<Arc<User>> {
+        let state = self.lock();
+        let Some(members) = state.rooms.get(room) else {
+            return Vec::new();
+        };
+        members
+            .arrival
+            .values()
+            .map(|id| members.users[id].user.clone())
+            .collect()
+    }
+
+    /// A user with a socket here, by id.
+    pub fn user(&self, id: u64) -> Option<Arc<User>> {
+        let state = self.lock();
+        let room = state.users.get(&id)?.first()?;
+        Some(state.rooms.get(room)?.users.get(&id)?.user.clone())
+    }
+
+    /// The rooms any of these users has a socket in here, in name order.
+    pub fn rooms_of(&self, users: &[u64]) -> Vec<RoomName> {
+        let state = self.lock();
+        let rooms: BTreeSet<&RoomName> = users
+            .iter()
+            .filter_map(|id| state.users.get(id))
+            .flatten()
+            .collect();
+        rooms.into_iter().cloned().collect()
+    }
+
+    /// Every user here with their sockets per room: what Redis is told again if it forgot.
+    pub fn presence(&self) -> Vec<(RoomName, Arc<User>, u32)> {
+        let state = self.lock();
+        state
+            .rooms
+            .iter()
+            .flat_map(|(room, members)| {
+                members
+                    .users
+                    .values()
+                    .map(move |p| (room.clone(), p.user.clone(), p.sockets))
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

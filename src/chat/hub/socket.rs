@@ -1,0 +1,73 @@
+//! One socket as the hub sees it: which events it has had, and what waits for its `history`.
+
+use crate::chat::{
+    log::{Entry, Event},
+    outbox::Outbox,
+    protocol::Chunk,
+};
+
+#[derive(Debug)]
+pub(super) struct Socket {
+    user: u64,
+    pub(super) outbox: Outbox,
+    /// The newest id the socket has had its share of: its `history` covered everything up
+    /// to its floor, and nothing at or below this is sent again (a catch-up after a lost
+    /// subscription may repeat events). An `error` reply reuses it.
+    last: u64,
+    /// While joining: what the room heard before the socket knew its floor.
+    pending: Option<Vec<Event>>,
+}
+
+impl Socket {
+    pub(super) fn pending(user: u64, outbox: Outbox) -> Socket {
+        Socket {
+            user,
+            outbox,
+            last: 0,
+            pending: Some(Vec::new()),
+        }
+    }
+
+    pub(super) fn last(&self) -> u64 {
+        self.last
+    }
+
+    pub(super) fn settle(&mut self, entry: Entry) {
+        self.last = entry.floor;
+        // A full outbox marks its socket for closing; its task does the rest.
+        let _ = self.outbox.push_chunk(&entry.frames.into_iter().collect());
+        let heard = self.pending.take().unwrap_or_default();
+        self.deliver(&heard, None);
+    }
+
+    /// `shared`: the events' frames as one chunk, when every event is for the whole room.
+    pub(super) fn deliver(&mut self, events: &[Event], shared: Option<&Chunk>) {
+        let (Some(first), Some(newest)) = (events.first(), events.last()) else {
+            return;
+        };
+        if let Some(pending) = &mut self.pending {
+            pending.extend_from_slice(events);
+            return;
+        }
+        if newest.id <= self.last {
+            return;
+        }
+        let pushed = match shared {
+            Some(chunk) if first.id > self.last => self.outbox.push_chunk(chunk),
+            _ => {
+                let own: Chunk = events
+                    .iter()
+                    .filter(|e| e.id > self.last && e.visible.allows(self.user))
+                    .map(|e| e.frame.clone())
+                    .collect();
+                if own.is_empty() {
+                    return;
+                }
+                self.outbox.push_chunk(&own)
+            }
+        };
+        self.last = newest.id;
+        // A full outbox marks its socket for closing; its task does the rest.
+        let _ = pushed;
+    }
+}

@@ -1,0 +1,149 @@
+use std::{
+    collections::VecDeque,
+    task::{Context, Waker},
+};
+
+use super::*;
+use crate::{
+    auth::UserName,
+    chat::protocol::{Frame, ServerEvent},
+    ws::frame,
+};
+
+fn user(id: u64) -> Arc<User> {
+    Arc::new(User::guest(id, UserName::parse(&format!("u{id}")).unwrap()))
+}
+
+fn event(id: u64, visible: Visibility) -> Event {
+    let frame = ServerEvent {
+        id,
+        kind: EventKind::Chat,
+        user: &user(1),
+        data: EventData::Text("x"),
+        time: 0,
+        count: None,
+    }
+    .to_frame();
+    Event { id, visible, frame }
+}
+
+fn frames(outbox: &Outbox) -> Vec<Frame> {
+    let mut batch = VecDeque::new();
+    outbox.poll_news(&Context::from_waker(Waker::noop()), &mut batch, true);
+    batch.iter().flat_map(|c| c.iter().cloned()).collect()
+}
+
+fn ids(outbox: &Outbox) -> Vec<u64> {
+    frames(outbox)
+        .iter()
+        .map(|f| {
+            let v: serde_json::Value = serde_json::from_slice(frame::payload(f)).unwrap();
+            v["id"].as_u64().unwrap()
+        })
+        .collect()
+}
+
+fn settled(hub: &Hub, room: &RoomName, id: u64, floor: u64) -> (Membership, Outbox) {
+    let outbox = Outbox::new(64);
+    let (member, _) = hub.attach(room.clone(), user(id), outbox.clone());
+    hub.settle(
+        &member,
+        Entry {
+            frames: Vec::new(),
+            floor,
+            joined: false,
+        },
+    );
+    (member, outbox)
+}
+
+#[test]
+fn a_users_first_socket_arrives_and_their_last_departs() {
+    let hub = Hub::default();
+    let lobby = RoomName::lobby();
+    let (a, first) = hub.attach(lobby.clone(), user(1), Outbox::new(4));
+    let (b, again) = hub.attach(lobby.clone(), user(1), Outbox::new(4));
+    assert_eq!((first, again), (Arrival::First, Arrival::Again));
+    assert_eq!((hub.online(&lobby), hub.users_online()), (1, 1));
+    assert_eq!(hub.detach(&a), Some(Departure::Stays));
+    assert_eq!(hub.detach(&a), None, "a socket leaves once");
+    assert_eq!(hub.detach(&b), Some(Departure::Last));
+    assert_eq!((hub.online(&lobby), hub.users_online()), (0, 0));
+    assert!(hub.user(1).is_none());
+}
+
+#[test]
+fn a_joining_socket_hears_what_came_after_its_floor_and_nothing_before() {
+    let hub = Hub::default();
+    let lobby = RoomName::lobby();
+    let outbox = Outbox::new(64);
+    let (member, _) = hub.attach(lobby.clone(), user(1), outbox.clone());
+    hub.deliver(
+        &lobby,
+        &[event(5, Visibility::Room), event(6, Visibility::Room)],
+    );
+    assert!(frames(&outbox).is_empty(), "nothing before its history");
+    hub.settle(
+        &member,
+        Entry {
+            frames: vec![
+                event(4, Visibility::Room).frame,
+                event(5, Visibility::Room).frame,
+            ],
+            floor: 5,
+            joined: false,
+        },
+    );
+    hub.deliver(
+        &lobby,
+        &[event(6, Visibility::Room), event(7, Visibility::Room)],
+    );
+    assert_eq!(ids(&outbox), [4, 5, 6, 7], "6 once, though it came twice");
+}
+
+#[test]
+fn a_broadcast_shares_one_chunk_and_a_whisper_reaches_only_its_pair() {
+    let hub = Hub::default();
+    let lobby = RoomName::lobby();
+    let (_, a) = settled(&hub, &lobby, 1, 0);
+    let (_, b) = settled(&hub, &lobby, 2, 0);
+    let (_, c) = settled(&hub, &lobby, 3, 0);
+    hub.deliver(&lobby, &[event(1, Visibility::Room)]);
+    let (fa, fb) = (frames(&a), frames(&b));
+    assert_eq!(fa[0].as_ptr(), fb[0].as_ptr());
+    frames(&c);
+    hub.deliver(
+        &lobby,
+        &[event(2, Visibility::Pair(1, 2)), event(3, Visibility::Room)],
+    );
+    assert_eq!(
+        (ids(&a), ids(&b), ids(&c)),
+        (vec![2, 3], vec![2, 3], vec![3])
+    );
+}
+
+#[test]
+fn an_error_carries_the_last_id_its_socket_had() {
+    let hub = Hub::default();
+    let lobby = RoomName::lobby();
+    let (member, outbox) = settled(&hub, &lobby, 1, 9);
+    hub.reply_error(&member, "no");
+    hub.deliver(&lobby, &[event(10, Visibility::Room)]);
+    hub.reply_error(&member, "no");
+    assert_eq!(ids(&outbox), [9, 10, 10]);
+}
+
+#[test]
+fn users_are_found_by_id_and_their_rooms_listed() {
+    let hub = Hub::default();
+    let other = RoomName::parse("other").unwrap();
+    settled(&hub, &RoomName::lobby(), 1, 0);
+    settled(&hub, &other, 1, 0);
+    settled(&hub, &other, 2, 0);
+    assert_eq!(hub.user(2).unwrap().id, 2);
+    assert_eq!(hub.rooms_of(&[1]), [RoomName::lobby(), other.clone()]);
+    assert_eq!(hub.rooms_of(&[2, 3]), std::slice::from_ref(&other));
+    let names: Vec<u64> = hub.users(&other).iter().map(|u| u.id).collect();
+    assert_eq!(names, [1, 2], "in the order they came");
+    assert_eq!(hub.users_online(), 2);
+}

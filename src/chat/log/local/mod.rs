@@ -1,0 +1,311 @@
+//! `LocalLog`: ids and presence kept in this process, for an instance that is the whole chat.
+//!
+//! One short critical section per event assigns the room's next id, serializes the event
+//! once and hands it to the `Keeper`, still in id order: `memory` delivers it to the hub at
+//! once, `sqlite` stores it on the writer thread first. Presence comes from the hub, read
+//! under the same lock, so a `join` and a `left` of one user can never swap places.
+
+mod memory;
+mod sqlite;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use futures_util::{FutureExt, future::BoxFuture};
+
+use super::{Entry, Event, EventLog, Visibility};
+use crate::{
+    auth::User,
+    chat::{
+        EngineError, Membership, Whisper,
+        hub::{Arrival, Departure, Hub},
+        outbox::Outbox,
+        protocol::{EventData, EventKind, Frame, PrivateEvent, ServerEvent, now_ms},
+        recovery::HistoryPolicy,
+        room::RoomName,
+        text::ChatText,
+    },
+    store::HistoryStore,
+};
+use memory::Memory;
+use sqlite::Sqlite;
+
+/// An event on its way to the keeper, with what storing it needs besides the hub's part.
+#[derive(Debug)]
+pub struct Kept {
+    pub event: Event,
+    pub time: u64,
+    pub kind: EventKind,
+}
+
+/// Where the local log sends what it sequenced. Called with the log's lock held, so events
+/// arrive in each room's id order.
+pub trait Keeper: Send + Sync + fmt::Debug {
+    /// Keeps a room's new events, then delivers them. `sender` is told if they cannot be.
+    fn keep(
+        &self,
+        room: &RoomName,
+        events: Vec<Kept>,
+        sender: Option<&Membership>,
+    ) -> Result<(), EngineError>;
+
+    /// A joiner's `history` event with id `id`: what it may see of the events up to
+    /// `through` (the room's last id before it came), ready once those are all kept.
+    fn history(
+        &self,
+        member: &Membership,
+        id: u64,
+        since: Option<u64>,
+        through: u64,
+    ) -> BoxFuture<'static, Result<Frame, EngineError>>;
+
+    /// An `error` for one socket, behind the events it is still owed.
+    fn reply_error(&self, member: &Membership, message: String);
+
+    fn flush(&self) -> BoxFuture<'_, ()>;
+}
+
+pub struct LocalLog<K> {
+    hub: Arc<Hub>,
+    /// Each room's last id. A room outlives its sockets, so its ids never start again.
+    rooms: Mutex<HashMap<RoomName, u64>>,
+    keeper: K,
+}
+
+impl<K> fmt::Debug for LocalLog<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalLog").finish_non_exhaustive()
+    }
+}
+
+impl LocalLog<Memory> {
+    pub fn memory(hub: Arc<Hub>) -> Self {
+        LocalLog {
+            keeper: Memory::new(hub.clone()),
+            hub,
+            rooms: Mutex::default(),
+        }
+    }
+}
+
+impl LocalLog<Sqlite> {
+    /// Rooms continue their ids from `store`, whose writer thread starts here.
+    pub fn sqlite(
+        hub: Arc<Hub>,
+        store: HistoryStore,
+        policy: HistoryPolicy,
+    ) -> anyhow::Result<Self> {
+        let mut rooms = HashMap::new();
+        for (name, last_id) in store.rooms()? {
+            match RoomName::parse(&name) {
+                Ok(room) => {
+                    rooms.insert(room, last_id);
+                }
+                Err(e) => tracing::warn!(room = name, error = %e, "skipping a stored room"),
+            }
+        }
+        Ok(LocalLog {
+            keeper: Sqlite::spawn(hub.clone(), store, policy)?,
+            hub,
+            rooms: Mutex::new(rooms),
+        })
+    }
+}
+
+impl<K: Keeper> LocalLog<K> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<RoomName, u64>> {
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A `join` or `left`: for the whole room, with its count of users here.
+    fn presence(&self, last_id: &mut u64, kind: EventKind, member: &Membership) -> Kept {
+        let user = &member.user;
+        let text = match kind {
+            EventKind::Join => format!("{} joined.", user.name),
+            _ => format!("{} is left.", user.name),
+        };
+        let count = self.hub.online(&member.room);
+        kept(last_id, kind, user, EventData::Text(&text), Some(count))
+    }
+}
+
+/// Gives a room event the room's next id and serializes it, once for every recipient.
+fn kept(
+    last_id: &mut u64,
+    kind: EventKind,
+    user: &User,
+    data: EventData<'_>,
+    count: Option<usize>,
+) -> Kept {
+    *last_id += 1;
+    let time = now_ms();
+    let frame = ServerEvent {
+        id: *last_id,
+        kind,
+        user,
+        data,
+        time,
+        count,
+    }
+    .to_frame();
+    Kept {
+        event: Event {
+            id: *last_id,
+            visible: Visibility::Room,
+            frame,
+        },
+        time,
+        kind,
+    }
+}
+
+impl<K: Keeper> EventLog for LocalLog<K> {
+    fn join(
+        &self,
+        room: RoomName,
+        user: Arc<User>,
+        outbox: Outbox,
+        since: Option<u64>,
+    ) -> BoxFuture<'_, Result<(Membership, Entry), EngineError>> {
+        let mut rooms = self.lock();
+        let (member, arrival) = self.hub.attach(room, user, outbox);
+        let last_id = rooms.entry(member.room.clone()).or_default();
+        let through = *last_id;
+        let joined =
+            (arrival == Arrival::First).then(|| self.presence(last_id, EventKind::Join, &member));
+        let mut frames: Vec<Frame> = joined.iter().map(|j| j.event.frame.clone()).collect();
+        let users = self.hub.users(&member.room);
+        let users: Vec<&User> = users.iter().map(|u| &**u).collect();
+        *last_id += 1;
+        frames.push(
+            ServerEvent {
+                id: *last_id,
+                kind: EventKind::List,
+                user: &member.user,
+                data: EventData::Users(&users),
+                time: now_ms(),
+                count: Some(users.len()),
+            }
+            .to_frame(),
+        );
+        *last_id += 1;
+        let floor = *last_id;
+        let is_joined = joined.is_some();
+        let kept = joined.map_or(Ok(()), |join| {
+            self.keeper.keep(&member.room, vec![join], None)
+        });
+        let history = self.keeper.history(&member, floor, since, through);
+        drop(rooms);
+        let hub = self.hub.clone();
+        async move {
+            match async {
+                kept?;
+                history.await
+            }
+            .await
+            {
+                Ok(history) => {
+                    frames.push(history);
+                    Ok((
+                        member,
+                        Entry {
+                            frames,
+                            floor,
+                            joined: is_joined,
+                        },
+                    ))
+                }
+                Err(e) => {
+                    // Taken back out without a word: it never got its `list`.
+                    hub.detach(&member);
+                    Err(e)
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn publish(
+        &self,
+        member: &Membership,
+        kind: EventKind,
+        data: &[&str],
+    ) -> Result<(), EngineError> {
+        let mut rooms = self.lock();
+        let last_id = rooms.entry(member.room.clone()).or_default();
+        let events = data
+            .iter()
+            .map(|text| kept(last_id, kind, &member.user, EventData::Text(text), None))
+            .collect();
+        self.keeper.keep(&member.room, events, Some(member))
+    }
+
+    /// Delivered in every room either of the two is in here, each time with that room's next
+    /// id, so ids still increase on every socket; kept in each such room, visible to the two.
+    fn private(
+        &self,
+        member: &Membership,
+        to: u64,
+        text: &ChatText,
+    ) -> Result<Whisper, EngineError> {
+        let mut rooms = self.lock();
+        let Some(recipient) = self.hub.user(to) else {
+            drop(rooms);
+            self.reply_error(member, format!("user {to} is not online"));
+            return Ok(Whisper::RecipientOffline);
+        };
+        let from = member.user.id;
+        let time = now_ms();
+        for room in self.hub.rooms_of(&[from, to]) {
+            let last_id = rooms.entry(room.clone()).or_default();
+            *last_id += 1;
+            let frame = PrivateEvent {
+                id: *last_id,
+                kind: EventKind::Private,
+                user: &member.user,
+                to: &recipient,
+                data: text.as_str(),
+                time,
+            }
+            .to_frame();
+            let event = Kept {
+                event: Event {
+                    id: *last_id,
+                    visible: Visibility::Pair(from, to),
+                    frame,
+                },
+                time,
+                kind: EventKind::Private,
+            };
+            let sender = (room == member.room).then_some(member);
+            self.keeper.keep(&room, vec![event], sender)?;
+        }
+        Ok(Whisper::Delivered)
+    }
+
+    fn reply_error(&self, member: &Membership, message: String) {
+        self.keeper.reply_error(member, message);
+    }
+
+    fn leave(&self, member: Membership) -> bool {
+        let mut rooms = self.lock();
+        if self.hub.detach(&member) != Some(Departure::Last) {
+            return false;
+        }
+        let last_id = rooms.entry(member.room.clone()).or_default();
+        let left = self.presence(last_id, EventKind::Left, &member);
+        if let Err(e) = self.keeper.keep(&member.room, vec![left], None) {
+            tracing::error!(user = member.user.id, error = %e, "left not sent");
+        }
+        true
+    }
+
+    fn flush(&self) -> BoxFuture<'_, ()> {
+        self.keeper.flush()
+    }
+}

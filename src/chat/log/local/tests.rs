@@ -1,0 +1,263 @@
+//! The local log through `Engine`: in memory, and with SQLite behind it.
+
+use std::{
+    collections::VecDeque,
+    sync::Arc,
+    task::{Context, Waker},
+};
+
+use crate::{
+    auth::{User, UserName},
+    chat::{
+        Engine, outbox::Outbox, protocol::Frame, recovery::HistoryPolicy, room::RoomName,
+        text::ChatText,
+    },
+    metrics::EventCounters,
+    store::{HistoryStore, history::Retention},
+    ws::frame,
+};
+
+fn user(id: u64) -> Arc<User> {
+    Arc::new(User::guest(id, UserName::parse(&format!("u{id}")).unwrap()))
+}
+
+fn frames(outbox: &Outbox) -> Vec<Frame> {
+    let mut batch = VecDeque::new();
+    outbox.poll_news(&Context::from_waker(Waker::noop()), &mut batch, true);
+    batch.iter().flat_map(|c| c.iter().cloned()).collect()
+}
+
+fn events(outbox: &Outbox) -> Vec<serde_json::Value> {
+    frames(outbox)
+        .iter()
+        .map(|f| serde_json::from_slice(frame::payload(f)).unwrap())
+        .collect()
+}
+
+fn memory() -> Engine {
+    Engine::memory(EventCounters::default())
+}
+
+fn sqlite(dir: &std::path::Path) -> Engine {
+    Engine::sqlite(
+        EventCounters::default(),
+        HistoryStore::open(dir, retention()).unwrap(),
+        HistoryPolicy {
+            on_join: 50,
+            max: 100,
+        },
+    )
+    .unwrap()
+}
+
+fn retention() -> Retention {
+    Retention {
+        max_events: 100,
+        max_age: None,
+    }
+}
+
+#[tokio::test]
+async fn first_socket_joins_and_gets_the_list() {
+    let engine = memory();
+    let outbox = Outbox::new(16);
+    engine
+        .join(RoomName::lobby(), user(1), outbox.clone(), None)
+        .await
+        .unwrap();
+    let events = events(&outbox);
+    let kinds: Vec<_> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["join", "list", "history"]);
+    assert_eq!(events[0]["data"], "u1 joined.");
+    assert_eq!(events[1]["data"][0]["id"], 1);
+    assert!(events[0]["id"].as_u64() < events[1]["id"].as_u64());
+}
+
+#[tokio::test]
+async fn second_tab_of_a_user_neither_joins_nor_duplicates_them() {
+    let engine = memory();
+    let (a, b) = (Outbox::new(16), Outbox::new(16));
+    let first = engine
+        .join(RoomName::lobby(), user(1), a.clone(), None)
+        .await
+        .unwrap();
+    events(&a);
+    let second = engine
+        .join(RoomName::lobby(), user(1), b.clone(), None)
+        .await
+        .unwrap();
+    assert!(events(&a).is_empty());
+    let list = &events(&b)[0];
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    engine.leave(second).await;
+    assert!(events(&a).is_empty(), "one tab closing is not leaving");
+    engine.leave(first).await;
+    assert_eq!(engine.online(&RoomName::lobby()), 0);
+}
+
+#[tokio::test]
+async fn ids_keep_increasing_after_a_room_empties() {
+    let engine = memory();
+    let a = Outbox::new(16);
+    let m = engine
+        .join(RoomName::lobby(), user(1), a.clone(), None)
+        .await
+        .unwrap();
+    let last = events(&a).last().unwrap()["id"].as_u64().unwrap();
+    engine.leave(m).await;
+    let b = Outbox::new(16);
+    engine
+        .join(RoomName::lobby(), user(2), b.clone(), None)
+        .await
+        .unwrap();
+    assert!(events(&b)[0]["id"].as_u64().unwrap() > last);
+}
+
+#[tokio::test]
+async fn a_broadcast_is_serialized_once_and_its_bytes_shared() {
+    let engine = memory();
+    let (a, b) = (Outbox::new(16), Outbox::new(16));
+    let ma = engine
+        .join(RoomName::lobby(), user(1), a.clone(), None)
+        .await
+        .unwrap();
+    engine
+        .join(RoomName::lobby(), user(2), b.clone(), None)
+        .await
+        .unwrap();
+    frames(&a);
+    frames(&b);
+    engine
+        .chat(&ma, &[ChatText::parse("hi", 10).unwrap()])
+        .unwrap();
+    let (got_a, got_b) = (frames(&a), frames(&b));
+    assert_eq!(got_a.len(), 1);
+    assert_eq!(got_a[0].as_ptr(), got_b[0].as_ptr());
+}
+
+#[tokio::test]
+async fn rooms_do_not_hear_each_other() {
+    let engine = memory();
+    let (a, b) = (Outbox::new(16), Outbox::new(16));
+    let ma = engine
+        .join(RoomName::lobby(), user(1), a.clone(), None)
+        .await
+        .unwrap();
+    engine
+        .join(RoomName::parse("other").unwrap(), user(2), b.clone(), None)
+        .await
+        .unwrap();
+    events(&a);
+    events(&b);
+    engine
+        .chat(&ma, &[ChatText::parse("hi", 10).unwrap()])
+        .unwrap();
+    assert_eq!(events(&a).len(), 1);
+    assert!(events(&b).is_empty());
+}
+
+#[tokio::test]
+async fn users_online_counts_a_user_in_two_rooms_once_and_broadcasts_are_counted() {
+    let counters = EventCounters::default();
+    let engine = Engine::memory(counters.clone());
+    let a = engine
+        .join(RoomName::lobby(), user(1), Outbox::new(16), None)
+        .await
+        .unwrap();
+    engine
+        .join(
+            RoomName::parse("other").unwrap(),
+            user(1),
+            Outbox::new(16),
+            None,
+        )
+        .await
+        .unwrap();
+    engine
+        .join(RoomName::lobby(), user(2), Outbox::new(16), None)
+        .await
+        .unwrap();
+    assert_eq!(engine.users_online(), 2);
+    engine
+        .chat(&a, &[ChatText::parse("hi", 10).unwrap()])
+        .unwrap();
+    engine.leave(a).await;
+    assert_eq!(
+        engine.users_online(),
+        2,
+        "user 1 is still in the other room"
+    );
+    assert_eq!(
+        (
+            counters.join.get(),
+            counters.chat.get(),
+            counters.left.get()
+        ),
+        (3, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn nothing_reaches_a_socket_before_the_writer_stored_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = sqlite(dir.path());
+    let a = Outbox::new(16);
+    let member = engine
+        .join(RoomName::lobby(), user(1), a.clone(), None)
+        .await
+        .unwrap();
+    engine.flush().await;
+    let kinds: Vec<_> = events(&a).iter().map(|e| e["type"].clone()).collect();
+    assert_eq!(kinds, ["join", "list", "history"]);
+    engine
+        .chat(&member, &[ChatText::parse("hi", 10).unwrap()])
+        .unwrap();
+    engine.flush().await;
+    let chat = &events(&a)[0];
+    let store = HistoryStore::open(dir.path(), retention()).unwrap();
+    let kept = store.read("lobby", 0, u64::MAX >> 1, 1, 10).unwrap();
+    let kept: Vec<serde_json::Value> = kept
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    assert_eq!(
+        kept.last().unwrap(),
+        chat,
+        "the delivered event is the stored one"
+    );
+}
+
+#[tokio::test]
+async fn a_chat_that_cannot_be_stored_is_not_broadcast_and_its_sender_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = sqlite(dir.path());
+    let (a, b) = (Outbox::new(16), Outbox::new(16));
+    let sender = engine
+        .join(RoomName::lobby(), user(1), a.clone(), None)
+        .await
+        .unwrap();
+    engine
+        .join(RoomName::lobby(), user(2), b.clone(), None)
+        .await
+        .unwrap();
+    engine.flush().await;
+    let seen = events(&a).last().unwrap()["id"].clone();
+    events(&b);
+    // Break the store from outside, as a damaged file would.
+    let other =
+        rusqlite::Connection::open(dir.path().join(crate::store::history::FILE_NAME)).unwrap();
+    other.execute_batch("DROP TABLE events").unwrap();
+    drop(other);
+    engine
+        .chat(&sender, &[ChatText::parse("lost?", 10).unwrap()])
+        .unwrap();
+    engine.flush().await;
+    let told = events(&a);
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0]["type"], "error");
+    assert_eq!(
+        told[0]["id"], seen,
+        "an error carries the last id its socket saw"
+    );
+    assert!(events(&b).is_empty(), "nobody saw what was not stored");
+}

@@ -1,0 +1,96 @@
+//! `EventLog`: where a room's events get their ids, are kept, and set out for every hub.
+//!
+//! Three implementations: `local` keeps ids and presence in this process, and either hands
+//! each event straight to the hub (memory) or stores it first (SQLite); `redis` lets Redis
+//! assign, keep and publish them, so many instances act as one chat.
+
+pub mod local;
+pub mod redis;
+
+use std::{fmt, sync::Arc};
+
+use futures_util::future::BoxFuture;
+
+use super::{
+    EngineError, Membership, Whisper,
+    outbox::Outbox,
+    protocol::{EventKind, Frame},
+    room::RoomName,
+    text::ChatText,
+};
+use crate::auth::User;
+
+/// Who may see an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Room,
+    /// Only these two users (sender and recipient of a private message).
+    Pair(u64, u64),
+}
+
+impl Visibility {
+    pub fn allows(self, user: u64) -> bool {
+        match self {
+            Visibility::Room => true,
+            Visibility::Pair(a, b) => user == a || user == b,
+        }
+    }
+}
+
+/// A room event as the hub delivers it: serialized and framed once for every recipient.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: u64,
+    pub visible: Visibility,
+    pub frame: Frame,
+}
+
+/// What a joining socket is owed before any live event: its `join` if it brought the user
+/// in, `list` and `history`, and the id they cover. Live events reach it only above `floor`,
+/// so the two never overlap and leave no gap.
+#[derive(Debug)]
+pub struct Entry {
+    pub frames: Vec<Frame>,
+    pub floor: u64,
+    /// This socket brought its user into the room (it sent `join`).
+    pub joined: bool,
+}
+
+/// One log behind the engine. Every method returns without waiting on the sockets; what the
+/// log accepts reaches them through the hub, in id order.
+pub trait EventLog: Send + Sync + fmt::Debug {
+    /// Attaches a socket to the hub and enters it into the room.
+    fn join(
+        &self,
+        room: RoomName,
+        user: Arc<User>,
+        outbox: Outbox,
+        since: Option<u64>,
+    ) -> BoxFuture<'_, Result<(Membership, Entry), EngineError>>;
+
+    /// Appends a member's messages of one kind (`chat` or `image`) to its room, in order.
+    fn publish(
+        &self,
+        member: &Membership,
+        kind: EventKind,
+        data: &[&str],
+    ) -> Result<(), EngineError>;
+
+    /// A whisper to user `to`, seen by the two of them only.
+    fn private(
+        &self,
+        member: &Membership,
+        to: u64,
+        text: &ChatText,
+    ) -> Result<Whisper, EngineError>;
+
+    /// An `error` for this socket only, queued behind what the log still holds for it.
+    fn reply_error(&self, member: &Membership, message: String);
+
+    /// Detaches the socket; the user's last one in the room sends `left`. True if this
+    /// instance announced it.
+    fn leave(&self, member: Membership) -> bool;
+
+    /// Resolves once everything accepted so far is kept and delivered.
+    fn flush(&self) -> BoxFuture<'_, ()>;
+}
