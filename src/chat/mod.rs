@@ -108,7 +108,13 @@ impl Engine {
         outbox: Outbox,
         since: Option<u64>,
     ) -> Result<Membership, EngineError> {
-        let (member, entry) = self.log.join(room, user, outbox, since).await?;
+        let joiner = log::Joiner {
+            room,
+            user,
+            outbox,
+            since,
+        };
+        let (member, entry) = self.log.join(joiner).await?;
         if entry.joined {
             self.events.join.inc();
         }

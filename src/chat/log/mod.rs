@@ -56,17 +56,20 @@ pub struct Entry {
     pub joined: bool,
 }
 
+/// A socket asking into a room: `since` is the last id its client saw, if it said.
+#[derive(Debug)]
+pub struct Joiner {
+    pub room: RoomName,
+    pub user: Arc<User>,
+    pub outbox: Outbox,
+    pub since: Option<u64>,
+}
+
 /// One log behind the engine. Every method returns without waiting on the sockets; what the
 /// log accepts reaches them through the hub, in id order.
 pub trait EventLog: Send + Sync + fmt::Debug {
     /// Attaches a socket to the hub and enters it into the room.
-    fn join(
-        &self,
-        room: RoomName,
-        user: Arc<User>,
-        outbox: Outbox,
-        since: Option<u64>,
-    ) -> BoxFuture<'_, Result<(Membership, Entry), EngineError>>;
+    fn join(&self, joiner: Joiner) -> BoxFuture<'_, Result<(Membership, Entry), EngineError>>;
 
     /// Appends a member's messages of one kind (`chat` or `image`) to its room, in order.
     fn publish(

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use futures_util::{FutureExt, future::BoxFuture};
 
-use super::{Keeper, Kept};
+use super::{HistoryFuture, Keeper, Kept, Recall};
 use crate::chat::{
     EngineError, Membership,
     hub::Hub,
     log::Event,
-    protocol::{EventKind, Frame, HistoryEvent, now_ms},
+    protocol::{EventKind, HistoryEvent, now_ms},
     recovery::{self, HistoryPolicy},
     room::RoomName,
 };
@@ -38,13 +38,8 @@ impl Keeper for Memory {
     }
 
     /// Nothing is kept: the history is empty, and truncated if the client missed anything.
-    fn history(
-        &self,
-        member: &Membership,
-        id: u64,
-        since: Option<u64>,
-        through: u64,
-    ) -> BoxFuture<'static, Result<Frame, EngineError>> {
+    fn history(&self, member: &Membership, recall: Recall) -> HistoryFuture {
+        let Recall { id, since, through } = recall;
         let catchup = recovery::plan(since, through, through, HistoryPolicy::default());
         let frame = HistoryEvent {
             id,

@@ -18,13 +18,12 @@ use std::{
 
 use futures_util::{FutureExt, future::BoxFuture};
 
-use super::{Entry, Event, EventLog, Visibility};
+use super::{Entry, Event, EventLog, Joiner, Visibility};
 use crate::{
     auth::User,
     chat::{
         EngineError, Membership, Whisper,
         hub::{Arrival, Departure, Hub},
-        outbox::Outbox,
         protocol::{EventData, EventKind, Frame, PrivateEvent, ServerEvent, now_ms},
         recovery::HistoryPolicy,
         room::RoomName,
@@ -43,6 +42,19 @@ pub struct Kept {
     pub kind: EventKind,
 }
 
+/// What a joiner's `history` covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Recall {
+    /// The `history` event's own id.
+    pub id: u64,
+    /// The last id the client saw, if it said.
+    pub since: Option<u64>,
+    /// The room's last id before the joiner came.
+    pub through: u64,
+}
+
+pub type HistoryFuture = BoxFuture<'static, Result<Frame, EngineError>>;
+
 /// Where the local log sends what it sequenced. Called with the log's lock held, so events
 /// arrive in each room's id order.
 pub trait Keeper: Send + Sync + fmt::Debug {
@@ -54,15 +66,8 @@ pub trait Keeper: Send + Sync + fmt::Debug {
         sender: Option<&Membership>,
     ) -> Result<(), EngineError>;
 
-    /// A joiner's `history` event with id `id`: what it may see of the events up to
-    /// `through` (the room's last id before it came), ready once those are all kept.
-    fn history(
-        &self,
-        member: &Membership,
-        id: u64,
-        since: Option<u64>,
-        through: u64,
-    ) -> BoxFuture<'static, Result<Frame, EngineError>>;
+    /// A joiner's `history` event, ready once every event it covers is kept.
+    fn history(&self, member: &Membership, recall: Recall) -> HistoryFuture;
 
     /// An `error` for one socket, behind the events it is still owed.
     fn reply_error(&self, member: &Membership, message: String);
@@ -165,15 +170,9 @@ fn kept(
 }
 
 impl<K: Keeper> EventLog for LocalLog<K> {
-    fn join(
-        &self,
-        room: RoomName,
-        user: Arc<User>,
-        outbox: Outbox,
-        since: Option<u64>,
-    ) -> BoxFuture<'_, Result<(Membership, Entry), EngineError>> {
+    fn join(&self, joiner: Joiner) -> BoxFuture<'_, Result<(Membership, Entry), EngineError>> {
         let mut rooms = self.lock();
-        let (member, arrival) = self.hub.attach(room, user, outbox);
+        let (member, arrival) = self.hub.attach(joiner.room, joiner.user, joiner.outbox);
         let last_id = rooms.entry(member.room.clone()).or_default();
         let through = *last_id;
         let joined =
@@ -199,7 +198,12 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         let kept = joined.map_or(Ok(()), |join| {
             self.keeper.keep(&member.room, vec![join], None)
         });
-        let history = self.keeper.history(&member, floor, since, through);
+        let recall = Recall {
+            id: floor,
+            since: joiner.since,
+            through,
+        };
+        let history = self.keeper.history(&member, recall);
         drop(rooms);
         let hub = self.hub.clone();
         async move {

@@ -9,8 +9,8 @@ use std::{
 use crate::{
     auth::{User, UserName},
     chat::{
-        Engine, outbox::Outbox, protocol::Frame, recovery::HistoryPolicy, room::RoomName,
-        text::ChatText,
+        Engine, Membership, outbox::Outbox, protocol::Frame, recovery::HistoryPolicy,
+        room::RoomName, text::ChatText,
     },
     metrics::EventCounters,
     store::{HistoryStore, history::Retention},
@@ -32,6 +32,20 @@ fn events(outbox: &Outbox) -> Vec<serde_json::Value> {
         .iter()
         .map(|f| serde_json::from_slice(frame::payload(f)).unwrap())
         .collect()
+}
+
+async fn join(engine: &Engine, room: &str, id: u64, outbox: &Outbox) -> Membership {
+    let room = RoomName::parse(room).unwrap();
+    engine
+        .join(room, user(id), outbox.clone(), None)
+        .await
+        .unwrap()
+}
+
+fn say(engine: &Engine, member: &Membership, text: &str) {
+    engine
+        .chat(member, &[ChatText::parse(text, 10).unwrap()])
+        .unwrap();
 }
 
 fn memory() -> Engine {
@@ -61,10 +75,7 @@ fn retention() -> Retention {
 async fn first_socket_joins_and_gets_the_list() {
     let engine = memory();
     let outbox = Outbox::new(16);
-    engine
-        .join(RoomName::lobby(), user(1), outbox.clone(), None)
-        .await
-        .unwrap();
+    join(&engine, "lobby", 1, &outbox).await;
     let events = events(&outbox);
     let kinds: Vec<_> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["join", "list", "history"]);
@@ -77,15 +88,9 @@ async fn first_socket_joins_and_gets_the_list() {
 async fn second_tab_of_a_user_neither_joins_nor_duplicates_them() {
     let engine = memory();
     let (a, b) = (Outbox::new(16), Outbox::new(16));
-    let first = engine
-        .join(RoomName::lobby(), user(1), a.clone(), None)
-        .await
-        .unwrap();
+    let first = join(&engine, "lobby", 1, &a).await;
     events(&a);
-    let second = engine
-        .join(RoomName::lobby(), user(1), b.clone(), None)
-        .await
-        .unwrap();
+    let second = join(&engine, "lobby", 1, &b).await;
     assert!(events(&a).is_empty());
     let list = &events(&b)[0];
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
@@ -99,17 +104,11 @@ async fn second_tab_of_a_user_neither_joins_nor_duplicates_them() {
 async fn ids_keep_increasing_after_a_room_empties() {
     let engine = memory();
     let a = Outbox::new(16);
-    let m = engine
-        .join(RoomName::lobby(), user(1), a.clone(), None)
-        .await
-        .unwrap();
+    let m = join(&engine, "lobby", 1, &a).await;
     let last = events(&a).last().unwrap()["id"].as_u64().unwrap();
     engine.leave(m).await;
     let b = Outbox::new(16);
-    engine
-        .join(RoomName::lobby(), user(2), b.clone(), None)
-        .await
-        .unwrap();
+    join(&engine, "lobby", 2, &b).await;
     assert!(events(&b)[0]["id"].as_u64().unwrap() > last);
 }
 
@@ -117,19 +116,11 @@ async fn ids_keep_increasing_after_a_room_empties() {
 async fn a_broadcast_is_serialized_once_and_its_bytes_shared() {
     let engine = memory();
     let (a, b) = (Outbox::new(16), Outbox::new(16));
-    let ma = engine
-        .join(RoomName::lobby(), user(1), a.clone(), None)
-        .await
-        .unwrap();
-    engine
-        .join(RoomName::lobby(), user(2), b.clone(), None)
-        .await
-        .unwrap();
+    let ma = join(&engine, "lobby", 1, &a).await;
+    join(&engine, "lobby", 2, &b).await;
     frames(&a);
     frames(&b);
-    engine
-        .chat(&ma, &[ChatText::parse("hi", 10).unwrap()])
-        .unwrap();
+    say(&engine, &ma, "hi");
     let (got_a, got_b) = (frames(&a), frames(&b));
     assert_eq!(got_a.len(), 1);
     assert_eq!(got_a[0].as_ptr(), got_b[0].as_ptr());
@@ -139,19 +130,11 @@ async fn a_broadcast_is_serialized_once_and_its_bytes_shared() {
 async fn rooms_do_not_hear_each_other() {
     let engine = memory();
     let (a, b) = (Outbox::new(16), Outbox::new(16));
-    let ma = engine
-        .join(RoomName::lobby(), user(1), a.clone(), None)
-        .await
-        .unwrap();
-    engine
-        .join(RoomName::parse("other").unwrap(), user(2), b.clone(), None)
-        .await
-        .unwrap();
+    let ma = join(&engine, "lobby", 1, &a).await;
+    join(&engine, "other", 2, &b).await;
     events(&a);
     events(&b);
-    engine
-        .chat(&ma, &[ChatText::parse("hi", 10).unwrap()])
-        .unwrap();
+    say(&engine, &ma, "hi");
     assert_eq!(events(&a).len(), 1);
     assert!(events(&b).is_empty());
 }
@@ -160,27 +143,12 @@ async fn rooms_do_not_hear_each_other() {
 async fn users_online_counts_a_user_in_two_rooms_once_and_broadcasts_are_counted() {
     let counters = EventCounters::default();
     let engine = Engine::memory(counters.clone());
-    let a = engine
-        .join(RoomName::lobby(), user(1), Outbox::new(16), None)
-        .await
-        .unwrap();
-    engine
-        .join(
-            RoomName::parse("other").unwrap(),
-            user(1),
-            Outbox::new(16),
-            None,
-        )
-        .await
-        .unwrap();
-    engine
-        .join(RoomName::lobby(), user(2), Outbox::new(16), None)
-        .await
-        .unwrap();
+    let outbox = Outbox::new(16);
+    let a = join(&engine, "lobby", 1, &outbox).await;
+    join(&engine, "other", 1, &outbox).await;
+    join(&engine, "lobby", 2, &outbox).await;
     assert_eq!(engine.users_online(), 2);
-    engine
-        .chat(&a, &[ChatText::parse("hi", 10).unwrap()])
-        .unwrap();
+    say(&engine, &a, "hi");
     engine.leave(a).await;
     assert_eq!(
         engine.users_online(),
@@ -202,16 +170,11 @@ async fn nothing_reaches_a_socket_before_the_writer_stored_it() {
     let dir = tempfile::tempdir().unwrap();
     let engine = sqlite(dir.path());
     let a = Outbox::new(16);
-    let member = engine
-        .join(RoomName::lobby(), user(1), a.clone(), None)
-        .await
-        .unwrap();
+    let member = join(&engine, "lobby", 1, &a).await;
     engine.flush().await;
     let kinds: Vec<_> = events(&a).iter().map(|e| e["type"].clone()).collect();
     assert_eq!(kinds, ["join", "list", "history"]);
-    engine
-        .chat(&member, &[ChatText::parse("hi", 10).unwrap()])
-        .unwrap();
+    say(&engine, &member, "hi");
     engine.flush().await;
     let chat = &events(&a)[0];
     let store = HistoryStore::open(dir.path(), retention()).unwrap();
@@ -232,14 +195,8 @@ async fn a_chat_that_cannot_be_stored_is_not_broadcast_and_its_sender_is_told() 
     let dir = tempfile::tempdir().unwrap();
     let engine = sqlite(dir.path());
     let (a, b) = (Outbox::new(16), Outbox::new(16));
-    let sender = engine
-        .join(RoomName::lobby(), user(1), a.clone(), None)
-        .await
-        .unwrap();
-    engine
-        .join(RoomName::lobby(), user(2), b.clone(), None)
-        .await
-        .unwrap();
+    let sender = join(&engine, "lobby", 1, &a).await;
+    join(&engine, "lobby", 2, &b).await;
     engine.flush().await;
     let seen = events(&a).last().unwrap()["id"].clone();
     events(&b);
@@ -248,9 +205,7 @@ async fn a_chat_that_cannot_be_stored_is_not_broadcast_and_its_sender_is_told() 
         rusqlite::Connection::open(dir.path().join(crate::store::history::FILE_NAME)).unwrap();
     other.execute_batch("DROP TABLE events").unwrap();
     drop(other);
-    engine
-        .chat(&sender, &[ChatText::parse("lost?", 10).unwrap()])
-        .unwrap();
+    say(&engine, &sender, "lost?");
     engine.flush().await;
     let told = events(&a);
     assert_eq!(told.len(), 1);

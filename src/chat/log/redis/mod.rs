@@ -4,13 +4,10 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use futures_util::future::BoxFuture;
 
-use super::{Entry, EventLog};
-use crate::{
-    auth::User,
-    chat::{
-        EngineError, Membership, Whisper, hub::Hub, outbox::Outbox, protocol::EventKind,
-        recovery::HistoryPolicy, room::RoomName, text::ChatText,
-    },
+use super::{Entry, EventLog, Joiner};
+use crate::chat::{
+    EngineError, Membership, Whisper, hub::Hub, protocol::EventKind, recovery::HistoryPolicy,
+    text::ChatText,
 };
 
 /// How the engine reaches Redis and how long a dead instance may look alive.
@@ -33,13 +30,7 @@ impl RedisLog {
 }
 
 impl EventLog for RedisLog {
-    fn join(
-        &self,
-        _room: RoomName,
-        _user: Arc<User>,
-        _outbox: Outbox,
-        _since: Option<u64>,
-    ) -> BoxFuture<'_, Result<(Membership, Entry), EngineError>> {
+    fn join(&self, _: Joiner) -> BoxFuture<'_, Result<(Membership, Entry), EngineError>> {
         match self.0 {}
     }
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, mpsc::Sender};
 use futures_util::{FutureExt, future::BoxFuture};
 use tokio::sync::oneshot;
 
-use super::{Keeper, Kept};
+use super::{HistoryFuture, Keeper, Kept, Recall};
 use crate::{
     auth::User,
     chat::{
@@ -32,14 +32,12 @@ enum Item {
     },
     /// An `error` for one socket.
     Reply { member: Membership, message: String },
-    /// A joiner's `history`: stored events up to `through`, read once all are committed.
-    /// `id` is the history event's own id, reserved with the batch.
+    /// A joiner's `history`, read once every event it covers is committed. Its own id is
+    /// reserved with the batch.
     Catchup {
         room: RoomName,
         user: Arc<User>,
-        id: u64,
-        since: Option<u64>,
-        through: u64,
+        recall: Recall,
         done: oneshot::Sender<Frame>,
     },
     /// Answered once everything before it is stored and delivered.
@@ -81,20 +79,12 @@ impl Keeper for Sqlite {
         })
     }
 
-    fn history(
-        &self,
-        member: &Membership,
-        id: u64,
-        since: Option<u64>,
-        through: u64,
-    ) -> BoxFuture<'static, Result<Frame, EngineError>> {
+    fn history(&self, member: &Membership, recall: Recall) -> HistoryFuture {
         let (done, frame) = oneshot::channel();
         let sent = self.send(Item::Catchup {
             room: member.room.clone(),
             user: member.user.clone(),
-            id,
-            since,
-            through,
+            recall,
             done,
         });
         async move {

@@ -20,7 +20,10 @@ use crate::{
     auth::User,
     chat::{
         hub::Hub,
-        log::{Event, local::Kept},
+        log::{
+            Event,
+            local::{Kept, Recall},
+        },
         protocol::{EventKind, Frame, HistoryEvent, now_ms},
         recovery::{self, HistoryPolicy},
         room::RoomName,
@@ -75,7 +78,7 @@ impl Item {
     fn id(&self) -> Option<(&RoomName, u64)> {
         match self {
             Item::Events { room, events, .. } => Some((room, events.last()?.event.id)),
-            Item::Catchup { room, id, .. } => Some((room, *id)),
+            Item::Catchup { room, recall, .. } => Some((room, recall.id)),
             Item::Reply { .. } | Item::Flush(_) => None,
         }
     }
@@ -190,13 +193,11 @@ impl Writer {
                 Item::Catchup {
                     room,
                     user,
-                    id,
-                    since,
-                    through,
+                    recall,
                     done,
                 } => {
                     self.flush_run(run_room.take(), &mut run);
-                    let _ = done.send(self.history(&room, &user, id, since, through));
+                    let _ = done.send(self.history(&room, &user, recall));
                 }
                 Item::Flush(done) => {
                     self.flush_run(run_room.take(), &mut run);
@@ -215,14 +216,8 @@ impl Writer {
     }
 
     /// The `history` event for a socket that joined when the room's last id was `through`.
-    fn history(
-        &self,
-        room: &RoomName,
-        user: &User,
-        id: u64,
-        since: Option<u64>,
-        through: u64,
-    ) -> Frame {
+    fn history(&self, room: &RoomName, user: &User, recall: Recall) -> Frame {
+        let Recall { id, since, through } = recall;
         let read = self.store.pruned_through(room.as_str()).and_then(|pruned| {
             let catchup = recovery::plan(since, through, pruned, self.policy);
             let bodies = self.store.read(
