@@ -11,7 +11,7 @@ use crate::{
     auth::{self, CookiePolicy},
     chat::{
         Engine, RedisSettings,
-        connection::{Settings, Shared, close},
+        connection::{Settings, Shared},
         limit::{RateLimiter, RatePolicy},
         recovery::HistoryPolicy,
         refusal,
@@ -24,6 +24,7 @@ use crate::{
     state::{AppState, Inner},
     store::{HistoryStore, IdSource, UserIds},
     upload::{UploadLimits, UploadPolicy, Uploads},
+    ws::close,
 };
 
 /// Everything must be closed this long after the shutdown signal; the contract is 5 s.

@@ -16,6 +16,18 @@ pub type Frame = frame::WireFrame;
 /// Frames queued together; see `frame::Chunk`.
 pub type Chunk = frame::Chunk;
 
+/// This application's close codes, in the range RFC 6455 leaves to applications (4000–4999).
+/// The page reads them: after these it does not reconnect. 4003 is reserved for a kick or ban.
+/// The protocol's own codes (1001, 1008, ...) are in `ws::close`.
+pub mod close {
+    /// No valid user cookie (the seed's code); the page shows the sign-in view.
+    pub const INVALID_USER: u16 = 4001;
+    /// The `room` query is not a valid room name; the reason says why.
+    pub const INVALID_ROOM: u16 = 4002;
+    /// The user already has `--max-sockets-per-user` sockets open (tabs).
+    pub const TOO_MANY_SOCKETS: u16 = 4004;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {

@@ -15,7 +15,8 @@ use super::{
 use crate::{
     auth,
     chat::{
-        connection::{self, CLOSE_GRACE, close},
+        connection::{self, CLOSE_GRACE},
+        protocol::close,
         room::RoomName,
     },
     error::ApiError,

@@ -31,26 +31,10 @@ use crate::{
     metrics::{Metrics, Reject},
     upload::{UploadName, Uploads},
     ws::{
-        ReadError, WsSocket,
+        ReadError, WsSocket, close,
         frame::{self, Incoming},
     },
 };
-
-/// Close codes this server sends.
-pub mod close {
-    pub const GOING_AWAY: u16 = 1001;
-    pub const PROTOCOL: u16 = 1002;
-    pub const UNSUPPORTED: u16 = 1003;
-    pub const INVALID_PAYLOAD: u16 = 1007;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-    pub const INTERNAL: u16 = 1011;
-    /// The seed's code for a missing or invalid user cookie.
-    pub const INVALID_USER: u16 = 4001;
-    pub const INVALID_ROOM: u16 = 4002;
-    /// The user already has `--max-sockets-per-user` sockets open (tabs).
-    pub const TOO_MANY_SOCKETS: u16 = 4004;
-}
 
 /// Client messages handled per turn. Each may fan out to every socket in the room, so a busy
 /// sender yields and lets those sockets drain before it reads on.

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{Connection, close};
+use super::Connection;
 use crate::{
     chat::{
         EngineError,
@@ -12,6 +12,7 @@ use crate::{
         text::{ChatText, TextError},
     },
     metrics::Reject,
+    ws::close,
 };
 
 impl<T> Connection<'_, T> {
