@@ -108,7 +108,7 @@ impl LocalEngine {
                         },
                     );
                 }
-                Err(e) => tracing::warn!(room = name, error = e, "skipping a stored room"),
+                Err(e) => tracing::warn!(room = name, error = %e, "skipping a stored room"),
             }
         }
         let rooms = Arc::new(Mutex::new(rooms));

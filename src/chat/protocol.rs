@@ -130,8 +130,14 @@ pub enum ClientCommand {
     Image(String),
 }
 
+/// A command we cannot read: an unknown `type`, or fields missing or of the wrong kind. The
+/// text is the `error` the client is told, with serde's account of what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad command: {0}")]
+pub struct BadCommand(String);
+
 /// A text frame is chat, unless it is a JSON object with a string `type`: then it is a command.
-pub fn parse_client_text(text: &str) -> Result<ClientCommand, String> {
+pub fn parse_client_text(text: &str) -> Result<ClientCommand, BadCommand> {
     let Some(command) = as_command(text) else {
         return Ok(ClientCommand::Chat(text.to_owned()));
     };
@@ -146,7 +152,7 @@ pub fn parse_client_text(text: &str) -> Result<ClientCommand, String> {
         Ok(Wire::Chat { data }) => Ok(ClientCommand::Chat(data)),
         Ok(Wire::Private { to, data }) => Ok(ClientCommand::Private { to, data }),
         Ok(Wire::Image { data }) => Ok(ClientCommand::Image(data)),
-        Err(e) => Err(format!("bad command: {e}")),
+        Err(e) => Err(BadCommand(e.to_string())),
     }
 }
 
@@ -282,11 +288,13 @@ mod tests {
         assert!(
             parse_client_text(r#"{"type":"fly"}"#)
                 .unwrap_err()
-                .contains("fly")
+                .to_string()
+                .starts_with("bad command: unknown variant `fly`")
         );
         assert!(
             parse_client_text(r#"{"type":"chat"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("data")
         );
         assert!(parse_client_text(r#"{"type":"chat","data":5}"#).is_err());

@@ -50,7 +50,7 @@ pub async fn page_or_socket(
                     let page = RoomErrorPage {
                         lang,
                         t: lang.strings(),
-                        reason: &reason,
+                        reason: &reason.to_string(),
                     };
                     let html = page.render().map(Html).map_err(|e| {
                         ApiError::Internal(

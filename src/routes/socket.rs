@@ -120,7 +120,8 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
             };
             let room = match room {
                 Ok(room) => room,
-                Err(reason) => {
+                Err(e) => {
+                    let reason = e.to_string();
                     tracing::debug!(user = user.id, %client, reason, "refused a bad room name");
                     origin::refused_request(&state, client, "bad_room_name");
                     socket

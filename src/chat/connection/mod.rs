@@ -29,7 +29,7 @@ use crate::{
     auth::User,
     log_sample::SampledLog,
     metrics::{Metrics, Reject},
-    upload::{UploadName, Uploads},
+    upload::Uploads,
     ws::{
         ReadError, WsSocket, close,
         frame::{self, Incoming},
@@ -277,7 +277,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
     fn on_text(&mut self, text: &str) {
         let command = match parse_client_text(text) {
             Ok(command) => command,
-            Err(e) => return self.refuse(Reject::BadCommand, &e, text),
+            Err(e) => return self.refuse(Reject::BadCommand, &e.to_string(), text),
         };
         let user = self.member.user().id;
         match command {
@@ -312,18 +312,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 }
             }
             ClientCommand::Image(url) => {
-                let image = UploadName::from_url(&url).and_then(|name| {
-                    if self.shared.uploads.contains(&name) {
-                        Ok(name)
-                    } else {
-                        Err(format!(
-                            "no uploaded image {url}: upload it with POST /upload first"
-                        ))
-                    }
-                });
-                let image = match image {
+                let image = match self.shared.uploads.find(&url) {
                     Ok(image) => image,
-                    Err(e) => return self.refuse(Reject::BadImage, &e, &url),
+                    Err(e) => return self.refuse(Reject::BadImage, &e.to_string(), &url),
                 };
                 if !self.within_rate_limit() {
                     return;
