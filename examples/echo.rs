@@ -17,14 +17,13 @@ use axum::{Router, response::Response, routing::get};
 use passerby::{
     startup::shutdown_signal,
     ws::{
-        ReadError, ServerSocket, WsUpgrade,
+        ReadError, ServerSocket, WsUpgrade, close,
         frame::{self, Incoming},
     },
 };
 
 /// How long a closing socket waits for the client's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
-const UNSUPPORTED: u16 = 1003;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -71,7 +70,7 @@ async fn echo(mut socket: ServerSocket) {
             }
             Incoming::Binary => {
                 let reason = "binary frames are not supported";
-                return socket.close(UNSUPPORTED, reason, CLOSE_GRACE).await;
+                return socket.close(close::UNSUPPORTED, reason, CLOSE_GRACE).await;
             }
             Incoming::Ping(payload) => socket.pong(&payload),
             Incoming::Pong => continue,

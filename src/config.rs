@@ -272,7 +272,12 @@ mod tests {
         ]);
         let nets: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
         assert_eq!(nets, ["127.0.0.1/32", "::1/128", "10.0.0.0/8"]);
-        assert!(Config::try_parse_from(["passerby", "--trusted-proxy", "nginx"]).is_err());
+        let refused = Config::try_parse_from(["passerby", "--trusted-proxy", "nginx"]);
+        let error = refused.unwrap_err().to_string();
+        assert!(
+            error.contains("`nginx` is neither an IP address nor a CIDR range"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::{
     auth::{self, CookiePolicy},
     chat::{
         Engine, RedisSettings,
-        connection::{Settings, Shared, close},
+        connection::Settings,
         limit::{RateLimiter, RatePolicy},
         recovery::HistoryPolicy,
         refusal,
@@ -24,6 +24,7 @@ use crate::{
     state::{AppState, Inner},
     store::{HistoryStore, IdSource, UserIds},
     upload::{UploadLimits, UploadPolicy, Uploads},
+    ws::close,
 };
 
 /// Everything must be closed this long after the shutdown signal; the contract is 5 s.
@@ -69,10 +70,8 @@ impl App {
         if config.upload_quota_bytes == 0 {
             anyhow::bail!("--upload-quota-bytes must be above 0");
         }
-        let uploads = Arc::new(
-            Uploads::open(&config.data_dir, config.max_upload_bytes)
-                .with_context(|| format!("opening {}/uploads", config.data_dir.display()))?,
-        );
+        let uploads = Uploads::open(&config.data_dir, config.max_upload_bytes)
+            .with_context(|| format!("opening {}/uploads", config.data_dir.display()))?;
         let metrics = Arc::new(Metrics::new());
         let policy = |max_events: u64| HistoryPolicy {
             on_join: config.history_on_join,
@@ -100,24 +99,6 @@ impl App {
                 Engine::sqlite(metrics.events.clone(), store, policy(retention.max_events))?
             }
         };
-        let chat = Arc::new(Shared {
-            engine: Arc::new(engine),
-            limiter: Arc::new(RateLimiter::new(RatePolicy {
-                per_second: config.rate_limit,
-                burst: config.rate_burst,
-            })),
-            settings: Settings {
-                ping_interval: config.ping_interval,
-                max_message_chars: config.max_message_chars,
-                outbound_queue: config.outbound_queue,
-                max_refused: config.max_refused,
-                max_ws_message_bytes: config.max_ws_message_bytes,
-            },
-            shutdown: CancellationToken::new(),
-            metrics: metrics.clone(),
-            uploads: uploads.clone(),
-            refusal_log: SampledLog::new(config.log_sample_interval, refusal::log_refusals),
-        });
         let state = AppState::new(Inner {
             key,
             cookies: CookiePolicy {
@@ -129,12 +110,17 @@ impl App {
                 config.log_sample_interval,
                 routes::origin::log_refused_requests,
             ),
+            refused_messages: SampledLog::new(config.log_sample_interval, refusal::log_refusals),
             proxies: TrustedProxies::new(&config.trusted_proxies),
             metrics,
             user_ids,
             sign_ins: RateLimiter::new(RatePolicy {
                 per_second: config.sign_in_rate,
                 burst: config.sign_in_burst,
+            }),
+            messages: RateLimiter::new(RatePolicy {
+                per_second: config.rate_limit,
+                burst: config.rate_burst,
             }),
             uploads,
             upload_limits: UploadLimits::new(UploadPolicy {
@@ -144,7 +130,15 @@ impl App {
                 quota_bytes: config.upload_quota_bytes,
             }),
             body_timeout: config.body_timeout,
-            chat,
+            engine: Arc::new(engine),
+            chat: Settings {
+                ping_interval: config.ping_interval,
+                max_message_chars: config.max_message_chars,
+                outbound_queue: config.outbound_queue,
+                max_refused: config.max_refused,
+                max_ws_message_bytes: config.max_ws_message_bytes,
+            },
+            shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
             tabs: Tally::new(config.max_sockets_per_user),
         });
@@ -180,7 +174,7 @@ impl App {
             edge,
             ..
         } = self;
-        let token = state.chat.shutdown.clone();
+        let token = state.shutdown.clone();
         tokio::spawn({
             let token = token.clone();
             async move {
@@ -189,7 +183,7 @@ impl App {
                 token.cancel();
             }
         });
-        tokio::spawn(ring_sockets(state.chat.clone()));
+        tokio::spawn(ring_sockets(state.clone()));
         tokio::spawn(flush_sampled_logs(state.clone()));
         let server = Server::new(
             listener,
@@ -200,7 +194,7 @@ impl App {
             token.clone(),
         );
         let sockets = state.sockets.clone();
-        let engine = state.chat.engine.clone();
+        let engine = state.engine.clone();
         let drained = async move {
             server.run().await;
             sockets.close();
@@ -222,17 +216,17 @@ impl App {
 
 /// One clock for every socket: each ping interval it rings every outbox, and at shutdown it
 /// asks every socket to close with 1001.
-async fn ring_sockets(chat: Arc<Shared>) {
-    let mut ticks = tokio::time::interval(chat.settings.ping_interval);
+async fn ring_sockets(state: AppState) {
+    let mut ticks = tokio::time::interval(state.chat.ping_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
         tokio::select! {
-            () = chat.shutdown.cancelled() => {
-                chat.engine.close_all(close::GOING_AWAY, "server shutting down");
+            () = state.shutdown.cancelled() => {
+                state.engine.close_all(close::GOING_AWAY, "server shutting down");
                 return;
             }
-            _ = ticks.tick() => chat.engine.tick_all(),
+            _ = ticks.tick() => state.engine.tick_all(),
         }
     }
 }
@@ -249,14 +243,14 @@ async fn flush_sampled_logs(state: AppState) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            () = state.chat.shutdown.cancelled() => {
-                state.chat.refusal_log.flush_all();
+            () = state.shutdown.cancelled() => {
+                state.refused_messages.flush_all();
                 state.refused_requests.flush_all();
                 return;
             }
             _ = ticks.tick() => {
                 let now = std::time::Instant::now();
-                state.chat.refusal_log.flush_expired(now);
+                state.refused_messages.flush_expired(now);
                 state.refused_requests.flush_expired(now);
             }
         }

@@ -1,15 +1,14 @@
-//! `AppState`: what every handler shares.
+//! `AppState`: what every handler and every socket task shares, each piece held once.
 
 use std::{net::IpAddr, ops::Deref, sync::Arc, time::Duration};
 
 use axum::extract::FromRef;
 use axum_extra::extract::cookie::Key;
-use tokio_util::task::TaskTracker;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     auth::CookiePolicy,
-    chat::connection::Shared,
-    chat::limit::RateLimiter,
+    chat::{Engine, connection, limit::RateLimiter},
     log_sample::SampledLog,
     metrics::Metrics,
     routes::{client_addr::TrustedProxies, origin::OriginPolicy},
@@ -29,21 +28,30 @@ pub struct Inner {
     /// Requests refused for their origin or the sign-in limit, logged at most once per client
     /// address per `--log-sample-interval`.
     pub refused_requests: SampledLog<IpAddr>,
+    /// Refused chat messages, logged at most once per user (and client address) per
+    /// `--log-sample-interval`.
+    pub refused_messages: SampledLog<(u64, IpAddr)>,
     /// Whose forwarding headers name the client.
     pub proxies: TrustedProxies,
-    /// The same registry the socket tasks count into.
+    /// Shared with the accept loop, which counts connections into it.
     pub metrics: Arc<Metrics>,
     pub user_ids: IdSource,
     /// Sign-ins per client address: each one reserves a user id for good.
     pub sign_ins: RateLimiter,
-    /// Uploaded images in the data dir.
-    pub uploads: Arc<Uploads>,
+    /// Chat messages per user: chat, whispers and images take from one bucket.
+    pub messages: RateLimiter,
+    /// Uploaded images in the data dir; an `image` message may only name one of them.
+    pub uploads: Uploads,
     /// Uploads in progress, and each user's upload rate and byte quota.
     pub upload_limits: UploadLimits,
     /// How long any request body may go without a byte (`--body-timeout`).
     pub body_timeout: Duration,
-    /// What socket tasks share: the engine, limits, settings and the shutdown token.
-    pub chat: Arc<Shared>,
+    /// Rooms, history and delivery, whichever engine runs them.
+    pub engine: Arc<Engine>,
+    /// How every socket behaves: ping interval, message and queue limits.
+    pub chat: connection::Settings,
+    /// Cancelled once at shutdown: the server stops accepting and every socket closes.
+    pub shutdown: CancellationToken,
     /// Socket tasks, so shutdown can wait for their close frames to go out.
     pub sockets: TaskTracker,
     /// Signed-in sockets per user id, capped at `--max-sockets-per-user`.

@@ -16,6 +16,18 @@ pub type Frame = frame::WireFrame;
 /// Frames queued together; see `frame::Chunk`.
 pub type Chunk = frame::Chunk;
 
+/// This application's close codes, in the range RFC 6455 leaves to applications (4000–4999).
+/// The page reads them: after these it does not reconnect. 4003 is reserved for a kick or ban.
+/// The protocol's own codes (1001, 1008, ...) are in `ws::close`.
+pub mod close {
+    /// No valid user cookie (the seed's code); the page shows the sign-in view.
+    pub const INVALID_USER: u16 = 4001;
+    /// The `room` query is not a valid room name; the reason says why.
+    pub const INVALID_ROOM: u16 = 4002;
+    /// The user already has `--max-sockets-per-user` sockets open (tabs).
+    pub const TOO_MANY_SOCKETS: u16 = 4004;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
@@ -118,8 +130,14 @@ pub enum ClientCommand {
     Image(String),
 }
 
+/// A command we cannot read: an unknown `type`, or fields missing or of the wrong kind. The
+/// text is the `error` the client is told, with serde's account of what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad command: {0}")]
+pub struct BadCommand(String);
+
 /// A text frame is chat, unless it is a JSON object with a string `type`: then it is a command.
-pub fn parse_client_text(text: &str) -> Result<ClientCommand, String> {
+pub fn parse_client_text(text: &str) -> Result<ClientCommand, BadCommand> {
     let Some(command) = as_command(text) else {
         return Ok(ClientCommand::Chat(text.to_owned()));
     };
@@ -134,7 +152,7 @@ pub fn parse_client_text(text: &str) -> Result<ClientCommand, String> {
         Ok(Wire::Chat { data }) => Ok(ClientCommand::Chat(data)),
         Ok(Wire::Private { to, data }) => Ok(ClientCommand::Private { to, data }),
         Ok(Wire::Image { data }) => Ok(ClientCommand::Image(data)),
-        Err(e) => Err(format!("bad command: {e}")),
+        Err(e) => Err(BadCommand(e.to_string())),
     }
 }
 
@@ -270,11 +288,13 @@ mod tests {
         assert!(
             parse_client_text(r#"{"type":"fly"}"#)
                 .unwrap_err()
-                .contains("fly")
+                .to_string()
+                .starts_with("bad command: unknown variant `fly`")
         );
         assert!(
             parse_client_text(r#"{"type":"chat"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("data")
         );
         assert!(parse_client_text(r#"{"type":"chat","data":5}"#).is_err());

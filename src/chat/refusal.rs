@@ -12,11 +12,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{
-    connection::Shared,
-    limit::{Bucket, RatePolicy},
+use super::limit::{Bucket, RatePolicy};
+use crate::{
+    log_sample::{Sample, SampledLog},
+    metrics::{Metrics, Reject},
 };
-use crate::{log_sample::Sample, metrics::Reject};
 
 /// The reason of the 1008 close.
 pub const TOO_MANY_REFUSED: &str = "too many refused messages";
@@ -57,22 +57,23 @@ impl Refusals {
         }
     }
 
-    /// Counts a refused message everywhere: its metric, the sampled log line of `who` (the
-    /// user and their address), and this socket's budget, whose end is counted too. `input`
-    /// is what was refused, `None` if the client is told elsewhere.
+    /// Counts a refused message everywhere: its metric, the sampled line of `who` (the user
+    /// and their address) in `log`, and this socket's budget, whose end is counted too.
+    /// `input` is what was refused, `None` if the client is told elsewhere.
     pub fn count(
         &mut self,
-        shared: &Shared,
+        metrics: &Metrics,
+        log: &SampledLog<(u64, IpAddr)>,
         who: (u64, IpAddr),
         reason: Reject,
         input: Option<&str>,
         now: Instant,
     ) -> Verdict {
-        shared.metrics.reject(reason);
-        shared.refusal_log.record(who, reason.label(), now);
+        metrics.reject(reason);
+        log.record(who, reason.label(), now);
         let verdict = self.refuse(input, now);
         if verdict == Verdict::Close {
-            shared.metrics.reject(Reject::TooManyRefused);
+            metrics.reject(Reject::TooManyRefused);
         }
         verdict
     }

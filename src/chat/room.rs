@@ -7,6 +7,18 @@ const MAX_CHARS: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RoomName(Arc<str>);
 
+/// Why a room name is refused. The text is the reason a socket's 4002 close and the room's
+/// error page carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RoomNameError {
+    #[error("room name must not be empty")]
+    Empty,
+    #[error("room name must be at most {MAX_CHARS} characters")]
+    TooLong,
+    #[error("room name may hold only letters, digits, - and _, not {0:?}")]
+    Char(char),
+}
+
 impl RoomName {
     pub const DEFAULT: &'static str = "lobby";
 
@@ -15,20 +27,18 @@ impl RoomName {
     }
 
     /// 1–32 letters (any script, so 中文 works), digits, `-` and `_`.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, RoomNameError> {
         if raw.is_empty() {
-            return Err("room name must not be empty".into());
+            return Err(RoomNameError::Empty);
         }
         if raw.chars().count() > MAX_CHARS {
-            return Err(format!("room name must be at most {MAX_CHARS} characters"));
+            return Err(RoomNameError::TooLong);
         }
         if let Some(bad) = raw
             .chars()
             .find(|&c| !(c.is_alphanumeric() || c == '-' || c == '_'))
         {
-            return Err(format!(
-                "room name may hold only letters, digits, - and _, not {bad:?}"
-            ));
+            return Err(RoomNameError::Char(bad));
         }
         Ok(RoomName(Arc::from(raw)))
     }
@@ -69,5 +79,21 @@ mod tests {
         ] {
             assert!(RoomName::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn each_refusal_says_why() {
+        assert_eq!(
+            RoomName::parse("").unwrap_err().to_string(),
+            "room name must not be empty"
+        );
+        assert_eq!(
+            RoomName::parse(&"a".repeat(33)).unwrap_err().to_string(),
+            "room name must be at most 32 characters"
+        );
+        assert_eq!(
+            RoomName::parse("a b").unwrap_err().to_string(),
+            "room name may hold only letters, digits, - and _, not ' '"
+        );
     }
 }

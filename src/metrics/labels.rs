@@ -58,7 +58,7 @@ impl Reject {
 
     /// The rejection behind a close code the server sends, if that code means one.
     pub fn for_close_code(code: u16) -> Option<Reject> {
-        use crate::chat::connection::close;
+        use crate::ws::close;
         match code {
             close::UNSUPPORTED => Some(Reject::Binary),
             close::TOO_BIG => Some(Reject::TooBig),

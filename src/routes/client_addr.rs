@@ -80,12 +80,17 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .map(|ip| ip.to_canonical())
 }
 
+/// A `--trusted-proxy` value that names no address; clap shows the text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is neither an IP address nor a CIDR range")]
+pub struct BadProxy(String);
+
 /// Parses a `--trusted-proxy` value: an address (`127.0.0.1`, `::1`) or a range (`10.0.0.0/8`).
-pub fn parse_proxy(s: &str) -> Result<IpNet, String> {
+pub fn parse_proxy(s: &str) -> Result<IpNet, BadProxy> {
     let s = s.trim();
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("`{s}` is neither an IP address nor a CIDR range"))
+        .map_err(|_| BadProxy(s.to_owned()))
 }
 
 /// The key that per-address limits count under. An IPv6 client usually holds a whole /64 and
@@ -170,7 +175,10 @@ mod tests {
         );
         assert_eq!(parse_proxy(" ::1 ").unwrap().to_string(), "::1/128");
         assert_eq!(parse_proxy("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
-        assert!(parse_proxy("localhost").is_err());
+        assert_eq!(
+            parse_proxy("localhost").unwrap_err().to_string(),
+            "`localhost` is neither an IP address nor a CIDR range"
+        );
         assert!(parse_proxy("10.0.0.0/33").is_err());
         assert!(parse_proxy("").is_err());
     }

@@ -11,7 +11,7 @@ pub async fn healthz() -> &'static str {
 
 /// Every metric in the Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let users_online = state.chat.engine.users_online();
+    let users_online = state.engine.users_online();
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         state.metrics.render(users_online),

@@ -50,7 +50,7 @@ pub async fn page_or_socket(
                     let page = RoomErrorPage {
                         lang,
                         t: lang.strings(),
-                        reason: &reason,
+                        reason: &reason.to_string(),
                     };
                     let html = page.render().map(Html).map_err(|e| {
                         ApiError::Internal(
@@ -77,7 +77,7 @@ fn render(
         t: lang.strings(),
         guest_name: guest.as_str(),
         signed_in_as: user.as_ref().map(|u| u.name.as_str()),
-        max_message_chars: state.chat.settings.max_message_chars,
+        max_message_chars: state.chat.max_message_chars,
         room: room.as_str(),
     };
     let html = page.render().map_err(|e| {

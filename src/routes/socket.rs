@@ -15,7 +15,8 @@ use super::{
 use crate::{
     auth,
     chat::{
-        connection::{self, CLOSE_GRACE, close},
+        connection::{self, CLOSE_GRACE},
+        protocol::close,
         room::RoomName,
     },
     error::ApiError,
@@ -94,10 +95,9 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
         .as_deref()
         .map_or_else(|| Ok(RoomName::lobby()), RoomName::parse);
     let since = query.since;
-    let shared = state.chat.clone();
     let sockets = state.sockets.clone();
+    let ws = ws.max_message_bytes(state.chat.max_ws_message_bytes);
     let state = state.clone();
-    let ws = ws.max_message_bytes(shared.settings.max_ws_message_bytes);
     ws.on_upgrade(move |mut socket| {
         sockets.track_future(async move {
             // The upgrade goes through first, as in the seed: a browser only sees close codes.
@@ -110,7 +110,7 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
             };
             // Each tab holds a socket, a task and a room membership: one user's are capped.
             let Some(_tab) = state.tabs.take(user.id) else {
-                shared.metrics.refuse(Refused::PerUser);
+                state.metrics.refuse(Refused::PerUser);
                 origin::refused_request(&state, client, "sockets_per_user");
                 socket
                     .close(close::TOO_MANY_SOCKETS, TOO_MANY_TABS, CLOSE_GRACE)
@@ -119,7 +119,8 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
             };
             let room = match room {
                 Ok(room) => room,
-                Err(reason) => {
+                Err(e) => {
+                    let reason = e.to_string();
                     tracing::debug!(user = user.id, %client, reason, "refused a bad room name");
                     origin::refused_request(&state, client, "bad_room_name");
                     socket
@@ -128,8 +129,8 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
                     return;
                 }
             };
-            let _open = OpenConnection::count(&shared.metrics);
-            connection::run(socket, shared.clone(), user, room, since, client).await;
+            let _open = OpenConnection::count(&state.metrics);
+            connection::run(socket, &state, user, room, since, client).await;
         })
     })
 }

@@ -130,8 +130,8 @@ impl UploadName {
     }
 
     /// Exactly 64 lowercase hex digits, a dot and a known extension; nothing else.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let refuse = || format!("{raw:?} is not the name of an uploaded image");
+    pub fn parse(raw: &str) -> Result<Self, ImageNameError> {
+        let refuse = || ImageNameError::NotAName(raw.to_owned());
         let (hash, ext) = raw.split_once('.').ok_or_else(refuse)?;
         let hex = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         let kind = ImageKind::from_extension(ext)
@@ -144,9 +144,9 @@ impl UploadName {
     }
 
     /// The name inside an `/uploads/<name>` URL, as an `image` message carries it.
-    pub fn from_url(url: &str) -> Result<Self, String> {
+    pub fn from_url(url: &str) -> Result<Self, ImageNameError> {
         url.strip_prefix(URL_PREFIX)
-            .ok_or_else(|| format!("an image must be an {URL_PREFIX}<name> URL from POST /upload"))
+            .ok_or(ImageNameError::NotAnUploadUrl)
             .and_then(UploadName::parse)
     }
 
@@ -167,6 +167,19 @@ impl fmt::Display for UploadName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)
     }
+}
+
+/// Why a name or an `image` message's URL names no image of ours. The text is the `error` the
+/// sender of such a message is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageNameError {
+    #[error("{0:?} is not the name of an uploaded image")]
+    NotAName(String),
+    #[error("an image must be an {URL_PREFIX}<name> URL from POST /upload")]
+    NotAnUploadUrl,
+    /// Well formed, but this server stored no such file.
+    #[error("no uploaded image {0}: upload it with POST /upload first")]
+    NotStored(String),
 }
 
 /// The folder of uploaded images, and the largest file it takes.
@@ -208,6 +221,16 @@ impl Uploads {
     /// Whether this server stored the file: an `image` message may only name such a file.
     pub fn contains(&self, name: &UploadName) -> bool {
         self.path(name).is_file()
+    }
+
+    /// The stored image an `image` message's `/uploads/<name>` URL names.
+    pub fn find(&self, url: &str) -> Result<UploadName, ImageNameError> {
+        let name = UploadName::from_url(url)?;
+        if self.contains(&name) {
+            Ok(name)
+        } else {
+            Err(ImageNameError::NotStored(url.to_owned()))
+        }
     }
 
     /// Starts taking an upload: a temp file in the folder, which becomes the image or goes.
@@ -322,6 +345,30 @@ mod tests {
             .collect();
         assert_eq!(files, [std::ffi::OsString::from(name.as_str())]);
         assert!(!uploads.contains(&UploadName::for_content(b"other", ImageKind::Png)));
+    }
+
+    #[tokio::test]
+    async fn an_image_url_finds_only_a_stored_file_and_says_why_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = Uploads::open(dir.path(), 100).unwrap();
+        let name = store(&uploads, PNG).await;
+        assert_eq!(uploads.find(&name.url()), Ok(name));
+        let other = UploadName::for_content(b"other", ImageKind::Png).url();
+        assert_eq!(
+            uploads.find(&other).unwrap_err().to_string(),
+            format!("no uploaded image {other}: upload it with POST /upload first")
+        );
+        assert_eq!(
+            uploads
+                .find("https://x.example/a.png")
+                .unwrap_err()
+                .to_string(),
+            "an image must be an /uploads/<name> URL from POST /upload"
+        );
+        assert_eq!(
+            uploads.find("/uploads/a.png").unwrap_err().to_string(),
+            "\"a.png\" is not the name of an uploaded image"
+        );
     }
 
     #[test]

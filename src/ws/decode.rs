@@ -9,7 +9,10 @@ mod header;
 
 use header::{Header, check_start};
 
-use super::frame::{BINARY, CLOSE, CONTINUATION, FrameError, Incoming, PING, PONG, TEXT};
+use super::{
+    close,
+    frame::{BINARY, CLOSE, CONTINUATION, FrameError, Incoming, PING, PONG, TEXT},
+};
 
 /// The default for `--max-ws-message-bytes`: the largest message, after reassembly.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -369,8 +372,7 @@ fn close_code(data: &[u8]) -> Result<Option<u16>, FrameError> {
         [_] => Err(FrameError::Protocol("truncated close code")),
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
-            let valid = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
-            if !valid {
+            if !close::may_be_sent(code) {
                 return Err(FrameError::Protocol("invalid close code"));
             }
             std::str::from_utf8(reason).map_err(|_| FrameError::InvalidUtf8)?;

@@ -115,10 +115,12 @@ pub enum FrameError {
 
 impl FrameError {
     pub fn close_code(self) -> u16 {
+        // Renamed: in this module `close` is the function that encodes a close frame.
+        use super::close as code;
         match self {
-            FrameError::TooBig => 1009,
-            FrameError::InvalidUtf8 => 1007,
-            FrameError::Protocol(_) => 1002,
+            FrameError::TooBig => code::TOO_BIG,
+            FrameError::InvalidUtf8 => code::INVALID_PAYLOAD,
+            FrameError::Protocol(_) => code::PROTOCOL,
         }
     }
 

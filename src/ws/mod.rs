@@ -5,6 +5,7 @@
 //! recipient. Here a broadcast is encoded once and every socket writes the same bytes with
 //! `writev`, and an idle socket owns no buffers at all (see docs/BENCHMARKS.md).
 
+pub mod close;
 mod decode;
 pub mod frame;
 mod socket;

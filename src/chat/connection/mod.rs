@@ -14,11 +14,9 @@ use std::{
 mod replies;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::sync::CancellationToken;
 
 use super::{
-    Engine, Membership, Whisper,
-    limit::RateLimiter,
+    Membership, Whisper,
     outbox::{Outbox, Signal},
     protocol::{ClientCommand, parse_client_text},
     refusal::Refusals,
@@ -27,30 +25,13 @@ use super::{
 };
 use crate::{
     auth::User,
-    log_sample::SampledLog,
-    metrics::{Metrics, Reject},
-    upload::{UploadName, Uploads},
+    metrics::Reject,
+    state::AppState,
     ws::{
-        ReadError, WsSocket,
+        ReadError, WsSocket, close,
         frame::{self, Incoming},
     },
 };
-
-/// Close codes this server sends.
-pub mod close {
-    pub const GOING_AWAY: u16 = 1001;
-    pub const PROTOCOL: u16 = 1002;
-    pub const UNSUPPORTED: u16 = 1003;
-    pub const INVALID_PAYLOAD: u16 = 1007;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-    pub const INTERNAL: u16 = 1011;
-    /// The seed's code for a missing or invalid user cookie.
-    pub const INVALID_USER: u16 = 4001;
-    pub const INVALID_ROOM: u16 = 4002;
-    /// The user already has `--max-sockets-per-user` sockets open (tabs).
-    pub const TOO_MANY_SOCKETS: u16 = 4004;
-}
 
 /// Client messages handled per turn. Each may fan out to every socket in the room, so a busy
 /// sender yields and lets those sockets drain before it reads on.
@@ -59,7 +40,7 @@ const MESSAGES_PER_TURN: usize = 16;
 /// How long a closing socket may take to take our close frame and answer it.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// What every connection shares.
+/// How every socket behaves, from the flags; kept in `AppState::chat`.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub ping_interval: Duration,
@@ -69,20 +50,6 @@ pub struct Settings {
     pub max_refused: u32,
     /// `--max-ws-message-bytes`: the largest WebSocket message, after reassembly.
     pub max_ws_message_bytes: usize,
-}
-
-#[derive(Debug)]
-pub struct Shared {
-    pub engine: Arc<Engine>,
-    pub limiter: Arc<RateLimiter>,
-    pub settings: Settings,
-    pub shutdown: CancellationToken,
-    pub metrics: Arc<Metrics>,
-    /// An `image` message may only name a file stored here.
-    pub uploads: Arc<Uploads>,
-    /// Refused messages, logged at most once per user (and client address) per
-    /// `--log-sample-interval`.
-    pub refusal_log: SampledLog<(u64, IpAddr)>,
 }
 
 /// A client that stops reading blocks our writes; both ways of noticing count as slow readers.
@@ -100,10 +67,12 @@ enum End {
     Close(u16, &'static str),
 }
 
-/// Runs a signed-in user's socket until it ends, then takes them out of the room.
+/// Runs a signed-in user's socket until it ends, then takes them out of the room. Of `state`
+/// it uses the engine, the message rate limit, the chat settings, the shutdown token, the
+/// metrics, the refusal log and the uploads (an `image` may only name a stored file).
 pub async fn run<T>(
     mut socket: WsSocket<T>,
-    shared: Arc<Shared>,
+    state: &AppState,
     user: Arc<User>,
     room: RoomName,
     since: Option<u64>,
@@ -111,8 +80,8 @@ pub async fn run<T>(
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let outbox = Outbox::new(shared.settings.outbound_queue);
-    let member = match shared
+    let outbox = Outbox::new(state.chat.outbound_queue);
+    let member = match state
         .engine
         .join(room, user.clone(), outbox.clone(), since)
         .await
@@ -127,13 +96,13 @@ pub async fn run<T>(
         }
     };
     // A socket that joins while shutdown is under way missed the broadcast close.
-    if shared.shutdown.is_cancelled() {
+    if state.shutdown.is_cancelled() {
         outbox.signal(Signal::Close(close::GOING_AWAY, "server shutting down"));
     }
     tracing::info!(user = user.id, %client, room = %member.room(), "connected");
     let mut conn = Connection {
         socket,
-        shared: &shared,
+        state,
         member,
         outbox,
         client,
@@ -141,14 +110,14 @@ pub async fn run<T>(
         stalled_ticks: 0,
         written_at_tick: 0,
         rate_limited: false,
-        refusals: Refusals::new(shared.settings.max_refused, Instant::now()),
+        refusals: Refusals::new(state.chat.max_refused, Instant::now()),
         chats: Vec::new(),
     };
     let end = poll_fn(|cx| conn.poll(cx)).await;
     let Connection {
         mut socket, member, ..
     } = conn;
-    shared.engine.leave(member).await;
+    state.engine.leave(member).await;
     match end {
         End::Gone => tracing::info!(user = user.id, %client, "connection lost"),
         End::ClientClosed(code) => {
@@ -157,10 +126,10 @@ pub async fn run<T>(
         }
         End::Close(code, reason) => {
             if code == close::POLICY && matches!(reason, OVERFLOWED | WRITE_TIMED_OUT) {
-                shared.metrics.slow_readers.inc();
+                state.metrics.slow_readers.inc();
             }
             if let Some(reject) = Reject::for_close_code(code) {
-                shared.metrics.reject(reject);
+                state.metrics.reject(reject);
             }
             tracing::info!(user = user.id, %client, code, reason, "closed by server");
             if code == close::POLICY {
@@ -174,7 +143,7 @@ pub async fn run<T>(
 
 struct Connection<'a, T> {
     socket: WsSocket<T>,
-    shared: &'a Shared,
+    state: &'a AppState,
     member: Membership,
     outbox: Outbox,
     client: IpAddr,
@@ -253,7 +222,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
 
     /// Once per ping interval: drop the silent and the stuck, ping the rest.
     fn on_tick(&mut self) -> Option<End> {
-        let interval = self.shared.settings.ping_interval;
+        let interval = self.state.chat.ping_interval;
         if self.last_heard.elapsed() > interval * 2 {
             return Some(End::Close(close::GOING_AWAY, "ping timeout"));
         }
@@ -293,7 +262,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
     fn on_text(&mut self, text: &str) {
         let command = match parse_client_text(text) {
             Ok(command) => command,
-            Err(e) => return self.refuse(Reject::BadCommand, &e, text),
+            Err(e) => return self.refuse(Reject::BadCommand, &e.to_string(), text),
         };
         let user = self.member.user().id;
         match command {
@@ -317,7 +286,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     return;
                 }
                 self.send_chats();
-                let sent = self.shared.engine.private(&self.member, to, &text);
+                let sent = self.state.engine.private(&self.member, to, &text);
                 match sent {
                     // The engine answered it; it took its token above like a sent one.
                     Ok(Whisper::RecipientOffline) => {
@@ -328,24 +297,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 }
             }
             ClientCommand::Image(url) => {
-                let image = UploadName::from_url(&url).and_then(|name| {
-                    if self.shared.uploads.contains(&name) {
-                        Ok(name)
-                    } else {
-                        Err(format!(
-                            "no uploaded image {url}: upload it with POST /upload first"
-                        ))
-                    }
-                });
-                let image = match image {
+                let image = match self.state.uploads.find(&url) {
                     Ok(image) => image,
-                    Err(e) => return self.refuse(Reject::BadImage, &e, &url),
+                    Err(e) => return self.refuse(Reject::BadImage, &e.to_string(), &url),
                 };
                 if !self.within_rate_limit() {
                     return;
                 }
                 self.send_chats();
-                if let Err(e) = self.shared.engine.image(&self.member, &image) {
+                if let Err(e) = self.state.engine.image(&self.member, &image) {
                     self.not_sent(&e);
                 }
             }
@@ -359,7 +319,7 @@ impl<T> Connection<'_, T> {
         if self.chats.is_empty() {
             return;
         }
-        if let Err(e) = self.shared.engine.chat(&self.member, &self.chats) {
+        if let Err(e) = self.state.engine.chat(&self.member, &self.chats) {
             self.not_sent(&e);
         }
         self.chats.clear();

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{Connection, close};
+use super::Connection;
 use crate::{
     chat::{
         EngineError,
@@ -12,6 +12,7 @@ use crate::{
         text::{ChatText, TextError},
     },
     metrics::Reject,
+    ws::close,
 };
 
 impl<T> Connection<'_, T> {
@@ -19,18 +20,18 @@ impl<T> Connection<'_, T> {
         let user = self.member.user().id;
         tracing::warn!(user, error = %e, "message not sent");
         let message = format!("not sent: {e}");
-        self.shared.engine.reply_error(&self.member, &message);
+        self.state.engine.reply_error(&self.member, &message);
     }
 
     /// An `error` to this socket, after the messages it sent before the bad one.
     pub(super) fn reply_error(&mut self, message: &str) {
         self.send_chats();
-        self.shared.engine.reply_error(&self.member, message);
+        self.state.engine.reply_error(&self.member, message);
     }
 
     /// The message's text, or `None` if it was blank (ignored) or too long (answered).
     pub(super) fn text(&mut self, raw: &str) -> Option<ChatText> {
-        match ChatText::parse(raw, self.shared.settings.max_message_chars) {
+        match ChatText::parse(raw, self.state.chat.max_message_chars) {
             Ok(text) => Some(text),
             Err(TextError::Empty) => {
                 // Nothing to answer, but not free to read either: it costs a token like a sent
@@ -49,7 +50,7 @@ impl<T> Connection<'_, T> {
     /// gets one `error`, then silence until a message gets through again.
     pub(super) fn within_rate_limit(&mut self) -> bool {
         let user = self.member.user().id;
-        if self.shared.limiter.try_acquire(user, Instant::now()) {
+        if self.state.messages.try_acquire(user, Instant::now()) {
             self.rate_limited = false;
             return true;
         }
@@ -59,7 +60,7 @@ impl<T> Connection<'_, T> {
             self.rate_limited = true;
             let message = format!(
                 "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
-                self.shared.limiter.retry_after().as_millis()
+                self.state.messages.retry_after().as_millis()
             );
             self.reply_error(&message);
         }
@@ -72,7 +73,7 @@ impl<T> Connection<'_, T> {
     /// within a moment is refused without another `error`.
     pub(super) fn refuse(&mut self, reason: Reject, message: &str, input: &str) {
         let user = self.member.user().id;
-        let _ = self.shared.limiter.try_acquire(user, Instant::now());
+        let _ = self.state.messages.try_acquire(user, Instant::now());
         if self.rejected(reason, Some(input)) == Verdict::Answer {
             self.reply_error(message);
         }
@@ -83,7 +84,11 @@ impl<T> Connection<'_, T> {
     pub(super) fn rejected(&mut self, reason: Reject, input: Option<&str>) -> Verdict {
         let who = (self.member.user().id, self.client);
         let now = Instant::now();
-        let verdict = self.refusals.count(self.shared, who, reason, input, now);
+        let state = self.state;
+        let log = &state.refused_messages;
+        let verdict = self
+            .refusals
+            .count(&state.metrics, log, who, reason, input, now);
         if verdict == Verdict::Close {
             // The outbox is read before the next frame, so this is the socket's last message.
             self.outbox
