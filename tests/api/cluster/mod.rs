@@ -1,5 +1,7 @@
 //! Several passerby instances sharing one real `redis-server`, started on a free port.
 
+mod wire;
+
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},

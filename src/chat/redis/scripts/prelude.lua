@@ -3,23 +3,37 @@
 --
 -- Keys (all under passerby:): room:<r>:seq (last id), room:<r>:stream (history, entry id
 -- <id>-0), room:<r>:users (user -> sockets in the cluster), room:<r>:order (arrival order),
--- room:<r>:info (user -> user JSON), room:<r>:left (user -> `left` template),
--- user:<u>:rooms (room -> sockets), instance:<i> (alive while refreshed),
+-- room:<r>:info (user -> user JSON), room:<r>:left (user -> the data of their `left`, a JSON
+-- string), user:<u>:rooms (room -> sockets), instance:<i> (alive while refreshed),
 -- instance:<i>:sockets ("<room> <user>" -> sockets on that instance), instances (set).
 --
--- An event body arrives serialized with id 0 and time 0: `{"id":0` ... `,"time":0}`. The
--- script splices in the id it assigns, the Redis clock and, on presence events, the count.
+-- An event arrives in pieces, each already JSON as serde writes it: its `type`, the user
+-- and the `data` (and, for a whisper, the recipient, from room:<r>:info). `emit` builds the
+-- object in the order of `protocol::ServerEvent`, with the id it assigns, the Redis clock
+-- and, on presence events, the count:
+-- {"id":…,"type":…,"user":…[,"to":…],"data":…,"time":…[,"count":…]}
 
-local function emit(room, body, vis, counted, max)
+-- `to`: the recipient's JSON, or nil for an event to the room.
+local function emit(room, kind, user, to, data, vis, counted, max)
   local base = 'passerby:room:' .. room
   local id = redis.call('INCR', base .. ':seq')
   local t = redis.call('TIME')
   local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local tail = ',"time":' .. string.format('%.0f', ms)
-  if counted then
-    tail = tail .. ',"count":' .. redis.call('HLEN', base .. ':users')
+  local parts = {'{"id":', id, ',"type":', kind, ',"user":', user}
+  if to then
+    table.insert(parts, ',"to":')
+    table.insert(parts, to)
   end
-  local json = '{"id":' .. id .. string.sub(body, 8, -11) .. tail .. '}'
+  table.insert(parts, ',"data":')
+  table.insert(parts, data)
+  table.insert(parts, ',"time":')
+  table.insert(parts, string.format('%.0f', ms))
+  if counted then
+    table.insert(parts, ',"count":')
+    table.insert(parts, redis.call('HLEN', base .. ':users'))
+  end
+  table.insert(parts, '}')
+  local json = table.concat(parts)
   if max > 0 then
     redis.call('XADD', base .. ':stream', 'MAXLEN', '~', max, id .. '-0', 'v', vis, 'b', json)
   end
@@ -43,11 +57,12 @@ local function depart(room, inst, uid, k, max)
   if redis.call('HINCRBY', base .. ':users', uid, -k) <= 0 then
     redis.call('HDEL', base .. ':users', uid)
     redis.call('ZREM', base .. ':order', uid)
-    redis.call('HDEL', base .. ':info', uid)
+    local user = redis.call('HGET', base .. ':info', uid)
     local left = redis.call('HGET', base .. ':left', uid)
+    redis.call('HDEL', base .. ':info', uid)
     redis.call('HDEL', base .. ':left', uid)
-    if left then
-      emit(room, left, '0 0', true, max)
+    if user and left then
+      emit(room, '"left"', user, nil, left, '0 0', true, max)
     end
   end
 end

@@ -1,4 +1,4 @@
--- ARGV: sender id, recipient id, head (up to `"to":`), tail (from `,"data"`), max events.
+-- ARGV: sender id, recipient id, type JSON, sender JSON, data JSON, max events.
 -- The whisper goes into every room either of the two is in. Returns 0 if the recipient is
 -- offline everywhere.
 local from, to = ARGV[1], ARGV[2]
@@ -7,11 +7,10 @@ if #to_rooms == 0 then
   return 0
 end
 local to_json = redis.call('HGET', 'passerby:room:' .. to_rooms[1] .. ':info', to)
-local body = ARGV[3] .. to_json .. ARGV[4]
 local rooms = {}
 for _, r in ipairs(to_rooms) do rooms[r] = true end
 for _, r in ipairs(redis.call('HKEYS', 'passerby:user:' .. from .. ':rooms')) do rooms[r] = true end
 for r in pairs(rooms) do
-  emit(r, body, from .. ' ' .. to, false, tonumber(ARGV[5]))
+  emit(r, ARGV[3], ARGV[4], to_json, ARGV[5], from .. ' ' .. to, false, tonumber(ARGV[6]))
 end
 return 1

@@ -1,5 +1,5 @@
--- ARGV: room, instance, user id, sockets, user JSON, `join` body, `left` body, max events,
--- highest id the instance saw in the room.
+-- ARGV: room, instance, user id, sockets, user JSON, `join` data, `left` data (JSON
+-- strings), max events, highest id the instance saw in the room.
 -- Puts back a user's sockets on an instance whose presence Redis lost (it restarted empty,
 -- or reaped the instance while it was alive). Returns 1 if it did.
 local room, inst, uid, k = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -17,6 +17,6 @@ redis.call('HSET', base .. ':info', uid, ARGV[5])
 redis.call('HSET', base .. ':left', uid, ARGV[7])
 if n == k then
   redis.call('ZADD', base .. ':order', redis.call('INCR', base .. ':arrivals'), uid)
-  emit(room, ARGV[6], '0 0', true, tonumber(ARGV[8]))
+  emit(room, '"join"', ARGV[5], nil, ARGV[6], '0 0', true, tonumber(ARGV[8]))
 end
 return 1

@@ -1,5 +1,5 @@
--- ARGV: room, instance, user id, user JSON, `join` body, `left` body, max events, highest
--- id the instance saw in the room.
+-- ARGV: room, instance, user id, user JSON, `join` data, `left` data (JSON strings), max
+-- events, highest id the instance saw in the room.
 -- Returns: last id before, the `join` JSON or '', list id, history id, users JSON, the
 -- oldest id still in the stream (0 if none).
 local room, inst, uid = ARGV[1], ARGV[2], ARGV[3]
@@ -16,7 +16,7 @@ redis.call('HSET', base .. ':left', uid, ARGV[6])
 local joined = ''
 if n == 1 then
   redis.call('ZADD', base .. ':order', redis.call('INCR', base .. ':arrivals'), uid)
-  joined = emit(room, ARGV[5], '0 0', true, max)
+  joined = emit(room, '"join"', ARGV[4], nil, ARGV[5], '0 0', true, max)
 end
 local list_id = redis.call('INCR', base .. ':seq')
 local history_id = redis.call('INCR', base .. ':seq')

@@ -1,0 +1,116 @@
+//! The subscription to every room: fans out what Redis publishes to this instance's
+//! sockets, and after a lost subscription catches up from the streams.
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::StreamExt;
+use redis::{aio::ConnectionManager, streams::StreamRangeReply};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    RoomName,
+    rooms::{self, Rooms, Seen, deliver, lock},
+    wire::{
+        CHANNEL_PREFIX, CHANNELS, Published, parse_published, parse_visibility, stream_key,
+        text_frame,
+    },
+};
+
+pub(super) async fn subscribe(
+    client: &redis::Client,
+) -> redis::RedisResult<redis::aio::PubSubStream> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.psubscribe(CHANNELS).await?;
+    Ok(pubsub.into_on_message())
+}
+
+/// Fans out what Redis publishes; when the subscription drops, subscribes again.
+pub(super) async fn keep_subscribed(
+    client: redis::Client,
+    mut conn: ConnectionManager,
+    rooms: Arc<Rooms>,
+    seen: Arc<Seen>,
+    mut messages: redis::aio::PubSubStream,
+    stop: CancellationToken,
+) {
+    loop {
+        loop {
+            let message = tokio::select! {
+                () = stop.cancelled() => return,
+                message = messages.next() => message,
+            };
+            let Some(message) = message else { break };
+            fan_out(
+                &rooms,
+                &seen,
+                message.get_channel_name(),
+                message.get_payload_bytes(),
+            );
+        }
+        tracing::error!("lost the Redis subscription; subscribing again");
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+            match subscribe(&client).await {
+                Ok(stream) => {
+                    tracing::info!("subscribed to Redis again");
+                    messages = stream;
+                    if let Err(e) = catch_up(&mut conn, &rooms, &seen).await {
+                        tracing::warn!(error = %e, "could not catch up from Redis");
+                    }
+                    break;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot subscribe to Redis yet"),
+            }
+        }
+    }
+}
+
+fn fan_out(rooms: &Rooms, seen: &Seen, channel: &str, payload: &[u8]) {
+    let Some(room) = channel
+        .strip_prefix(CHANNEL_PREFIX)
+        .and_then(|r| RoomName::parse(r).ok())
+    else {
+        return;
+    };
+    let Some(event) = parse_published(payload) else {
+        tracing::warn!(channel, "unreadable message from Redis");
+        return;
+    };
+    deliver(rooms, seen, &room, &event);
+}
+
+/// After a lost subscription: what was published meanwhile, from the streams, so live
+/// sockets see no gap.
+async fn catch_up(
+    conn: &mut ConnectionManager,
+    rooms: &Rooms,
+    seen: &Seen,
+) -> redis::RedisResult<()> {
+    let names: Vec<RoomName> = lock(rooms).keys().cloned().collect();
+    for room in names {
+        let after = rooms::seen(seen, &room);
+        let reply: StreamRangeReply = redis::cmd("XRANGE")
+            .arg(stream_key(&room))
+            .arg(format!("{}-0", after + 1))
+            .arg("+")
+            .query_async(conn)
+            .await?;
+        for entry in &reply.ids {
+            let id = entry.id.split('-').next().and_then(|id| id.parse().ok());
+            let visible = entry.get::<String>("v").and_then(|v| parse_visibility(&v));
+            let body = entry.get::<String>("b");
+            if let (Some(id), Some(visible), Some(body)) = (id, visible, body) {
+                let event = Published {
+                    id,
+                    visible,
+                    frame: text_frame(body.as_bytes()),
+                };
+                deliver(rooms, seen, &room, &event);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! What crosses the wire to Redis: the scripts, the pieces of an event a script assembles,
+//! the stream keys and entries, and the messages Redis publishes.
+
+use redis::Script;
+
+use super::super::protocol::{EventKind, Frame};
+use crate::{auth::User, store::history::Visibility, ws::frame};
+
+pub(super) const CHANNELS: &str = "passerby:room:*";
+pub(super) const CHANNEL_PREFIX: &str = "passerby:room:";
+
+const PRELUDE: &str = include_str!("scripts/prelude.lua");
+
+/// The scripts, each with the shared prelude (`scripts/prelude.lua`) in front.
+pub(super) struct Scripts {
+    pub join: Script,
+    pub leave: Script,
+    pub reap: Script,
+    pub rejoin: Script,
+    pub emit: Script,
+    pub private: Script,
+}
+
+impl Scripts {
+    pub fn load() -> Scripts {
+        let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+        Scripts {
+            join: with_prelude(include_str!("scripts/join.lua")),
+            leave: with_prelude(include_str!("scripts/leave.lua")),
+            reap: with_prelude(include_str!("scripts/reap.lua")),
+            rejoin: with_prelude(include_str!("scripts/rejoin.lua")),
+            emit: with_prelude(include_str!("scripts/emit.lua")),
+            private: with_prelude(include_str!("scripts/private.lua")),
+        }
+    }
+}
+
+/// An event as a script receives it: each piece already JSON, escaped by serde, so the
+/// script only places them, in the order of `protocol::ServerEvent`, around the id, time
+/// and count it adds (see `prelude.lua`).
+#[derive(Debug, Clone)]
+pub(super) struct Pieces {
+    /// The event's `type`, a JSON string.
+    pub kind: String,
+    /// The sender, a JSON object.
+    pub user: String,
+    /// The text, a JSON string.
+    pub data: String,
+}
+
+impl Pieces {
+    pub fn new(kind: EventKind, user: &User, text: &str) -> Pieces {
+        Pieces {
+            kind: json(&kind),
+            user: user_json(user),
+            data: json(text),
+        }
+    }
+}
+
+pub(super) fn user_json(user: &User) -> String {
+    json(user)
+}
+
+/// A user's `join` and `left` texts as JSON strings; a script adds the rest, since only
+/// Redis knows whether this socket is the user's first or last in the cluster.
+pub(super) fn presence_texts(user: &User) -> (String, String) {
+    (
+        json(&format!("{} joined.", user.name)),
+        json(&format!("{} is left.", user.name)),
+    )
+}
+
+fn json(value: &(impl serde::Serialize + ?Sized)) -> String {
+    serde_json::to_string(value).expect("users, kinds and texts serialize")
+}
+
+/// An event Redis carried: its id, who may see it, and its bytes, ready for any socket.
+#[derive(Debug, Clone)]
+pub(super) struct Published {
+    pub id: u64,
+    pub visible: Visibility,
+    pub frame: Frame,
+}
+
+pub(super) fn text_frame(json: &[u8]) -> Frame {
+    frame::text(|buf| buf.extend_from_slice(json))
+}
+
+pub(super) fn stream_key(room: &super::RoomName) -> String {
+    format!("passerby:room:{room}:stream")
+}
+
+/// A stream entry's or a message's visibility: `0 0` for the room, else the pair.
+pub(super) fn parse_visibility(v: &str) -> Option<Visibility> {
+    let (a, b) = v.split_once(' ')?;
+    let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+    Some(if (a, b) == (0, 0) {
+        Visibility::Room
+    } else {
+        Visibility::Pair(a, b)
+    })
+}
+
+/// A published message: `<id> <a> <b> <json>`, where `a b` is `0 0` or the pair who may see it.
+pub(super) fn parse_published(payload: &[u8]) -> Option<Published> {
+    let mut parts = payload.splitn(4, |&b| b == b' ');
+    let id = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+    let a = std::str::from_utf8(parts.next()?).ok()?;
+    let b = std::str::from_utf8(parts.next()?).ok()?;
+    let visible = parse_visibility(&format!("{a} {b}"))?;
+    Some(Published {
+        id,
+        visible,
+        frame: text_frame(parts.next()?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        auth::UserName,
+        chat::protocol::{EventData, PrivateEvent, ServerEvent},
+    };
+
+    /// What `emit` in `prelude.lua` does with the pieces, written again here to pin it to
+    /// serde's output for the same event.
+    fn assemble(p: &Pieces, id: u64, to: Option<&str>, time: u64, count: Option<u64>) -> String {
+        let mut json = format!("{{\"id\":{id},\"type\":{},\"user\":{}", p.kind, p.user);
+        if let Some(to) = to {
+            json += &format!(",\"to\":{to}");
+        }
+        json += &format!(",\"data\":{},\"time\":{time}", p.data);
+        if let Some(count) = count {
+            json += &format!(",\"count\":{count}");
+        }
+        json + "}"
+    }
+
+    /// Built directly: serialization must match whatever a name holds.
+    fn tricky_user() -> User {
+        User {
+            name: "a\"to\":0, \\ é 😀 </b>".to_owned(),
+            ..User::guest(7, UserName::parse("a").unwrap())
+        }
+    }
+
+    const TRICKY: &str = "say \"time\":0} </script> \\ \u{1} ünï 😀 \u{2028}";
+
+    #[test]
+    fn a_scripted_event_matches_serdes_bytes_for_the_same_event() {
+        let user = tricky_user();
+        let pieces = Pieces::new(EventKind::Chat, &user, TRICKY);
+        let serde = serde_json::to_string(&ServerEvent {
+            id: 12,
+            kind: EventKind::Chat,
+            user: &user,
+            data: EventData::Text(TRICKY),
+            time: 1_700_000_000_123,
+            count: None,
+        })
+        .unwrap();
+        assert_eq!(assemble(&pieces, 12, None, 1_700_000_000_123, None), serde);
+    }
+
+    #[test]
+    fn a_scripted_presence_event_matches_serdes_bytes_with_its_count() {
+        let user = tricky_user();
+        let (joined, left) = presence_texts(&user);
+        for (kind, data, text) in [
+            (EventKind::Join, joined, format!("{} joined.", user.name)),
+            (EventKind::Left, left, format!("{} is left.", user.name)),
+        ] {
+            let pieces = Pieces {
+                data,
+                ..Pieces::new(kind, &user, "")
+            };
+            let serde = serde_json::to_string(&ServerEvent {
+                id: 3,
+                kind,
+                user: &user,
+                data: EventData::Text(&text),
+                time: 5,
+                count: Some(2),
+            })
+            .unwrap();
+            assert_eq!(assemble(&pieces, 3, None, 5, Some(2)), serde);
+        }
+    }
+
+    #[test]
+    fn a_scripted_whisper_matches_serdes_bytes_with_its_recipient() {
+        let (user, to) = (tricky_user(), User::guest(9, UserName::parse("b").unwrap()));
+        let pieces = Pieces::new(EventKind::Private, &user, TRICKY);
+        let serde = serde_json::to_string(&PrivateEvent {
+            id: 4,
+            kind: EventKind::Private,
+            user: &user,
+            to: &to,
+            data: TRICKY,
+            time: 6,
+        })
+        .unwrap();
+        let to = user_json(&to);
+        assert_eq!(assemble(&pieces, 4, Some(&to), 6, None), serde);
+    }
+
+    #[test]
+    fn the_scripts_name_presence_events_as_serde_does() {
+        let scripts = [
+            PRELUDE,
+            include_str!("scripts/join.lua"),
+            include_str!("scripts/rejoin.lua"),
+        ]
+        .concat();
+        for kind in [EventKind::Join, EventKind::Left] {
+            let named = format!("'{}'", json(&kind));
+            assert!(scripts.contains(&named), "{named}");
+        }
+    }
+
+    #[test]
+    fn published_messages_carry_id_visibility_and_the_event() {
+        let event = parse_published(b"12 3 4 {\"id\":12}").unwrap();
+        assert_eq!(event.id, 12);
+        assert_eq!(event.visible, Visibility::Pair(3, 4));
+        assert_eq!(frame::payload(&event.frame), b"{\"id\":12}");
+        assert_eq!(
+            parse_published(b"5 0 0 {}").unwrap().visible,
+            Visibility::Room
+        );
+        assert!(parse_published(b"x 0 0 {}").is_none());
+    }
+}
