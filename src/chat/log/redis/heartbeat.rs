@@ -1,26 +1,22 @@
 //! This instance's liveness in Redis: the beat, telling a Redis that forgot us who is here
 //! again, and reaping the instances that stopped beating.
 
-use std::{
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    RoomName,
-    rooms::{Epoch, Rooms, Seen, lock, seen},
+    state::{Epoch, Seen},
     wire::{Scripts, presence_texts, user_json},
 };
-use crate::auth::User;
+use crate::chat::hub::Hub;
 
 /// Keeps this instance alive in Redis and reaps the instances that stopped doing so.
 pub(super) struct Heartbeat {
     pub conn: ConnectionManager,
     pub scripts: Arc<Scripts>,
-    pub rooms: Arc<Rooms>,
+    pub hub: Arc<Hub>,
     pub seen: Arc<Seen>,
     pub epoch: Arc<Epoch>,
     /// Redis forgot this instance and has not been fully told again yet.
@@ -104,23 +100,9 @@ impl Heartbeat {
         conn: &mut ConnectionManager,
         forgotten: bool,
     ) -> redis::RedisResult<()> {
-        let here: Vec<(RoomName, u32, Arc<User>)> = {
-            let rooms = lock(&self.rooms);
-            if forgotten {
-                self.epoch.fetch_add(1, Ordering::SeqCst);
-            }
-            rooms
-                .iter()
-                .flat_map(|(room, local)| {
-                    local
-                        .users
-                        .values()
-                        .map(move |(n, user)| (room.clone(), *n, user.clone()))
-                })
-                .collect()
-        };
+        let here = self.epoch.snapshot(&self.hub, forgotten);
         let mut rejoined = 0;
-        for (room, sockets, user) in here {
+        for (room, user, sockets) in here {
             let (joined, left) = presence_texts(&user);
             let done: u64 = self
                 .scripts
@@ -133,7 +115,7 @@ impl Heartbeat {
                 .arg(joined)
                 .arg(left)
                 .arg(self.max_events)
-                .arg(seen(&self.seen, &room))
+                .arg(self.seen.get(&room))
                 .invoke_async(conn)
                 .await?;
             rejoined += done;

@@ -1,40 +1,32 @@
 //! The one task that calls the scripts for this instance's sockets, in the order they
 //! asked, so a socket never waits on Redis; and the leaves Redis has not heard yet.
 
-use std::{
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Membership, RoomName,
-    rooms::{Epoch, Rooms, Seen, lock, seen},
-    unavailable,
+    state::{Epoch, Seen},
     wire::{Pieces, Scripts},
 };
-use crate::{
-    auth::User,
-    chat::protocol::{EventData, EventKind, ServerEvent, now_ms},
-};
+use crate::chat::{EngineError, Membership, hub::Hub, room::RoomName};
 
 /// Work for the worker task, done in the order the sockets asked.
 #[derive(Debug)]
 pub(super) enum Job {
     Emit {
-        member: Key,
+        member: Membership,
         event: Pieces,
     },
     /// Redis fills in the recipient, whose details only it knows.
     Private {
-        member: Key,
+        member: Membership,
         to: u64,
         event: Pieces,
     },
     Error {
-        member: Key,
+        member: Membership,
         message: String,
     },
     Leave {
@@ -45,28 +37,10 @@ pub(super) enum Job {
     Flush(oneshot::Sender<()>),
 }
 
-/// A socket, as jobs name it.
-#[derive(Debug, Clone)]
-pub(super) struct Key {
-    room: RoomName,
-    socket: u64,
-    user: Arc<User>,
-}
-
-impl From<&Membership> for Key {
-    fn from(m: &Membership) -> Key {
-        Key {
-            room: m.room.clone(),
-            socket: m.socket,
-            user: m.user.clone(),
-        }
-    }
-}
-
 pub(super) struct Worker {
     pub conn: ConnectionManager,
     pub scripts: Arc<Scripts>,
-    pub rooms: Arc<Rooms>,
+    pub hub: Arc<Hub>,
     pub seen: Arc<Seen>,
     pub epoch: Arc<Epoch>,
     pub instance: String,
@@ -104,7 +78,7 @@ impl Worker {
                     .arg(event.user)
                     .arg(event.data)
                     .arg(self.max_events)
-                    .arg(seen(&self.seen, &member.room))
+                    .arg(self.seen.get(&member.room))
                     .arg(member.user.id)
                     .invoke_async(&mut self.conn)
                     .await;
@@ -144,7 +118,7 @@ impl Worker {
     }
 
     async fn leave(&mut self, room: &RoomName, user: u64, epoch: u64) -> redis::RedisResult<()> {
-        if epoch != self.epoch.load(Ordering::SeqCst) {
+        if epoch != self.epoch.current() {
             return Ok(());
         }
         self.scripts
@@ -153,7 +127,7 @@ impl Worker {
             .arg(&self.instance)
             .arg(user)
             .arg(self.max_events)
-            .arg(seen(&self.seen, room))
+            .arg(self.seen.get(room))
             .invoke_async::<u64>(&mut self.conn)
             .await
             .map(drop)
@@ -168,36 +142,15 @@ impl Worker {
         }
     }
 
-    fn not_sent(&self, member: &Key, e: &redis::RedisError) {
+    fn not_sent(&self, member: &Membership, e: &redis::RedisError) {
         tracing::warn!(user = member.user.id, error = %e, "message not sent");
-        self.reply(member, &format!("not sent: {}", unavailable(e)));
+        self.reply(
+            member,
+            &format!("not sent: {}", EngineError::from(e.clone())),
+        );
     }
 
-    /// An `error` to one socket, carrying the last id it was sent: it makes no id of its own.
-    fn reply(&self, member: &Key, message: &str) {
-        let rooms = lock(&self.rooms);
-        let Some(socket) = rooms
-            .get(&member.room)
-            .and_then(|room| room.sockets.get(&member.socket))
-        else {
-            tracing::debug!(
-                user = member.user.id,
-                message,
-                "no socket for the error reply"
-            );
-            return;
-        };
-        let pushed = socket.outbox.push(
-            ServerEvent {
-                id: socket.last,
-                kind: EventKind::Error,
-                user: &member.user,
-                data: EventData::Text(message),
-                time: now_ms(),
-                count: None,
-            }
-            .to_frame(),
-        );
-        tracing::debug!(?pushed, message, "error reply");
+    fn reply(&self, member: &Membership, message: &str) {
+        self.hub.reply_error(member, message);
     }
 }

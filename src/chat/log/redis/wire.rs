@@ -3,8 +3,15 @@
 
 use redis::Script;
 
-use super::super::protocol::{EventKind, Frame};
-use crate::{auth::User, store::history::Visibility, ws::frame};
+use crate::{
+    auth::User,
+    chat::{
+        log::{Event, Visibility},
+        protocol::{EventKind, Frame},
+        room::RoomName,
+    },
+    ws::frame,
+};
 
 pub(super) const CHANNELS: &str = "passerby:room:*";
 pub(super) const CHANNEL_PREFIX: &str = "passerby:room:";
@@ -75,19 +82,11 @@ fn json(value: &(impl serde::Serialize + ?Sized)) -> String {
     serde_json::to_string(value).expect("users, kinds and texts serialize")
 }
 
-/// An event Redis carried: its id, who may see it, and its bytes, ready for any socket.
-#[derive(Debug, Clone)]
-pub(super) struct Published {
-    pub id: u64,
-    pub visible: Visibility,
-    pub frame: Frame,
-}
-
 pub(super) fn text_frame(json: &[u8]) -> Frame {
     frame::text(|buf| buf.extend_from_slice(json))
 }
 
-pub(super) fn stream_key(room: &super::RoomName) -> String {
+pub(super) fn stream_key(room: &RoomName) -> String {
     format!("passerby:room:{room}:stream")
 }
 
@@ -103,13 +102,13 @@ pub(super) fn parse_visibility(v: &str) -> Option<Visibility> {
 }
 
 /// A published message: `<id> <a> <b> <json>`, where `a b` is `0 0` or the pair who may see it.
-pub(super) fn parse_published(payload: &[u8]) -> Option<Published> {
+pub(super) fn parse_published(payload: &[u8]) -> Option<Event> {
     let mut parts = payload.splitn(4, |&b| b == b' ');
     let id = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
     let a = std::str::from_utf8(parts.next()?).ok()?;
     let b = std::str::from_utf8(parts.next()?).ok()?;
     let visible = parse_visibility(&format!("{a} {b}"))?;
-    Some(Published {
+    Some(Event {
         id,
         visible,
         frame: text_frame(parts.next()?),

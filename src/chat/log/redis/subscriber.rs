@@ -1,20 +1,17 @@
 //! The subscription to every room: fans out what Redis publishes to this instance's
 //! sockets, and after a lost subscription catches up from the streams.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use redis::{aio::ConnectionManager, streams::StreamRangeReply};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    RoomName,
-    rooms::{self, Rooms, Seen, deliver, lock},
-    wire::{
-        CHANNEL_PREFIX, CHANNELS, Published, parse_published, parse_visibility, stream_key,
-        text_frame,
-    },
+    state::Seen,
+    wire::{CHANNEL_PREFIX, CHANNELS, parse_published, parse_visibility, stream_key, text_frame},
 };
+use crate::chat::{hub::Hub, log::Event, room::RoomName};
 
 pub(super) async fn subscribe(
     client: &redis::Client,
@@ -28,7 +25,7 @@ pub(super) async fn subscribe(
 pub(super) async fn keep_subscribed(
     client: redis::Client,
     mut conn: ConnectionManager,
-    rooms: Arc<Rooms>,
+    hub: Arc<Hub>,
     seen: Arc<Seen>,
     mut messages: redis::aio::PubSubStream,
     stop: CancellationToken,
@@ -41,7 +38,7 @@ pub(super) async fn keep_subscribed(
             };
             let Some(message) = message else { break };
             fan_out(
-                &rooms,
+                &hub,
                 &seen,
                 message.get_channel_name(),
                 message.get_payload_bytes(),
@@ -57,7 +54,7 @@ pub(super) async fn keep_subscribed(
                 Ok(stream) => {
                     tracing::info!("subscribed to Redis again");
                     messages = stream;
-                    if let Err(e) = catch_up(&mut conn, &rooms, &seen).await {
+                    if let Err(e) = catch_up(&mut conn, &hub, &seen).await {
                         tracing::warn!(error = %e, "could not catch up from Redis");
                     }
                     break;
@@ -68,7 +65,7 @@ pub(super) async fn keep_subscribed(
     }
 }
 
-fn fan_out(rooms: &Rooms, seen: &Seen, channel: &str, payload: &[u8]) {
+fn fan_out(hub: &Hub, seen: &Seen, channel: &str, payload: &[u8]) {
     let Some(room) = channel
         .strip_prefix(CHANNEL_PREFIX)
         .and_then(|r| RoomName::parse(r).ok())
@@ -79,19 +76,15 @@ fn fan_out(rooms: &Rooms, seen: &Seen, channel: &str, payload: &[u8]) {
         tracing::warn!(channel, "unreadable message from Redis");
         return;
     };
-    deliver(rooms, seen, &room, &event);
+    deliver(hub, seen, &room, event);
 }
 
 /// After a lost subscription: what was published meanwhile, from the streams, so live
 /// sockets see no gap.
-async fn catch_up(
-    conn: &mut ConnectionManager,
-    rooms: &Rooms,
-    seen: &Seen,
-) -> redis::RedisResult<()> {
-    let names: Vec<RoomName> = lock(rooms).keys().cloned().collect();
-    for room in names {
-        let after = rooms::seen(seen, &room);
+async fn catch_up(conn: &mut ConnectionManager, hub: &Hub, seen: &Seen) -> redis::RedisResult<()> {
+    let rooms: BTreeSet<RoomName> = hub.presence().into_iter().map(|(r, _, _)| r).collect();
+    for room in rooms {
+        let after = seen.get(&room);
         let reply: StreamRangeReply = redis::cmd("XRANGE")
             .arg(stream_key(&room))
             .arg(format!("{}-0", after + 1))
@@ -103,14 +96,20 @@ async fn catch_up(
             let visible = entry.get::<String>("v").and_then(|v| parse_visibility(&v));
             let body = entry.get::<String>("b");
             if let (Some(id), Some(visible), Some(body)) = (id, visible, body) {
-                let event = Published {
+                let event = Event {
                     id,
                     visible,
                     frame: text_frame(body.as_bytes()),
                 };
-                deliver(rooms, seen, &room, &event);
+                deliver(hub, seen, &room, event);
             }
         }
     }
     Ok(())
+}
+
+/// Hands one event Redis carried to this instance's sockets in its room.
+fn deliver(hub: &Hub, seen: &Seen, room: &RoomName, event: Event) {
+    seen.see(room, event.id);
+    hub.deliver(room, &[event]);
 }
