@@ -56,6 +56,9 @@ pub struct Entry {
     pub joined: bool,
 }
 
+/// Whether the log took what it was given; it answers without waiting on delivery.
+pub type Accepted<T = ()> = Result<T, EngineError>;
+
 /// A socket asking into a room: `since` is the last id its client saw, if it said.
 #[derive(Debug)]
 pub struct Joiner {
@@ -72,20 +75,10 @@ pub trait EventLog: Send + Sync + fmt::Debug {
     fn join(&self, joiner: Joiner) -> BoxFuture<'_, Result<(Membership, Entry), EngineError>>;
 
     /// Appends a member's messages of one kind (`chat` or `image`) to its room, in order.
-    fn publish(
-        &self,
-        member: &Membership,
-        kind: EventKind,
-        data: &[&str],
-    ) -> Result<(), EngineError>;
+    fn publish(&self, member: &Membership, kind: EventKind, data: &[&str]) -> Accepted;
 
     /// A whisper to user `to`, seen by the two of them only.
-    fn private(
-        &self,
-        member: &Membership,
-        to: u64,
-        text: &ChatText,
-    ) -> Result<Whisper, EngineError>;
+    fn private(&self, member: &Membership, to: u64, text: &ChatText) -> Accepted<Whisper>;
 
     /// An `error` for this socket only, queued behind what the log still holds for it.
     fn reply_error(&self, member: &Membership, message: String);

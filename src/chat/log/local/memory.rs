@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use futures_util::{FutureExt, future::BoxFuture};
 
-use super::{HistoryFuture, Keeper, Kept, Recall};
+use super::{super::Accepted, HistoryFuture, Keeper, Kept, Recall};
 use crate::chat::{
-    EngineError, Membership,
+    Membership,
     hub::Hub,
     log::Event,
     protocol::{EventKind, HistoryEvent, now_ms},
@@ -26,12 +26,7 @@ impl Memory {
 }
 
 impl Keeper for Memory {
-    fn keep(
-        &self,
-        room: &RoomName,
-        events: Vec<Kept>,
-        _sender: Option<&Membership>,
-    ) -> Result<(), EngineError> {
+    fn keep(&self, room: &RoomName, events: Vec<Kept>, _sender: Option<&Membership>) -> Accepted {
         let events: Vec<Event> = events.into_iter().map(|k| k.event).collect();
         self.hub.deliver(room, &events);
         Ok(())

@@ -18,7 +18,7 @@ use std::{
 
 use futures_util::{FutureExt, future::BoxFuture};
 
-use super::{Entry, Event, EventLog, Joiner, Visibility};
+use super::{Accepted, Entry, Event, EventLog, Joiner, Visibility};
 use crate::{
     auth::User,
     chat::{
@@ -59,12 +59,7 @@ pub type HistoryFuture = BoxFuture<'static, Result<Frame, EngineError>>;
 /// arrive in each room's id order.
 pub trait Keeper: Send + Sync + fmt::Debug {
     /// Keeps a room's new events, then delivers them. `sender` is told if they cannot be.
-    fn keep(
-        &self,
-        room: &RoomName,
-        events: Vec<Kept>,
-        sender: Option<&Membership>,
-    ) -> Result<(), EngineError>;
+    fn keep(&self, room: &RoomName, events: Vec<Kept>, sender: Option<&Membership>) -> Accepted;
 
     /// A joiner's `history` event, ready once every event it covers is kept.
     fn history(&self, member: &Membership, recall: Recall) -> HistoryFuture;
@@ -234,12 +229,7 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         .boxed()
     }
 
-    fn publish(
-        &self,
-        member: &Membership,
-        kind: EventKind,
-        data: &[&str],
-    ) -> Result<(), EngineError> {
+    fn publish(&self, member: &Membership, kind: EventKind, data: &[&str]) -> Accepted {
         let mut rooms = self.lock();
         let last_id = rooms.entry(member.room.clone()).or_default();
         let events = data
@@ -251,12 +241,7 @@ impl<K: Keeper> EventLog for LocalLog<K> {
 
     /// Delivered in every room either of the two is in here, each time with that room's next
     /// id, so ids still increase on every socket; kept in each such room, visible to the two.
-    fn private(
-        &self,
-        member: &Membership,
-        to: u64,
-        text: &ChatText,
-    ) -> Result<Whisper, EngineError> {
+    fn private(&self, member: &Membership, to: u64, text: &ChatText) -> Accepted<Whisper> {
         let mut rooms = self.lock();
         let Some(recipient) = self.hub.user(to) else {
             drop(rooms);

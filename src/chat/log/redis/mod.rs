@@ -34,7 +34,7 @@ use self::{
     wire::{Pieces, Scripts},
     worker::{Job, Worker},
 };
-use super::{Entry, EventLog, Joiner};
+use super::{Accepted, Entry, EventLog, Joiner};
 use crate::chat::{
     EngineError, Membership, Whisper, hub::Hub, protocol::EventKind, recovery::HistoryPolicy,
     text::ChatText,
@@ -167,7 +167,7 @@ impl RedisLog {
         }
     }
 
-    fn send(&self, job: Job) -> Result<(), EngineError> {
+    fn send(&self, job: Job) -> Accepted {
         self.jobs.send(job).map_err(|_| EngineError::WorkerGone)
     }
 }
@@ -177,12 +177,7 @@ impl EventLog for RedisLog {
         self.enter(joiner).boxed()
     }
 
-    fn publish(
-        &self,
-        member: &Membership,
-        kind: EventKind,
-        data: &[&str],
-    ) -> Result<(), EngineError> {
+    fn publish(&self, member: &Membership, kind: EventKind, data: &[&str]) -> Accepted {
         for text in data {
             self.send(Job::Emit {
                 member: member.clone(),
@@ -194,12 +189,7 @@ impl EventLog for RedisLog {
 
     /// Whether the recipient is online is for Redis to say; if not, the worker answers the
     /// sender with an `error`.
-    fn private(
-        &self,
-        member: &Membership,
-        to: u64,
-        text: &ChatText,
-    ) -> Result<Whisper, EngineError> {
+    fn private(&self, member: &Membership, to: u64, text: &ChatText) -> Accepted<Whisper> {
         self.send(Job::Private {
             member: member.clone(),
             to,

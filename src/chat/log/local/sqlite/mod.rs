@@ -12,7 +12,7 @@ use std::sync::{Arc, mpsc::Sender};
 use futures_util::{FutureExt, future::BoxFuture};
 use tokio::sync::oneshot;
 
-use super::{HistoryFuture, Keeper, Kept, Recall};
+use super::{super::Accepted, HistoryFuture, Keeper, Kept, Recall};
 use crate::{
     auth::User,
     chat::{
@@ -60,18 +60,13 @@ impl Sqlite {
         })
     }
 
-    fn send(&self, item: Item) -> Result<(), EngineError> {
+    fn send(&self, item: Item) -> Accepted {
         self.items.send(item).map_err(|_| EngineError::WriterGone)
     }
 }
 
 impl Keeper for Sqlite {
-    fn keep(
-        &self,
-        room: &RoomName,
-        events: Vec<Kept>,
-        sender: Option<&Membership>,
-    ) -> Result<(), EngineError> {
+    fn keep(&self, room: &RoomName, events: Vec<Kept>, sender: Option<&Membership>) -> Accepted {
         self.send(Item::Events {
             room: room.clone(),
             events,
