@@ -60,6 +60,7 @@ fn sqlite(dir: &std::path::Path) -> Engine {
             on_join: 50,
             max: 100,
         },
+        4096,
     )
     .unwrap()
 }
