@@ -20,6 +20,7 @@ mod server;
 mod session;
 mod sign_in;
 mod socket;
+mod store_faults;
 mod upload;
 mod upload_limits;
 mod ws_bounds;

@@ -252,9 +252,10 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         let mut rooms = self.lock();
         let last_id = rooms.entry(member.room.clone()).or_default();
         let first = take_ids(last_id, data.len() as u64)?;
-        let events = (first..)
+        // `first + n` stays within what `take_ids` checked; a `first..` range would not.
+        let events = (0..)
             .zip(data)
-            .map(|(id, text)| kept(id, kind, &member.user, EventData::Text(text), None))
+            .map(|(n, text)| kept(first + n, kind, &member.user, EventData::Text(text), None))
             .collect();
         self.keeper.keep(&member.room, events, Some(member))
     }

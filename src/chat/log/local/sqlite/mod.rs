@@ -30,6 +30,9 @@
 mod queue;
 mod writer;
 
+#[cfg(test)]
+pub(in crate::chat::log::local) use writer::PANIC_ROOM;
+
 use std::sync::Arc;
 
 use futures_util::{FutureExt, future::BoxFuture};

@@ -52,7 +52,7 @@ const NOT_STORED: &str = "not sent: the server could not store it";
 
 /// A test build panics on a batch holding an event of this room, to check the supervisor.
 #[cfg(test)]
-pub(super) const PANIC_ROOM: &str = "writer-panic";
+pub(in crate::chat::log::local) const PANIC_ROOM: &str = "writer-panic";
 
 pub(super) fn spawn(
     hub: Arc<Hub>,
