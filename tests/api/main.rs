@@ -5,6 +5,7 @@
 
 mod caps;
 mod cluster;
+mod disk_full;
 mod edge;
 mod helpers;
 mod history;
