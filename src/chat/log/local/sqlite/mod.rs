@@ -185,6 +185,9 @@ impl Keeper for Sqlite {
     }
 
     fn health(&self) -> Result<(), String> {
+        if self.queue.stopped() {
+            return Err(EngineError::WriterGone.to_string());
+        }
         self.health.get()
     }
 }

@@ -121,6 +121,10 @@ impl Queue {
         self.ready.notify_all();
     }
 
+    pub fn stopped(&self) -> bool {
+        self.lock().stopped
+    }
+
     /// The writer is gone: pushes fail from now on; what is queued is handed back.
     pub fn stop(&self) -> VecDeque<Item> {
         let mut state = self.lock();
