@@ -102,6 +102,11 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_HISTORY_DURABILITY", value_enum, default_value_t = Durability::Process)]
     pub history_durability: Durability,
 
+    /// Events waiting for the history writer at most; past it a message is refused with an
+    /// `error` and a join closes with 1013 (try again later). A `left` always gets in.
+    #[arg(long, env = "PASSERBY_HISTORY_QUEUE", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    pub history_queue: u64,
+
     /// Redis to share the chat with other instances, e.g. redis://127.0.0.1:6379; unset, the
     /// chat lives in this process alone.
     #[arg(long, env = "PASSERBY_REDIS_URL")]
@@ -248,6 +253,7 @@ mod tests {
         assert_eq!(retention.max_events, 10_000);
         assert_eq!(retention.max_age, Some(Duration::from_secs(30 * 86_400)));
         assert_eq!(c.history_on_join, 50);
+        assert_eq!(c.history_queue, 4096);
         assert_eq!(c.redis, None, "the embedded engine unless Redis is named");
         assert_eq!(c.redis_presence_ttl, Duration::from_secs(30));
     }

@@ -96,7 +96,13 @@ impl App {
                 if config.history_durability == Durability::Power {
                     store.power_safe()?;
                 }
-                Engine::sqlite(metrics.events.clone(), store, policy(retention.max_events))?
+                let queue = usize::try_from(config.history_queue).unwrap_or(usize::MAX);
+                Engine::sqlite(
+                    metrics.events.clone(),
+                    store,
+                    policy(retention.max_events),
+                    queue,
+                )?
             }
         };
         let state = AppState::new(Inner {

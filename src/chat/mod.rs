@@ -61,6 +61,22 @@ pub enum EngineError {
     WorkerGone,
     #[error("the chat engine is unavailable: Redis: {0}")]
     Redis(#[from] ::redis::RedisError),
+    /// The history writer's queue is full: nothing was queued, the client may retry.
+    #[error("the server is busy: try again in a moment")]
+    Busy,
+    /// What this needed was not stored (the store cannot write, or the writer restarted).
+    #[error("the server could not store it")]
+    NotStored,
+    /// A room's ids ran out; handing out more would repeat them.
+    #[error("this room has used up its ids")]
+    IdsExhausted,
+}
+
+impl EngineError {
+    /// A failure that may pass: the client should try again later (close code 1013).
+    pub fn retry_later(&self) -> bool {
+        matches!(self, EngineError::Busy | EngineError::NotStored)
+    }
 }
 
 /// The chat engine: this instance's sockets, and the log their rooms' events go through.
@@ -80,13 +96,15 @@ impl Engine {
     }
 
     /// Every room event is stored in `store` before it is delivered, and ids continue from it.
+    /// At most `queue` events wait for the store; past that, senders and joiners are refused.
     pub fn sqlite(
         events: EventCounters,
         store: HistoryStore,
         policy: HistoryPolicy,
+        queue: usize,
     ) -> anyhow::Result<Self> {
         let hub = Arc::new(Hub::default());
-        let log = Box::new(LocalLog::sqlite(hub.clone(), store, policy)?);
+        let log = Box::new(LocalLog::sqlite(hub.clone(), store, policy, queue)?);
         Ok(Engine { hub, log, events })
     }
 
@@ -180,6 +198,11 @@ impl Engine {
     /// Resolves once every event so far is stored and delivered (shutdown).
     pub async fn flush(&self) {
         self.log.flush().await;
+    }
+
+    /// `Err` with a short reason while the engine cannot keep events (`/healthz` says 503).
+    pub fn health(&self) -> Result<(), String> {
+        self.log.health()
     }
 
     /// Users online in a room (with Redis: on this instance).

@@ -1,12 +1,24 @@
 //! `GET /healthz` and `GET /metrics`: what operators and their monitoring ask.
 
-use axum::{extract::State, http::header, response::IntoResponse};
+use axum::{
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+};
 
 use crate::{metrics, state::AppState};
 
-/// 200 as long as the server answers requests; load balancers and systemd checks use it.
-pub async fn healthz() -> &'static str {
-    "ok\n"
+/// 200 while the server answers requests and can keep what it is sent; 503 with a short
+/// reason while it cannot (the history store fails to write, or its writer panicked), so
+/// load balancers and systemd checks see it. It is 200 again once a commit succeeds.
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
+    match state.engine.health() {
+        Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unavailable: {reason}\n"),
+        ),
+    }
 }
 
 /// Every metric in the Prometheus text format.

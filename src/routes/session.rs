@@ -9,7 +9,7 @@ use std::{
 use axum::{
     Form, Json,
     extract::{FromRequest, Request, State},
-    http::{HeaderMap, header},
+    http::{HeaderMap, StatusCode, header},
 };
 use axum_extra::extract::SignedCookieJar;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,7 @@ use crate::{
     auth::{self, User, UserName},
     error::{ApiError, Result},
     state::AppState,
+    store::IdsExhausted,
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,11 +121,14 @@ pub async fn sign_in(
         Some(raw) => UserName::parse(&raw).map_err(|e| ApiError::BadRequest(e.to_string()))?,
         None => auth::guest_name(state.user_ids.issued()),
     };
-    let id = state
-        .user_ids
-        .allocate()
-        .await
-        .map_err(|e| ApiError::Internal(e.context("reserving a user id")))?;
+    let id = state.user_ids.allocate().await.map_err(|e| {
+        if e.is::<IdsExhausted>() {
+            tracing::error!(error = %e, "sign-in refused");
+            ApiError::Status(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        } else {
+            ApiError::Internal(e.context("reserving a user id"))
+        }
+    })?;
     let user = User::guest(id, name);
     state.metrics.sign_ins.inc();
     tracing::info!(user = id, %client, name = %user.name, "signed in");

@@ -44,6 +44,12 @@ fn columns(visible: Visibility) -> (Option<i64>, Option<i64>) {
     }
 }
 
+/// An id as SQLite holds it. Ids above `i64::MAX` are refused rather than stored negative,
+/// where they would sort below every other and come back as different ids.
+fn sql_id(id: u64) -> rusqlite::Result<i64> {
+    i64::try_from(id).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
 /// One event to keep.
 #[derive(Debug, Clone, Copy)]
 pub struct NewEvent<'a> {
@@ -128,14 +134,14 @@ impl HistoryStore {
             )?;
             for e in events {
                 let (a, b) = columns(e.visible);
-                insert.execute(params![e.room, e.id as i64, e.time as i64, a, b, e.body])?;
+                insert.execute(params![e.room, sql_id(e.id)?, e.time as i64, a, b, e.body])?;
             }
             let mut reserve = tx.prepare_cached(
                 "INSERT INTO rooms (room, last_id) VALUES (?1, ?2)
                  ON CONFLICT (room) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
             )?;
             for (room, last_id) in reservations {
-                reserve.execute(params![room, *last_id as i64])?;
+                reserve.execute(params![room, sql_id(*last_id)?])?;
             }
         }
         tx.commit()
@@ -282,6 +288,20 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn an_id_sqlite_cannot_hold_is_refused_not_wrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = HistoryStore::open(dir.path(), KEEP_ALL).unwrap();
+        let top = i64::MAX as u64;
+        store
+            .append(&[event("a", top, 1, "last")], &[("a", top)])
+            .unwrap();
+        assert!(store.append(&[event("a", top + 1, 1, "x")], &[]).is_err());
+        assert!(store.append(&[], &[("a", u64::MAX)]).is_err());
+        assert_eq!(store.rooms().unwrap(), [("a".to_owned(), top)]);
+        assert_eq!(store.read("a", 0, top, 1, 5).unwrap(), ["last"]);
     }
 
     #[test]

@@ -6,4 +6,4 @@ mod user_ids;
 
 pub use history::HistoryStore;
 pub use shared_ids::IdSource;
-pub use user_ids::UserIds;
+pub use user_ids::{IdsExhausted, UserIds};

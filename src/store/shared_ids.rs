@@ -10,7 +10,10 @@ use std::{
 use anyhow::Context;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::UserIds;
+use super::{
+    UserIds,
+    user_ids::{AllocateError, IdsExhausted},
+};
 
 const KEY: &str = "passerby:user_ids";
 
@@ -73,17 +76,28 @@ impl IdSource {
         }
     }
 
-    /// The next id, never handed out before.
+    /// The next id, never handed out before. An error that is `IdsExhausted` (see
+    /// `anyhow::Error::is`) means no id is left: sign-in answers 503.
     pub async fn allocate(&self) -> anyhow::Result<u64> {
         match self {
-            IdSource::File(ids) => Ok(ids.allocate()?),
+            IdSource::File(ids) => ids.allocate().map_err(|e| match e {
+                AllocateError::Exhausted(e) => e.into(),
+                e => e.into(),
+            }),
             IdSource::Redis { conn, issued } => {
                 let id: u64 = redis::Script::new(ALLOCATE)
                     .key(KEY)
                     .arg(issued.load(Ordering::Relaxed))
                     .invoke_async(&mut conn.clone())
                     .await
-                    .context("Redis")?;
+                    .map_err(|e| {
+                        // INCR refuses to go past 2^63 - 1 rather than wrap.
+                        if e.to_string().contains("overflow") {
+                            anyhow::Error::new(IdsExhausted)
+                        } else {
+                            anyhow::Error::new(e).context("Redis")
+                        }
+                    })?;
                 issued.fetch_max(id, Ordering::Relaxed);
                 Ok(id)
             }

@@ -16,6 +16,19 @@ use anyhow::Context;
 const BLOCK: u64 = 64;
 const FILE_NAME: &str = "user_ids";
 
+/// Every id was handed out: a new user would get one again. Sign-in answers 503.
+#[derive(Debug, thiserror::Error)]
+#[error("no user ids are left to hand out")]
+pub struct IdsExhausted;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AllocateError {
+    #[error(transparent)]
+    Exhausted(#[from] IdsExhausted),
+    #[error("writing the user id reservation: {0}")]
+    Io(#[from] io::Error),
+}
+
 #[derive(Debug)]
 pub struct UserIds {
     path: PathBuf,
@@ -50,19 +63,23 @@ impl UserIds {
 
     /// How many ids were handed out (or skipped) so far: the seed's sign-in count.
     pub fn issued(&self) -> u64 {
-        self.lock().next - 1
+        self.lock().next.saturating_sub(1)
     }
 
-    /// The next id. It is on disk as reserved before it is returned.
-    pub fn allocate(&self) -> io::Result<u64> {
+    /// The next id. It is on disk as reserved before it is returned. Checked: `u64::MAX`
+    /// is never handed out, it is where the reservation stops.
+    pub fn allocate(&self) -> Result<u64, AllocateError> {
         let mut state = self.lock();
         if state.next >= state.reserved_until {
-            let until = state.next + BLOCK;
+            let until = state.next.saturating_add(BLOCK);
+            if until == state.next {
+                return Err(IdsExhausted.into());
+            }
             write_atomically(&self.path, until)?;
             state.reserved_until = until;
         }
         let id = state.next;
-        state.next += 1;
+        state.next = id.checked_add(1).ok_or(IdsExhausted)?;
         Ok(id)
     }
 
@@ -107,6 +124,24 @@ mod tests {
         let ids = UserIds::open(dir.path()).unwrap();
         let after = ids.allocate().unwrap();
         assert!(after > *before.last().unwrap());
+    }
+
+    #[test]
+    fn at_the_top_of_the_range_sign_in_fails_instead_of_wrapping() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(FILE_NAME), format!("{}", u64::MAX - 2)).unwrap();
+        let ids = UserIds::open(dir.path()).unwrap();
+        assert_eq!(ids.allocate().unwrap(), u64::MAX - 2);
+        assert_eq!(ids.allocate().unwrap(), u64::MAX - 1);
+        for _ in 0..2 {
+            assert!(matches!(ids.allocate(), Err(AllocateError::Exhausted(_))));
+        }
+        assert_eq!(ids.issued(), u64::MAX - 1);
+        let reopened = UserIds::open(dir.path()).unwrap();
+        assert!(
+            matches!(reopened.allocate(), Err(AllocateError::Exhausted(_))),
+            "the reservation on disk is the top too"
+        );
     }
 
     #[test]

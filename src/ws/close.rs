@@ -17,6 +17,8 @@ pub const POLICY: u16 = 1008;
 pub const TOO_BIG: u16 = 1009;
 /// Something went wrong on our side.
 pub const INTERNAL: u16 = 1011;
+/// Refused for now (the server is busy or cannot store); the client should retry later.
+pub const TRY_AGAIN_LATER: u16 = 1013;
 
 /// May a peer put this code in a close frame? 1004–1006 and 1015 are reserved for reports
 /// outside the wire, 1016–2999 are unassigned, and below 1000 is not a code at all.
@@ -38,6 +40,7 @@ mod tests {
             POLICY,
             TOO_BIG,
             INTERNAL,
+            TRY_AGAIN_LATER,
         ] {
             assert!(may_be_sent(code), "{code}");
         }

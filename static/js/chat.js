@@ -281,6 +281,8 @@ $(function () {
         wanted = false;
         setStatus('error', fill(t.refused, { reason: e.reason || e.code }));
       } else {
+        // Anything else, 1013 included (the server is busy or cannot store right now), is
+        // worth another try after the backoff.
         scheduleReconnect();
       }
     };

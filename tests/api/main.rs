@@ -5,6 +5,7 @@
 
 mod caps;
 mod cluster;
+mod disk_full;
 mod edge;
 mod helpers;
 mod history;
@@ -20,6 +21,7 @@ mod server;
 mod session;
 mod sign_in;
 mod socket;
+mod store_faults;
 mod upload;
 mod upload_limits;
 mod ws_bounds;

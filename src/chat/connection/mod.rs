@@ -87,6 +87,18 @@ pub async fn run<T>(
         .await
     {
         Ok(member) => member,
+        Err(e) if e.retry_later() => {
+            // Busy or not stored: the page reconnects with its backoff.
+            tracing::warn!(user = user.id, %client, error = %e, "join refused for now");
+            socket
+                .close(
+                    close::TRY_AGAIN_LATER,
+                    "server busy: try again later",
+                    CLOSE_GRACE,
+                )
+                .await;
+            return;
+        }
         Err(e) => {
             tracing::error!(user = user.id, %client, error = %e, "join failed");
             socket

@@ -89,4 +89,9 @@ pub trait EventLog: Send + Sync + fmt::Debug {
 
     /// Resolves once everything accepted so far is kept and delivered.
     fn flush(&self) -> BoxFuture<'_, ()>;
+
+    /// `Err` with a short reason while events cannot be kept.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
 }

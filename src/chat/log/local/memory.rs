@@ -33,7 +33,10 @@ impl Keeper for Memory {
     }
 
     /// Nothing is kept: the history is empty, and truncated if the client missed anything.
-    fn history(&self, member: &Membership, recall: Recall) -> HistoryFuture {
+    fn history(&self, member: &Membership, recall: Recall, join: Option<Kept>) -> HistoryFuture {
+        if let Some(join) = join {
+            self.hub.deliver(&member.room, &[join.event]);
+        }
         let Recall { id, since, through } = recall;
         let catchup = recovery::plan(since, through, through, HistoryPolicy::default());
         let frame = HistoryEvent {

@@ -58,16 +58,24 @@ pub type HistoryFuture = BoxFuture<'static, Result<Frame, EngineError>>;
 /// Where the local log sends what it sequenced. Called with the log's lock held, so events
 /// arrive in each room's id order.
 pub trait Keeper: Send + Sync + fmt::Debug {
-    /// Keeps a room's new events, then delivers them. `sender` is told if they cannot be.
+    /// Keeps a room's new events, then delivers them. `sender` is told if they cannot be
+    /// kept later; `Err` if they were not even accepted (nothing of them goes out).
     fn keep(&self, room: &RoomName, events: Vec<Kept>, sender: Option<&Membership>) -> Accepted;
 
-    /// A joiner's `history` event, ready once every event it covers is kept.
-    fn history(&self, member: &Membership, recall: Recall) -> HistoryFuture;
+    /// A joiner's `history` event, ready once every event it covers is kept. `join`, the
+    /// room's `join` for this joiner if it brought its user in, is kept with it: if the one
+    /// is not kept, the other fails too, so the joiner never shows an id nobody stored.
+    fn history(&self, member: &Membership, recall: Recall, join: Option<Kept>) -> HistoryFuture;
 
     /// An `error` for one socket, behind the events it is still owed.
     fn reply_error(&self, member: &Membership, message: String);
 
     fn flush(&self) -> BoxFuture<'_, ()>;
+
+    /// `Err` with a short reason while events cannot be kept.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 pub struct LocalLog<K> {
@@ -99,6 +107,7 @@ impl LocalLog<Sqlite> {
         hub: Arc<Hub>,
         store: HistoryStore,
         policy: HistoryPolicy,
+        queue: usize,
     ) -> anyhow::Result<Self> {
         let mut rooms = HashMap::new();
         for (name, last_id) in store.rooms()? {
@@ -110,7 +119,7 @@ impl LocalLog<Sqlite> {
             }
         }
         Ok(LocalLog {
-            keeper: Sqlite::spawn(hub.clone(), store, policy)?,
+            keeper: Sqlite::spawn(hub.clone(), store, policy, queue)?,
             hub,
             rooms: Mutex::new(rooms),
         })
@@ -123,29 +132,31 @@ impl<K: Keeper> LocalLog<K> {
     }
 
     /// A `join` or `left`: for the whole room, with its count of users here.
-    fn presence(&self, last_id: &mut u64, kind: EventKind, member: &Membership) -> Kept {
+    fn presence(&self, id: u64, kind: EventKind, member: &Membership) -> Kept {
         let user = &member.user;
         let text = match kind {
             EventKind::Join => format!("{} joined.", user.name),
             _ => format!("{} is left.", user.name),
         };
         let count = self.hub.online(&member.room);
-        kept(last_id, kind, user, EventData::Text(&text), Some(count))
+        kept(id, kind, user, EventData::Text(&text), Some(count))
     }
 }
 
-/// Gives a room event the room's next id and serializes it, once for every recipient.
-fn kept(
-    last_id: &mut u64,
-    kind: EventKind,
-    user: &User,
-    data: EventData<'_>,
-    count: Option<usize>,
-) -> Kept {
-    *last_id += 1;
+/// Takes the room's next `n` ids and returns the first. Checked: ids that wrapped would
+/// repeat ones clients already hold, so a room that runs out refuses instead.
+fn take_ids(last_id: &mut u64, n: u64) -> Result<u64, EngineError> {
+    let last = last_id.checked_add(n).ok_or(EngineError::IdsExhausted)?;
+    let first = *last_id + 1;
+    *last_id = last;
+    Ok(first)
+}
+
+/// A room event with its id, serialized once for every recipient.
+fn kept(id: u64, kind: EventKind, user: &User, data: EventData<'_>, count: Option<usize>) -> Kept {
     let time = now_ms();
     let frame = ServerEvent {
-        id: *last_id,
+        id,
         kind,
         user,
         data,
@@ -155,7 +166,7 @@ fn kept(
     .to_frame();
     Kept {
         event: Event {
-            id: *last_id,
+            id,
             visible: Visibility::Room,
             frame,
         },
@@ -170,15 +181,22 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         let (member, arrival) = self.hub.attach(joiner.room, joiner.user, joiner.outbox);
         let last_id = rooms.entry(member.room.clone()).or_default();
         let through = *last_id;
-        let joined =
-            (arrival == Arrival::First).then(|| self.presence(last_id, EventKind::Join, &member));
+        let first = arrival == Arrival::First;
+        // `join` if it brings the user in, `list`, `history`.
+        let first_id = match take_ids(last_id, if first { 3 } else { 2 }) {
+            Ok(id) => id,
+            Err(e) => {
+                self.hub.detach(&member);
+                return futures_util::future::ready(Err(e)).boxed();
+            }
+        };
+        let joined = first.then(|| self.presence(first_id, EventKind::Join, &member));
         let mut frames: Vec<Frame> = joined.iter().map(|j| j.event.frame.clone()).collect();
         let users = self.hub.users(&member.room);
         let users: Vec<&User> = users.iter().map(|u| &**u).collect();
-        *last_id += 1;
         frames.push(
             ServerEvent {
-                id: *last_id,
+                id: *last_id - 1,
                 kind: EventKind::List,
                 user: &member.user,
                 data: EventData::Users(&users),
@@ -187,27 +205,18 @@ impl<K: Keeper> EventLog for LocalLog<K> {
             }
             .to_frame(),
         );
-        *last_id += 1;
         let floor = *last_id;
         let is_joined = joined.is_some();
-        let kept = joined.map_or(Ok(()), |join| {
-            self.keeper.keep(&member.room, vec![join], None)
-        });
         let recall = Recall {
             id: floor,
             since: joiner.since,
             through,
         };
-        let history = self.keeper.history(&member, recall);
+        let history = self.keeper.history(&member, recall, joined);
         drop(rooms);
         let hub = self.hub.clone();
         async move {
-            match async {
-                kept?;
-                history.await
-            }
-            .await
-            {
+            match history.await {
                 Ok(history) => {
                     frames.push(history);
                     Ok((
@@ -232,9 +241,11 @@ impl<K: Keeper> EventLog for LocalLog<K> {
     fn publish(&self, member: &Membership, kind: EventKind, data: &[&str]) -> Accepted {
         let mut rooms = self.lock();
         let last_id = rooms.entry(member.room.clone()).or_default();
-        let events = data
-            .iter()
-            .map(|text| kept(last_id, kind, &member.user, EventData::Text(text), None))
+        let first = take_ids(last_id, data.len() as u64)?;
+        // `first + n` stays within what `take_ids` checked; a `first..` range would not.
+        let events = (0..)
+            .zip(data)
+            .map(|(n, text)| kept(first + n, kind, &member.user, EventData::Text(text), None))
             .collect();
         self.keeper.keep(&member.room, events, Some(member))
     }
@@ -252,9 +263,9 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         let time = now_ms();
         for room in self.hub.rooms_of(&[from, to]) {
             let last_id = rooms.entry(room.clone()).or_default();
-            *last_id += 1;
+            let id = take_ids(last_id, 1)?;
             let frame = PrivateEvent {
-                id: *last_id,
+                id,
                 kind: EventKind::Private,
                 user: &member.user,
                 to: &recipient,
@@ -264,7 +275,7 @@ impl<K: Keeper> EventLog for LocalLog<K> {
             .to_frame();
             let event = Kept {
                 event: Event {
-                    id: *last_id,
+                    id,
                     visible: Visibility::Pair(from, to),
                     frame,
                 },
@@ -287,14 +298,23 @@ impl<K: Keeper> EventLog for LocalLog<K> {
             return false;
         }
         let last_id = rooms.entry(member.room.clone()).or_default();
-        let left = self.presence(last_id, EventKind::Left, &member);
-        if let Err(e) = self.keeper.keep(&member.room, vec![left], None) {
-            tracing::error!(user = member.user.id, error = %e, "left not sent");
+        // The keepers take a `left` past any bound, so it is lost only if the room ran out
+        // of ids or the writer is gone; either is logged here and shows on `/healthz`.
+        let sent = take_ids(last_id, 1).and_then(|id| {
+            let left = self.presence(id, EventKind::Left, &member);
+            self.keeper.keep(&member.room, vec![left], None)
+        });
+        if let Err(e) = sent {
+            tracing::error!(user = member.user.id, room = %member.room, error = %e, "left not sent");
         }
         true
     }
 
     fn flush(&self) -> BoxFuture<'_, ()> {
         self.keeper.flush()
+    }
+
+    fn health(&self) -> Result<(), String> {
+        self.keeper.health()
     }
 }

@@ -4,10 +4,36 @@
 //! its lock). The writer (`writer`) stores what queued up in one transaction and only then
 //! delivers it, in order, so whatever a client saw is on disk, and every reply to a socket
 //! goes the same way, so it never overtakes what that socket is owed.
+//!
+//! **Bounded, never silent.** The queue (`queue`) holds at most `--history-queue` events.
+//! Past it a message is refused at once: its sender gets `not sent: the server is busy`, a
+//! joiner is closed with 1013 and the page retries with its backoff. A `left` is always
+//! taken (its socket is gone, nobody could be told; each member leaves once and got in only
+//! while there was room, so this stays bounded). An `error` that finds the queue full goes
+//! to its socket directly: out of order with what the socket is still owed, but not lost.
+//!
+//! **Storage failures stop delivery, not consistency.** A batch whose commit fails delivers
+//! none of its events, presence included: `join` and `left` would otherwise reach clients and
+//! be gone after a restart, and their ids, never stored, could be handed out again. The
+//! senders get `not sent`; a `left` that was not stored is logged (the online lists stay
+//! stale until the next `list`). Ids reach clients only in frames delivered after a commit
+//! that raised the room's reservation on disk above them: a joiner's `join` travels with its
+//! `history` (`Item::Catchup`), and if their batch fails the join fails with 1013, so its
+//! `list` and `history` ids are never shown either. Ids taken by a failed batch are skipped,
+//! never reused: the log's counter moved on, and the next commit reserves above it.
+//!
+//! **Supervised.** The writer runs under `catch_unwind`: a panic fails the rest of its batch
+//! (senders told, joiners closed with 1013), marks the store unhealthy and starts the loop
+//! again on the same connection (SQLite rolled the open transaction back). `/healthz` says
+//! 503 with the reason from a failed commit or a panic until a commit succeeds again.
 
+mod queue;
 mod writer;
 
-use std::sync::{Arc, mpsc::Sender};
+#[cfg(test)]
+pub(in crate::chat::log::local) use writer::PANIC_ROOM;
+
+use std::sync::Arc;
 
 use futures_util::{FutureExt, future::BoxFuture};
 use tokio::sync::oneshot;
@@ -16,10 +42,15 @@ use super::{super::Accepted, HistoryFuture, Keeper, Kept, Recall};
 use crate::{
     auth::User,
     chat::{
-        EngineError, Membership, hub::Hub, protocol::Frame, recovery::HistoryPolicy, room::RoomName,
+        EngineError, Membership,
+        hub::Hub,
+        protocol::{EventKind, Frame},
+        recovery::HistoryPolicy,
+        room::RoomName,
     },
     store::HistoryStore,
 };
+use queue::{Admit, Health, Queue};
 
 #[derive(Debug)]
 enum Item {
@@ -38,53 +69,87 @@ enum Item {
         room: RoomName,
         user: Arc<User>,
         recall: Recall,
-        done: oneshot::Sender<Frame>,
+        /// The joiner's `join`, stored and delivered with it or not at all.
+        join: Option<Kept>,
+        done: oneshot::Sender<Result<Frame, EngineError>>,
     },
     /// Answered once everything before it is stored and delivered.
     Flush(oneshot::Sender<()>),
 }
 
+impl Item {
+    /// What the item counts for against the queue's bound: its events, at least one.
+    fn weight(&self) -> usize {
+        match self {
+            Item::Events { events, .. } => events.len().max(1),
+            Item::Catchup { join, .. } => 1 + usize::from(join.is_some()),
+            Item::Reply { .. } | Item::Flush(_) => 1,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Sqlite {
-    items: Sender<Item>,
+    hub: Arc<Hub>,
+    queue: Arc<Queue>,
+    health: Arc<Health>,
 }
 
 impl Sqlite {
+    /// Starts the writer thread; at most `capacity` events wait for it.
     pub fn spawn(
         hub: Arc<Hub>,
         store: HistoryStore,
         policy: HistoryPolicy,
+        capacity: usize,
     ) -> anyhow::Result<Self> {
-        Ok(Sqlite {
-            items: writer::spawn(hub, store, policy)?,
-        })
+        let queue = Arc::new(Queue::new(capacity));
+        let health = Arc::new(Health::default());
+        writer::spawn(hub.clone(), store, policy, queue.clone(), health.clone())?;
+        Ok(Sqlite { hub, queue, health })
     }
 
     fn send(&self, item: Item) -> Accepted {
-        self.items.send(item).map_err(|_| EngineError::WriterGone)
+        self.queue.push(item, Admit::Bounded)
+    }
+}
+
+impl Drop for Sqlite {
+    fn drop(&mut self) {
+        // The writer stores and delivers what is queued, then stops.
+        self.queue.close();
     }
 }
 
 impl Keeper for Sqlite {
     fn keep(&self, room: &RoomName, events: Vec<Kept>, sender: Option<&Membership>) -> Accepted {
-        self.send(Item::Events {
+        let leaving = events.iter().all(|k| k.kind == EventKind::Left);
+        let admit = if leaving {
+            Admit::Always
+        } else {
+            Admit::Bounded
+        };
+        let item = Item::Events {
             room: room.clone(),
             events,
             sender: sender.cloned(),
-        })
+        };
+        self.queue.push(item, admit)
     }
 
-    fn history(&self, member: &Membership, recall: Recall) -> HistoryFuture {
+    fn history(&self, member: &Membership, recall: Recall, join: Option<Kept>) -> HistoryFuture {
         let (done, frame) = oneshot::channel();
         let sent = self.send(Item::Catchup {
             room: member.room.clone(),
             user: member.user.clone(),
             recall,
+            join,
             done,
         });
         async move {
             sent?;
-            frame.await.map_err(|_| EngineError::WriterGone)
+            // Dropped unanswered: the writer panicked with it in hand, or stopped.
+            frame.await.map_err(|_| EngineError::NotStored)?
         }
         .boxed()
     }
@@ -94,19 +159,30 @@ impl Keeper for Sqlite {
             member: member.clone(),
             message,
         };
-        if let Err(e) = self.send(item) {
-            tracing::error!(user = member.user.id, error = %e, "error reply lost");
+        if let Err(refused) = self.queue.offer(item, Admit::Bounded)
+            && let (e, Item::Reply { member, message }) = *refused
+        {
+            // Straight to the socket: ahead of events it is still owed, but not lost.
+            tracing::warn!(user = member.user.id, error = %e, "error reply sent out of order");
+            self.hub.reply_error(&member, &message);
         }
     }
 
     fn flush(&self) -> BoxFuture<'_, ()> {
         let (tx, rx) = oneshot::channel();
-        let sent = self.send(Item::Flush(tx)).is_ok();
+        let sent = self.queue.push(Item::Flush(tx), Admit::Always).is_ok();
         async move {
             if sent {
                 let _ = rx.await;
             }
         }
         .boxed()
+    }
+
+    fn health(&self) -> Result<(), String> {
+        if self.queue.stopped() {
+            return Err(EngineError::WriterGone.to_string());
+        }
+        self.health.get()
     }
 }

@@ -2,23 +2,26 @@
 //!
 //! It takes whatever has queued up, stores the batch's events in one transaction (group
 //! commit: the events that arrived during the previous commit share the next one), and only
-//! then delivers the batch in order through the hub.
+//! then delivers the batch in order through the hub. A supervisor around its loop starts it
+//! again after a panic, failing the batch it held (see the module above for the rules).
 
 use std::{
-    collections::HashMap,
-    sync::{
-        Arc,
-        mpsc::{self, Receiver, RecvTimeoutError, Sender},
-    },
-    time::Duration,
+    collections::{HashMap, VecDeque},
+    panic::{self, AssertUnwindSafe},
+    sync::Arc,
+    time::{Duration, Instant},
 };
 
 use serde_json::value::RawValue;
 
-use super::Item;
+use super::{
+    Item,
+    queue::{Health, Queue, Taken},
+};
 use crate::{
     auth::User,
     chat::{
+        EngineError,
         hub::Hub,
         log::{
             Event,
@@ -38,39 +41,60 @@ const ID_BLOCK: u64 = 1024;
 /// The most items one transaction takes; the rest wait for the next.
 const MAX_BATCH: usize = 4096;
 
-/// How often old events are pruned by age.
+/// Pruning by age runs an eighth of the age limit apart, so an event outlives the limit by
+/// little, within these bounds. It is checked after every batch, so a busy writer prunes
+/// on time too.
 const AGE_PRUNE_EVERY: Duration = Duration::from_secs(600);
+const AGE_PRUNE_AT_MOST_EVERY: Duration = Duration::from_millis(100);
 
-/// The channel is unbounded: sockets never wait on it. What bounds it is the rate limit per
-/// user and the commit time; a batch takes everything that queued meanwhile.
+/// What a sender is told when its batch was not stored.
+const NOT_STORED: &str = "not sent: the server could not store it";
+
+/// A test build panics on a batch holding an event of this room, to check the supervisor.
+#[cfg(test)]
+pub(in crate::chat::log::local) const PANIC_ROOM: &str = "writer-panic";
+
 pub(super) fn spawn(
     hub: Arc<Hub>,
     store: HistoryStore,
     policy: HistoryPolicy,
-) -> anyhow::Result<Sender<Item>> {
+    queue: Arc<Queue>,
+    health: Arc<Health>,
+) -> anyhow::Result<()> {
     let reserved: HashMap<String, u64> = store.rooms()?.into_iter().collect();
-    let (tx, rx) = mpsc::channel();
+    let prune_every = store.retention().max_age.map_or(AGE_PRUNE_EVERY, |age| {
+        (age / 8).clamp(AGE_PRUNE_AT_MOST_EVERY, AGE_PRUNE_EVERY)
+    });
     let mut writer = Writer {
         store,
         hub,
         policy,
+        health,
         reserved,
         unpruned: HashMap::new(),
+        batch: VecDeque::new(),
+        prune_every,
+        next_age_prune: Instant::now(),
     };
     std::thread::Builder::new()
         .name("history-writer".into())
-        .spawn(move || writer.run(&rx))?;
-    Ok(tx)
+        .spawn(move || writer.supervise(&queue))?;
+    Ok(())
 }
 
 struct Writer {
     store: HistoryStore,
     hub: Arc<Hub>,
     policy: HistoryPolicy,
+    health: Arc<Health>,
     /// Each room's id reservation on disk.
     reserved: HashMap<String, u64>,
     /// Events stored per room since it was last pruned.
     unpruned: HashMap<RoomName, u64>,
+    /// The batch in hand; what a panic leaves in it is failed, not lost.
+    batch: VecDeque<Item>,
+    prune_every: Duration,
+    next_age_prune: Instant,
 }
 
 impl Item {
@@ -82,58 +106,110 @@ impl Item {
             Item::Reply { .. } | Item::Flush(_) => None,
         }
     }
+
+    /// The events this item stores.
+    fn kept(&self) -> &[Kept] {
+        match self {
+            Item::Events { events, .. } => events,
+            Item::Catchup { join, .. } => join.as_slice(),
+            Item::Reply { .. } | Item::Flush(_) => &[],
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("unknown")
 }
 
 impl Writer {
-    /// Runs until every sender is gone, having stored and delivered everything sent.
-    fn run(&mut self, rx: &Receiver<Item>) {
-        self.prune_by_age();
-        let mut batch = Vec::new();
+    /// Runs the loop until the log is gone. After a panic the batch in hand is failed, the
+    /// store marked unhealthy until a commit succeeds, and the loop starts again: the
+    /// connection is still good (SQLite rolled back the transaction the panic left open).
+    fn supervise(&mut self, queue: &Queue) {
         loop {
-            match rx.recv_timeout(AGE_PRUNE_EVERY) {
-                Ok(item) => batch.push(item),
-                Err(RecvTimeoutError::Timeout) => {
-                    self.prune_by_age();
-                    continue;
+            match panic::catch_unwind(AssertUnwindSafe(|| self.run(queue))) {
+                Ok(()) => break,
+                Err(panic) => {
+                    let what = panic_message(&*panic);
+                    tracing::error!(panic = what, "the history writer panicked; restarting it");
+                    self.health.fail(format!(
+                        "the history writer panicked ({what}) and restarted"
+                    ));
+                    let failed = panic::catch_unwind(AssertUnwindSafe(|| {
+                        while let Some(item) = self.batch.pop_front() {
+                            self.refuse(item);
+                        }
+                    }));
+                    if failed.is_err() {
+                        self.batch.clear();
+                    }
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
             }
-            batch.extend(rx.try_iter().take(MAX_BATCH - 1));
-            let stored = self.commit(&batch);
-            self.deliver(&mut batch, stored);
-            self.prune_full_rooms();
+        }
+        // Nothing more will be taken; a push from now on fails at once.
+        for item in queue.stop() {
+            self.refuse(item);
+        }
+    }
+
+    /// Takes, stores and delivers batches until the log is gone, pruning by age when due.
+    fn run(&mut self, queue: &Queue) {
+        loop {
+            if Instant::now() >= self.next_age_prune {
+                self.prune_by_age();
+                self.next_age_prune = Instant::now() + self.prune_every;
+            }
+            match queue.take(MAX_BATCH, self.next_age_prune) {
+                Taken::Items(batch) => {
+                    self.batch = batch;
+                    let stored = self.commit();
+                    self.deliver(stored);
+                    self.prune_full_rooms();
+                }
+                Taken::Idle => {}
+                Taken::Closed => return,
+            }
         }
     }
 
     /// Stores the batch's events and raises the id reservations it needs, in one transaction.
-    fn commit(&mut self, batch: &[Item]) -> bool {
+    fn commit(&mut self) -> bool {
         let mut events = Vec::new();
         let mut highest: HashMap<&str, u64> = HashMap::new();
-        for item in batch {
+        for item in &self.batch {
             if let Some((room, id)) = item.id() {
                 let high = highest.entry(room.as_str()).or_default();
                 *high = (*high).max(id);
+                #[cfg(test)]
+                if room.as_str() == PANIC_ROOM {
+                    panic!("a test asked the writer to panic");
+                }
             }
-            if let Item::Events {
-                room, events: kept, ..
-            } = item
-            {
-                events.extend(kept.iter().map(|k| {
-                    NewEvent {
-                        room: room.as_str(),
-                        id: k.event.id,
-                        time: k.time,
-                        visible: k.event.visible,
-                        body: std::str::from_utf8(crate::ws::frame::payload(&k.event.frame))
-                            .expect("events are JSON text"),
-                    }
-                }));
-            }
+            let room = match item {
+                Item::Events { room, .. } | Item::Catchup { room, .. } => room.as_str(),
+                Item::Reply { .. } | Item::Flush(_) => continue,
+            };
+            events.extend(item.kept().iter().map(|k| {
+                NewEvent {
+                    room,
+                    id: k.event.id,
+                    time: k.time,
+                    visible: k.event.visible,
+                    body: std::str::from_utf8(crate::ws::frame::payload(&k.event.frame))
+                        .expect("events are JSON text"),
+                }
+            }));
         }
+        // Saturating: an id near the top of the range reserves what is left; the store
+        // refuses ids it cannot hold, so nothing wraps.
         let reservations: Vec<(&str, u64)> = highest
             .into_iter()
             .filter(|(room, id)| self.reserved.get(*room).is_none_or(|r| id > r))
-            .map(|(room, id)| (room, id + ID_BLOCK))
+            .map(|(room, id)| (room, id.saturating_add(ID_BLOCK)))
             .collect();
         if events.is_empty() && reservations.is_empty() {
             return true;
@@ -143,69 +219,80 @@ impl Writer {
                 for (room, until) in reservations {
                     self.reserved.insert(room.to_owned(), until);
                 }
+                self.health.ok();
                 true
             }
             Err(e) => {
                 tracing::error!(error = %e, events = events.len(), "storing history failed");
+                self.health
+                    .fail(format!("the history store cannot write: {e}"));
                 false
             }
         }
     }
 
-    /// Delivers the batch in order. Chat that could not be stored is not broadcast: its
-    /// sender gets an `error` instead. Presence goes out regardless, since the online lists
-    /// must stay true; the failure is logged.
-    fn deliver(&mut self, batch: &mut Vec<Item>, stored: bool) {
+    /// Delivers the batch in order; if it was not stored, nothing of it goes out (see
+    /// `refuse`), presence included.
+    fn deliver(&mut self, stored: bool) {
         // Consecutive events of one room go out together, one chunk per socket.
         let mut run: Vec<Event> = Vec::new();
         let mut run_room: Option<RoomName> = None;
-        for item in batch.drain(..) {
+        while let Some(item) = self.batch.pop_front() {
             match item {
-                Item::Events {
-                    room,
-                    events,
-                    sender,
-                } => {
-                    let presence = events
-                        .iter()
-                        .all(|k| matches!(k.kind, EventKind::Join | EventKind::Left));
-                    if !(stored || presence) {
-                        self.flush_run(run_room.take(), &mut run);
-                        if let Some(sender) = sender {
-                            self.hub
-                                .reply_error(&sender, "not sent: the server could not store it");
-                        }
-                        continue;
-                    }
+                Item::Events { room, events, .. } if stored => {
                     if run_room.as_ref() != Some(&room) {
                         self.flush_run(run_room.take(), &mut run);
                     }
-                    if stored {
-                        *self.unpruned.entry(room.clone()).or_default() += events.len() as u64;
-                    }
+                    *self.unpruned.entry(room.clone()).or_default() += events.len() as u64;
                     run_room = Some(room);
                     run.extend(events.into_iter().map(|k: Kept| k.event));
-                }
-                Item::Reply { member, message } => {
-                    self.flush_run(run_room.take(), &mut run);
-                    self.hub.reply_error(&member, &message);
                 }
                 Item::Catchup {
                     room,
                     user,
                     recall,
+                    join,
                     done,
-                } => {
+                } if stored => {
                     self.flush_run(run_room.take(), &mut run);
-                    let _ = done.send(self.history(&room, &user, recall));
+                    if let Some(join) = join {
+                        *self.unpruned.entry(room.clone()).or_default() += 1;
+                        self.hub.deliver(&room, &[join.event]);
+                    }
+                    let _ = done.send(Ok(self.history(&room, &user, recall)));
                 }
-                Item::Flush(done) => {
+                item => {
                     self.flush_run(run_room.take(), &mut run);
-                    let _ = done.send(());
+                    self.refuse(item);
                 }
             }
         }
         self.flush_run(run_room, &mut run);
+    }
+
+    /// Answers an item that will not be stored: its sender gets an `error`, a joiner fails
+    /// (closed with 1013). A `left` has nobody to tell: it is logged, and `/healthz` already
+    /// says why. Replies and flushes need no storage and go on as usual.
+    fn refuse(&self, item: Item) {
+        match item {
+            Item::Events {
+                room,
+                events,
+                sender,
+            } => match sender {
+                Some(sender) => self.hub.reply_error(&sender, NOT_STORED),
+                None => {
+                    tracing::error!(room = %room, events = events.len(), "presence not stored, not sent")
+                }
+            },
+            Item::Catchup { done, .. } => {
+                let _ = done.send(Err(EngineError::NotStored));
+            }
+            Item::Reply { member, message } => self.hub.reply_error(&member, &message),
+            Item::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
     }
 
     fn flush_run(&self, room: Option<RoomName>, run: &mut Vec<Event>) {
