@@ -19,6 +19,7 @@ mod rooms;
 mod server;
 mod session;
 mod sign_in;
+mod slow_readers;
 mod socket;
 mod upload;
 mod upload_limits;
