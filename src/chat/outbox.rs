@@ -127,7 +127,7 @@ impl Outbox {
             }
             let bytes = chunk_bytes(chunk);
             let too_many = state.write_blocked && state.frames + chunk.len() > self.0.capacity;
-            if too_many || state.bytes + bytes > self.0.max_bytes {
+            if too_many || state.bytes.saturating_add(bytes) > self.0.max_bytes {
                 state.signal = Some(Signal::Overflowed);
                 state.chunks = VecDeque::new();
                 state.frames = 0;
