@@ -62,6 +62,16 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_OUTBOUND_QUEUE", default_value_t = 256)]
     pub outbound_queue: usize,
 
+    /// Bytes queued for one socket before it is closed with 1008 as too slow; must hold
+    /// what a join queues at once (see `outbox::largest_join`).
+    #[arg(long, env = "PASSERBY_OUTBOUND_QUEUE_BYTES", default_value_t = crate::chat::outbox::DEFAULT_MAX_BYTES)]
+    pub outbound_queue_bytes: usize,
+
+    /// Seconds within which what is queued for a socket must reach it; a reader that falls
+    /// further behind is closed with 1008. Checked once per ping interval.
+    #[arg(long, env = "PASSERBY_WRITE_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    pub write_timeout: Duration,
+
     /// Lifetime of the sign-in cookie, in days.
     #[arg(long, env = "PASSERBY_COOKIE_DAYS", default_value_t = 30)]
     pub cookie_days: u32,
@@ -254,6 +264,8 @@ mod tests {
         assert_eq!(retention.max_age, Some(Duration::from_secs(30 * 86_400)));
         assert_eq!(c.history_on_join, 50);
         assert_eq!(c.history_queue, 4096);
+        assert_eq!(c.outbound_queue_bytes, 1024 * 1024);
+        assert_eq!(c.write_timeout, Duration::from_secs(30));
         assert_eq!(c.redis, None, "the embedded engine unless Redis is named");
         assert_eq!(c.redis_presence_ttl, Duration::from_secs(30));
     }

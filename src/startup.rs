@@ -13,6 +13,7 @@ use crate::{
         Engine, RedisSettings,
         connection::Settings,
         limit::{RateLimiter, RatePolicy},
+        outbox,
         recovery::HistoryPolicy,
         refusal,
     },
@@ -53,6 +54,15 @@ impl App {
         }
         if !(config.sign_in_rate > 0.0 && config.sign_in_burst >= 1.0) {
             anyhow::bail!("--sign-in-rate must be above 0 and --sign-in-burst at least 1");
+        }
+        let join = outbox::largest_join(config.history_on_join, config.max_message_chars);
+        if config.outbound_queue_bytes < join {
+            anyhow::bail!(
+                "--outbound-queue-bytes must hold what a join queues at once: at least {join} \
+                 for --history-on-join {} and --max-message-chars {}",
+                config.history_on_join,
+                config.max_message_chars
+            );
         }
         if config.max_sockets_per_user == 0 {
             anyhow::bail!("--max-sockets-per-user must be at least 1");
@@ -141,6 +151,8 @@ impl App {
                 ping_interval: config.ping_interval,
                 max_message_chars: config.max_message_chars,
                 outbound_queue: config.outbound_queue,
+                outbound_queue_bytes: config.outbound_queue_bytes,
+                write_timeout: config.write_timeout,
                 max_refused: config.max_refused,
                 max_ws_message_bytes: config.max_ws_message_bytes,
             },

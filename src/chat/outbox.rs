@@ -1,11 +1,17 @@
 //! `Outbox`: one socket's bounded queue of outgoing frames, and its doorbell.
 //!
 //! The engine pushes without waiting. The socket's task takes everything queued at once and
-//! writes it with one `writev`. A slow reader is a client whose TCP window is full: once
-//! `capacity` frames wait behind such a socket, the push marks it overflowed and drops the
-//! frame, so nobody ever waits for it. A socket that is merely waiting for its turn on the
-//! CPU may hold up to `BURST_FACTOR` times as many. The same doorbell carries the server's
-//! other news for the socket: time to ping, or close now.
+//! writes it with one `writev`. Two bounds keep a socket from holding memory for long:
+//! - bytes, always: once more than `max_bytes` of frames wait (shared frames count in full
+//!   here, since this socket must write them all), the push marks it overflowed and drops the
+//!   frame, so nobody ever waits for it;
+//! - frames, while its last write did not finish (its TCP window is full, a slow reader):
+//!   more than `capacity` frames overflow it too. A socket that is still writable, merely
+//!   waiting for its turn on the CPU, is held to the bytes bound only: a burst of small
+//!   frames, such as a `left` for each of thousands of users dropped at once (~150 bytes
+//!   each), must not close a healthy reader.
+//!
+//! The same doorbell carries the server's other news for the socket: time to ping, or close now.
 
 use std::{
     collections::VecDeque,
@@ -15,8 +21,30 @@ use std::{
 
 use super::protocol::{Chunk, Frame};
 
-/// How many times `capacity` a socket that is still writable may queue.
-const BURST_FACTOR: usize = 4;
+/// `--outbound-queue-bytes`' default, Centrifugo's client queue. At the default flags a
+/// join's first chunk is at most 675 KiB (`largest_join(50, 2000)`): it fits, with room to spare.
+pub const DEFAULT_MAX_BYTES: usize = 1024 * 1024;
+
+/// Envelope of one event in a `history`, generously: two users (a `private`) with the longest
+/// names escaped, an id, a time, the keys and the comma.
+const EVENT_ENVELOPE: usize = 512;
+/// The most bytes one character of text takes in JSON: a control character, `\u0001`.
+const ESCAPED_CHAR: usize = 6;
+/// Room beside the `history` for the `join` and the `list` queued with it: a list of some 500
+/// users with the longest names.
+const JOIN_AND_LIST: usize = 64 * 1024;
+
+/// The most a join queues at once: a `history` of `history_on_join` events, each carrying the
+/// longest text made of characters that escape to six bytes, with the `join` and the `list`.
+/// The bytes bound must hold it, or a newcomer would be closed before it read anything.
+pub fn largest_join(history_on_join: usize, max_message_chars: usize) -> usize {
+    max_message_chars
+        .saturating_mul(ESCAPED_CHAR)
+        .saturating_add(EVENT_ENVELOPE)
+        .saturating_mul(history_on_join)
+        .saturating_add(EVENT_ENVELOPE)
+        .saturating_add(JOIN_AND_LIST)
+}
 
 #[derive(Debug, Clone)]
 pub struct Outbox(Arc<Shared>);
@@ -24,6 +52,7 @@ pub struct Outbox(Arc<Shared>);
 #[derive(Debug)]
 struct Shared {
     capacity: usize,
+    max_bytes: usize,
     state: Mutex<State>,
 }
 
@@ -32,6 +61,8 @@ struct State {
     chunks: VecDeque<Chunk>,
     /// Frames in `chunks`.
     frames: usize,
+    /// Bytes of the frames in `chunks`.
+    bytes: usize,
     signal: Option<Signal>,
     tick: bool,
     waker: Option<Waker>,
@@ -42,7 +73,7 @@ struct State {
 /// Why a socket must close. The first signal wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
-    /// More than `capacity` frames waited: a slow reader.
+    /// More than `max_bytes`, or than `capacity` frames while blocked, waited: a slow reader.
     Overflowed,
     Close(u16, &'static str),
 }
@@ -66,9 +97,16 @@ pub enum PushError {
 }
 
 impl Outbox {
+    /// An outbox of `capacity` frames and the default bytes bound.
     pub fn new(capacity: usize) -> Self {
+        Self::bounded(capacity, DEFAULT_MAX_BYTES)
+    }
+
+    /// At most `max_bytes` waiting, and `capacity` frames while the socket's writes are blocked.
+    pub fn bounded(capacity: usize, max_bytes: usize) -> Self {
         Outbox(Arc::new(Shared {
             capacity: capacity.max(1),
+            max_bytes: max_bytes.max(1),
             state: Mutex::new(State::default()),
         }))
     }
@@ -87,19 +125,18 @@ impl Outbox {
             if state.signal.is_some() {
                 return Err(PushError::Closing);
             }
-            let limit = if state.write_blocked {
-                self.0.capacity
-            } else {
-                self.0.capacity * BURST_FACTOR
-            };
-            if state.frames + chunk.len() > limit {
+            let bytes = chunk_bytes(chunk);
+            let too_many = state.write_blocked && state.frames + chunk.len() > self.0.capacity;
+            if too_many || state.bytes.saturating_add(bytes) > self.0.max_bytes {
                 state.signal = Some(Signal::Overflowed);
                 state.chunks = VecDeque::new();
                 state.frames = 0;
+                state.bytes = 0;
                 (Err(PushError::Overflowed), state.waker.take())
             } else {
                 state.chunks.push_back(chunk.clone());
                 state.frames += chunk.len();
+                state.bytes += bytes;
                 (Ok(()), state.waker.take())
             }
         };
@@ -148,6 +185,7 @@ impl Outbox {
                 into.append(&mut state.chunks);
             }
             state.frames = 0;
+            state.bytes = 0;
         }
         if !state
             .waker
@@ -162,9 +200,18 @@ impl Outbox {
         }
     }
 
+    /// Bytes waiting here, not yet handed to the socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.0.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+fn chunk_bytes(chunk: &Chunk) -> usize {
+    chunk.iter().map(|frame| frame.len()).sum()
 }
 
 #[cfg(test)]
@@ -268,11 +315,51 @@ mod tests {
 
     #[test]
     fn a_writable_socket_waiting_for_its_turn_may_queue_a_burst() {
-        let outbox = Outbox::new(2);
-        for _ in 0..2 * BURST_FACTOR {
+        // A thousand times its frame capacity, as a mass leave sends: bytes bound it, not frames.
+        let outbox = Outbox::bounded(2, 2000);
+        for _ in 0..2000 {
             outbox.push(frame("a")).unwrap();
         }
+        assert_eq!(outbox.queued_bytes(), 2000);
         assert_eq!(outbox.push(frame("b")), Err(PushError::Overflowed));
+    }
+
+    #[test]
+    fn bytes_overflow_a_socket_below_its_frame_capacity() {
+        for blocked in [false, true] {
+            let outbox = Outbox::bounded(100, 10);
+            if blocked {
+                block(&outbox);
+            }
+            outbox.push(frame("0123456789")).unwrap();
+            assert_eq!(outbox.push(frame("x")), Err(PushError::Overflowed));
+        }
+    }
+
+    #[test]
+    fn a_frame_shared_by_many_sockets_counts_in_full_in_each() {
+        let (a, b) = (Outbox::bounded(100, 15), Outbox::bounded(100, 15));
+        let shared = Chunk::from([frame("0123456789")]);
+        for outbox in [&a, &b] {
+            outbox.push_chunk(&shared).unwrap();
+            assert_eq!(outbox.push_chunk(&shared), Err(PushError::Overflowed));
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_handed_to_the_socket_no_longer_count() {
+        let outbox = Outbox::bounded(100, 10);
+        outbox.push(frame("0123456789")).unwrap();
+        assert_eq!(next(&outbox).await.0.len(), 1);
+        assert_eq!(outbox.queued_bytes(), 0);
+        outbox.push(frame("0123456789")).unwrap();
+    }
+
+    #[test]
+    fn the_default_bytes_bound_holds_the_largest_join() {
+        let largest = largest_join(50, 2000);
+        assert_eq!(largest, 626_112 + 65_536);
+        assert!(largest < DEFAULT_MAX_BYTES);
     }
 
     #[test]

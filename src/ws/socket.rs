@@ -138,6 +138,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
         !self.writes.is_empty() || self.pong.is_some()
     }
 
+    /// Bytes queued and not yet written. Walks the queue: for a once-per-tick look, not per write.
+    pub fn unwritten(&self) -> u64 {
+        let mut frames = self.writes.iter().flat_map(|chunk| chunk.iter());
+        let head = frames
+            .by_ref()
+            .nth(self.head_frame)
+            .map_or(0, |f| f.len() - self.head_offset);
+        let rest: usize = frames.map(|f| f.len()).sum();
+        let pong = self.pong.as_ref().map_or(0, |p| p.len());
+        (head + rest + pong) as u64
+    }
+
     /// Bytes written so far; a write that makes no progress leaves it unchanged.
     pub fn written(&self) -> u64 {
         self.written

@@ -12,7 +12,9 @@ use std::{
 };
 
 mod replies;
+mod slow;
 
+use slow::Slow;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
@@ -46,15 +48,21 @@ pub struct Settings {
     pub ping_interval: Duration,
     pub max_message_chars: usize,
     pub outbound_queue: usize,
+    /// `--outbound-queue-bytes`: bytes that may wait for one socket.
+    pub outbound_queue_bytes: usize,
+    /// `--write-timeout`: how long queued bytes may wait to be written.
+    pub write_timeout: Duration,
     /// Refused messages one socket may send per minute before it is closed with 1008.
     pub max_refused: u32,
     /// `--max-ws-message-bytes`: the largest WebSocket message, after reassembly.
     pub max_ws_message_bytes: usize,
 }
 
-/// A client that stops reading blocks our writes; both ways of noticing count as slow readers.
+/// A client that stops reading blocks our writes, and one that reads too slowly falls behind;
+/// each way of noticing counts as a slow reader.
 const WRITE_TIMED_OUT: &str = "write timed out";
 const OVERFLOWED: &str = "too slow: outbound queue overflowed";
+const FELL_BEHIND: &str = "too slow: could not keep up";
 
 /// How a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +88,7 @@ pub async fn run<T>(
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let outbox = Outbox::new(state.chat.outbound_queue);
+    let outbox = Outbox::bounded(state.chat.outbound_queue, state.chat.outbound_queue_bytes);
     let member = match state
         .engine
         .join(room, user.clone(), outbox.clone(), since)
@@ -119,8 +127,7 @@ pub async fn run<T>(
         outbox,
         client,
         last_heard: Instant::now(),
-        stalled_ticks: 0,
-        written_at_tick: 0,
+        writes: slow::Watch::default(),
         rate_limited: false,
         refusals: Refusals::new(state.chat.max_refused, Instant::now()),
         chats: Vec::new(),
@@ -137,7 +144,8 @@ pub async fn run<T>(
             socket.answer_close(code, CLOSE_GRACE).await;
         }
         End::Close(code, reason) => {
-            if code == close::POLICY && matches!(reason, OVERFLOWED | WRITE_TIMED_OUT) {
+            if code == close::POLICY && matches!(reason, OVERFLOWED | WRITE_TIMED_OUT | FELL_BEHIND)
+            {
                 state.metrics.slow_readers.inc();
             }
             if let Some(reject) = Reject::for_close_code(code) {
@@ -160,9 +168,8 @@ struct Connection<'a, T> {
     outbox: Outbox,
     client: IpAddr,
     last_heard: Instant,
-    /// Ping intervals in a row in which queued frames made no progress.
-    stalled_ticks: u32,
-    written_at_tick: u64,
+    /// How its writes kept up, tick by tick.
+    writes: slow::Watch,
     /// Set once we told the user they are over the limit, so a flood gets one error, not many.
     rate_limited: bool,
     /// What this socket's refused messages have cost it so far.
@@ -234,20 +241,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
 
     /// Once per ping interval: drop the silent and the stuck, ping the rest.
     fn on_tick(&mut self) -> Option<End> {
-        let interval = self.state.chat.ping_interval;
-        if self.last_heard.elapsed() > interval * 2 {
+        let queued = self.socket.unwritten() + self.outbox.queued_bytes() as u64;
+        let slow = self.writes.tick(
+            Instant::now(),
+            self.socket.written(),
+            queued,
+            self.state.chat.write_timeout,
+        );
+        match slow {
+            Some(Slow::Stalled) => return Some(End::Close(close::POLICY, WRITE_TIMED_OUT)),
+            Some(Slow::FellBehind) => return Some(End::Close(close::POLICY, FELL_BEHIND)),
+            None => {}
+        }
+        // After the slow-reader rules: a client we stopped reading because it does not take
+        // our writes has its pongs waiting unread, and is a slow reader, not a silent one.
+        if self.last_heard.elapsed() > self.state.chat.ping_interval * 2 {
             return Some(End::Close(close::GOING_AWAY, "ping timeout"));
         }
-        let written = self.socket.written();
-        if self.socket.has_queued() && written == self.written_at_tick {
-            self.stalled_ticks += 1;
-            if self.stalled_ticks >= 2 {
-                return Some(End::Close(close::POLICY, WRITE_TIMED_OUT));
-            }
-        } else {
-            self.stalled_ticks = 0;
-        }
-        self.written_at_tick = written;
         self.socket.queue(frame::ping());
         None
     }

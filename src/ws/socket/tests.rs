@@ -200,3 +200,22 @@ async fn close_after_lost_framing_ends_with_the_connection() {
         .expect("the end of the connection ends the close")
         .unwrap();
 }
+
+#[tokio::test]
+async fn unwritten_counts_what_is_left_of_a_partly_written_chunk() {
+    let (mut client, server) = duplex(5);
+    let mut socket = WsSocket::new(server, frame::MAX_MESSAGE_BYTES);
+    let chunk: Chunk = (0..10)
+        .map(|i| frame::text(|b| b.extend_from_slice(format!("f{i}").as_bytes())))
+        .collect();
+    let total: usize = chunk.iter().map(|f| f.len()).sum();
+    socket.queue_mut().push_back(chunk);
+    assert_eq!(socket.unwritten(), total as u64);
+    // The pipe takes five bytes: a frame and a bit of the next.
+    let polled = poll_fn(|cx| Poll::Ready(socket.poll_flush(cx))).await;
+    assert!(polled.is_pending());
+    assert_eq!(socket.written(), 5);
+    assert_eq!(socket.unwritten(), total as u64 - 5);
+    let mut got = vec![0; 5];
+    client.read_exact(&mut got).await.unwrap();
+}
