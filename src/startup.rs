@@ -86,6 +86,7 @@ impl App {
         let policy = |max_events: u64| HistoryPolicy {
             on_join: config.history_on_join,
             max: usize::try_from(max_events).unwrap_or(usize::MAX),
+            max_bytes: outbox::history_budget(config.outbound_queue_bytes),
         };
         let engine = match (&config.redis, config.history_retention()) {
             (Some(url), _) => {

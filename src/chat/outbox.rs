@@ -34,6 +34,12 @@ const ESCAPED_CHAR: usize = 6;
 /// users with the longest names.
 const JOIN_AND_LIST: usize = 64 * 1024;
 
+/// The most bytes of events a `history` may carry under a bytes bound of `max_bytes`: what
+/// is left beside the `join`, the `list` and the history's own envelope.
+pub fn history_budget(max_bytes: usize) -> usize {
+    max_bytes.saturating_sub(JOIN_AND_LIST + EVENT_ENVELOPE)
+}
+
 /// The most a join queues at once: a `history` of `history_on_join` events, each carrying the
 /// longest text made of characters that escape to six bytes, with the `join` and the `list`.
 /// The bytes bound must hold it, or a newcomer would be closed before it read anything.

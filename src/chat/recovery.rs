@@ -1,5 +1,7 @@
 //! What a connecting socket is owed from history: one rule, whichever engine keeps it.
 
+use serde_json::value::RawValue;
+
 /// Which stored events go into a socket's `history` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Catchup {
@@ -18,6 +20,26 @@ pub struct HistoryPolicy {
     pub on_join: usize,
     /// The most a recovery sends: the retention, since more than that is never kept.
     pub max: usize,
+    /// The most bytes of events one `history` carries, so that it fits its socket's outbox
+    /// (see `outbox::history_budget`).
+    pub max_bytes: usize,
+}
+
+/// Keeps the newest events, oldest first, whose JSON fits in `max_bytes`; true if older
+/// ones had to go, which makes the `history` truncated: the client rebuilds from what fits.
+pub fn keep_newest(events: &mut Vec<Box<RawValue>>, max_bytes: usize) -> bool {
+    let mut total = 0usize;
+    let mut first_kept = events.len();
+    for (i, event) in events.iter().enumerate().rev() {
+        // The comma between events.
+        total = total.saturating_add(event.get().len() + 1);
+        if total > max_bytes {
+            break;
+        }
+        first_kept = i;
+    }
+    events.drain(..first_kept);
+    first_kept > 0
 }
 
 /// `since` is the last id the client saw, if it said; `last_id` the room's last id before
@@ -55,7 +77,31 @@ mod tests {
     const POLICY: HistoryPolicy = HistoryPolicy {
         on_join: 50,
         max: 10_000,
+        max_bytes: 1 << 20,
     };
+
+    fn events(sizes: &[usize]) -> Vec<Box<RawValue>> {
+        sizes
+            .iter()
+            .map(|n| RawValue::from_string(format!("\"{}\"", "x".repeat(n - 2))).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_history_keeps_the_newest_events_that_fit_its_bytes() {
+        let mut all = events(&[10, 10, 10]);
+        assert!(!keep_newest(&mut all, 33), "three and their commas fit");
+        assert_eq!(all.len(), 3);
+        let mut two = events(&[30, 10, 10]);
+        assert!(keep_newest(&mut two, 33));
+        assert_eq!(
+            two.iter().map(|e| e.get().len()).collect::<Vec<_>>(),
+            [10, 10]
+        );
+        let mut none = events(&[100]);
+        assert!(keep_newest(&mut none, 33));
+        assert!(none.is_empty());
+    }
 
     #[test]
     fn a_newcomer_gets_the_newest_few() {

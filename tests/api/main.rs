@@ -9,6 +9,7 @@ mod disk_full;
 mod edge;
 mod helpers;
 mod history;
+mod join_bytes;
 mod limits;
 mod nginx;
 mod nginx_limits;

@@ -65,6 +65,7 @@ fn sqlite(dir: &std::path::Path) -> Engine {
         HistoryPolicy {
             on_join: 50,
             max: 100,
+            max_bytes: 1 << 20,
         },
         4096,
     )

@@ -105,7 +105,7 @@ impl RedisLog {
         } = joined;
         let pruned_through = if first == 0 { before } else { first - 1 };
         let plan = recovery::plan(since, before, pruned_through, self.settings.policy);
-        let stored = if plan.limit == 0 || before <= plan.after {
+        let mut stored = if plan.limit == 0 || before <= plan.after {
             Vec::new()
         } else {
             let reply: StreamRangeReply = redis::cmd("XREVRANGE")
@@ -131,6 +131,7 @@ impl RedisLog {
             bodies.reverse();
             bodies
         };
+        let trimmed = recovery::keep_newest(&mut stored, self.settings.policy.max_bytes);
         let users: Vec<User> = serde_json::from_str(&joined.users).unwrap_or_default();
         let users: Vec<&User> = users.iter().collect();
         let mut frames = Vec::with_capacity(3);
@@ -156,7 +157,7 @@ impl RedisLog {
                 user,
                 data: &data,
                 time: now_ms(),
-                truncated: plan.truncated,
+                truncated: plan.truncated || trimmed,
             }
             .to_frame(),
         );

@@ -320,10 +320,11 @@ impl Writer {
             tracing::error!(error = %e, room = %room, user = user.id, "reading history failed");
             (Vec::new(), true)
         });
-        let raw: Vec<Box<RawValue>> = bodies
+        let mut raw: Vec<Box<RawValue>> = bodies
             .into_iter()
             .filter_map(|body| RawValue::from_string(body).ok())
             .collect();
+        let truncated = recovery::keep_newest(&mut raw, self.policy.max_bytes) || truncated;
         let data: Vec<&RawValue> = raw.iter().map(AsRef::as_ref).collect();
         HistoryEvent {
             id,
