@@ -25,9 +25,14 @@ use crate::{
 /// The processes whose CPU time and RSS count as the server's; none when it runs in-process.
 pub type Probe<'a> = &'a [u32];
 
-fn stats(pids: Probe<'_>) -> Option<ProcStats> {
+/// Each process's figures, in the order of `pids`; none unless every one could be read.
+fn stats_each(pids: Probe<'_>) -> Option<Vec<ProcStats>> {
     let all: Vec<ProcStats> = pids.iter().filter_map(|p| ProcStats::of(*p).ok()).collect();
-    (!all.is_empty() && all.len() == pids.len()).then(|| ProcStats {
+    (!all.is_empty() && all.len() == pids.len()).then_some(all)
+}
+
+fn stats(pids: Probe<'_>) -> Option<ProcStats> {
+    stats_each(pids).map(|all| ProcStats {
         cpu_ns: all.iter().map(|s| s.cpu_ns).sum(),
         rss: all.iter().map(|s| s.rss).sum(),
     })
@@ -183,6 +188,9 @@ pub struct Fanout {
     pub seconds: f64,
     pub deliveries_per_sec: f64,
     pub cpu_ns_per_delivery: Option<f64>,
+    /// The same, process by process in the order they were given (so that a redis-server's
+    /// share can be told from the instances').
+    pub cpu_ns_per_delivery_each: Vec<f64>,
 }
 
 /// `senders` of `clients` send `messages` each as fast as the window allows; everyone counts.
@@ -198,7 +206,7 @@ pub async fn fanout(
     let mut members = connect_all(target, clients, |_| "fanout".into(), 0, &shared, base).await?;
     // Let the joins of the ramp drain before measuring.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = stats(pid);
+    let before = stats_each(pid);
     let start = Instant::now();
     // Rounds of `BATCH` per sender with at most `IN_FLIGHT` rounds unread keep every queue
     // well inside the server's limits, so a loss can only be the server's fault. (Wider
@@ -231,7 +239,15 @@ pub async fn fanout(
     let expected = (clients * senders * messages) as u64;
     let deliveries = wait_for(&shared, expected, Duration::from_secs(10)).await;
     let seconds = start.elapsed().as_secs_f64();
-    let after = stats(pid);
+    let after = stats_each(pid);
+    let per_delivery = |b: &ProcStats, a: &ProcStats| {
+        a.cpu_ns.saturating_sub(b.cpu_ns) as f64 / deliveries.max(1) as f64
+    };
+    let each: Vec<f64> = before
+        .iter()
+        .zip(&after)
+        .flat_map(|(b, a)| b.iter().zip(a).map(|(b, a)| per_delivery(b, a)))
+        .collect();
     let result = Fanout {
         clients,
         senders,
@@ -242,9 +258,8 @@ pub async fn fanout(
         disconnected: kicked(&members),
         seconds,
         deliveries_per_sec: deliveries as f64 / seconds,
-        cpu_ns_per_delivery: before
-            .zip(after)
-            .map(|(b, a)| (a.cpu_ns - b.cpu_ns) as f64 / deliveries.max(1) as f64),
+        cpu_ns_per_delivery: (!each.is_empty()).then(|| each.iter().sum()),
+        cpu_ns_per_delivery_each: each,
     };
     close_all(members).await;
     Ok(result)
