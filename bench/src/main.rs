@@ -89,7 +89,7 @@ struct Args {
     #[arg(long)]
     compare: Option<PathBuf>,
     /// Rounds of --compare: each measures every figure once on each build.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     compare_rounds: usize,
     /// Engines for --compare: embedded, redis (a redis-server started for each run).
     #[arg(long, value_delimiter = ',', default_value = "embedded,redis")]

@@ -1,7 +1,12 @@
 //! A throwaway redis-server for the runs over the Redis engine: a free port, a directory of
 //! its own, nothing saved to disk, and the flags that point passerby instances at it.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    sync::atomic::{AtomicUsize, Ordering::Relaxed},
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
@@ -20,7 +25,10 @@ pub struct Redis {
 impl Redis {
     /// Starts redis-server under `taskset -c cpu` and waits until it accepts connections.
     pub async fn start(cpu: &str) -> anyhow::Result<Redis> {
-        let dir = tempfile_dir::Dir::new_named("redis")?;
+        // Several may run at once (one per build compared).
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Relaxed);
+        let dir = tempfile_dir::Dir::new_named(&format!("redis{n}"))?;
         // Free now; taken again by redis-server a moment later. Nothing else here binds ports.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?

@@ -1,21 +1,20 @@
 //! `--compare`: this build (`--passerby`, "new") and another (`--compare`, "old") measured
 //! alternately, round by round, so that both see the same machine at nearly the same moment:
 //! fan-out CPU per delivery and idle memory per connection, with the embedded engine and over
-//! a redis-server started for each run. Each figure's rounds and the ratio new / old.
+//! redis-servers started here. Each figure's rounds and the ratio new / old.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use passerby_bench::{
-    client::Target,
-    scenario::{self, Fanout, Ramp},
-    server::Server,
-};
+use passerby_bench::scenario::{self, Fanout, Ramp};
 use serde::Serialize;
 
-use crate::{Args, redis::Redis, run_fanout, start_with, tempfile_dir};
+use crate::Args;
 
+mod setup;
 mod table;
+
+use setup::Setup;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,40 +129,63 @@ pub async fn compare(args: &Args, other: &Path) -> anyhow::Result<()> {
         bail!("--compare needs an engine, one of the scenarios fanout and idle, and a round");
     }
     let started = std::time::Instant::now();
+    let load_before = load_average();
     let mut runs: Vec<Run> = Vec::new();
-    for round in 1..=args.compare_rounds {
-        // Who goes first alternates, so that a machine getting busier or quieter during the
-        // run does not always favour the same build.
-        let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
+    if measures.contains(&Measure::Fanout) {
         for &engine in &engines {
-            for &measure in &measures {
-                for b in order {
+            fanout_in_turns(args, &builds, engine, &mut runs).await?;
+        }
+    }
+    if measures.contains(&Measure::Idle) {
+        for round in 1..=args.compare_rounds {
+            for &engine in &engines {
+                for b in order(round) {
                     let (build, program) = builds[b];
                     eprintln!(
-                        "round {round}: {build} ({}), {engine:?} engine, {measure:?}",
+                        "round {round}: {build} ({}), {engine:?} engine, idle",
                         program.display()
                     );
-                    let run = measure_once(args, program, engine, measure)
-                        .await
-                        .with_context(|| format!("{build} build, {engine:?}, {measure:?}"))?;
-                    let run = Run {
-                        round,
-                        build,
-                        ..run
-                    };
-                    for (_, label, unit, value) in run.figures() {
-                        eprintln!("  {label}: {value:.2} {unit}");
-                    }
-                    if let Some(trouble) = run.trouble() {
-                        eprintln!("  warning: {trouble}");
-                    }
-                    runs.push(run);
+                    let setup = Setup::start(args, build, program, engine).await?;
+                    // The instances' memory only: what a connection costs passerby.
+                    let idle = scenario::ramp(
+                        &setup.target,
+                        &setup.servers(),
+                        args.idle_clients,
+                        args.room_size,
+                    )
+                    .await;
+                    setup.stop().await;
+                    let idle = idle.with_context(|| format!("{build} build, {engine:?}, idle"))?;
+                    record(&mut runs, round, builds[b], engine, None, Some(idle));
                 }
             }
         }
     }
     let metrics = table::metrics(&runs);
-    table::print(args, other, &metrics, &runs, started.elapsed());
+    let load = [load_before, load_average()];
+    println!(
+        "new: {} (--passerby), old: {} (--compare); {} rounds, who goes first alternating \
+         (fan-out: both builds running, in turns; idle memory: a fresh server each); {:.0} s",
+        args.passerby.display(),
+        other.display(),
+        args.compare_rounds,
+        started.elapsed().as_secs_f64()
+    );
+    if engines.contains(&Engine::Redis) {
+        println!(
+            "Redis engine: {} instance(s) per build over a redis-server of its own, all on core {}; \
+             CPU is given for passerby and for redis-server apart and together; memory is \
+             passerby's RSS only.",
+            args.compare_redis_instances.max(1),
+            args.server_cpu
+        );
+    }
+    // CPU per delivery is only as steady as the machine: other work on the cores moves it.
+    println!(
+        "Load average (1 min): {:.2} at the start, {:.2} at the end.",
+        load[0], load[1]
+    );
+    table::print(&metrics, &runs);
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out)?;
         let record = serde_json::json!({
@@ -173,6 +195,7 @@ pub async fn compare(args: &Args, other: &Path) -> anyhow::Result<()> {
             "rounds": args.compare_rounds,
             "redis_instances": args.compare_redis_instances,
             "seconds": started.elapsed().as_secs_f64(),
+            "load_average": load,
             "metrics": metrics,
             "runs": runs,
         });
@@ -184,79 +207,101 @@ pub async fn compare(args: &Args, other: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One fresh server (or instances and their redis-server) of `program`, one measurement.
-async fn measure_once(
-    args: &Args,
-    program: &Path,
-    engine: Engine,
-    measure: Measure,
-) -> anyhow::Result<Run> {
-    let redis = match engine {
-        Engine::Redis => Some(Redis::start(&args.server_cpu).await?),
-        Engine::Embedded => None,
-    };
-    let extra = redis.as_ref().map(Redis::flags).unwrap_or_default();
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let instances = match engine {
-        Engine::Redis => args.compare_redis_instances.max(1),
-        Engine::Embedded => 1,
-    };
-    let mut dirs = Vec::new();
-    let mut servers: Vec<Server> = Vec::new();
-    let mut target: Option<Target> = None;
-    for i in 0..instances {
-        dirs.push(tempfile_dir::Dir::new_named(&format!("compare{i}"))?);
-        let (server, t) = start_binary(args, program, &dirs[i], &extra).await?;
-        match &mut target {
-            None => target = Some(t),
-            Some(first) => first.others.push(t.addr),
-        }
-        servers.push(server);
-    }
-    let target = target.context("no instance")?;
-    let mut pids: Vec<u32> = servers.iter().map(Server::pid).collect();
-    let (mut fanout, mut idle) = (None, None);
-    let measured = match measure {
-        Measure::Fanout => {
-            pids.extend(redis.as_ref().map(Redis::pid));
-            run_fanout(args, &target, &pids)
-                .await
-                .map(|f| fanout = Some(f))
-        }
-        // The instances' memory only: what a connection costs passerby.
-        Measure::Idle => scenario::ramp(&target, &pids, args.idle_clients, args.room_size)
-            .await
-            .map(|r| idle = Some(r)),
-    };
-    for server in servers {
-        server.stop().await;
-    }
-    if let Some(redis) = redis {
-        redis.stop().await;
-    }
-    drop(dirs);
-    measured?;
-    Ok(Run {
-        round: 0,
-        build: "",
-        binary: program.to_path_buf(),
-        engine,
-        measure,
-        fanout,
-        idle,
-    })
+/// Who goes first alternates, so that a machine getting busier or quieter during the run does
+/// not always favour the same build.
+fn order(round: usize) -> [usize; 2] {
+    if round % 2 == 1 { [0, 1] } else { [1, 0] }
 }
 
-/// Starts `program` (a passerby build) with the bench's usual flags.
-async fn start_binary(
+/// Fan-out on both builds at once, each with its clients connected, in turns: one burst of
+/// the scenario on one, then on the other, `--compare-rounds` times. Turns a second or two
+/// apart see the same machine far more nearly than fresh servers minutes apart; the build
+/// waiting its turn is idle.
+async fn fanout_in_turns(
     args: &Args,
-    program: &Path,
-    data: &tempfile_dir::Dir,
-    extra: &[&str],
-) -> anyhow::Result<(Server, Target)> {
-    let args = Args {
-        passerby: program.to_path_buf(),
-        ..args.clone()
+    builds: &[(&'static str, &Path); 2],
+    engine: Engine,
+    runs: &mut Vec<Run>,
+) -> anyhow::Result<()> {
+    let mut setups = Vec::new();
+    for (build, program) in builds {
+        eprintln!(
+            "{build} ({}): starting, {engine:?} engine",
+            program.display()
+        );
+        match Setup::start(args, build, program, engine).await {
+            Ok(setup) => setups.push(setup),
+            Err(e) => {
+                for setup in setups {
+                    setup.stop().await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    let measured = async {
+        let mut rooms = Vec::new();
+        for setup in &setups {
+            rooms.push(scenario::Room::connect(&setup.target, args.clients).await?);
+        }
+        for round in 1..=args.compare_rounds {
+            for b in order(round) {
+                let (build, _) = builds[b];
+                eprintln!("round {round}: {build}, {engine:?} engine, fan-out");
+                let fanout = rooms[b]
+                    .burst(&setups[b].all(), args.senders, args.messages)
+                    .await
+                    .with_context(|| format!("{build} build, {engine:?}, fan-out"))?;
+                record(runs, round, builds[b], engine, Some(fanout), None);
+            }
+        }
+        for room in rooms {
+            room.close().await;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    for setup in setups {
+        setup.stop().await;
+    }
+    measured
+}
+
+/// Keeps one run, telling how it went.
+fn record(
+    runs: &mut Vec<Run>,
+    round: usize,
+    (build, program): (&'static str, &Path),
+    engine: Engine,
+    fanout: Option<Fanout>,
+    idle: Option<Ramp>,
+) {
+    let run = Run {
+        round,
+        build,
+        binary: program.to_path_buf(),
+        engine,
+        measure: if fanout.is_some() {
+            Measure::Fanout
+        } else {
+            Measure::Idle
+        },
+        fanout,
+        idle,
     };
-    start_with(&args, "passerby", data, extra).await
+    for (_, label, unit, value) in run.figures() {
+        eprintln!("  {label}: {value:.2} {unit}");
+    }
+    if let Some(trouble) = run.trouble() {
+        eprintln!("  warning: {trouble}");
+    }
+    runs.push(run);
+}
+
+/// The machine's load average over the last minute (NaN where /proc has none).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
 }

@@ -1,12 +1,9 @@
 //! `--compare`'s figures: each metric's rounds on both builds, their medians and ratios, as
 //! Markdown tables and as the record written to results.json.
 
-use std::path::Path;
-
 use serde::Serialize;
 
 use super::Run;
-use crate::Args;
 
 /// One figure, measured on both builds every round.
 #[derive(Debug, Serialize)]
@@ -86,29 +83,8 @@ pub(crate) fn metrics(runs: &[Run]) -> Vec<Metric> {
     metrics
 }
 
-pub(crate) fn print(
-    args: &Args,
-    other: &Path,
-    metrics: &[Metric],
-    runs: &[Run],
-    took: std::time::Duration,
-) {
-    println!(
-        "new: {} (--passerby), old: {} (--compare); {} rounds, who goes first alternating; {:.0} s",
-        args.passerby.display(),
-        other.display(),
-        args.compare_rounds,
-        took.as_secs_f64()
-    );
-    if args.compare_engines.iter().any(|e| e == "redis") {
-        println!(
-            "Redis engine: {} instance(s) per build over a fresh redis-server, all on core {}; \
-             CPU is given for passerby and for redis-server apart and together; memory is \
-             passerby's RSS only.",
-            args.compare_redis_instances.max(1),
-            args.server_cpu
-        );
-    }
+/// Every metric's rounds, then a summary, as Markdown.
+pub(crate) fn print(metrics: &[Metric], runs: &[Run]) {
     let value = |v: f64| {
         if v >= 100.0 {
             format!("{v:.0}")
@@ -136,12 +112,14 @@ pub(crate) fn print(
             m.ratio_of_bests
         );
     }
-    println!("\n| Metric | new (median) | old (median) | new / old | new ≤ old + 10 % |");
-    println!("|---|---:|---:|---:|:-:|");
+    println!(
+        "\n| Metric | new (median) | old (median) | new / old | new ≤ old + 10 % | rounds' new / old: median (range) |"
+    );
+    println!("|---|---:|---:|---:|:-:|---|");
     for m in metrics {
         let within = m.ratio_of_medians <= 1.10;
         println!(
-            "| {} | {} {} | {} {} | {:.3}× ({:+.1} %) | {} |",
+            "| {} | {} {} | {} {} | {:.3}× ({:+.1} %) | {} | {:.3}× ({:.2}–{:.2}) |",
             m.label,
             value(m.median_new),
             m.unit,
@@ -149,7 +127,10 @@ pub(crate) fn print(
             m.unit,
             m.ratio_of_medians,
             (m.ratio_of_medians - 1.0) * 100.0,
-            if within { "yes" } else { "**no**" }
+            if within { "yes" } else { "**no**" },
+            m.median_of_ratios,
+            m.ratios.iter().copied().fold(f64::NAN, f64::min),
+            m.ratios.iter().copied().fold(f64::NAN, f64::max),
         );
     }
     let suspect: Vec<String> = runs
