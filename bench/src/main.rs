@@ -3,7 +3,9 @@
 
 use std::{path::PathBuf, time::Duration};
 
+mod compare;
 mod modes;
+mod redis;
 
 use anyhow::Context;
 use clap::Parser;
@@ -81,12 +83,21 @@ struct Args {
     #[arg(long)]
     redis_ratio: bool,
     /// Instead of the suite: another passerby build. With --abuse, the attacks run against it
-    /// too; otherwise both builds' fan-out CPU per delivery, alternating, side by side.
+    /// too; otherwise both builds, alternating round by round: fan-out CPU per delivery and idle
+    /// memory per connection (--idle-clients in rooms of --room-size) for each of
+    /// --compare-engines. --scenarios fanout or idle picks one of the two.
     #[arg(long)]
     compare: Option<PathBuf>,
-    /// Fan-out runs of each build for --compare.
-    #[arg(long, default_value_t = 3)]
+    /// Rounds of --compare: each measures every figure once on each build.
+    #[arg(long, default_value_t = 5)]
     compare_rounds: usize,
+    /// Engines for --compare: embedded, redis (a redis-server started for each run).
+    #[arg(long, value_delimiter = ',', default_value = "embedded,redis")]
+    compare_engines: Vec<String>,
+    /// Instances over one redis-server for --compare's Redis runs, clients spread over them
+    /// (two measured steadier CPU per delivery than one, and cross instances as Redis is for).
+    #[arg(long, default_value_t = 2)]
+    compare_redis_instances: usize,
     /// Instead of the suite: each attack against a fresh passerby at its default limits,
     /// with a probe pair chatting in another room (see docs/BENCHMARKS.md, "Abuse").
     #[arg(long)]
@@ -140,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
         return modes::redis_ratio(&args).await;
     }
     if let Some(other) = &args.compare {
-        return modes::compare(&args, other).await;
+        return compare::compare(&args, other).await;
     }
     let mut all = Vec::new();
     for name in &args.servers {

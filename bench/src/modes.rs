@@ -1,12 +1,11 @@
-//! The runs besides the suite: history on and off, one instance against two over Redis,
-//! fan-out of this passerby against another build, and the abuse scenario.
+//! The runs besides the suite: history on and off, one instance against two over Redis, and
+//! the abuse scenario. (Two builds side by side are in `compare`.)
 
-use std::{path::Path, sync::atomic::AtomicUsize, time::Duration};
+use std::{sync::atomic::AtomicUsize, time::Duration};
 
-use anyhow::Context;
 use passerby_bench::{abuse, scenario, server::Server};
 
-use crate::{Args, run_fanout, start, start_with, tempfile_dir};
+use crate::{Args, redis::Redis, run_fanout, start, start_with, tempfile_dir};
 
 /// The fan-out cost of storing every event: the same run with history on and off.
 pub async fn history_ratio(args: &Args) -> anyhow::Result<()> {
@@ -57,61 +56,24 @@ pub async fn redis_ratio(args: &Args) -> anyhow::Result<()> {
     }
     // Two instances over Redis, clients spread over both.
     {
-        let dir = tempfile_dir::Dir::new()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let redis = tokio::process::Command::new("taskset")
-            .args([
-                "-c",
-                &args.server_cpu,
-                "redis-server",
-                "--port",
-                &port.to_string(),
-            ])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting redis-server")?;
-        let redis_pid = redis.id().unwrap_or(0);
-        let url = format!("redis://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let secret = dir.path().join("secret.key");
+        let redis = Redis::start(&args.server_cpu).await?;
         let (a_dir, b_dir) = (
             tempfile_dir::Dir::new_named("a")?,
             tempfile_dir::Dir::new_named("b")?,
         );
-        let flags = |url: &str, secret: &std::path::Path| {
-            vec![
-                "--redis".to_owned(),
-                url.to_owned(),
-                "--secret-file".to_owned(),
-                secret.display().to_string(),
-            ]
-        };
-        let extra = flags(&url, &secret);
+        let extra = redis.flags();
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let (a, mut target) = start_with(args, "passerby", &a_dir, &extra).await?;
         let (b, other) = start_with(args, "passerby", &b_dir, &extra).await?;
         target.others.push(other.addr);
         eprintln!("two instances over Redis: fan-out, latency");
-        let pids = [a.pid(), b.pid(), redis_pid];
+        let pids = [a.pid(), b.pid(), redis.pid()];
         let fanout = run_fanout(args, &target, &pids).await?;
         let latency =
             scenario::latency(&target, args.clients, args.probes, args.rate, duration).await?;
         a.stop().await;
         b.stop().await;
-        drop(redis);
+        redis.stop().await;
         rows.push(("two instances over Redis", fanout, latency));
     }
     println!(
@@ -138,61 +100,6 @@ pub async fn redis_ratio(args: &Args) -> anyhow::Result<()> {
         two.2.p99_ms / one.2.p99_ms,
     );
     Ok(())
-}
-
-/// Fan-out CPU per delivery of `--passerby` and `--compare`, alternating, `--compare-rounds`
-/// times each, so that both see the same machine at nearly the same moment.
-pub async fn compare(args: &Args, other: &Path) -> anyhow::Result<()> {
-    let binaries = [("passerby", args.passerby.as_path()), ("compare", other)];
-    let mut cpu: [Vec<f64>; 2] = Default::default();
-    println!("| Round | Binary | deliveries/s | CPU ns per delivery | losses |");
-    println!("|---|---|---:|---:|---:|");
-    for round in 1..=args.compare_rounds {
-        for (i, (label, program)) in binaries.iter().enumerate() {
-            let data = tempfile_dir::Dir::new_named(label)?;
-            let (server, target) = start_binary(args, program, &data, &[]).await?;
-            eprintln!("{label} ({}): fan-out, round {round}", program.display());
-            let f = run_fanout(args, &target, &[server.pid()]).await?;
-            server.stop().await;
-            let ns = f.cpu_ns_per_delivery.unwrap_or(f64::NAN);
-            cpu[i].push(ns);
-            println!(
-                "| {round} | {} | {:.0} | {ns:.0} | {} |",
-                program.display(),
-                f.deliveries_per_sec,
-                f.losses
-            );
-        }
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-    };
-    let (ours, theirs) = (median(&mut cpu[0]), median(&mut cpu[1]));
-    println!(
-        "\nmedian CPU per delivery: {} {ours:.0} ns, {} {theirs:.0} ns; {} / {}: {:.3}× ({:+.1} %)",
-        binaries[0].1.display(),
-        binaries[1].1.display(),
-        binaries[0].0,
-        binaries[1].0,
-        ours / theirs,
-        (ours / theirs - 1.0) * 100.0
-    );
-    Ok(())
-}
-
-/// Starts `program` (a passerby build) with the bench's usual flags.
-async fn start_binary(
-    args: &Args,
-    program: &Path,
-    data: &tempfile_dir::Dir,
-    extra: &[&str],
-) -> anyhow::Result<(Server, passerby_bench::client::Target)> {
-    let args = Args {
-        passerby: program.to_path_buf(),
-        ..args.clone()
-    };
-    start_with(&args, "passerby", data, extra).await
 }
 
 /// Each attack against a fresh passerby at its default limits (only the data dir and the port

@@ -22,12 +22,21 @@ use crate::{
     server::ProcStats,
 };
 
+mod fanout;
+
+pub use fanout::{Fanout, Room, fanout};
+
 /// The processes whose CPU time and RSS count as the server's; none when it runs in-process.
 pub type Probe<'a> = &'a [u32];
 
-fn stats(pids: Probe<'_>) -> Option<ProcStats> {
+/// Each process's figures, in the order of `pids`; none unless every one could be read.
+fn stats_each(pids: Probe<'_>) -> Option<Vec<ProcStats>> {
     let all: Vec<ProcStats> = pids.iter().filter_map(|p| ProcStats::of(*p).ok()).collect();
-    (!all.is_empty() && all.len() == pids.len()).then(|| ProcStats {
+    (!all.is_empty() && all.len() == pids.len()).then_some(all)
+}
+
+fn stats(pids: Probe<'_>) -> Option<ProcStats> {
+    stats_each(pids).map(|all| ProcStats {
         cpu_ns: all.iter().map(|s| s.cpu_ns).sum(),
         rss: all.iter().map(|s| s.rss).sum(),
     })
@@ -169,85 +178,6 @@ fn kicked(members: &[Member]) -> usize {
 
 fn disorder(members: &[Member]) -> u64 {
     members.iter().map(|m| m.stats.disorder.load(Relaxed)).sum()
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Fanout {
-    pub clients: usize,
-    pub senders: usize,
-    pub messages: usize,
-    pub deliveries: u64,
-    pub losses: u64,
-    pub out_of_order: u64,
-    pub disconnected: usize,
-    pub seconds: f64,
-    pub deliveries_per_sec: f64,
-    pub cpu_ns_per_delivery: Option<f64>,
-}
-
-/// `senders` of `clients` send `messages` each as fast as the window allows; everyone counts.
-pub async fn fanout(
-    target: &Target,
-    pid: Probe<'_>,
-    clients: usize,
-    senders: usize,
-    messages: usize,
-) -> anyhow::Result<Fanout> {
-    let shared = Arc::new(Shared::default());
-    let base = Instant::now();
-    let mut members = connect_all(target, clients, |_| "fanout".into(), 0, &shared, base).await?;
-    // Let the joins of the ramp drain before measuring.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = stats(pid);
-    let start = Instant::now();
-    // Rounds of `BATCH` per sender with at most `IN_FLIGHT` rounds unread keep every queue
-    // well inside the server's limits, so a loss can only be the server's fault. (Wider
-    // windows measured the same CPU per delivery.)
-    const BATCH: usize = 8;
-    const IN_FLIGHT: u64 = 2;
-    let per_round = (clients * senders * BATCH) as u64;
-    let mut sent = 0;
-    let mut round = 0u64;
-    let text = Message::text("bench message: the quick brown fox jumps over the lazy dog");
-    while sent < messages {
-        let now = BATCH.min(messages - sent);
-        for member in members.iter_mut().take(senders) {
-            for _ in 0..now {
-                member.sink.feed(text.clone()).await?;
-            }
-            member.sink.flush().await?;
-        }
-        sent += now;
-        if round + 1 >= IN_FLIGHT {
-            wait_for(
-                &shared,
-                per_round * (round + 1 - IN_FLIGHT),
-                Duration::from_secs(10),
-            )
-            .await;
-        }
-        round += 1;
-    }
-    let expected = (clients * senders * messages) as u64;
-    let deliveries = wait_for(&shared, expected, Duration::from_secs(10)).await;
-    let seconds = start.elapsed().as_secs_f64();
-    let after = stats(pid);
-    let result = Fanout {
-        clients,
-        senders,
-        messages,
-        deliveries,
-        losses: expected.saturating_sub(deliveries),
-        out_of_order: disorder(&members),
-        disconnected: kicked(&members),
-        seconds,
-        deliveries_per_sec: deliveries as f64 / seconds,
-        cpu_ns_per_delivery: before
-            .zip(after)
-            .map(|(b, a)| (a.cpu_ns - b.cpu_ns) as f64 / deliveries.max(1) as f64),
-    };
-    close_all(members).await;
-    Ok(result)
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -56,6 +56,29 @@ async fn every_scenario_runs_and_loses_nothing() {
     assert!(ramp.connects_per_sec > 0.0);
 }
 
+/// `--compare` keeps each build's clients connected and runs the fan-out in turns: every burst
+/// counts its own deliveries, losses and disorder, not the earlier bursts'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connected_room_counts_each_burst_on_its_own() {
+    let (target, _stop, _dir) = start().await;
+    let mut room = scenario::Room::connect(&target, 30)
+        .await
+        .expect("clients connect");
+    for _ in 0..2 {
+        let fanout = room
+            .burst(&[std::process::id()], 2, 20)
+            .await
+            .expect("a burst runs");
+        assert_eq!(fanout.deliveries, 30 * 2 * 20);
+        assert_eq!(
+            (fanout.losses, fanout.out_of_order, fanout.disconnected),
+            (0, 0, 0)
+        );
+        assert_eq!(fanout.cpu_ns_per_delivery_each.len(), 1);
+    }
+    room.close().await;
+}
+
 /// The abuse scenario at a tiny scale, each phase on a fresh in-process server at its default
 /// limits: every attack runs and gets a row. Its targets belong to the full run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
