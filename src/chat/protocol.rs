@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::room::RoomName;
 use crate::{auth::User, ws::frame};
 
 /// One event as a complete WebSocket frame. Cloning it shares the bytes, so a broadcast is
@@ -109,6 +110,29 @@ impl HistoryEvent<'_> {
     pub fn to_frame(&self) -> Frame {
         frame::text(|buf| serde_json::to_writer(buf, self).expect("events always serialize"))
     }
+}
+
+/// A whisper kept in room `origin`, as a socket in another room gets it: the stored event
+/// with `id` replaced by `last`, the id that socket last had, and an `origin` naming the room
+/// that keeps it and its id there. Like an `error` it takes none of this room's ids, so ids
+/// still never go back on the socket and `?since=` here skips nothing.
+/// `{"id":<last>,"type":"private",…,"time":…,"origin":{"room":"<origin>","id":<id>}}`
+///
+/// Built from the stored bytes, so every engine (Redis's scripts included) gets the same
+/// shape; `None` if they are not an event object (never, for frames this server made).
+pub fn elsewhere(stored: &Frame, last: u64, origin: &RoomName) -> Option<Frame> {
+    let json = frame::payload(stored);
+    let after_id = json.strip_prefix(br#"{"id":"#)?;
+    let digits = after_id.iter().take_while(|b| b.is_ascii_digit()).count();
+    let id = std::str::from_utf8(&after_id[..digits]).ok()?;
+    let fields = after_id[digits..].strip_prefix(b",")?.strip_suffix(b"}")?;
+    Some(frame::text(|buf| {
+        buf.extend_from_slice(format!(r#"{{"id":{last},"#).as_bytes());
+        buf.extend_from_slice(fields);
+        buf.extend_from_slice(br#","origin":{"room":"#);
+        serde_json::to_writer(&mut *buf, origin.as_str()).expect("a room name serializes");
+        buf.extend_from_slice(format!(r#","id":{id}}}}}"#).as_bytes());
+    }))
 }
 
 pub fn now_ms() -> u64 {
@@ -281,6 +305,32 @@ mod tests {
             (v["user"]["id"].as_u64(), v["to"]["id"].as_u64()),
             (Some(3), Some(4))
         );
+    }
+
+    #[test]
+    fn a_whisper_elsewhere_keeps_the_sockets_id_and_names_its_origin() {
+        let (from, mut to) = (user(), user());
+        to.id = 4;
+        let stored = PrivateEvent {
+            id: 12,
+            kind: EventKind::Private,
+            user: &from,
+            to: &to,
+            data: "psst \"id\":1}",
+            time: 1,
+        }
+        .to_frame();
+        let tea = RoomName::parse("tea").unwrap();
+        let frame = elsewhere(&stored, 5, &tea).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(frame::payload(&frame)).unwrap();
+        assert_eq!(v["id"], 5);
+        assert_eq!(v["origin"], serde_json::json!({"room": "tea", "id": 12}));
+        assert_eq!(
+            (v["type"].as_str(), v["data"].as_str()),
+            (Some("private"), Some("psst \"id\":1}"))
+        );
+        assert_eq!(v["to"]["id"], 4);
+        assert!(elsewhere(&frame::text(|b| b.extend_from_slice(b"[1]")), 5, &tea).is_none());
     }
 
     #[test]

@@ -4,13 +4,20 @@
 //! hub knows who is here and hands each socket the shared bytes it may see, in id order:
 //! nothing at or below its floor (that came in its `history`), nothing twice, nothing for
 //! other eyes.
+//!
+//! A whisper (`Visibility::Pair`) is one event of the room it is kept in, the sender's. Its
+//! two users' sockets in that room get it like any event there; their sockets in other rooms
+//! get it aside (`protocol::elsewhere`): with the id that socket last had, taking none of
+//! its room's ids, so ids still never go back on any socket and `?since=` in every room stays
+//! whole. Those sockets are found through `State::users`, the per-user index, so a whisper
+//! costs the two users' sockets, not a look at every room they are in.
 
 mod socket;
 #[cfg(test)]
 mod tests;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, HashMap},
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
@@ -36,8 +43,9 @@ pub struct Hub {
 #[derive(Debug, Default)]
 struct State {
     rooms: HashMap<RoomName, Members>,
-    /// The rooms each user here has a socket in: whispers and `users_online` ask by user.
-    users: HashMap<u64, BTreeSet<RoomName>>,
+    /// Each user's sockets here, with the room each is in: whispers, `user` and
+    /// `users_online` ask by user, and never walk the rooms.
+    users: HashMap<u64, HashMap<u64, RoomName>>,
 }
 
 /// One room's sockets on this instance.
@@ -77,7 +85,11 @@ impl Hub {
     pub fn attach(&self, room: RoomName, user: Arc<User>, outbox: Outbox) -> (Membership, Arrival) {
         let socket = self.next_socket.fetch_add(1, Ordering::Relaxed);
         let mut state = self.lock();
-        state.users.entry(user.id).or_default().insert(room.clone());
+        state
+            .users
+            .entry(user.id)
+            .or_default()
+            .insert(socket, room.clone());
         let members = state.rooms.entry(room.clone()).or_default();
         members
             .sockets
@@ -124,6 +136,13 @@ impl Hub {
         let members = state.rooms.get_mut(&member.room)?;
         members.sockets.remove(&member.socket)?;
         let user = member.user.id;
+        if let Some(sockets) = state.users.get_mut(&user) {
+            sockets.remove(&member.socket);
+            if sockets.is_empty() {
+                state.users.remove(&user);
+            }
+        }
+        let members = state.rooms.get_mut(&member.room)?;
         let presence = members.users.get_mut(&user)?;
         presence.sockets -= 1;
         if presence.sockets > 0 {
@@ -135,32 +154,46 @@ impl Hub {
         if members.sockets.is_empty() {
             state.rooms.remove(&member.room);
         }
-        if let Some(rooms) = state.users.get_mut(&user) {
-            rooms.remove(&member.room);
-            if rooms.is_empty() {
-                state.users.remove(&user);
-            }
-        }
         Some(Departure::Last)
     }
 
     /// Queues events, in id order, for every socket in the room that may see them. The
     /// frames are shared as one chunk by every socket that sees them all, which is nearly
-    /// always every socket.
+    /// always every socket. A whisper also goes aside to its two users' sockets in other
+    /// rooms here (see the module's docs), whether or not anyone here is in `room`.
     pub fn deliver(&self, room: &RoomName, events: &[Event]) {
         if events.is_empty() {
             return;
         }
         let mut state = self.lock();
-        let Some(members) = state.rooms.get_mut(room) else {
-            return;
-        };
-        let shared = events
-            .iter()
-            .all(|e| e.visible == Visibility::Room)
-            .then(|| events.iter().map(|e| e.frame.clone()).collect::<Chunk>());
-        for socket in members.sockets.values_mut() {
-            socket.deliver(events, shared.as_ref());
+        let State { rooms, users } = &mut *state;
+        if let Some(members) = rooms.get_mut(room) {
+            let shared = events
+                .iter()
+                .all(|e| e.visible == Visibility::Room)
+                .then(|| events.iter().map(|e| e.frame.clone()).collect::<Chunk>());
+            for socket in members.sockets.values_mut() {
+                socket.deliver(events, shared.as_ref());
+            }
+        }
+        for event in events {
+            let Visibility::Pair(a, b) = event.visible else {
+                continue;
+            };
+            let pair = if a == b { &[a][..] } else { &[a, b][..] };
+            for (socket, elsewhere) in pair
+                .iter()
+                .filter_map(|user| users.get(user))
+                .flatten()
+                .filter(|(_, r)| *r != room)
+            {
+                if let Some(socket) = rooms
+                    .get_mut(elsewhere)
+                    .and_then(|m| m.sockets.get_mut(socket))
+                {
+                    socket.aside(event, room);
+                }
+            }
         }
     }
 
@@ -230,19 +263,8 @@ impl Hub {
     /// A user with a socket here, by id.
     pub fn user(&self, id: u64) -> Option<Arc<User>> {
         let state = self.lock();
-        let room = state.users.get(&id)?.first()?;
+        let room = state.users.get(&id)?.values().next()?;
         Some(state.rooms.get(room)?.users.get(&id)?.user.clone())
-    }
-
-    /// The rooms any of these users has a socket in here, in name order.
-    pub fn rooms_of(&self, users: &[u64]) -> Vec<RoomName> {
-        let state = self.lock();
-        let rooms: BTreeSet<&RoomName> = users
-            .iter()
-            .filter_map(|id| state.users.get(id))
-            .flatten()
-            .collect();
-        rooms.into_iter().cloned().collect()
     }
 
     /// Every user here with their sockets per room: what Redis is told again if it forgot.

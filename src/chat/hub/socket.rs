@@ -3,7 +3,8 @@
 use crate::chat::{
     log::{Entry, Event},
     outbox::Outbox,
-    protocol::Chunk,
+    protocol::{self, Chunk},
+    room::RoomName,
 };
 
 #[derive(Debug)]
@@ -16,6 +17,8 @@ pub(super) struct Socket {
     last: u64,
     /// While joining: what the room heard before the socket knew its floor.
     pending: Option<Vec<Event>>,
+    /// While joining: whispers kept in other rooms, sent once the socket knows its `last`.
+    asides: Vec<(Event, RoomName)>,
 }
 
 impl Socket {
@@ -25,6 +28,7 @@ impl Socket {
             outbox,
             last: 0,
             pending: Some(Vec::new()),
+            asides: Vec::new(),
         }
     }
 
@@ -38,6 +42,26 @@ impl Socket {
         let _ = self.outbox.push_chunk(&entry.frames.into_iter().collect());
         let heard = self.pending.take().unwrap_or_default();
         self.deliver(&heard, None);
+        for (event, origin) in std::mem::take(&mut self.asides) {
+            self.aside(&event, &origin);
+        }
+    }
+
+    /// A whisper kept in `origin`, another room: it carries this socket's `last` (see
+    /// `protocol::elsewhere`) and leaves `last` as it was, so this room's ids and its
+    /// recovery are untouched.
+    pub(super) fn aside(&mut self, event: &Event, origin: &RoomName) {
+        if self.pending.is_some() {
+            self.asides.push((event.clone(), origin.clone()));
+            return;
+        }
+        match protocol::elsewhere(&event.frame, self.last, origin) {
+            // A full outbox marks its socket for closing; its task does the rest.
+            Some(frame) => {
+                let _ = self.outbox.push(frame);
+            }
+            None => tracing::warn!(origin = %origin, id = event.id, "unreadable whisper"),
+        }
     }
 
     /// `shared`: the events' frames as one chunk, when every event is for the whole room.

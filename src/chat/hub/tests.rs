@@ -141,9 +141,56 @@ fn users_are_found_by_id_and_their_rooms_listed() {
     settled(&hub, &other, 1, 0);
     settled(&hub, &other, 2, 0);
     assert_eq!(hub.user(2).unwrap().id, 2);
-    assert_eq!(hub.rooms_of(&[1]), [RoomName::lobby(), other.clone()]);
-    assert_eq!(hub.rooms_of(&[2, 3]), std::slice::from_ref(&other));
+    assert!(hub.user(3).is_none());
     let names: Vec<u64> = hub.users(&other).iter().map(|u| u.id).collect();
     assert_eq!(names, [1, 2], "in the order they came");
     assert_eq!(hub.users_online(), 2);
+}
+
+fn json(frame: &Frame) -> serde_json::Value {
+    serde_json::from_slice(frame::payload(frame)).unwrap()
+}
+
+#[test]
+fn a_whisper_goes_aside_to_the_pairs_sockets_in_other_rooms_without_their_ids() {
+    let hub = Hub::default();
+    let (lobby, tea) = (RoomName::lobby(), RoomName::parse("tea").unwrap());
+    let (_, alice_lobby) = settled(&hub, &lobby, 1, 20);
+    let (_, alice_tea) = settled(&hub, &tea, 1, 7);
+    let (_, bob_tea) = settled(&hub, &tea, 2, 7);
+    let (_, carol_tea) = settled(&hub, &tea, 3, 7);
+    // Joining: gets it once its floor is known, with that floor.
+    let late = Outbox::new(64);
+    let (late_member, _) = hub.attach(tea.clone(), user(2), late.clone());
+    hub.deliver(&lobby, &[event(21, Visibility::Pair(1, 2))]);
+    hub.settle(
+        &late_member,
+        Entry {
+            frames: Vec::new(),
+            floor: 9,
+            joined: false,
+        },
+    );
+    hub.deliver(&tea, &[event(8, Visibility::Room)]);
+    assert_eq!(
+        ids(&alice_lobby),
+        [21],
+        "in its own room it has the room's id"
+    );
+    for (outbox, first) in [(&alice_tea, 7), (&bob_tea, 7), (&late, 9)] {
+        let got = frames(outbox);
+        let aside = json(&got[0]);
+        assert_eq!(aside["id"], first);
+        assert_eq!(
+            aside["origin"],
+            serde_json::json!({"room": "lobby", "id": 21})
+        );
+        let later: Vec<u64> = got[1..]
+            .iter()
+            .map(|f| json(f)["id"].as_u64().unwrap())
+            .collect();
+        let expected: &[u64] = if first == 7 { &[8] } else { &[] };
+        assert_eq!(later, expected, "the room's own ids go on as before");
+    }
+    assert!(frames(&carol_tea).iter().all(|f| json(f)["id"] == 8));
 }

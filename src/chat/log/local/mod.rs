@@ -4,6 +4,9 @@
 //! once and hands it to the `Keeper`, still in id order: `memory` delivers it to the hub at
 //! once, `sqlite` stores it on the writer thread first. Presence comes from the hub, read
 //! under the same lock, so a `join` and a `left` of one user can never swap places.
+//!
+//! A whisper is one event of the sender's room (its next id, `Visibility::Pair`), stored
+//! once; the hub carries it to the two users' sockets in other rooms (see `chat::hub`).
 
 mod memory;
 mod sqlite;
@@ -250,8 +253,10 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         self.keeper.keep(&member.room, events, Some(member))
     }
 
-    /// Delivered in every room either of the two is in here, each time with that room's next
-    /// id, so ids still increase on every socket; kept in each such room, visible to the two.
+    /// One event, kept in the sender's room with that room's next id and visible to the two.
+    /// The hub gives it to their sockets there in the room's order, and aside to their
+    /// sockets in other rooms without one of those rooms' ids; so a whisper costs the same
+    /// however many rooms either of them is in.
     fn private(&self, member: &Membership, to: u64, text: &ChatText) -> Accepted<Whisper> {
         let mut rooms = self.lock();
         let Some(recipient) = self.hub.user(to) else {
@@ -259,32 +264,28 @@ impl<K: Keeper> EventLog for LocalLog<K> {
             self.reply_error(member, format!("user {to} is not online"));
             return Ok(Whisper::RecipientOffline);
         };
-        let from = member.user.id;
+        let last_id = rooms.entry(member.room.clone()).or_default();
+        let id = take_ids(last_id, 1)?;
         let time = now_ms();
-        for room in self.hub.rooms_of(&[from, to]) {
-            let last_id = rooms.entry(room.clone()).or_default();
-            let id = take_ids(last_id, 1)?;
-            let frame = PrivateEvent {
-                id,
-                kind: EventKind::Private,
-                user: &member.user,
-                to: &recipient,
-                data: text.as_str(),
-                time,
-            }
-            .to_frame();
-            let event = Kept {
-                event: Event {
-                    id,
-                    visible: Visibility::Pair(from, to),
-                    frame,
-                },
-                time,
-                kind: EventKind::Private,
-            };
-            let sender = (room == member.room).then_some(member);
-            self.keeper.keep(&room, vec![event], sender)?;
+        let frame = PrivateEvent {
+            id,
+            kind: EventKind::Private,
+            user: &member.user,
+            to: &recipient,
+            data: text.as_str(),
+            time,
         }
+        .to_frame();
+        let event = Kept {
+            event: Event {
+                id,
+                visible: Visibility::Pair(member.user.id, to),
+                frame,
+            },
+            time,
+            kind: EventKind::Private,
+        };
+        self.keeper.keep(&member.room, vec![event], Some(member))?;
         Ok(Whisper::Delivered)
     }
 

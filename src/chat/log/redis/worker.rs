@@ -90,12 +90,14 @@ impl Worker {
                 let sent: redis::RedisResult<u64> = self
                     .scripts
                     .private
+                    .arg(member.room.as_str())
                     .arg(member.user.id)
                     .arg(to)
                     .arg(event.kind)
                     .arg(event.user)
                     .arg(event.data)
                     .arg(self.max_events)
+                    .arg(self.seen.get(&member.room))
                     .invoke_async(&mut self.conn)
                     .await;
                 match sent {
