@@ -26,4 +26,5 @@ mod socket;
 mod store_faults;
 mod upload;
 mod upload_limits;
+mod whispers;
 mod ws_bounds;
