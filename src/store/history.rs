@@ -2,7 +2,8 @@
 //!
 //! Plain synchronous calls on one connection; only the chat engine's writer thread uses it,
 //! so nothing here needs a lock. Each event is kept as the exact JSON its recipients got, with
-//! who may see it: the whole room, or two users (a private message).
+//! who may see it: the whole room, or two users (a private message, kept once, in the room it
+//! was said in; its two users' other rooms keep nothing of it).
 
 use std::{path::Path, time::Duration};
 

@@ -5,6 +5,10 @@
 //! publishes it, so ids, history and fan-out agree across the cluster. Every instance
 //! pattern-subscribes to all rooms and hands what it hears to its hub (`subscriber`).
 //!
+//! A whisper is one such event of the sender's room (`scripts/private.lua`, visible to the
+//! pair): every instance hears it on that room's channel, and its hub hands it to the pair's
+//! sockets in other rooms through its per-user index, so no script walks their rooms.
+//!
 //! Presence is counted per user in Redis, and per instance in a hash whose owner keeps a
 //! liveness key alive; when that key expires, a survivor reaps the hash and sends `left`
 //! for the users who were only there (`heartbeat`).
