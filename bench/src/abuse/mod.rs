@@ -1,4 +1,4 @@
-//! The `abuse` scenario: each attack of issue 11, one at a time from one address against a
+//! The `abuse` scenario: each attack of issues 11 and 13, one at a time from one address against a
 //! fresh server at its default limits, with a probe pair chatting in another room meanwhile.
 //! Reported per attack: the server's RSS before, at its peak and after the attacker left, the
 //! probe's p99 round trip beside a run with no attack, the log written, and how the server
@@ -7,6 +7,7 @@
 pub mod http;
 pub mod probe;
 pub mod raw;
+mod whispers;
 mod ws;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, pin::Pin, time::Duration};
@@ -27,6 +28,7 @@ pub const ATTACKS: &[&str] = &[
     "uploads",
     "tabs",
     "commands",
+    "whispers",
 ];
 
 /// A server started for one phase, and how to stop it.
@@ -141,6 +143,7 @@ fn label(which: &str) -> &'static str {
         "tabs" => "9 000 sockets for one user",
         "partial" => "4 000 sockets × 63 KiB partial message",
         "commands" => "1 000 000 invalid commands",
+        "whispers" => "whispers between 8 users in 16 rooms each",
         _ => "?",
     }
 }
@@ -189,6 +192,7 @@ async fn phase(
         "tabs" => ws::tabs(&ctx).await,
         "partial" => ws::partials(&ctx).await,
         "commands" => ws::commands(&ctx).await,
+        "whispers" => whispers::whispers(&ctx).await,
         other => anyhow::bail!("no attack {other}"),
     }
     .unwrap_or_else(|e| format!("attack stopped: {e:#}"));
