@@ -1,4 +1,4 @@
-//! The `abuse` scenario: each attack of issues 11 and 13, one at a time from one address against a
+//! The `abuse` scenario: each attack of issue 11, one at a time from one address against a
 //! fresh server at its default limits, with a probe pair chatting in another room meanwhile.
 //! Reported per attack: the server's RSS before, at its peak and after the attacker left, the
 //! probe's p99 round trip beside a run with no attack, the log written, and how the server
