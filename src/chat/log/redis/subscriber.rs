@@ -80,7 +80,8 @@ fn fan_out(hub: &Hub, seen: &Seen, channel: &str, payload: &[u8]) {
 }
 
 /// After a lost subscription: what was published meanwhile, from the streams, so live
-/// sockets see no gap.
+/// sockets see no gap. Only rooms with a socket here are read: a whisper kept in another room
+/// meanwhile does not reach this instance's sockets aside (it stays in its room's history).
 async fn catch_up(conn: &mut ConnectionManager, hub: &Hub, seen: &Seen) -> redis::RedisResult<()> {
     let rooms: BTreeSet<RoomName> = hub.presence().into_iter().map(|(r, _, _)| r).collect();
     for room in rooms {
