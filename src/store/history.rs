@@ -34,6 +34,12 @@ CREATE TABLE IF NOT EXISTS rooms (
     last_id        INTEGER NOT NULL,
     pruned_through INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+-- One row: the highest last_id of any room whose row went when its last event aged out.
+-- A room without a row starts above it, so ids never go back and old rooms cost no row.
+CREATE TABLE IF NOT EXISTS room_floor (
+    one     INTEGER PRIMARY KEY CHECK (one = 0),
+    last_id INTEGER NOT NULL
+);
 ";
 
 /// The `visible_a`, `visible_b` columns: both NULL for the whole room.
@@ -137,7 +143,10 @@ impl HistoryStore {
                 insert.execute(params![e.room, sql_id(e.id)?, e.time as i64, a, b, e.body])?;
             }
             let mut reserve = tx.prepare_cached(
-                "INSERT INTO rooms (room, last_id) VALUES (?1, ?2)
+                // A room without a row starts with everything up to the floor counted as
+                // pruned: whatever a client saw there before is gone.
+                "INSERT INTO rooms (room, last_id, pruned_through)
+                 VALUES (?1, ?2, coalesce((SELECT last_id FROM room_floor WHERE one = 0), 0))
                  ON CONFLICT (room) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
             )?;
             for (room, last_id) in reservations {
@@ -147,16 +156,16 @@ impl HistoryStore {
         tx.commit()
     }
 
-    /// The newest id retention deleted in `room` (0 if none).
+    /// The newest id retention deleted in `room` (0 if none). A room without a row lost
+    /// everything up to the floor (see `forget_empty_rooms`).
     pub fn pruned_through(&self, room: &str) -> rusqlite::Result<u64> {
-        let id: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT pruned_through FROM rooms WHERE room = ?1",
-                [room],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let id: Option<i64> = self.conn.query_row(
+            "SELECT coalesce(
+                 (SELECT pruned_through FROM rooms WHERE room = ?1),
+                 (SELECT last_id FROM room_floor WHERE one = 0))",
+            [room],
+            |r| r.get(0),
+        )?;
         Ok(id.unwrap_or(0) as u64)
     }
 
@@ -227,9 +236,37 @@ impl HistoryStore {
         for (room, id) in &newest {
             mark_pruned(&tx, room, *id)?;
         }
+        forget_empty_rooms(&tx, newest.iter().map(|(room, _)| room.as_str()))?;
         tx.commit()?;
         Ok(deleted)
     }
+}
+
+/// Drops the `rooms` row of each of `rooms` that has no event left, raising the floor to its
+/// reservation first: rooms nobody uses leave the file, and one that comes back starts above
+/// every id it ever handed out. (`pruned_through` goes too: the floor is above it, so a
+/// client that resumes there is still told it missed something.)
+fn forget_empty_rooms<'a>(
+    conn: &Connection,
+    rooms: impl Iterator<Item = &'a str>,
+) -> rusqlite::Result<()> {
+    let mut last = conn.prepare_cached(
+        "SELECT last_id FROM rooms
+         WHERE room = ?1 AND NOT EXISTS (SELECT 1 FROM events WHERE room = ?1)",
+    )?;
+    let mut forget = conn.prepare_cached("DELETE FROM rooms WHERE room = ?1")?;
+    let mut raise = conn.prepare_cached(
+        "INSERT INTO room_floor (one, last_id) VALUES (0, ?1)
+         ON CONFLICT (one) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+    )?;
+    for room in rooms {
+        let id: Option<i64> = last.query_row([room], |r| r.get(0)).optional()?;
+        if let Some(id) = id {
+            raise.execute([id])?;
+            forget.execute([room])?;
+        }
+    }
+    Ok(())
 }
 
 fn mark_pruned(conn: &Connection, room: &str, id: i64) -> rusqlite::Result<()> {
