@@ -203,14 +203,22 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_ROOM_RATE", default_value_t = 30.0)]
     pub room_rate: f64,
 
-    /// WebSockets one user, and one client address, may open per second, sustained; past it
-    /// the upgrade gets 429 with Retry-After.
+    /// WebSockets one user may open per second, sustained; past it the upgrade gets 429
+    /// with Retry-After.
     #[arg(long, env = "PASSERBY_SOCKET_RATE", default_value_t = 2.0)]
     pub socket_rate: f64,
 
-    /// WebSockets one user, and one client address, may open in a burst.
+    /// WebSockets one user may open in a burst (every tab reloaded at once).
     #[arg(long, env = "PASSERBY_SOCKET_BURST", default_value_t = 30.0)]
     pub socket_burst: f64,
+
+    /// WebSockets one client address (a /64 for IPv6) may open per second, sustained.
+    #[arg(long, env = "PASSERBY_SOCKET_ADDRESS_RATE", default_value_t = 20.0)]
+    pub socket_address_rate: f64,
+
+    /// WebSockets one client address may open in a burst (a classroom behind one NAT).
+    #[arg(long, env = "PASSERBY_SOCKET_ADDRESS_BURST", default_value_t = 256.0)]
+    pub socket_address_burst: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -295,6 +303,10 @@ mod tests {
         assert_eq!(c.max_rooms, 10_000);
         assert_eq!(c.room_rate, 30.0);
         assert_eq!((c.socket_rate, c.socket_burst), (2.0, 30.0));
+        assert_eq!(
+            (c.socket_address_rate, c.socket_address_burst),
+            (20.0, 256.0)
+        );
     }
 
     #[test]

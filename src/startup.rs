@@ -93,6 +93,8 @@ impl App {
             ("--room-rate", config.room_rate),
             ("--socket-rate", config.socket_rate),
             ("--socket-burst", config.socket_burst),
+            ("--socket-address-rate", config.socket_address_rate),
+            ("--socket-address-burst", config.socket_address_burst),
         ] {
             if !(rate.is_finite() && rate > 0.0) {
                 anyhow::bail!("{flag} must be above 0");
@@ -157,10 +159,16 @@ impl App {
                 per_second: config.rate_limit,
                 burst: config.rate_burst,
             }),
-            socket_opens: SocketOpens::new(RatePolicy {
-                per_second: config.socket_rate,
-                burst: config.socket_burst,
-            }),
+            socket_opens: SocketOpens::new(
+                RatePolicy {
+                    per_second: config.socket_rate,
+                    burst: config.socket_burst,
+                },
+                RatePolicy {
+                    per_second: config.socket_address_rate,
+                    burst: config.socket_address_burst,
+                },
+            ),
             uploads,
             upload_limits: UploadLimits::new(UploadPolicy {
                 max_total: config.max_uploads,

@@ -20,10 +20,10 @@ pub struct SocketOpens {
 }
 
 impl SocketOpens {
-    pub fn new(policy: RatePolicy) -> Self {
+    pub fn new(per_user: RatePolicy, per_address: RatePolicy) -> Self {
         SocketOpens {
-            by_user: RateLimiter::new(policy),
-            by_address: RateLimiter::new(policy),
+            by_user: RateLimiter::new(per_user),
+            by_address: RateLimiter::new(per_address),
         }
     }
 
@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn a_user_and_an_address_each_have_a_burst() {
-        let opens = SocketOpens::new(POLICY);
+        let opens = SocketOpens::new(POLICY, POLICY);
         let now = Instant::now();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
