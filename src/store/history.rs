@@ -4,7 +4,7 @@
 //! so nothing here needs a lock. Each event is kept as the exact JSON its recipients got, with
 //! who may see it: the whole room, or two users (a private message).
 
-use std::{path::Path, time::Duration};
+use std::{collections::HashMap, path::Path, time::Duration};
 
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -144,13 +144,21 @@ impl HistoryStore {
             }
             let mut reserve = tx.prepare_cached(
                 // A room without a row starts with everything up to the floor counted as
-                // pruned: whatever a client saw there before is gone.
+                // pruned (whatever a client saw there before is gone), but never its events
+                // of this batch: a live room whose old events aged out keeps ids below it.
                 "INSERT INTO rooms (room, last_id, pruned_through)
-                 VALUES (?1, ?2, coalesce((SELECT last_id FROM room_floor WHERE one = 0), 0))
+                 VALUES (?1, ?2, min(coalesce((SELECT last_id FROM room_floor WHERE one = 0), 0), ?3))
                  ON CONFLICT (room) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
             )?;
+            let mut lowest: HashMap<&str, u64> = HashMap::new();
+            for e in events {
+                let id = lowest.entry(e.room).or_insert(e.id);
+                *id = (*id).min(e.id);
+            }
             for (room, last_id) in reservations {
-                reserve.execute(params![room, sql_id(*last_id)?])?;
+                let before = lowest.get(room).map_or(u64::MAX, |id| id.saturating_sub(1));
+                let before = i64::try_from(before).unwrap_or(i64::MAX);
+                reserve.execute(params![room, sql_id(*last_id)?, before])?;
             }
         }
         tx.commit()
@@ -236,37 +244,10 @@ impl HistoryStore {
         for (room, id) in &newest {
             mark_pruned(&tx, room, *id)?;
         }
-        forget_empty_rooms(&tx, newest.iter().map(|(room, _)| room.as_str()))?;
+        super::reservations::forget_empty_rooms(&tx, newest.iter().map(|(room, _)| room.as_str()))?;
         tx.commit()?;
         Ok(deleted)
     }
-}
-
-/// Drops the `rooms` row of each of `rooms` that has no event left, raising the floor to its
-/// reservation first: rooms nobody uses leave the file, and one that comes back starts above
-/// every id it ever handed out. (`pruned_through` goes too: the floor is above it, so a
-/// client that resumes there is still told it missed something.)
-fn forget_empty_rooms<'a>(
-    conn: &Connection,
-    rooms: impl Iterator<Item = &'a str>,
-) -> rusqlite::Result<()> {
-    let mut last = conn.prepare_cached(
-        "SELECT last_id FROM rooms
-         WHERE room = ?1 AND NOT EXISTS (SELECT 1 FROM events WHERE room = ?1)",
-    )?;
-    let mut forget = conn.prepare_cached("DELETE FROM rooms WHERE room = ?1")?;
-    let mut raise = conn.prepare_cached(
-        "INSERT INTO room_floor (one, last_id) VALUES (0, ?1)
-         ON CONFLICT (one) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
-    )?;
-    for room in rooms {
-        let id: Option<i64> = last.query_row([room], |r| r.get(0)).optional()?;
-        if let Some(id) = id {
-            raise.execute([id])?;
-            forget.execute([room])?;
-        }
-    }
-    Ok(())
 }
 
 fn mark_pruned(conn: &Connection, room: &str, id: i64) -> rusqlite::Result<()> {
