@@ -188,6 +188,37 @@ pub struct Config {
     /// the line carries the count since the last one.
     #[arg(long, env = "PASSERBY_LOG_SAMPLE_INTERVAL", default_value = "10", value_parser = parse_seconds)]
     pub log_sample_interval: Duration,
+
+    /// Seconds an empty room stays in memory after its last event; its ids go on where they
+    /// stopped when it is used again.
+    #[arg(long, env = "PASSERBY_ROOM_IDLE_SECS", default_value = "300", value_parser = parse_seconds)]
+    pub room_idle_secs: Duration,
+
+    /// Rooms held in memory at once (not with --redis); a joiner of one more is closed with 4005.
+    #[arg(long, env = "PASSERBY_MAX_ROOMS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_rooms: u64,
+
+    /// New rooms one user may open per minute, sustained and in a burst (not with --redis);
+    /// past it the joiner is closed with 4005.
+    #[arg(long, env = "PASSERBY_ROOM_RATE", default_value_t = 30.0)]
+    pub room_rate: f64,
+
+    /// WebSockets one user may open per second, sustained; past it the upgrade gets 429
+    /// with Retry-After.
+    #[arg(long, env = "PASSERBY_SOCKET_RATE", default_value_t = 2.0)]
+    pub socket_rate: f64,
+
+    /// WebSockets one user may open in a burst (every tab reloaded at once).
+    #[arg(long, env = "PASSERBY_SOCKET_BURST", default_value_t = 30.0)]
+    pub socket_burst: f64,
+
+    /// WebSockets one client address (a /64 for IPv6) may open per second, sustained.
+    #[arg(long, env = "PASSERBY_SOCKET_ADDRESS_RATE", default_value_t = 20.0)]
+    pub socket_address_rate: f64,
+
+    /// WebSockets one client address may open in a burst (a classroom behind one NAT).
+    #[arg(long, env = "PASSERBY_SOCKET_ADDRESS_BURST", default_value_t = 256.0)]
+    pub socket_address_burst: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -268,6 +299,14 @@ mod tests {
         assert_eq!(c.write_timeout, Duration::from_secs(30));
         assert_eq!(c.redis, None, "the embedded engine unless Redis is named");
         assert_eq!(c.redis_presence_ttl, Duration::from_secs(30));
+        assert_eq!(c.room_idle_secs, Duration::from_secs(300));
+        assert_eq!(c.max_rooms, 10_000);
+        assert_eq!(c.room_rate, 30.0);
+        assert_eq!((c.socket_rate, c.socket_burst), (2.0, 30.0));
+        assert_eq!(
+            (c.socket_address_rate, c.socket_address_burst),
+            (20.0, 256.0)
+        );
     }
 
     #[test]

@@ -119,6 +119,8 @@ pub struct Strings {
     pub js_refused: &'static str,
     /// Close code 4004: this user has too many sockets (tabs) open.
     pub js_too_many_tabs: &'static str,
+    /// Close code 4005: too many new rooms from this user, or on this server.
+    pub js_too_many_rooms: &'static str,
     pub js_joined: &'static str,
     pub js_left: &'static str,
     pub js_you: &'static str,
@@ -159,6 +161,7 @@ const ZH: Strings = Strings {
     js_signed_out: "你已退出，请重新登入。",
     js_refused: "无法连接：{reason}",
     js_too_many_tabs: "你打开的聊天页面太多了：请关掉一个，再刷新本页。",
+    js_too_many_rooms: "新开的聊天室太多了：请稍等一分钟再刷新本页，或回到已有的聊天室。",
     js_joined: "{name} 加入了聊天室",
     js_left: "{name} 离开了聊天室",
     js_you: "我",
@@ -199,6 +202,7 @@ const EN: Strings = Strings {
     js_signed_out: "You are signed out. Please sign in again.",
     js_refused: "Cannot connect: {reason}",
     js_too_many_tabs: "Too many chat tabs open: close one, then reload this page.",
+    js_too_many_rooms: "Too many new rooms: wait a minute and reload this page, or go back to a room in use.",
     js_joined: "{name} joined",
     js_left: "{name} left",
     js_you: "you",

@@ -16,14 +16,15 @@ use crate::{
         outbox,
         recovery::HistoryPolicy,
         refusal,
+        rooms::RoomPolicy,
     },
     config::{Config, Durability},
     log_sample::SampledLog,
     metrics::Metrics,
-    routes::{self, client_addr::TrustedProxies, origin::OriginPolicy},
+    routes::{self, client_addr::TrustedProxies, origin::OriginPolicy, socket_rate::SocketOpens},
     server::{EdgeSettings, Server, tally::Tally},
     state::{AppState, Inner},
-    store::{HistoryStore, IdSource, UserIds},
+    store::{HistoryStore, IdSource, Reservations, UserIds},
     upload::{UploadLimits, UploadPolicy, Uploads},
     ws::close,
 };
@@ -88,6 +89,22 @@ impl App {
             max: usize::try_from(max_events).unwrap_or(usize::MAX),
             max_bytes: outbox::history_budget(config.outbound_queue_bytes),
         };
+        for (flag, rate) in [
+            ("--room-rate", config.room_rate),
+            ("--socket-rate", config.socket_rate),
+            ("--socket-burst", config.socket_burst),
+            ("--socket-address-rate", config.socket_address_rate),
+            ("--socket-address-burst", config.socket_address_burst),
+        ] {
+            if !(rate.is_finite() && rate > 0.0) {
+                anyhow::bail!("{flag} must be above 0");
+            }
+        }
+        let rooms = RoomPolicy {
+            idle: config.room_idle_secs,
+            max_rooms: usize::try_from(config.max_rooms).unwrap_or(usize::MAX),
+            per_minute: config.room_rate,
+        };
         let engine = match (&config.redis, config.history_retention()) {
             (Some(url), _) => {
                 Engine::redis(
@@ -101,18 +118,21 @@ impl App {
                 )
                 .await?
             }
-            (None, None) => Engine::memory(metrics.events.clone()),
+            (None, None) => Engine::memory(metrics.events.clone(), rooms),
             (None, Some(retention)) => {
                 let store = HistoryStore::open(&config.data_dir, retention)?;
                 if config.history_durability == Durability::Power {
                     store.power_safe()?;
                 }
                 let queue = usize::try_from(config.history_queue).unwrap_or(usize::MAX);
+                let reservations = Reservations::open(&config.data_dir)?;
                 Engine::sqlite(
                     metrics.events.clone(),
                     store,
+                    reservations,
                     policy(retention.max_events),
                     queue,
+                    rooms,
                 )?
             }
         };
@@ -139,6 +159,16 @@ impl App {
                 per_second: config.rate_limit,
                 burst: config.rate_burst,
             }),
+            socket_opens: SocketOpens::new(
+                RatePolicy {
+                    per_second: config.socket_rate,
+                    burst: config.socket_burst,
+                },
+                RatePolicy {
+                    per_second: config.socket_address_rate,
+                    burst: config.socket_address_burst,
+                },
+            ),
             uploads,
             upload_limits: UploadLimits::new(UploadPolicy {
                 max_total: config.max_uploads,

@@ -11,7 +11,7 @@ use crate::{
     chat::{Engine, connection, limit::RateLimiter},
     log_sample::SampledLog,
     metrics::Metrics,
-    routes::{client_addr::TrustedProxies, origin::OriginPolicy},
+    routes::{client_addr::TrustedProxies, origin::OriginPolicy, socket_rate::SocketOpens},
     server::tally::Tally,
     store::IdSource,
     upload::{UploadLimits, Uploads},
@@ -56,6 +56,8 @@ pub struct Inner {
     pub sockets: TaskTracker,
     /// Signed-in sockets per user id, capped at `--max-sockets-per-user`.
     pub tabs: Tally<u64>,
+    /// WebSockets opened per user and per client address, `--socket-rate`.
+    pub socket_opens: SocketOpens,
 }
 
 impl AppState {

@@ -31,6 +31,17 @@ impl Server {
         // The load scenarios play thousands of visitors from one address. An environment
         // variable rather than a flag, so that a build from before the cap still starts.
         command.env("PASSERBY_MAX_CONNECTIONS_PER_ADDRESS", "1000000");
+        // And open and close sockets, and rooms, far faster than one visitor may.
+        for var in [
+            "PASSERBY_SOCKET_RATE",
+            "PASSERBY_SOCKET_BURST",
+            "PASSERBY_SOCKET_ADDRESS_RATE",
+            "PASSERBY_SOCKET_ADDRESS_BURST",
+            "PASSERBY_ROOM_RATE",
+            "PASSERBY_MAX_ROOMS",
+        ] {
+            command.env(var, "1000000000");
+        }
         Server::spawn(name, command, cpu, program, args, Stdio::inherit()).await
     }
 

@@ -16,6 +16,11 @@ async fn start() -> (Target, tokio::sync::oneshot::Sender<()>, tempfile::TempDir
     config.sign_in_burst = 1e9;
     // Hundreds of visitors from one address.
     config.max_connections_per_address = 1_000_000;
+    config.socket_rate = 1e9;
+    config.socket_burst = 1e9;
+    config.socket_address_rate = 1e9;
+    config.socket_address_burst = 1e9;
+    config.room_rate = 1e9;
     let app = App::build(config).await.expect("server builds");
     let target = Target {
         addr: app.local_addr(),

@@ -13,11 +13,17 @@ pub mod protocol;
 pub mod recovery;
 pub mod refusal;
 pub mod room;
+pub mod rooms;
 pub mod text;
 
 use std::sync::Arc;
 
-use crate::{auth::User, metrics::EventCounters, store::HistoryStore, upload::UploadName};
+use crate::{
+    auth::User,
+    metrics::EventCounters,
+    store::{HistoryStore, Reservations},
+    upload::UploadName,
+};
 use hub::Hub;
 use log::{EventLog, local::LocalLog};
 pub use log::{Visibility, redis::RedisSettings};
@@ -25,6 +31,7 @@ use outbox::{Outbox, Signal};
 use protocol::EventKind;
 use recovery::HistoryPolicy;
 use room::RoomName;
+use rooms::RoomPolicy;
 use text::ChatText;
 
 /// One socket's place in a room: what `join` returns and `leave` takes back.
@@ -70,12 +77,23 @@ pub enum EngineError {
     /// A room's ids ran out; handing out more would repeat them.
     #[error("this room has used up its ids")]
     IdsExhausted,
+    /// This instance holds `--max-rooms` rooms with people in them (close code 4005).
+    #[error("too many rooms: this server holds as many as it may")]
+    TooManyRooms,
+    /// The user opened `--room-rate` new rooms within the last minute (close code 4005).
+    #[error("too many new rooms: wait a minute")]
+    RoomRate,
 }
 
 impl EngineError {
     /// A failure that may pass: the client should try again later (close code 1013).
     pub fn retry_later(&self) -> bool {
         matches!(self, EngineError::Busy | EngineError::NotStored)
+    }
+
+    /// Refused for the room limits: close code 4005, the page says so and stops.
+    pub fn too_many_rooms(&self) -> bool {
+        matches!(self, EngineError::TooManyRooms | EngineError::RoomRate)
     }
 }
 
@@ -89,9 +107,9 @@ pub struct Engine {
 
 impl Engine {
     /// Rooms in memory only: no history, ids start again after a restart.
-    pub fn memory(events: EventCounters) -> Self {
+    pub fn memory(events: EventCounters, rooms: RoomPolicy) -> Self {
         let hub = Arc::new(Hub::default());
-        let log = Box::new(LocalLog::memory(hub.clone()));
+        let log = Box::new(LocalLog::memory(hub.clone(), rooms));
         Engine { hub, log, events }
     }
 
@@ -100,11 +118,20 @@ impl Engine {
     pub fn sqlite(
         events: EventCounters,
         store: HistoryStore,
+        reservations: Reservations,
         policy: HistoryPolicy,
         queue: usize,
+        rooms: RoomPolicy,
     ) -> anyhow::Result<Self> {
         let hub = Arc::new(Hub::default());
-        let log = Box::new(LocalLog::sqlite(hub.clone(), store, policy, queue)?);
+        let log = Box::new(LocalLog::sqlite(
+            hub.clone(),
+            store,
+            reservations,
+            policy,
+            queue,
+            rooms,
+        )?);
         Ok(Engine { hub, log, events })
     }
 
@@ -180,6 +207,7 @@ impl Engine {
     /// Tells every socket on this instance that the ping interval elapsed.
     pub fn tick_all(&self) {
         self.hub.for_each_outbox(Outbox::tick);
+        self.log.tick();
     }
 
     /// Closes every socket on this instance (shutdown).

@@ -27,6 +27,9 @@ pub mod close {
     pub const INVALID_ROOM: u16 = 4002;
     /// The user already has `--max-sockets-per-user` sockets open (tabs).
     pub const TOO_MANY_SOCKETS: u16 = 4004;
+    /// The room would be one too many: the user opened `--room-rate` new rooms this minute,
+    /// or this instance holds `--max-rooms`; the reason says which.
+    pub const TOO_MANY_ROOMS: u16 = 4005;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

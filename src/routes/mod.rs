@@ -7,6 +7,7 @@ pub mod origin;
 pub mod page;
 pub mod session;
 pub mod socket;
+pub mod socket_rate;
 pub mod upload;
 
 use axum::{

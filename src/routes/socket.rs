@@ -2,11 +2,12 @@
 
 use axum::{
     extract::{FromRequestParts, Query, State},
-    http::{HeaderMap, header, request::Parts},
+    http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use axum_extra::extract::SignedCookieJar;
 use serde::Deserialize;
+use std::time::Instant;
 
 use super::{
     client_addr::ClientAddr,
@@ -27,6 +28,9 @@ use crate::{
 
 /// The reason sent with 4004; the page shows it and stops reconnecting.
 const TOO_MANY_TABS: &str = "too many open tabs: close one";
+
+/// The answer to a socket opened past `--socket-rate`.
+const SOCKET_RATE: &str = "too many connections opened: wait a moment and try again";
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SocketQuery {
@@ -90,6 +94,19 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
         return ApiError::Forbidden("cross-origin WebSocket refused".into()).into_response();
     }
     let user = auth::current_user(&jar);
+    // Before the upgrade: a loop of opens and closes is refused while it costs us nothing.
+    let opened = state
+        .socket_opens
+        .try_open(user.as_ref().map(|u| u.id), client, Instant::now());
+    if let Err(retry_after) = opened {
+        origin::refused_request(state, client, "socket_rate");
+        return ApiError::RetryLater {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            reason: SOCKET_RATE.into(),
+            retry_after,
+        }
+        .into_response();
+    }
     let room = query
         .room
         .as_deref()

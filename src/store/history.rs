@@ -5,7 +5,7 @@
 //! who may see it: the whole room, or two users (a private message, kept once, in the room it
 //! was said in; its two users' other rooms keep nothing of it).
 
-use std::{path::Path, time::Duration};
+use std::{collections::HashMap, path::Path, time::Duration};
 
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -35,6 +35,12 @@ CREATE TABLE IF NOT EXISTS rooms (
     last_id        INTEGER NOT NULL,
     pruned_through INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+-- One row: the highest last_id of any room whose row went when its last event aged out.
+-- A room without a row starts above it, so ids never go back and old rooms cost no row.
+CREATE TABLE IF NOT EXISTS room_floor (
+    one     INTEGER PRIMARY KEY CHECK (one = 0),
+    last_id INTEGER NOT NULL
+);
 ";
 
 /// The `visible_a`, `visible_b` columns: both NULL for the whole room.
@@ -138,26 +144,37 @@ impl HistoryStore {
                 insert.execute(params![e.room, sql_id(e.id)?, e.time as i64, a, b, e.body])?;
             }
             let mut reserve = tx.prepare_cached(
-                "INSERT INTO rooms (room, last_id) VALUES (?1, ?2)
+                // A room without a row starts with everything up to the floor counted as
+                // pruned (whatever a client saw there before is gone), but never its events
+                // of this batch: a live room whose old events aged out keeps ids below it.
+                "INSERT INTO rooms (room, last_id, pruned_through)
+                 VALUES (?1, ?2, min(coalesce((SELECT last_id FROM room_floor WHERE one = 0), 0), ?3))
                  ON CONFLICT (room) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
             )?;
+            let mut lowest: HashMap<&str, u64> = HashMap::new();
+            for e in events {
+                let id = lowest.entry(e.room).or_insert(e.id);
+                *id = (*id).min(e.id);
+            }
             for (room, last_id) in reservations {
-                reserve.execute(params![room, sql_id(*last_id)?])?;
+                let before = lowest.get(room).map_or(u64::MAX, |id| id.saturating_sub(1));
+                let before = i64::try_from(before).unwrap_or(i64::MAX);
+                reserve.execute(params![room, sql_id(*last_id)?, before])?;
             }
         }
         tx.commit()
     }
 
-    /// The newest id retention deleted in `room` (0 if none).
+    /// The newest id retention deleted in `room` (0 if none). A room without a row lost
+    /// everything up to the floor (see `forget_empty_rooms`).
     pub fn pruned_through(&self, room: &str) -> rusqlite::Result<u64> {
-        let id: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT pruned_through FROM rooms WHERE room = ?1",
-                [room],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let id: Option<i64> = self.conn.query_row(
+            "SELECT coalesce(
+                 (SELECT pruned_through FROM rooms WHERE room = ?1),
+                 (SELECT last_id FROM room_floor WHERE one = 0))",
+            [room],
+            |r| r.get(0),
+        )?;
         Ok(id.unwrap_or(0) as u64)
     }
 
@@ -228,6 +245,7 @@ impl HistoryStore {
         for (room, id) in &newest {
             mark_pruned(&tx, room, *id)?;
         }
+        super::reservations::forget_empty_rooms(&tx, newest.iter().map(|(room, _)| room.as_str()))?;
         tx.commit()?;
         Ok(deleted)
     }

@@ -14,6 +14,7 @@ $(function () {
   var lang = document.documentElement.lang || 'zh-CN';
   var t = {};
   $.each(['connecting', 'connected', 'reconnecting', 'signed-out', 'refused', 'too-many-tabs',
+    'too-many-rooms',
     'joined', 'left',
     'you', 'sign-in-failed', 'not-connected', 'whisper-to', 'private-to', 'private-from',
     'bad-room', 'upload-failed', 'click-to-whisper'], function (_, key) {
@@ -276,13 +277,19 @@ $(function () {
         // This user's other tabs hold every socket allowed: a retry would be refused too.
         wanted = false;
         setStatus('error', t['too-many-tabs']);
+      } else if (e.code === 4005) {
+        // Too many new rooms (this user's, or the server's): retrying at once would be
+        // refused again, so the page waits for the reader.
+        wanted = false;
+        setStatus('error', t['too-many-rooms']);
       } else if (e.code >= 4000) {
         // Refused for a reason a retry will not fix, such as a bad room name.
         wanted = false;
         setStatus('error', fill(t.refused, { reason: e.reason || e.code }));
       } else {
         // Anything else, 1013 included (the server is busy or cannot store right now), is
-        // worth another try after the backoff.
+        // worth another try after the backoff. An upgrade refused with 429 (sockets opened
+        // too fast) reaches us as 1006 and backs off the same way.
         scheduleReconnect();
       }
     };

@@ -17,6 +17,7 @@ mod ops;
 mod process;
 mod raw;
 mod refused;
+mod room_bounds;
 mod rooms;
 mod server;
 mod session;

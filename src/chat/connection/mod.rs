@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{
     Membership, Whisper,
     outbox::{Outbox, Signal},
-    protocol::{ClientCommand, parse_client_text},
+    protocol::{self, ClientCommand, parse_client_text},
     refusal::Refusals,
     room::RoomName,
     text::ChatText,
@@ -95,6 +95,13 @@ pub async fn run<T>(
         .await
     {
         Ok(member) => member,
+        Err(e) if e.too_many_rooms() => {
+            tracing::info!(user = user.id, %client, error = %e, "join refused: rooms");
+            socket
+                .close(protocol::close::TOO_MANY_ROOMS, &e.to_string(), CLOSE_GRACE)
+                .await;
+            return;
+        }
         Err(e) if e.retry_later() => {
             // Busy or not stored: the page reconnects with its backoff.
             tracing::warn!(user = user.id, %client, error = %e, "join refused for now");

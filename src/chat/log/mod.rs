@@ -94,4 +94,7 @@ pub trait EventLog: Send + Sync + fmt::Debug {
     fn health(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// The engine's clock: lets go of what has been idle long enough (rooms).
+    fn tick(&self) {}
 }

@@ -9,14 +9,16 @@
 //! once; the hub carries it to the two users' sockets in other rooms (see `chat::hub`).
 
 mod memory;
+#[cfg(test)]
+mod rooms_tests;
 mod sqlite;
 #[cfg(test)]
 mod tests;
 
 use std::{
-    collections::HashMap,
     fmt,
     sync::{Arc, Mutex, MutexGuard},
+    time::Instant,
 };
 
 use futures_util::{FutureExt, future::BoxFuture};
@@ -30,9 +32,10 @@ use crate::{
         protocol::{EventData, EventKind, Frame, PrivateEvent, ServerEvent, now_ms},
         recovery::HistoryPolicy,
         room::RoomName,
+        rooms::{Reserved, RoomPolicy, Rooms},
         text::ChatText,
     },
-    store::HistoryStore,
+    store::{HistoryStore, Reservations},
 };
 use memory::Memory;
 use sqlite::Sqlite;
@@ -79,12 +82,18 @@ pub trait Keeper: Send + Sync + fmt::Debug {
     fn health(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// What is reserved for a room coming back into memory. Nothing, unless it is kept.
+    fn reserved(&self, _room: &RoomName) -> Result<Reserved, EngineError> {
+        Ok(Reserved::default())
+    }
 }
 
 pub struct LocalLog<K> {
     hub: Arc<Hub>,
-    /// Each room's last id. A room outlives its sockets, so its ids never start again.
-    rooms: Mutex<HashMap<RoomName, u64>>,
+    /// Each room's last id. A room outlives its sockets for a while, and its ids never go
+    /// back when it leaves memory and comes again (see `chat::rooms`).
+    rooms: Mutex<Rooms>,
     keeper: K,
 }
 
@@ -95,43 +104,43 @@ impl<K> fmt::Debug for LocalLog<K> {
 }
 
 impl LocalLog<Memory> {
-    pub fn memory(hub: Arc<Hub>) -> Self {
+    pub fn memory(hub: Arc<Hub>, rooms: RoomPolicy) -> Self {
         LocalLog {
             keeper: Memory::new(hub.clone()),
             hub,
-            rooms: Mutex::default(),
+            rooms: Mutex::new(Rooms::new(rooms)),
         }
     }
 }
 
 impl LocalLog<Sqlite> {
-    /// Rooms continue their ids from `store`, whose writer thread starts here.
+    /// Rooms continue their ids from `store`, whose writer thread starts here. A room is
+    /// read from `reservations` when it is first used, not loaded at start.
     pub fn sqlite(
         hub: Arc<Hub>,
         store: HistoryStore,
+        reservations: Reservations,
         policy: HistoryPolicy,
         queue: usize,
+        rooms: RoomPolicy,
     ) -> anyhow::Result<Self> {
-        let mut rooms = HashMap::new();
-        for (name, last_id) in store.rooms()? {
-            match RoomName::parse(&name) {
-                Ok(room) => {
-                    rooms.insert(room, last_id);
-                }
-                Err(e) => tracing::warn!(room = name, error = %e, "skipping a stored room"),
-            }
-        }
         Ok(LocalLog {
-            keeper: Sqlite::spawn(hub.clone(), store, policy, queue)?,
+            keeper: Sqlite::spawn(hub.clone(), store, reservations, policy, queue)?,
             hub,
-            rooms: Mutex::new(rooms),
+            rooms: Mutex::new(Rooms::new(rooms)),
         })
     }
 }
 
 impl<K: Keeper> LocalLog<K> {
-    fn lock(&self) -> MutexGuard<'_, HashMap<RoomName, u64>> {
+    fn lock(&self) -> MutexGuard<'_, Rooms> {
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rooms in memory now.
+    #[cfg(test)]
+    pub fn rooms_in_memory(&self) -> usize {
+        self.lock().len()
     }
 
     /// A `join` or `left`: for the whole room, with its count of users here.
@@ -181,8 +190,19 @@ fn kept(id: u64, kind: EventKind, user: &User, data: EventData<'_>, count: Optio
 impl<K: Keeper> EventLog for LocalLog<K> {
     fn join(&self, joiner: Joiner) -> BoxFuture<'_, Result<(Membership, Entry), EngineError>> {
         let mut rooms = self.lock();
+        let hub = &self.hub;
+        let admitted = rooms.admit(
+            &joiner.room,
+            joiner.user.id,
+            Instant::now(),
+            || self.keeper.reserved(&joiner.room),
+            |room| hub.online(room) == 0,
+        );
+        let last_id = match admitted {
+            Ok(last_id) => last_id,
+            Err(e) => return futures_util::future::ready(Err(e)).boxed(),
+        };
         let (member, arrival) = self.hub.attach(joiner.room, joiner.user, joiner.outbox);
-        let last_id = rooms.entry(member.room.clone()).or_default();
         let through = *last_id;
         let first = arrival == Arrival::First;
         // `join` if it brings the user in, `list`, `history`.
@@ -243,7 +263,7 @@ impl<K: Keeper> EventLog for LocalLog<K> {
 
     fn publish(&self, member: &Membership, kind: EventKind, data: &[&str]) -> Accepted {
         let mut rooms = self.lock();
-        let last_id = rooms.entry(member.room.clone()).or_default();
+        let last_id = rooms.ids(&member.room, Instant::now());
         let first = take_ids(last_id, data.len() as u64)?;
         // `first + n` stays within what `take_ids` checked; a `first..` range would not.
         let events = (0..)
@@ -264,7 +284,7 @@ impl<K: Keeper> EventLog for LocalLog<K> {
             self.reply_error(member, format!("user {to} is not online"));
             return Ok(Whisper::RecipientOffline);
         };
-        let last_id = rooms.entry(member.room.clone()).or_default();
+        let last_id = rooms.ids(&member.room, Instant::now());
         let id = take_ids(last_id, 1)?;
         let time = now_ms();
         let frame = PrivateEvent {
@@ -298,7 +318,7 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         if self.hub.detach(&member) != Some(Departure::Last) {
             return false;
         }
-        let last_id = rooms.entry(member.room.clone()).or_default();
+        let last_id = rooms.ids(&member.room, Instant::now());
         // The keepers take a `left` past any bound, so it is lost only if the room ran out
         // of ids or the writer is gone; either is logged here and shows on `/healthz`.
         let sent = take_ids(last_id, 1).and_then(|id| {
@@ -317,5 +337,11 @@ impl<K: Keeper> EventLog for LocalLog<K> {
 
     fn health(&self) -> Result<(), String> {
         self.keeper.health()
+    }
+
+    fn tick(&self) {
+        let hub = &self.hub;
+        self.lock()
+            .tick(Instant::now(), |room| hub.online(room) == 0);
     }
 }

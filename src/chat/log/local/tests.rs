@@ -16,10 +16,11 @@ use crate::{
         protocol::{EventKind, Frame},
         recovery::HistoryPolicy,
         room::RoomName,
+        rooms::RoomPolicy,
         text::ChatText,
     },
     metrics::EventCounters,
-    store::{HistoryStore, history::Retention},
+    store::{HistoryStore, Reservations, history::Retention},
     ws::frame,
 };
 
@@ -55,19 +56,21 @@ fn say(engine: &Engine, member: &Membership, text: &str) {
 }
 
 fn memory() -> Engine {
-    Engine::memory(EventCounters::default())
+    Engine::memory(EventCounters::default(), RoomPolicy::default())
 }
 
 fn sqlite(dir: &std::path::Path) -> Engine {
     Engine::sqlite(
         EventCounters::default(),
         HistoryStore::open(dir, retention()).unwrap(),
+        Reservations::open(dir).unwrap(),
         HistoryPolicy {
             on_join: 50,
             max: 100,
             max_bytes: 1 << 20,
         },
         4096,
+        RoomPolicy::default(),
     )
     .unwrap()
 }
@@ -150,7 +153,7 @@ async fn rooms_do_not_hear_each_other() {
 #[tokio::test]
 async fn users_online_counts_a_user_in_two_rooms_once_and_broadcasts_are_counted() {
     let counters = EventCounters::default();
-    let engine = Engine::memory(counters.clone());
+    let engine = Engine::memory(counters.clone(), RoomPolicy::default());
     let outbox = Outbox::new(16);
     let a = join(&engine, "lobby", 1, &outbox).await;
     join(&engine, "other", 1, &outbox).await;
@@ -255,9 +258,9 @@ async fn try_join(
 #[tokio::test]
 async fn a_room_out_of_ids_refuses_instead_of_wrapping() {
     let hub = Arc::new(Hub::default());
-    let log = LocalLog::memory(hub.clone());
+    let log = LocalLog::memory(hub.clone(), RoomPolicy::default());
     let room = RoomName::lobby();
-    log.lock().insert(room.clone(), u64::MAX - 4);
+    *log.lock().ids(&room, std::time::Instant::now()) = u64::MAX - 4;
     let joiner = |id| Joiner {
         room: room.clone(),
         user: user(id),
@@ -289,7 +292,7 @@ async fn a_room_out_of_ids_refuses_instead_of_wrapping() {
         1,
         "the refused joiner is not left in the room"
     );
-    assert_eq!(*log.lock().get(&room).unwrap(), u64::MAX);
+    assert_eq!(*log.lock().ids(&room, std::time::Instant::now()), u64::MAX);
 }
 
 #[tokio::test]
@@ -357,8 +360,10 @@ async fn a_full_queue_refuses_at_once_but_takes_every_left() {
     let engine = Engine::sqlite(
         EventCounters::default(),
         HistoryStore::open(dir.path(), retention()).unwrap(),
+        Reservations::open(dir.path()).unwrap(),
         HistoryPolicy::default(),
         1,
+        RoomPolicy::default(),
     )
     .unwrap();
     let a = Outbox::new(64);

@@ -102,7 +102,7 @@ impl RedisLog {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
         );
-        let seen = Arc::new(Seen::default());
+        let seen = Arc::new(Seen::new(hub.clone()));
         let epoch = Arc::new(Epoch::default());
         let scripts = Arc::new(Scripts::load());
         let stop = CancellationToken::new();

@@ -47,8 +47,9 @@ use crate::{
         protocol::{EventKind, Frame},
         recovery::HistoryPolicy,
         room::RoomName,
+        rooms::Reserved,
     },
-    store::HistoryStore,
+    store::{HistoryStore, Reservations},
 };
 use queue::{Admit, Health, Queue};
 
@@ -93,6 +94,8 @@ pub struct Sqlite {
     hub: Arc<Hub>,
     queue: Arc<Queue>,
     health: Arc<Health>,
+    /// Rooms' reservations, read as they come back into memory.
+    reservations: Reservations,
 }
 
 impl Sqlite {
@@ -100,13 +103,19 @@ impl Sqlite {
     pub fn spawn(
         hub: Arc<Hub>,
         store: HistoryStore,
+        reservations: Reservations,
         policy: HistoryPolicy,
         capacity: usize,
     ) -> anyhow::Result<Self> {
         let queue = Arc::new(Queue::new(capacity));
         let health = Arc::new(Health::default());
         writer::spawn(hub.clone(), store, policy, queue.clone(), health.clone())?;
-        Ok(Sqlite { hub, queue, health })
+        Ok(Sqlite {
+            hub,
+            queue,
+            health,
+            reservations,
+        })
     }
 
     fn send(&self, item: Item) -> Accepted {
@@ -177,6 +186,13 @@ impl Keeper for Sqlite {
             }
         }
         .boxed()
+    }
+
+    fn reserved(&self, room: &RoomName) -> Result<Reserved, EngineError> {
+        self.reservations.get(room.as_str()).map_err(|e| {
+            tracing::error!(room = %room, error = %e, "reading a room's reservation failed");
+            EngineError::NotStored
+        })
     }
 
     fn health(&self) -> Result<(), String> {

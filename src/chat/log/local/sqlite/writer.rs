@@ -47,6 +47,11 @@ const MAX_BATCH: usize = 4096;
 const AGE_PRUNE_EVERY: Duration = Duration::from_secs(600);
 const AGE_PRUNE_AT_MOST_EVERY: Duration = Duration::from_millis(100);
 
+/// Rooms the writer remembers (reservations, counts since pruning) before it forgets them
+/// all at once, so rooms nobody uses any more cost it nothing. Forgetting costs a row write
+/// per room on its next commit, and a prune of each room it had counts for.
+const REMEMBERED_ROOMS: usize = 16_384;
+
 /// What a sender is told when its batch was not stored.
 const NOT_STORED: &str = "not sent: the server could not store it";
 
@@ -61,7 +66,6 @@ pub(super) fn spawn(
     queue: Arc<Queue>,
     health: Arc<Health>,
 ) -> anyhow::Result<()> {
-    let reserved: HashMap<String, u64> = store.rooms()?.into_iter().collect();
     let prune_every = store.retention().max_age.map_or(AGE_PRUNE_EVERY, |age| {
         (age / 8).clamp(AGE_PRUNE_AT_MOST_EVERY, AGE_PRUNE_EVERY)
     });
@@ -70,7 +74,9 @@ pub(super) fn spawn(
         hub,
         policy,
         health,
-        reserved,
+        // Learned as rooms are written: a room's first commit here raises its row, which
+        // keeps the higher of the two, so no room needs loading at start.
+        reserved: HashMap::new(),
         unpruned: HashMap::new(),
         batch: VecDeque::new(),
         prune_every,
@@ -340,6 +346,18 @@ impl Writer {
     /// Prunes a room once it has stored an eighth of its limit since the last time: a range
     /// delete now and then instead of one per event.
     fn prune_full_rooms(&mut self) {
+        if self.reserved.len() > REMEMBERED_ROOMS {
+            self.reserved.clear();
+        }
+        if self.unpruned.len() > REMEMBERED_ROOMS {
+            // Pruned before they are forgotten, so none grows past its limit unseen.
+            for (room, _) in std::mem::take(&mut self.unpruned) {
+                if let Err(e) = self.store.prune_room(room.as_str()) {
+                    tracing::error!(error = %e, room = %room, "pruning history failed");
+                }
+            }
+            return;
+        }
         let every = (self.store.retention().max_events / 8).max(1);
         let due: Vec<RoomName> = self
             .unpruned
