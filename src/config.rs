@@ -107,6 +107,11 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_HISTORY_ON_JOIN", default_value_t = 50)]
     pub history_on_join: usize,
 
+    /// The most events one `history` carries: a recovery with `since`, or a page the client
+    /// asked for with `{"type":"history","before":…}`; at least --history-on-join.
+    #[arg(long, env = "PASSERBY_HISTORY_PAGE", default_value_t = 300)]
+    pub history_page: usize,
+
     /// What stored history survives: a crash of the process, or also a power loss (an fsync
     /// before every delivery).
     #[arg(long, env = "PASSERBY_HISTORY_DURABILITY", value_enum, default_value_t = Durability::Process)]
@@ -263,6 +268,7 @@ mod tests {
         assert_eq!(retention.max_events, 10_000);
         assert_eq!(retention.max_age, Some(Duration::from_secs(30 * 86_400)));
         assert_eq!(c.history_on_join, 50);
+        assert_eq!(c.history_page, 300);
         assert_eq!(c.history_queue, 4096);
         assert_eq!(c.outbound_queue_bytes, 1024 * 1024);
         assert_eq!(c.write_timeout, Duration::from_secs(30));

@@ -64,6 +64,12 @@ impl App {
                 config.max_message_chars
             );
         }
+        if config.history_page == 0 || config.history_on_join > config.history_page {
+            anyhow::bail!(
+                "--history-page must be at least 1 and at least --history-on-join ({})",
+                config.history_on_join
+            );
+        }
         if config.max_sockets_per_user == 0 {
             anyhow::bail!("--max-sockets-per-user must be at least 1");
         }
@@ -83,9 +89,9 @@ impl App {
         let uploads = Uploads::open(&config.data_dir, config.max_upload_bytes)
             .with_context(|| format!("opening {}/uploads", config.data_dir.display()))?;
         let metrics = Arc::new(Metrics::new());
-        let policy = |max_events: u64| HistoryPolicy {
+        let policy = HistoryPolicy {
             on_join: config.history_on_join,
-            max: usize::try_from(max_events).unwrap_or(usize::MAX),
+            page: config.history_page,
             max_bytes: outbox::history_budget(config.outbound_queue_bytes),
         };
         let engine = match (&config.redis, config.history_retention()) {
@@ -94,7 +100,7 @@ impl App {
                     RedisSettings {
                         url: url.clone(),
                         presence_ttl: config.redis_presence_ttl,
-                        policy: policy(config.history_max_events),
+                        policy,
                         max_events: config.history_max_events,
                     },
                     metrics.events.clone(),
@@ -108,12 +114,7 @@ impl App {
                     store.power_safe()?;
                 }
                 let queue = usize::try_from(config.history_queue).unwrap_or(usize::MAX);
-                Engine::sqlite(
-                    metrics.events.clone(),
-                    store,
-                    policy(retention.max_events),
-                    queue,
-                )?
+                Engine::sqlite(metrics.events.clone(), store, policy, queue)?
             }
         };
         let state = AppState::new(Inner {

@@ -4,7 +4,10 @@
 //! so nothing here needs a lock. Each event is kept as the exact JSON its recipients got, with
 //! who may see it: the whole room, or two users (a private message).
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -71,6 +74,7 @@ pub struct Retention {
 pub struct HistoryStore {
     conn: Connection,
     retention: Retention,
+    path: PathBuf,
 }
 
 impl HistoryStore {
@@ -98,7 +102,11 @@ impl HistoryStore {
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("creating the schema in {}", path.display()))?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        Ok(HistoryStore { conn, retention })
+        Ok(HistoryStore {
+            conn,
+            retention,
+            path,
+        })
     }
 
     /// Makes every commit wait for the disk (synchronous=FULL), so events survive a power
@@ -106,6 +114,22 @@ impl HistoryStore {
     pub fn power_safe(&self) -> anyhow::Result<()> {
         self.conn.execute_batch("PRAGMA synchronous=FULL;")?;
         Ok(())
+    }
+
+    /// Another connection to the same file, for reads only: under WAL it reads beside the
+    /// writer without waiting for it, so pages of history keep off the writer thread.
+    pub fn reader(&self) -> anyhow::Result<Self> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening {} to read", self.path.display()))?;
+        conn.execute_batch("PRAGMA busy_timeout=5000;")?;
+        Ok(HistoryStore {
+            conn,
+            retention: self.retention,
+            path: self.path.clone(),
+        })
     }
 
     pub fn retention(&self) -> Retention {
@@ -395,5 +419,21 @@ mod tests {
         assert_eq!(store.pruned_through("a").unwrap(), 1);
         assert_eq!(store.pruned_through("b").unwrap(), 2);
         assert_eq!(store.read("a", 0, 9, 1, 50).unwrap(), ["new"]);
+    }
+
+    #[test]
+    fn a_reader_sees_what_the_writer_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = HistoryStore::open(dir.path(), KEEP_ALL).unwrap();
+        let reader = store.reader().unwrap();
+        store
+            .append(&[event("a", 1, 1, "one")], &[("a", 1)])
+            .unwrap();
+        assert_eq!(reader.read("a", 0, 9, 1, 50).unwrap(), ["one"]);
+        let mut other = reader;
+        assert!(
+            other.append(&[event("a", 2, 1, "x")], &[]).is_err(),
+            "read only"
+        );
     }
 }

@@ -64,7 +64,7 @@ fn sqlite(dir: &std::path::Path) -> Engine {
         HistoryStore::open(dir, retention()).unwrap(),
         HistoryPolicy {
             on_join: 50,
-            max: 100,
+            page: 100,
             max_bytes: 1 << 20,
         },
         4096,

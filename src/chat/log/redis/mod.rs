@@ -59,6 +59,8 @@ pub struct RedisLog {
     epoch: Arc<Epoch>,
     settings: RedisSettings,
     jobs: mpsc::UnboundedSender<Job>,
+    /// Pages of history being read now (`entry::PAGES_AT_ONCE` at most).
+    pages: Arc<tokio::sync::Semaphore>,
     /// Stops the subscriber and the heartbeat when the log goes.
     _tasks: DropGuard,
 }
@@ -151,6 +153,7 @@ impl RedisLog {
             epoch,
             settings,
             jobs,
+            pages: Arc::new(tokio::sync::Semaphore::new(entry::PAGES_AT_ONCE)),
             _tasks: stop.drop_guard(),
         })
     }
@@ -207,6 +210,10 @@ impl EventLog for RedisLog {
         if let Err(mpsc::error::SendError(job)) = self.jobs.send(job) {
             tracing::error!(?job, "error reply lost: the Redis worker stopped");
         }
+    }
+
+    fn page(&self, member: &Membership, before: u64) -> Accepted {
+        RedisLog::page(self, member, before)
     }
 
     /// Always false: whether `left` goes out is for Redis to decide, later, and whichever

@@ -307,32 +307,42 @@ impl Writer {
         let Recall { id, since, through } = recall;
         let read = self.store.pruned_through(room.as_str()).and_then(|pruned| {
             let catchup = recovery::plan(since, through, pruned, self.policy);
+            // One more than the page, to learn whether older events remain.
             let bodies = self.store.read(
                 room.as_str(),
                 catchup.after,
                 through,
                 user.id,
-                catchup.limit,
+                catchup.limit.saturating_add(1),
             )?;
-            Ok((bodies, catchup.truncated))
+            Ok((bodies, catchup))
         });
-        let (bodies, truncated) = read.unwrap_or_else(|e| {
-            tracing::error!(error = %e, room = %room, user = user.id, "reading history failed");
-            (Vec::new(), true)
-        });
-        let mut raw: Vec<Box<RawValue>> = bodies
-            .into_iter()
-            .filter_map(|body| RawValue::from_string(body).ok())
-            .collect();
-        let truncated = recovery::keep_newest(&mut raw, self.policy.max_bytes) || truncated;
-        let data: Vec<&RawValue> = raw.iter().map(AsRef::as_ref).collect();
+        let bounded = match read {
+            Ok((bodies, catchup)) => {
+                let raw: Vec<Box<RawValue>> = bodies
+                    .into_iter()
+                    .filter_map(|body| RawValue::from_string(body).ok())
+                    .collect();
+                catchup.bound(raw, self.policy.max_bytes)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, room = %room, user = user.id, "reading history failed");
+                recovery::Bounded {
+                    truncated: true,
+                    ..Default::default()
+                }
+            }
+        };
+        let data: Vec<&RawValue> = bounded.events.iter().map(AsRef::as_ref).collect();
         HistoryEvent {
             id,
             kind: EventKind::History,
             user,
             data: &data,
             time: now_ms(),
-            truncated,
+            truncated: bounded.truncated,
+            more: bounded.more,
+            before: None,
         }
         .to_frame()
     }
