@@ -171,6 +171,20 @@ impl HistoryStore {
         tx.commit()
     }
 
+    /// Runs `read` in one read transaction, so everything it reads is of one moment.
+    pub fn snapshot<T>(
+        &self,
+        read: impl FnOnce(&Self) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let result = read(self);
+        // A read-only transaction: ending it cannot lose anything.
+        let ended = self.conn.execute_batch("COMMIT");
+        let value = result?;
+        ended?;
+        Ok(value)
+    }
+
     /// The newest id retention deleted in `room` (0 if none).
     pub fn pruned_through(&self, room: &str) -> rusqlite::Result<u64> {
         let id: Option<i64> = self
@@ -435,5 +449,22 @@ mod tests {
             other.append(&[event("a", 2, 1, "x")], &[]).is_err(),
             "read only"
         );
+    }
+
+    #[test]
+    fn a_snapshot_reads_one_moment_whatever_commits_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = HistoryStore::open(dir.path(), KEEP_ALL).unwrap();
+        let reader = store.reader().unwrap();
+        store.append(&[event("a", 1, 1, "one")], &[]).unwrap();
+        let (before, during) = reader
+            .snapshot(|r| {
+                let before = r.read("a", 0, 9, 1, 50)?;
+                store.append(&[event("a", 2, 1, "two")], &[]).unwrap();
+                Ok((before, r.read("a", 0, 9, 1, 50)?))
+            })
+            .unwrap();
+        assert_eq!(before, during, "the commit in between is not seen");
+        assert_eq!(reader.read("a", 0, 9, 1, 50).unwrap(), ["one", "two"]);
     }
 }

@@ -24,8 +24,11 @@
 //!
 //! **Pages off the writer.** A page of history (`{"type":"history","before":…}`) is read by
 //! `reader` on its own connection and thread; the writer never waits for one. A joiner's
-//! `history` stays on the writer, which reads it right after the commit that covers it, so
-//! it holds every event up to the joiner's floor; it is bounded to one page.
+//! `history` is read there too, handed over by the writer right after the commit that covers
+//! it, so it holds every event up to the joiner's floor (reads after a commit see it), and it
+//! reads the pruning mark and the events in one snapshot, so a prune in between cannot leave
+//! an unmarked gap. If the reader's queue is full, the writer reads it itself. Either way it is
+//! bounded to one page.
 //!
 //! **Supervised.** The writer runs under `catch_unwind`: a panic fails the rest of its batch
 //! (senders told, joiners closed with 1013), marks the store unhealthy and starts the loop
@@ -115,7 +118,14 @@ impl Sqlite {
         let queue = Arc::new(Queue::new(capacity));
         let health = Arc::new(Health::default());
         let reader = Reader::spawn(hub.clone(), store.reader()?, policy)?;
-        writer::spawn(hub.clone(), store, policy, queue.clone(), health.clone())?;
+        writer::spawn(
+            hub.clone(),
+            store,
+            policy,
+            queue.clone(),
+            health.clone(),
+            reader.clone(),
+        )?;
         Ok(Sqlite {
             hub,
             queue,

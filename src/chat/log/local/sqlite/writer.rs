@@ -12,23 +12,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::value::RawValue;
-
 use super::{
     Item,
     queue::{Health, Queue, Taken},
+    reader::{Catchup, Reader, catchup_frame},
 };
 use crate::{
-    auth::User,
     chat::{
         EngineError,
         hub::Hub,
-        log::{
-            Event,
-            local::{Kept, Recall},
-        },
-        protocol::{EventKind, Frame, HistoryEvent, now_ms},
-        recovery::{self, HistoryPolicy},
+        log::{Event, local::Kept},
+        protocol::now_ms,
+        recovery::HistoryPolicy,
         room::RoomName,
     },
     store::{HistoryStore, history::NewEvent},
@@ -60,6 +55,7 @@ pub(super) fn spawn(
     policy: HistoryPolicy,
     queue: Arc<Queue>,
     health: Arc<Health>,
+    reader: Reader,
 ) -> anyhow::Result<()> {
     let reserved: HashMap<String, u64> = store.rooms()?.into_iter().collect();
     let prune_every = store.retention().max_age.map_or(AGE_PRUNE_EVERY, |age| {
@@ -67,6 +63,7 @@ pub(super) fn spawn(
     });
     let mut writer = Writer {
         store,
+        reader,
         hub,
         policy,
         health,
@@ -84,6 +81,8 @@ pub(super) fn spawn(
 
 struct Writer {
     store: HistoryStore,
+    /// Where joiners' histories are read once committed.
+    reader: Reader,
     hub: Arc<Hub>,
     policy: HistoryPolicy,
     health: Arc<Health>,
@@ -259,7 +258,18 @@ impl Writer {
                         *self.unpruned.entry(room.clone()).or_default() += 1;
                         self.hub.deliver(&room, &[join.event]);
                     }
-                    let _ = done.send(Ok(self.history(&room, &user, recall)));
+                    // Read beside the writer, after the commit that covers it; if the reader
+                    // cannot take it now, here.
+                    let catchup = Catchup {
+                        room,
+                        user,
+                        recall,
+                        done,
+                    };
+                    if let Err(catchup) = self.reader.catchup(catchup) {
+                        let frame = catchup_frame(&self.store, self.policy, &catchup);
+                        let _ = catchup.done.send(Ok(frame));
+                    }
                 }
                 item => {
                     self.flush_run(run_room.take(), &mut run);
@@ -300,51 +310,6 @@ impl Writer {
             self.hub.deliver(&room, run);
         }
         run.clear();
-    }
-
-    /// The `history` event for a socket that joined when the room's last id was `through`.
-    fn history(&self, room: &RoomName, user: &User, recall: Recall) -> Frame {
-        let Recall { id, since, through } = recall;
-        let read = self.store.pruned_through(room.as_str()).and_then(|pruned| {
-            let catchup = recovery::plan(since, through, pruned, self.policy);
-            // One more than the page, to learn whether older events remain.
-            let bodies = self.store.read(
-                room.as_str(),
-                catchup.after,
-                through,
-                user.id,
-                catchup.limit.saturating_add(1),
-            )?;
-            Ok((bodies, catchup))
-        });
-        let bounded = match read {
-            Ok((bodies, catchup)) => {
-                let raw: Vec<Box<RawValue>> = bodies
-                    .into_iter()
-                    .filter_map(|body| RawValue::from_string(body).ok())
-                    .collect();
-                catchup.bound(raw, self.policy.max_bytes)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, room = %room, user = user.id, "reading history failed");
-                recovery::Bounded {
-                    truncated: true,
-                    ..Default::default()
-                }
-            }
-        };
-        let data: Vec<&RawValue> = bounded.events.iter().map(AsRef::as_ref).collect();
-        HistoryEvent {
-            id,
-            kind: EventKind::History,
-            user,
-            data: &data,
-            time: now_ms(),
-            truncated: bounded.truncated,
-            more: bounded.more,
-            before: None,
-        }
-        .to_frame()
     }
 
     /// Prunes a room once it has stored an eighth of its limit since the last time: a range
