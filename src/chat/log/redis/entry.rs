@@ -162,9 +162,10 @@ impl RedisLog {
 
 impl RedisLog {
     /// Entries one read may scan to fill its page: whispers between others are skipped, so
-    /// a page may need more than its own count, but never more than the stream holds.
+    /// a page may need more than its own count, but never more than the stream holds: twice
+    /// the retention, since trimming is approximate and a stream may hold somewhat more.
     fn scan_bound(&self) -> usize {
-        usize::try_from(self.settings.max_events).unwrap_or(usize::MAX)
+        usize::try_from(self.settings.max_events.saturating_mul(2)).unwrap_or(usize::MAX)
     }
 
     /// Reads a page of the history before `before` for `member` on a task of its own, and
