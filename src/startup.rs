@@ -93,6 +93,7 @@ impl App {
             on_join: config.history_on_join,
             page: config.history_page,
             max_bytes: outbox::history_budget(config.outbound_queue_bytes),
+            reads: config.history_reads,
         };
         let engine = match (&config.redis, config.history_retention()) {
             (Some(url), _) => {

@@ -39,6 +39,9 @@ pub struct HistoryPolicy {
     /// The most bytes of events one `history` carries, so that it fits its socket's outbox
     /// (see `outbox::history_budget`).
     pub max_bytes: usize,
+    /// Reads of history that may wait or run at once on this instance, pages and (SQLite)
+    /// joiners' histories (`--history-reads`); past it a page is refused as busy.
+    pub reads: usize,
 }
 
 /// What one `history` frame carries, once bounded.
@@ -150,6 +153,7 @@ mod tests {
         on_join: 50,
         page: 300,
         max_bytes: 1 << 20,
+        reads: 64,
     };
 
     fn events(sizes: &[usize]) -> Vec<Box<RawValue>> {

@@ -350,3 +350,55 @@ async fn paging_a_long_history_does_not_slow_another_room() {
         "a round trip took {worst:?}"
     );
 }
+
+#[tokio::test]
+async fn page_reads_past_the_bound_are_refused_as_busy_while_others_chat() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    const ASKED: usize = 16;
+    let app = spawn_with(|c| {
+        fast(c);
+        c.history_on_join = 1;
+        c.history_reads = 1;
+    })
+    .await;
+    let (mut alice, _) = app.join("alice").await;
+    let (mut bob, _) = app.join("bob").await;
+    alice.expect("join").await;
+    said(
+        &mut alice,
+        (0..400).map(|i| format!("{i} {}", "z".repeat(200))),
+    )
+    .await;
+    while bob.next_event().await["data"] != format!("399 {}", "z".repeat(200)) {}
+    alice.say("top").await;
+    let top = alice.expect("chat").await["id"].as_u64().unwrap();
+    bob.expect("chat").await;
+    // All at once, in one write: the one reader cannot keep up with them.
+    let ask = json!({"type": "history", "before": top}).to_string();
+    for _ in 0..ASKED {
+        alice.ws.feed(Message::text(ask.clone())).await.unwrap();
+    }
+    alice.ws.flush().await.unwrap();
+    let (mut pages, mut busy) = (0, 0);
+    while pages + busy < ASKED {
+        let event = alice.next_event().await;
+        match event["type"].as_str() {
+            Some("history") => pages += 1,
+            Some("error") => {
+                let text = event["data"].as_str().unwrap();
+                assert!(
+                    text.starts_with("history not read: the server is busy"),
+                    "{text}"
+                );
+                busy += 1;
+            }
+            _ => panic!("unexpected {event}"),
+        }
+    }
+    assert!(pages >= 1 && busy >= 1, "{pages} pages, {busy} busy");
+    // Others chat meanwhile, and alice may page again.
+    bob.say("hi").await;
+    assert_eq!(alice.expect("chat").await["data"], "hi");
+    assert_eq!(data(&page(&mut alice, top).await).len(), 300);
+}

@@ -66,6 +66,7 @@ fn sqlite(dir: &std::path::Path) -> Engine {
             on_join: 50,
             page: 100,
             max_bytes: 1 << 20,
+            reads: 64,
         },
         4096,
     )

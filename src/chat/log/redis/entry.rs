@@ -20,10 +20,6 @@ use crate::{
     },
 };
 
-/// Page requests being read from Redis at once on this instance, at most; past it the client
-/// is told the server is busy. Each user's requests also take tokens from its rate limit.
-pub const PAGES_AT_ONCE: usize = 64;
-
 /// What the join script answers.
 struct Joined {
     /// The room's last id before the joiner came.
@@ -169,7 +165,7 @@ impl RedisLog {
     }
 
     /// Reads a page of the history before `before` for `member` on a task of its own, and
-    /// sends it to that socket only. `Busy` while `PAGES_AT_ONCE` are being read.
+    /// sends it to that socket only. `Busy` while `--history-reads` pages are being read.
     pub(super) fn page(&self, member: &Membership, before: u64) -> Accepted {
         let permit = self
             .pages

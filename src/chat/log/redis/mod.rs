@@ -59,7 +59,7 @@ pub struct RedisLog {
     epoch: Arc<Epoch>,
     settings: RedisSettings,
     jobs: mpsc::UnboundedSender<Job>,
-    /// Pages of history being read now (`entry::PAGES_AT_ONCE` at most).
+    /// Pages of history being read now (`--history-reads` at most).
     pages: Arc<tokio::sync::Semaphore>,
     /// Stops the subscriber and the heartbeat when the log goes.
     _tasks: DropGuard,
@@ -144,6 +144,7 @@ impl RedisLog {
             .run(queue),
         );
         tracing::info!(instance, url = settings.url, "chat engine: Redis");
+        let pages = Arc::new(tokio::sync::Semaphore::new(settings.policy.reads));
         Ok(RedisLog {
             instance,
             conn,
@@ -153,7 +154,7 @@ impl RedisLog {
             epoch,
             settings,
             jobs,
-            pages: Arc::new(tokio::sync::Semaphore::new(entry::PAGES_AT_ONCE)),
+            pages,
             _tasks: stop.drop_guard(),
         })
     }

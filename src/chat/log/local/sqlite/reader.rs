@@ -3,7 +3,8 @@
 //! writer, and no other room's messages wait for it. SQLite's WAL lets it read beside the
 //! writer's commits, and a read after a commit sees it.
 //!
-//! Bounded: at most `READ_QUEUE` requests wait. Past that a page is refused (the client is
+//! Bounded: at most `--history-reads` requests wait (64: one is a few milliseconds' work, and
+//! the rate limit holds each user to a few pages a second). Past that a page is refused (the client is
 //! told the server is busy; each page also takes a token from its user's rate limit), and a
 //! joiner's history is read by the writer itself, as before there was a reader.
 
@@ -28,10 +29,6 @@ use crate::{
     },
     store::HistoryStore,
 };
-
-/// Reads waiting for the reader at most. One is a few milliseconds' work, and the rate limit
-/// holds each user to a few pages a second.
-pub const READ_QUEUE: usize = 64;
 
 /// The ids SQLite can hold; a `before` above them asks for everything.
 const MAX_SQL_ID: u64 = i64::MAX as u64;
@@ -63,7 +60,7 @@ impl Reader {
         store: HistoryStore,
         policy: HistoryPolicy,
     ) -> anyhow::Result<Self> {
-        let (requests, queue) = mpsc::sync_channel::<Request>(READ_QUEUE);
+        let (requests, queue) = mpsc::sync_channel::<Request>(policy.reads);
         std::thread::Builder::new()
             .name("history-reader".into())
             .spawn(move || {
