@@ -107,6 +107,16 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_HISTORY_ON_JOIN", default_value_t = 50)]
     pub history_on_join: usize,
 
+    /// The most events one `history` carries: a recovery with `since`, or a page the client
+    /// asked for with `{"type":"history","before":…}`; at least --history-on-join.
+    #[arg(long, env = "PASSERBY_HISTORY_PAGE", default_value_t = 300)]
+    pub history_page: usize,
+
+    /// Reads of history waiting (SQLite) or under way (Redis) at once: pages, and with SQLite
+    /// joiners' histories; past it a page request gets `error` (busy).
+    #[arg(long, env = "PASSERBY_HISTORY_READS", default_value_t = 64, value_parser = parse_reads)]
+    pub history_reads: usize,
+
     /// What stored history survives: a crash of the process, or also a power loss (an fsync
     /// before every delivery).
     #[arg(long, env = "PASSERBY_HISTORY_DURABILITY", value_enum, default_value_t = Durability::Process)]
@@ -255,6 +265,13 @@ impl Config {
     }
 }
 
+fn parse_reads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a number of reads (1 or more)")),
+    }
+}
+
 fn parse_days(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(days) if days.is_finite() && days >= 0.0 => Ok(days),
@@ -294,6 +311,8 @@ mod tests {
         assert_eq!(retention.max_events, 10_000);
         assert_eq!(retention.max_age, Some(Duration::from_secs(30 * 86_400)));
         assert_eq!(c.history_on_join, 50);
+        assert_eq!(c.history_page, 300);
+        assert_eq!(c.history_reads, 64);
         assert_eq!(c.history_queue, 4096);
         assert_eq!(c.outbound_queue_bytes, 1024 * 1024);
         assert_eq!(c.write_timeout, Duration::from_secs(30));

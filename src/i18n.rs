@@ -141,6 +141,10 @@ pub struct Strings {
     pub js_bad_room: &'static str,
     pub js_upload_failed: &'static str,
     pub js_click_to_whisper: &'static str,
+    /// At the top of the conversation while an older page is on its way.
+    pub js_loading_older: &'static str,
+    /// At the top of the conversation once no older events remain.
+    pub js_beginning: &'static str,
 }
 
 const ZH: Strings = Strings {
@@ -182,6 +186,8 @@ const ZH: Strings = Strings {
     js_bad_room: "房间名须为 1–32 个字母、数字、- 或 _",
     js_upload_failed: "图片没有发出：{reason}",
     js_click_to_whisper: "点击和 {name} 私聊",
+    js_loading_older: "正在加载更早的消息…",
+    js_beginning: "对话从这里开始",
 };
 
 const EN: Strings = Strings {
@@ -223,6 +229,8 @@ const EN: Strings = Strings {
     js_bad_room: "A room name is 1–32 letters, digits, - or _",
     js_upload_failed: "Image not sent: {reason}",
     js_click_to_whisper: "Click to whisper to {name}",
+    js_loading_older: "Loading earlier messages…",
+    js_beginning: "This is the beginning of the conversation",
 };
 
 #[cfg(test)]

@@ -65,6 +65,12 @@ impl App {
                 config.max_message_chars
             );
         }
+        if config.history_page == 0 || config.history_on_join > config.history_page {
+            anyhow::bail!(
+                "--history-page must be at least 1 and at least --history-on-join ({})",
+                config.history_on_join
+            );
+        }
         if config.max_sockets_per_user == 0 {
             anyhow::bail!("--max-sockets-per-user must be at least 1");
         }
@@ -84,10 +90,11 @@ impl App {
         let uploads = Uploads::open(&config.data_dir, config.max_upload_bytes)
             .with_context(|| format!("opening {}/uploads", config.data_dir.display()))?;
         let metrics = Arc::new(Metrics::new());
-        let policy = |max_events: u64| HistoryPolicy {
+        let policy = HistoryPolicy {
             on_join: config.history_on_join,
-            max: usize::try_from(max_events).unwrap_or(usize::MAX),
+            page: config.history_page,
             max_bytes: outbox::history_budget(config.outbound_queue_bytes),
+            reads: config.history_reads,
         };
         for (flag, rate) in [
             ("--room-rate", config.room_rate),
@@ -111,7 +118,7 @@ impl App {
                     RedisSettings {
                         url: url.clone(),
                         presence_ttl: config.redis_presence_ttl,
-                        policy: policy(config.history_max_events),
+                        policy,
                         max_events: config.history_max_events,
                     },
                     metrics.events.clone(),
@@ -130,7 +137,7 @@ impl App {
                     metrics.events.clone(),
                     store,
                     reservations,
-                    policy(retention.max_events),
+                    policy,
                     queue,
                     rooms,
                 )?

@@ -199,6 +199,11 @@ impl Engine {
         Ok(whisper)
     }
 
+    /// Sends this socket a page of the history before `before` (a `history` with `before`).
+    pub fn history_page(&self, member: &Membership, before: u64) -> Result<(), EngineError> {
+        self.log.page(member, before)
+    }
+
     /// Sends an `error` event to this socket only, after what the log still holds for it.
     pub fn reply_error(&self, member: &Membership, message: &str) {
         self.log.reply_error(member, message.to_owned());

@@ -96,7 +96,9 @@ impl PrivateEvent<'_> {
 }
 
 /// `history`: earlier events, oldest first, each exactly as it was sent. `truncated` says that
-/// some events the client asked for are gone (pruned, or never in this store).
+/// some events the client asked for are not here (pruned, never in this store, or beyond one
+/// frame's bounds): it rebuilds its view from these. `more` says older events remain that it
+/// may page back to; `before` marks the answer to a page request (`ClientCommand::History`).
 #[derive(Debug, Serialize)]
 pub struct HistoryEvent<'a> {
     pub id: u64,
@@ -107,6 +109,10 @@ pub struct HistoryEvent<'a> {
     pub time: u64,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
 }
 
 impl HistoryEvent<'_> {
@@ -155,6 +161,10 @@ pub enum ClientCommand {
     },
     /// An uploaded image's URL, `/uploads/<name>`.
     Image(String),
+    /// A page of the events before this id (at least 1), newest first to fill it.
+    History {
+        before: u64,
+    },
 }
 
 /// A command we cannot read: an unknown `type`, or fields missing or of the wrong kind. The
@@ -174,11 +184,16 @@ pub fn parse_client_text(text: &str) -> Result<ClientCommand, BadCommand> {
         Chat { data: String },
         Private { to: u64, data: String },
         Image { data: String },
+        History { before: u64 },
     }
     match serde_json::from_value::<Wire>(command) {
         Ok(Wire::Chat { data }) => Ok(ClientCommand::Chat(data)),
         Ok(Wire::Private { to, data }) => Ok(ClientCommand::Private { to, data }),
         Ok(Wire::Image { data }) => Ok(ClientCommand::Image(data)),
+        Ok(Wire::History { before: 0 }) => Err(BadCommand(
+            "history needs `before`, an event id above 0".into(),
+        )),
+        Ok(Wire::History { before }) => Ok(ClientCommand::History { before }),
         Err(e) => Err(BadCommand(e.to_string())),
     }
 }
@@ -351,5 +366,22 @@ mod tests {
                 .contains("data")
         );
         assert!(parse_client_text(r#"{"type":"chat","data":5}"#).is_err());
+    }
+
+    #[test]
+    fn a_history_command_names_an_id_above_zero() {
+        assert_eq!(
+            parse_client_text(r#"{"type":"history","before":42}"#),
+            Ok(ClientCommand::History { before: 42 })
+        );
+        for bad in [
+            r#"{"type":"history"}"#,
+            r#"{"type":"history","before":0}"#,
+            r#"{"type":"history","before":-3}"#,
+            r#"{"type":"history","before":"7"}"#,
+            r#"{"type":"history","before":1.5}"#,
+        ] {
+            assert!(parse_client_text(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,16 +1,32 @@
-//! What a connecting socket is owed from history: one rule, whichever engine keeps it.
+//! What a socket is owed from history, and how much one `history` frame carries: one rule,
+//! whichever engine keeps it.
+//!
+//! A frame holds at most `page` events (`--history-page`) and `max_bytes` of them. What did
+//! not fit is older than what was sent, so the frame says `more` and the client may page
+//! back (`{"type":"history","before":<id>}`). A recovery (`since`) that did not fit is
+//! `truncated` as well: the client rebuilds its view from the newest page, so what it shows
+//! has no gap, and pages back for the rest.
 
 use serde_json::value::RawValue;
+
+use super::{
+    Membership,
+    hub::Hub,
+    protocol::{EventKind, HistoryEvent, now_ms},
+};
 
 /// Which stored events go into a socket's `history` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Catchup {
     /// Events with a greater id...
     pub after: u64,
-    /// ...the newest this many of them...
+    /// ...the newest this many of them (read one more, to learn whether older ones remain)...
     pub limit: usize,
     /// ...and whether the client asked for more than that: it must rebuild its view.
     pub truncated: bool,
+    /// The client asked for everything after its `since`: events left out for the bounds
+    /// make the frame truncated too.
+    pub recovery: bool,
 }
 
 /// How much history a socket gets.
@@ -18,15 +34,29 @@ pub struct Catchup {
 pub struct HistoryPolicy {
     /// Events a newcomer (no `since`) gets, and what a truncated recovery falls back to.
     pub on_join: usize,
-    /// The most a recovery sends: the retention, since more than that is never kept.
-    pub max: usize,
+    /// The most events one `history` carries: a recovery or a page back (`--history-page`).
+    pub page: usize,
     /// The most bytes of events one `history` carries, so that it fits its socket's outbox
     /// (see `outbox::history_budget`).
     pub max_bytes: usize,
+    /// Reads of history that may wait or run at once on this instance, pages and (SQLite)
+    /// joiners' histories (`--history-reads`); past it a page is refused as busy.
+    pub reads: usize,
+}
+
+/// What one `history` frame carries, once bounded.
+#[derive(Debug, Default)]
+pub struct Bounded {
+    /// Oldest first.
+    pub events: Vec<Box<RawValue>>,
+    /// Events the client asked for were left out: it rebuilds from these.
+    pub truncated: bool,
+    /// Older events remain that the client may page back to.
+    pub more: bool,
 }
 
 /// Keeps the newest events, oldest first, whose JSON fits in `max_bytes`; true if older
-/// ones had to go, which makes the `history` truncated: the client rebuilds from what fits.
+/// ones had to go.
 pub fn keep_newest(events: &mut Vec<Box<RawValue>>, max_bytes: usize) -> bool {
     let mut total = 0usize;
     let mut first_kept = events.len();
@@ -40,6 +70,49 @@ pub fn keep_newest(events: &mut Vec<Box<RawValue>>, max_bytes: usize) -> bool {
     }
     events.drain(..first_kept);
     first_kept > 0
+}
+
+/// Bounds what was read (oldest first, up to `limit + 1` events so that one more than fits
+/// says older ones remain) to the newest `limit` events within `max_bytes`.
+pub fn bound(mut events: Vec<Box<RawValue>>, limit: usize, max_bytes: usize) -> Bounded {
+    let over = events.len().saturating_sub(limit);
+    events.drain(..over);
+    let trimmed = keep_newest(&mut events, max_bytes);
+    Bounded {
+        events,
+        truncated: false,
+        more: over > 0 || trimmed,
+    }
+}
+
+impl Catchup {
+    /// What a joiner's `history` carries of what was read for it.
+    pub fn bound(self, events: Vec<Box<RawValue>>, max_bytes: usize) -> Bounded {
+        let mut bounded = bound(events, self.limit, max_bytes);
+        bounded.truncated = self.truncated || (self.recovery && bounded.more);
+        bounded
+    }
+}
+
+/// Sends a page of history (the events before `before`) to the member's socket only. It is
+/// not a room event: its id is the last one the socket was sent, as an `error`'s.
+pub fn send_page(hub: &Hub, member: &Membership, before: u64, page: &Bounded) {
+    let Some(id) = hub.last_sent(member) else {
+        return;
+    };
+    let data: Vec<&RawValue> = page.events.iter().map(AsRef::as_ref).collect();
+    let frame = HistoryEvent {
+        id,
+        kind: EventKind::History,
+        user: member.user(),
+        data: &data,
+        time: now_ms(),
+        truncated: false,
+        more: page.more,
+        before: Some(before),
+    }
+    .to_frame();
+    hub.reply(member, frame);
 }
 
 /// `since` is the last id the client saw, if it said; `last_id` the room's last id before
@@ -58,14 +131,16 @@ pub fn plan(
         after: 0,
         limit: policy.on_join,
         truncated,
+        recovery: false,
     };
     match since {
         None => newest(false),
         Some(since) if since > last_id || since < pruned_through => newest(true),
         Some(since) => Catchup {
             after: since,
-            limit: policy.max,
+            limit: policy.page,
             truncated: false,
+            recovery: true,
         },
     }
 }
@@ -76,8 +151,9 @@ mod tests {
 
     const POLICY: HistoryPolicy = HistoryPolicy {
         on_join: 50,
-        max: 10_000,
+        page: 300,
         max_bytes: 1 << 20,
+        reads: 64,
     };
 
     fn events(sizes: &[usize]) -> Vec<Box<RawValue>> {
@@ -110,20 +186,22 @@ mod tests {
             Catchup {
                 after: 0,
                 limit: 50,
-                truncated: false
+                truncated: false,
+                recovery: false,
             }
         );
     }
 
     #[test]
-    fn a_recovery_gets_everything_after_since() {
+    fn a_recovery_gets_a_page_after_since() {
         for since in [0, 7, 100] {
             assert_eq!(
                 plan(Some(since), 100, 0, POLICY),
                 Catchup {
                     after: since,
-                    limit: 10_000,
-                    truncated: false
+                    limit: 300,
+                    truncated: false,
+                    recovery: true,
                 }
             );
         }
@@ -140,5 +218,54 @@ mod tests {
     #[test]
     fn a_since_ahead_of_the_room_is_truncated() {
         assert!(plan(Some(101), 100, 0, POLICY).truncated);
+    }
+
+    fn lens(bounded: &Bounded) -> Vec<usize> {
+        bounded.events.iter().map(|e| e.get().len()).collect()
+    }
+
+    #[test]
+    fn a_frame_keeps_the_newest_page_and_says_more_when_older_ones_remain() {
+        let b = bound(events(&[3, 4, 5, 6]), 3, 1 << 20);
+        assert_eq!(lens(&b), [4, 5, 6]);
+        assert!(b.more && !b.truncated);
+        let b = bound(events(&[3, 4, 5]), 3, 1 << 20);
+        assert_eq!(lens(&b), [3, 4, 5]);
+        assert!(!b.more, "all of it fit");
+        let b = bound(events(&[30, 10, 10]), 3, 22);
+        assert_eq!(lens(&b), [10, 10]);
+        assert!(b.more, "the bytes bound left one out");
+    }
+
+    #[test]
+    fn a_newcomer_with_more_is_not_truncated() {
+        let c = plan(None, 100, 0, POLICY);
+        let b = c.bound(events(&[3; 51]), 1 << 20);
+        assert_eq!(b.events.len(), 50);
+        assert!(b.more && !b.truncated);
+    }
+
+    #[test]
+    fn a_recovery_longer_than_a_page_is_truncated_with_more() {
+        let c = plan(Some(10), 1000, 0, POLICY);
+        let b = c.bound(events(&[3; 301]), 1 << 20);
+        assert_eq!(b.events.len(), 300);
+        assert!(
+            b.more && b.truncated,
+            "the client rebuilds and may page back"
+        );
+        let b = c.bound(events(&[3; 300]), 1 << 20);
+        assert!(!b.more && !b.truncated, "one page covers it");
+        let b = c.bound(events(&[30, 10, 10]), 22);
+        assert!(b.more && b.truncated, "the bytes bound left one out");
+    }
+
+    #[test]
+    fn a_truncated_recovery_says_more_only_if_older_events_remain() {
+        let c = plan(Some(39), 100, 40, POLICY);
+        let b = c.bound(events(&[3; 50]), 1 << 20);
+        assert!(b.truncated && !b.more);
+        let b = c.bound(events(&[3; 51]), 1 << 20);
+        assert!(b.truncated && b.more);
     }
 }

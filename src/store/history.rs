@@ -5,7 +5,11 @@
 //! who may see it: the whole room, or two users (a private message, kept once, in the room it
 //! was said in; its two users' other rooms keep nothing of it).
 
-use std::{collections::HashMap, path::Path, time::Duration};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -78,6 +82,7 @@ pub struct Retention {
 pub struct HistoryStore {
     conn: Connection,
     retention: Retention,
+    path: PathBuf,
 }
 
 impl HistoryStore {
@@ -105,7 +110,11 @@ impl HistoryStore {
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("creating the schema in {}", path.display()))?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        Ok(HistoryStore { conn, retention })
+        Ok(HistoryStore {
+            conn,
+            retention,
+            path,
+        })
     }
 
     /// Makes every commit wait for the disk (synchronous=FULL), so events survive a power
@@ -113,6 +122,22 @@ impl HistoryStore {
     pub fn power_safe(&self) -> anyhow::Result<()> {
         self.conn.execute_batch("PRAGMA synchronous=FULL;")?;
         Ok(())
+    }
+
+    /// Another connection to the same file, for reads only: under WAL it reads beside the
+    /// writer without waiting for it, so pages of history keep off the writer thread.
+    pub fn reader(&self) -> anyhow::Result<Self> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening {} to read", self.path.display()))?;
+        conn.execute_batch("PRAGMA busy_timeout=5000;")?;
+        Ok(HistoryStore {
+            conn,
+            retention: self.retention,
+            path: self.path.clone(),
+        })
     }
 
     pub fn retention(&self) -> Retention {
@@ -163,6 +188,20 @@ impl HistoryStore {
             }
         }
         tx.commit()
+    }
+
+    /// Runs `read` in one read transaction, so everything it reads is of one moment.
+    pub fn snapshot<T>(
+        &self,
+        read: impl FnOnce(&Self) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let result = read(self);
+        // A read-only transaction: ending it cannot lose anything.
+        let ended = self.conn.execute_batch("COMMIT");
+        let value = result?;
+        ended?;
+        Ok(value)
     }
 
     /// The newest id retention deleted in `room` (0 if none). A room without a row lost
@@ -414,5 +453,38 @@ mod tests {
         assert_eq!(store.pruned_through("a").unwrap(), 1);
         assert_eq!(store.pruned_through("b").unwrap(), 2);
         assert_eq!(store.read("a", 0, 9, 1, 50).unwrap(), ["new"]);
+    }
+
+    #[test]
+    fn a_reader_sees_what_the_writer_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = HistoryStore::open(dir.path(), KEEP_ALL).unwrap();
+        let reader = store.reader().unwrap();
+        store
+            .append(&[event("a", 1, 1, "one")], &[("a", 1)])
+            .unwrap();
+        assert_eq!(reader.read("a", 0, 9, 1, 50).unwrap(), ["one"]);
+        let mut other = reader;
+        assert!(
+            other.append(&[event("a", 2, 1, "x")], &[]).is_err(),
+            "read only"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_reads_one_moment_whatever_commits_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = HistoryStore::open(dir.path(), KEEP_ALL).unwrap();
+        let reader = store.reader().unwrap();
+        store.append(&[event("a", 1, 1, "one")], &[]).unwrap();
+        let (before, during) = reader
+            .snapshot(|r| {
+                let before = r.read("a", 0, 9, 1, 50)?;
+                store.append(&[event("a", 2, 1, "two")], &[]).unwrap();
+                Ok((before, r.read("a", 0, 9, 1, 50)?))
+            })
+            .unwrap();
+        assert_eq!(before, during, "the commit in between is not seen");
+        assert_eq!(reader.read("a", 0, 9, 1, 50).unwrap(), ["one", "two"]);
     }
 }

@@ -17,7 +17,7 @@ $(function () {
     'too-many-rooms',
     'joined', 'left',
     'you', 'sign-in-failed', 'not-connected', 'whisper-to', 'private-to', 'private-from',
-    'bad-room', 'upload-failed', 'click-to-whisper'], function (_, key) {
+    'bad-room', 'upload-failed', 'click-to-whisper', 'loading-older', 'beginning'], function (_, key) {
     t[key] = $app.attr('data-t-' + key) || key;
   });
 
@@ -39,6 +39,10 @@ $(function () {
   // dropped socket or a server restart loses nothing on screen.
   var lastId = null;
   var firstLive = null; // the first log line this socket added live, where history goes before
+  // Scrolling back: whether older events remain before the oldest line shown (the server's
+  // `more`), and the `before` of the page we asked for and wait on, or null.
+  var olderMore = false;
+  var pageBefore = null;
 
   // `{name}` placeholders filled in; the result is only ever used as text.
   function fill(template, values) {
@@ -90,8 +94,70 @@ $(function () {
 
   function trimLog() {
     var $items = $log.children();
-    if ($items.length > 500) { $items.slice(0, $items.length - 500).remove(); }
+    if ($items.length > 500) {
+      $items.slice(0, $items.length - 500).remove();
+      // What was trimmed can be paged back to again.
+      olderMore = true;
+      topMarker(null);
+    }
   }
+
+  // ---- scrolling back ---------------------------------------------------------------------
+
+  // The line at the top of the conversation: 'loading', 'beginning', or none.
+  function topMarker(kind) {
+    $('#log-top').remove();
+    if (!kind) { return; }
+    $('<li>').attr('id', 'log-top').addClass('system top ' + kind)
+      .append($('<span>').text(kind === 'loading' ? t['loading-older'] : t.beginning))
+      .prependTo($log);
+  }
+
+  function oldestShown() {
+    var id = null;
+    $log.children('[data-id]').each(function () {
+      var n = parseInt($(this).attr('data-id'), 10);
+      if (!isNaN(n) && (id === null || n < id)) { id = n; }
+    });
+    return id;
+  }
+
+  // At the top (or with nothing to scroll) and older events remain: ask for the page before
+  // the oldest line shown. One request at a time; the server counts each like a message.
+  function maybeLoadOlder() {
+    if (!olderMore || pageBefore !== null || !ws || ws.readyState !== WebSocket.OPEN) { return; }
+    if ($log.scrollTop() > 40) { return; }
+    var before = oldestShown();
+    if (before === null || before <= 1) { return; }
+    pageBefore = before;
+    topMarker('loading');
+    ws.send(JSON.stringify({ type: 'history', before: before }));
+  }
+
+  // A page of older events: prepended above what is shown, keeping the lines in view still.
+  function showPage(ev) {
+    if (ev.before !== pageBefore) { return; }
+    pageBefore = null;
+    topMarker(null);
+    var known = {};
+    $log.children('[data-id]').each(function () { known[$(this).attr('data-id')] = true; });
+    var items = [];
+    $.each(Array.isArray(ev.data) ? ev.data : [], function (_, past) {
+      if (!past || known[String(past.id)]) { return; }
+      var $item = pastItem(past);
+      if ($item) { items.push($item); }
+    });
+    olderMore = ev.more === true;
+    var el = $log[0];
+    var fromBottom = el.scrollHeight - el.scrollTop;
+    $log.prepend(items);
+    if (!olderMore) { topMarker('beginning'); }
+    if (items.length) { $('#empty').prop('hidden', true); }
+    el.scrollTop = el.scrollHeight - fromBottom;
+    maybeLoadOlder();
+  }
+
+  $log.on('scroll', maybeLoadOlder);
 
   // Follows the conversation unless the reader scrolled up; then offers a jump instead.
   function append($item, follow) {
@@ -165,6 +231,9 @@ $(function () {
     var pinned = atBottom();
     if (rebuild) {
       if (firstLive !== null) { firstLive.prevAll().remove(); } else { $log.empty(); }
+      olderMore = ev.more === true;
+      pageBefore = null;
+      topMarker(olderMore || !Array.isArray(ev.data) || !ev.data.length ? null : 'beginning');
     }
     var known = {};
     $log.children('[data-id]').each(function () { known[$(this).attr('data-id')] = true; });
@@ -179,6 +248,8 @@ $(function () {
     $('#empty').prop('hidden', true);
     trimLog();
     if (pinned) { scrollToBottom(); }
+    // A short history leaves nothing to scroll: fetch older lines until it fills the view.
+    maybeLoadOlder();
   }
 
   function renderOnline(count) {
@@ -232,6 +303,8 @@ $(function () {
         message(ev);
         break;
       case 'error':
+        // A refused page (over the rate limit, busy) may be asked for again by scrolling.
+        if (pageBefore !== null) { pageBefore = null; topMarker(null); }
         systemLine('error', ev.data, ev.time);
         break;
     }
@@ -254,10 +327,16 @@ $(function () {
     var resumed = lastId !== null;
     ws = socket;
     firstLive = null;
+    pageBefore = null;
     socket.onmessage = function (m) {
       if (ws !== socket) { return; }
       var ev;
       try { ev = JSON.parse(m.data); } catch (e) { return; }
+      if (ev.type === 'history' && typeof ev.before === 'number') {
+        // A page we asked for: its id is not a place in the live stream to resume from.
+        showPage(ev);
+        return;
+      }
       if (ev.type === 'history') {
         showHistory(ev, !resumed || ev.truncated === true);
       } else {
@@ -339,6 +418,8 @@ $(function () {
     setWhisper(null);
     lastId = null;
     firstLive = null;
+    olderMore = false;
+    pageBefore = null;
     $log.empty();
     $('#online').empty();
     $('#count').text('0');

@@ -14,6 +14,7 @@ mod limits;
 mod nginx;
 mod nginx_limits;
 mod ops;
+mod paging;
 mod process;
 mod raw;
 mod refused;

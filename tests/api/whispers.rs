@@ -21,6 +21,10 @@ pub fn many_sockets(c: &mut Config) {
     c.max_connections_per_address = 4 * ROOMS;
     c.rate_limit = 1000.0;
     c.rate_burst = 1000.0;
+    // Opening a socket in each of them is a burst of sockets and of new rooms.
+    c.socket_burst = 4.0 * ROOMS as f64;
+    c.socket_address_burst = 4.0 * ROOMS as f64;
+    c.room_rate = 4.0 * ROOMS as f64;
 }
 
 pub fn whisper(to: &Value, text: &str) -> String {

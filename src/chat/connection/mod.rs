@@ -338,6 +338,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     self.not_sent(&e);
                 }
             }
+            ClientCommand::History { before } => {
+                // A page is a read of up to a frame's bytes: it costs a message's token.
+                if !self.within_rate_limit() {
+                    return;
+                }
+                self.send_chats();
+                if let Err(e) = self.state.engine.history_page(&self.member, before) {
+                    tracing::warn!(user, error = %e, "history page not read");
+                    self.reply_error(&format!("history not read: {e}"));
+                }
+            }
         }
     }
 }

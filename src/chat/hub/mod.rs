@@ -28,7 +28,7 @@ use super::{
     Membership,
     log::{Entry, Event, Visibility},
     outbox::Outbox,
-    protocol::{Chunk, EventData, EventKind, ServerEvent, now_ms},
+    protocol::{Chunk, EventData, EventKind, Frame, ServerEvent, now_ms},
     room::RoomName,
 };
 use crate::auth::User;
@@ -225,6 +225,27 @@ impl Hub {
         .to_frame();
         // A full outbox marks its socket for closing; its task does the rest.
         let _ = socket.outbox.push(frame);
+    }
+
+    /// The id of the last event this socket was sent, if it is here: a reply that is not
+    /// a room event (a page of history) carries it, as an `error` does.
+    pub fn last_sent(&self, member: &Membership) -> Option<u64> {
+        let state = self.lock();
+        let members = state.rooms.get(&member.room)?;
+        Some(members.sockets.get(&member.socket)?.last())
+    }
+
+    /// A frame for one socket only (a page of history), built outside the lock.
+    pub fn reply(&self, member: &Membership, frame: Frame) {
+        let state = self.lock();
+        if let Some(socket) = state
+            .rooms
+            .get(&member.room)
+            .and_then(|m| m.sockets.get(&member.socket))
+        {
+            // A full outbox marks its socket for closing; its task does the rest.
+            let _ = socket.outbox.push(frame);
+        }
     }
 
     /// Runs `f` on every socket's outbox here (ticks, shutdown).

@@ -83,6 +83,11 @@ pub trait EventLog: Send + Sync + fmt::Debug {
     /// An `error` for this socket only, queued behind what the log still holds for it.
     fn reply_error(&self, member: &Membership, message: String);
 
+    /// A page of the events before `before` that the member may see, newest ones first to
+    /// fill it, sent to its socket only as a `history` with `before`. `Err` if it cannot be
+    /// read now (busy).
+    fn page(&self, member: &Membership, before: u64) -> Accepted;
+
     /// Detaches the socket; the user's last one in the room sends `left`. True if this
     /// instance announced it.
     fn leave(&self, member: Membership) -> bool;

@@ -438,3 +438,51 @@ async fn behind_an_nginx_upstream_of_two_instances_everyone_is_in_one_chat() {
     alice.say("across the upstream").await;
     assert_eq!(bob.expect("chat").await["data"], "across the upstream");
 }
+
+#[tokio::test]
+async fn history_pages_back_from_the_stream_on_another_instance_with_whispers_for_their_pair() {
+    use crate::paging::{data, page, page_to_the_beginning, texts};
+    let cluster = Cluster::new();
+    let paged = |cluster: &Cluster| {
+        let (url, secret) = (cluster.redis.url(), cluster.secret_file());
+        spawn_with(move |c| {
+            c.redis = Some(url);
+            c.secret_file = Some(secret);
+            c.rate_limit = 1000.0;
+            c.rate_burst = 1000.0;
+            c.history_on_join = 2;
+            c.history_page = 3;
+        })
+    };
+    let (a, b) = (paged(&cluster).await, paged(&cluster).await);
+    let (mut alice, _) = a.join("alice").await;
+    let (mut bob, bob_user) = a.join("bob").await;
+    alice.expect("join").await;
+    let to = bob_user["id"].as_u64().unwrap();
+    alice
+        .say(&serde_json::json!({"type": "private", "to": to, "data": "psst"}).to_string())
+        .await;
+    alice.expect("private").await;
+    bob.expect("private").await;
+    let sent: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    for text in &sent {
+        alice.say(text).await;
+        alice.expect("chat").await;
+    }
+    // Carol, on the other instance, sees no whisper however far back she pages.
+    let (mut carol, _) = b.join("carol").await;
+    alice.say("now").await;
+    let now = next_chat(&mut carol).await["id"].as_u64().unwrap();
+    let first = page(&mut carol, now).await;
+    assert_eq!(data(&first).len(), 3, "a page holds --history-page events");
+    let all = page_to_the_beginning(&mut carol, &first).await;
+    assert!(all.iter().all(|e| e["type"] != "private"), "{all:?}");
+    assert_eq!(texts(&all), sent);
+    // Bob finds his whisper.
+    while bob.next_event().await["data"] != "now" {}
+    let first = page(&mut bob, now).await;
+    let all = page_to_the_beginning(&mut bob, &first).await;
+    let whispers: Vec<&Value> = all.iter().filter(|e| e["type"] == "private").collect();
+    assert_eq!(whispers.len(), 1, "{all:?}");
+    assert_eq!(texts(&all), sent);
+}

@@ -46,6 +46,8 @@ impl Keeper for Memory {
             data: &[],
             time: now_ms(),
             truncated: catchup.truncated,
+            more: false,
+            before: None,
         }
         .to_frame();
         futures_util::future::ready(Ok(frame)).boxed()
@@ -53,6 +55,12 @@ impl Keeper for Memory {
 
     fn reply_error(&self, member: &Membership, message: String) {
         self.hub.reply_error(member, &message);
+    }
+
+    /// Nothing is kept: every page is empty, the beginning of the conversation.
+    fn page(&self, member: &Membership, before: u64) -> Accepted {
+        recovery::send_page(&self.hub, member, before, &recovery::Bounded::default());
+        Ok(())
     }
 
     fn flush(&self) -> BoxFuture<'_, ()> {

@@ -76,6 +76,9 @@ pub trait Keeper: Send + Sync + fmt::Debug {
     /// An `error` for one socket, behind the events it is still owed.
     fn reply_error(&self, member: &Membership, message: String);
 
+    /// A page of history for one socket (see `EventLog::page`).
+    fn page(&self, member: &Membership, before: u64) -> Accepted;
+
     fn flush(&self) -> BoxFuture<'_, ()>;
 
     /// `Err` with a short reason while events cannot be kept.
@@ -311,6 +314,10 @@ impl<K: Keeper> EventLog for LocalLog<K> {
 
     fn reply_error(&self, member: &Membership, message: String) {
         self.keeper.reply_error(member, message);
+    }
+
+    fn page(&self, member: &Membership, before: u64) -> Accepted {
+        self.keeper.page(member, before)
     }
 
     fn leave(&self, member: Membership) -> bool {

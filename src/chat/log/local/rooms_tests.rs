@@ -49,8 +49,9 @@ fn sqlite(dir: &std::path::Path, rooms: RoomPolicy) -> LocalLog<super::Sqlite> {
         Reservations::open(dir).unwrap(),
         HistoryPolicy {
             on_join: 50,
-            max: 100,
+            page: 100,
             max_bytes: 1 << 20,
+            reads: 64,
         },
         64,
         rooms,

@@ -66,8 +66,9 @@ fn sqlite(dir: &std::path::Path) -> Engine {
         Reservations::open(dir).unwrap(),
         HistoryPolicy {
             on_join: 50,
-            max: 100,
+            page: 100,
             max_bytes: 1 << 20,
+            reads: 64,
         },
         4096,
         RoomPolicy::default(),

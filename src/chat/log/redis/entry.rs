@@ -2,7 +2,7 @@
 //! it missed read from the room's stream, and its first frames (`join`, `list`, `history`)
 //! for the hub to settle it with.
 
-use redis::streams::StreamRangeReply;
+use redis::{aio::ConnectionLike, streams::StreamRangeReply};
 use serde_json::value::RawValue;
 
 use super::{
@@ -13,9 +13,10 @@ use crate::{
     auth::User,
     chat::{
         EngineError, Membership,
-        log::{Entry, Joiner},
+        log::{Accepted, Entry, Joiner},
         protocol::{EventData, EventKind, HistoryEvent, ServerEvent, now_ms},
         recovery,
+        room::RoomName,
     },
 };
 
@@ -105,33 +106,17 @@ impl RedisLog {
         } = joined;
         let pruned_through = if first == 0 { before } else { first - 1 };
         let plan = recovery::plan(since, before, pruned_through, self.settings.policy);
-        let mut stored = if plan.limit == 0 || before <= plan.after {
-            Vec::new()
-        } else {
-            let reply: StreamRangeReply = redis::cmd("XREVRANGE")
-                .arg(stream_key(&member.room))
-                .arg(format!("{before}-0"))
-                .arg(format!("{}-0", plan.after + 1))
-                .arg("COUNT")
-                .arg(plan.limit)
-                .query_async(&mut self.conn.clone())
-                .await?;
-            let mut bodies: Vec<Box<RawValue>> = reply
-                .ids
-                .iter()
-                .filter(|entry| {
-                    entry
-                        .get::<String>("v")
-                        .and_then(|v| parse_visibility(&v))
-                        .is_some_and(|v| v.allows(user.id))
-                })
-                .filter_map(|entry| entry.get::<String>("b"))
-                .filter_map(|body| RawValue::from_string(body).ok())
-                .collect();
-            bodies.reverse();
-            bodies
-        };
-        let trimmed = recovery::keep_newest(&mut stored, self.settings.policy.max_bytes);
+        // One more than the page, to learn whether older events remain.
+        let stored = read_back(
+            &mut self.conn.clone(),
+            &member.room,
+            user.id,
+            (plan.after, before),
+            plan.limit.saturating_add(1),
+            self.scan_bound(),
+        )
+        .await?;
+        let bounded = plan.bound(stored, self.settings.policy.max_bytes);
         let users: Vec<User> = serde_json::from_str(&joined.users).unwrap_or_default();
         let users: Vec<&User> = users.iter().collect();
         let mut frames = Vec::with_capacity(3);
@@ -149,7 +134,7 @@ impl RedisLog {
             }
             .to_frame(),
         );
-        let data: Vec<&RawValue> = stored.iter().map(|b| &**b).collect();
+        let data: Vec<&RawValue> = bounded.events.iter().map(|b| &**b).collect();
         frames.push(
             HistoryEvent {
                 id: history_id,
@@ -157,7 +142,9 @@ impl RedisLog {
                 user,
                 data: &data,
                 time: now_ms(),
-                truncated: plan.truncated || trimmed,
+                truncated: bounded.truncated,
+                more: bounded.more,
+                before: None,
             }
             .to_frame(),
         );
@@ -167,4 +154,110 @@ impl RedisLog {
             joined: !joined.joined.is_empty(),
         })
     }
+}
+
+impl RedisLog {
+    /// Entries one read may scan to fill its page: whispers between others are skipped, so
+    /// a page may need more than its own count, but never more than the stream holds: twice
+    /// the retention, since trimming is approximate and a stream may hold somewhat more.
+    fn scan_bound(&self) -> usize {
+        usize::try_from(self.settings.max_events.saturating_mul(2)).unwrap_or(usize::MAX)
+    }
+
+    /// Reads a page of the history before `before` for `member` on a task of its own, and
+    /// sends it to that socket only. `Busy` while `--history-reads` pages are being read.
+    pub(super) fn page(&self, member: &Membership, before: u64) -> Accepted {
+        let permit = self
+            .pages
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| EngineError::Busy)?;
+        let mut conn = self.conn.clone();
+        let hub = self.hub.clone();
+        let member = member.clone();
+        let policy = self.settings.policy;
+        let scan = self.scan_bound();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let read = read_back(
+                &mut conn,
+                &member.room,
+                member.user.id,
+                (0, before.saturating_sub(1)),
+                policy.page.saturating_add(1),
+                scan,
+            )
+            .await;
+            match read {
+                Ok(events) => {
+                    let page = recovery::bound(events, policy.page, policy.max_bytes);
+                    recovery::send_page(&hub, &member, before, &page);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, room = %member.room, "reading a page of history failed");
+                    hub.reply_error(&member, "history not read: the server could not read it");
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// The newest `want` events of the room's stream with `after < id <= through` that `viewer`
+/// may see, oldest first. Reads backwards in slices of `want`, skipping what the viewer may
+/// not see (others' whispers), until it has them all, or the stream ends, or it scanned
+/// `scan` entries: the reading a page costs is bounded by the retention.
+async fn read_back(
+    conn: &mut (impl ConnectionLike + Send),
+    room: &RoomName,
+    viewer: u64,
+    (after, through): (u64, u64),
+    want: usize,
+    scan: usize,
+) -> redis::RedisResult<Vec<Box<RawValue>>> {
+    let mut found: Vec<Box<RawValue>> = Vec::new();
+    let mut upper = through;
+    let mut scanned = 0usize;
+    while want > 0 && found.len() < want && upper > after && scanned < scan {
+        let count = want.min(scan - scanned);
+        let reply: StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(stream_key(room))
+            .arg(format!("{upper}-0"))
+            .arg(format!("{}-0", after + 1))
+            .arg("COUNT")
+            .arg(count)
+            .query_async(conn)
+            .await?;
+        scanned += reply.ids.len();
+        let Some(oldest) = reply.ids.last() else {
+            break;
+        };
+        let oldest = oldest
+            .id
+            .split('-')
+            .next()
+            .and_then(|id| id.parse::<u64>().ok())
+            .unwrap_or(0);
+        let short = reply.ids.len() < count;
+        found.extend(
+            reply
+                .ids
+                .iter()
+                .filter(|entry| {
+                    entry
+                        .get::<String>("v")
+                        .and_then(|v| parse_visibility(&v))
+                        .is_some_and(|v| v.allows(viewer))
+                })
+                .filter_map(|entry| entry.get::<String>("b"))
+                .filter_map(|body| RawValue::from_string(body).ok())
+                .take(want - found.len()),
+        );
+        if short || oldest <= after + 1 {
+            break;
+        }
+        upper = oldest - 1;
+    }
+    found.reverse();
+    Ok(found)
 }

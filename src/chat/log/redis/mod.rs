@@ -63,6 +63,8 @@ pub struct RedisLog {
     epoch: Arc<Epoch>,
     settings: RedisSettings,
     jobs: mpsc::UnboundedSender<Job>,
+    /// Pages of history being read now (`--history-reads` at most).
+    pages: Arc<tokio::sync::Semaphore>,
     /// Stops the subscriber and the heartbeat when the log goes.
     _tasks: DropGuard,
 }
@@ -146,6 +148,7 @@ impl RedisLog {
             .run(queue),
         );
         tracing::info!(instance, url = settings.url, "chat engine: Redis");
+        let pages = Arc::new(tokio::sync::Semaphore::new(settings.policy.reads));
         Ok(RedisLog {
             instance,
             conn,
@@ -155,6 +158,7 @@ impl RedisLog {
             epoch,
             settings,
             jobs,
+            pages,
             _tasks: stop.drop_guard(),
         })
     }
@@ -211,6 +215,10 @@ impl EventLog for RedisLog {
         if let Err(mpsc::error::SendError(job)) = self.jobs.send(job) {
             tracing::error!(?job, "error reply lost: the Redis worker stopped");
         }
+    }
+
+    fn page(&self, member: &Membership, before: u64) -> Accepted {
+        RedisLog::page(self, member, before)
     }
 
     /// Always false: whether `left` goes out is for Redis to decide, later, and whichever

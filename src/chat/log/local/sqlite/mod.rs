@@ -22,12 +22,21 @@
 //! `list` and `history` ids are never shown either. Ids taken by a failed batch are skipped,
 //! never reused: the log's counter moved on, and the next commit reserves above it.
 //!
+//! **Pages off the writer.** A page of history (`{"type":"history","before":…}`) is read by
+//! `reader` on its own connection and thread; the writer never waits for one. A joiner's
+//! `history` is read there too, handed over by the writer right after the commit that covers
+//! it, so it holds every event up to the joiner's floor (reads after a commit see it), and it
+//! reads the pruning mark and the events in one snapshot, so a prune in between cannot leave
+//! an unmarked gap. If the reader's queue is full, the writer reads it itself. Either way it is
+//! bounded to one page.
+//!
 //! **Supervised.** The writer runs under `catch_unwind`: a panic fails the rest of its batch
 //! (senders told, joiners closed with 1013), marks the store unhealthy and starts the loop
 //! again on the same connection (SQLite rolled the open transaction back). `/healthz` says
 //! 503 with the reason from a failed commit or a panic until a commit succeeds again.
 
 mod queue;
+mod reader;
 mod writer;
 
 #[cfg(test)]
@@ -52,6 +61,7 @@ use crate::{
     store::{HistoryStore, Reservations},
 };
 use queue::{Admit, Health, Queue};
+use reader::Reader;
 
 #[derive(Debug)]
 enum Item {
@@ -96,6 +106,8 @@ pub struct Sqlite {
     health: Arc<Health>,
     /// Rooms' reservations, read as they come back into memory.
     reservations: Reservations,
+    /// Pages of history, read beside the writer.
+    reader: Reader,
 }
 
 impl Sqlite {
@@ -109,12 +121,21 @@ impl Sqlite {
     ) -> anyhow::Result<Self> {
         let queue = Arc::new(Queue::new(capacity));
         let health = Arc::new(Health::default());
-        writer::spawn(hub.clone(), store, policy, queue.clone(), health.clone())?;
+        let reader = Reader::spawn(hub.clone(), store.reader()?, policy)?;
+        writer::spawn(
+            hub.clone(),
+            store,
+            policy,
+            queue.clone(),
+            health.clone(),
+            reader.clone(),
+        )?;
         Ok(Sqlite {
             hub,
             queue,
             health,
             reservations,
+            reader,
         })
     }
 
@@ -175,6 +196,10 @@ impl Keeper for Sqlite {
             tracing::warn!(user = member.user.id, error = %e, "error reply sent out of order");
             self.hub.reply_error(&member, &message);
         }
+    }
+
+    fn page(&self, member: &Membership, before: u64) -> Accepted {
+        self.reader.page(member, before)
     }
 
     fn flush(&self) -> BoxFuture<'_, ()> {

@@ -12,23 +12,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::value::RawValue;
-
 use super::{
     Item,
     queue::{Health, Queue, Taken},
+    reader::{Catchup, Reader, catchup_frame},
 };
 use crate::{
-    auth::User,
     chat::{
         EngineError,
         hub::Hub,
-        log::{
-            Event,
-            local::{Kept, Recall},
-        },
-        protocol::{EventKind, Frame, HistoryEvent, now_ms},
-        recovery::{self, HistoryPolicy},
+        log::{Event, local::Kept},
+        protocol::now_ms,
+        recovery::HistoryPolicy,
         room::RoomName,
     },
     store::{HistoryStore, history::NewEvent},
@@ -65,12 +60,14 @@ pub(super) fn spawn(
     policy: HistoryPolicy,
     queue: Arc<Queue>,
     health: Arc<Health>,
+    reader: Reader,
 ) -> anyhow::Result<()> {
     let prune_every = store.retention().max_age.map_or(AGE_PRUNE_EVERY, |age| {
         (age / 8).clamp(AGE_PRUNE_AT_MOST_EVERY, AGE_PRUNE_EVERY)
     });
     let mut writer = Writer {
         store,
+        reader,
         hub,
         policy,
         health,
@@ -90,6 +87,8 @@ pub(super) fn spawn(
 
 struct Writer {
     store: HistoryStore,
+    /// Where joiners' histories are read once committed.
+    reader: Reader,
     hub: Arc<Hub>,
     policy: HistoryPolicy,
     health: Arc<Health>,
@@ -265,7 +264,18 @@ impl Writer {
                         *self.unpruned.entry(room.clone()).or_default() += 1;
                         self.hub.deliver(&room, &[join.event]);
                     }
-                    let _ = done.send(Ok(self.history(&room, &user, recall)));
+                    // Read beside the writer, after the commit that covers it; if the reader
+                    // cannot take it now, here.
+                    let catchup = Catchup {
+                        room,
+                        user,
+                        recall,
+                        done,
+                    };
+                    if let Err(catchup) = self.reader.catchup(catchup) {
+                        let frame = catchup_frame(&self.store, self.policy, &catchup);
+                        let _ = catchup.done.send(Ok(frame));
+                    }
                 }
                 item => {
                     self.flush_run(run_room.take(), &mut run);
@@ -306,41 +316,6 @@ impl Writer {
             self.hub.deliver(&room, run);
         }
         run.clear();
-    }
-
-    /// The `history` event for a socket that joined when the room's last id was `through`.
-    fn history(&self, room: &RoomName, user: &User, recall: Recall) -> Frame {
-        let Recall { id, since, through } = recall;
-        let read = self.store.pruned_through(room.as_str()).and_then(|pruned| {
-            let catchup = recovery::plan(since, through, pruned, self.policy);
-            let bodies = self.store.read(
-                room.as_str(),
-                catchup.after,
-                through,
-                user.id,
-                catchup.limit,
-            )?;
-            Ok((bodies, catchup.truncated))
-        });
-        let (bodies, truncated) = read.unwrap_or_else(|e| {
-            tracing::error!(error = %e, room = %room, user = user.id, "reading history failed");
-            (Vec::new(), true)
-        });
-        let mut raw: Vec<Box<RawValue>> = bodies
-            .into_iter()
-            .filter_map(|body| RawValue::from_string(body).ok())
-            .collect();
-        let truncated = recovery::keep_newest(&mut raw, self.policy.max_bytes) || truncated;
-        let data: Vec<&RawValue> = raw.iter().map(AsRef::as_ref).collect();
-        HistoryEvent {
-            id,
-            kind: EventKind::History,
-            user,
-            data: &data,
-            time: now_ms(),
-            truncated,
-        }
-        .to_frame()
     }
 
     /// Prunes a room once it has stored an eighth of its limit since the last time: a range
