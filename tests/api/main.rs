@@ -23,7 +23,6 @@ mod rooms;
 mod server;
 mod session;
 mod sign_in;
-mod slow_readers;
 mod socket;
 mod store_faults;
 mod upload;
