@@ -10,7 +10,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     auth::{self, CookiePolicy},
     chat::{
-        Engine, RedisSettings,
+        Engine, RedisSettings, Storage,
         connection::Settings,
         limit::{RateLimiter, RatePolicy},
         outbox,
@@ -24,7 +24,7 @@ use crate::{
     routes::{self, client_addr::TrustedProxies, origin::OriginPolicy, socket_rate::SocketOpens},
     server::{EdgeSettings, Server, tally::Tally},
     state::{AppState, Inner},
-    store::{HistoryStore, IdSource, Reservations, UserIds},
+    store::{IdSource, UserIds},
     upload::{UploadLimits, UploadPolicy, Uploads},
     ws::close,
 };
@@ -127,20 +127,12 @@ impl App {
             }
             (None, None) => Engine::memory(metrics.events.clone(), rooms),
             (None, Some(retention)) => {
-                let store = HistoryStore::open(&config.data_dir, retention)?;
-                if config.history_durability == Durability::Power {
-                    store.power_safe()?;
-                }
                 let queue = usize::try_from(config.history_queue).unwrap_or(usize::MAX);
-                let reservations = Reservations::open(&config.data_dir)?;
-                Engine::sqlite(
-                    metrics.events.clone(),
-                    store,
-                    reservations,
-                    policy,
-                    queue,
-                    rooms,
-                )?
+                let storage = Storage::open(&config.data_dir, retention, policy, queue)?;
+                if config.history_durability == Durability::Power {
+                    storage.store.power_safe()?;
+                }
+                Engine::sqlite(metrics.events.clone(), storage, rooms)?
             }
         };
         let state = AppState::new(Inner {

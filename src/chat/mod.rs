@@ -18,18 +18,13 @@ pub mod text;
 
 use std::sync::Arc;
 
-use crate::{
-    auth::User,
-    metrics::EventCounters,
-    store::{HistoryStore, Reservations},
-    upload::UploadName,
-};
+use crate::{auth::User, metrics::EventCounters, upload::UploadName};
 use hub::Hub;
+pub use log::local::Storage;
 use log::{EventLog, local::LocalLog};
 pub use log::{Visibility, redis::RedisSettings};
 use outbox::{Outbox, Signal};
 use protocol::EventKind;
-use recovery::HistoryPolicy;
 use room::RoomName;
 use rooms::RoomPolicy;
 use text::ChatText;
@@ -113,25 +108,15 @@ impl Engine {
         Engine { hub, log, events }
     }
 
-    /// Every room event is stored in `store` before it is delivered, and ids continue from it.
-    /// At most `queue` events wait for the store; past that, senders and joiners are refused.
+    /// Every room event is stored before it is delivered, and ids continue from the store.
+    /// At most `storage.queue` events wait for it; past that, senders and joiners are refused.
     pub fn sqlite(
         events: EventCounters,
-        store: HistoryStore,
-        reservations: Reservations,
-        policy: HistoryPolicy,
-        queue: usize,
+        storage: Storage,
         rooms: RoomPolicy,
     ) -> anyhow::Result<Self> {
         let hub = Arc::new(Hub::default());
-        let log = Box::new(LocalLog::sqlite(
-            hub.clone(),
-            store,
-            reservations,
-            policy,
-            queue,
-            rooms,
-        )?);
+        let log = Box::new(LocalLog::sqlite(hub.clone(), storage, rooms)?);
         Ok(Engine { hub, log, events })
     }
 

@@ -12,8 +12,9 @@ use serde_json::value::RawValue;
 use super::{
     Membership,
     hub::Hub,
-    protocol::{EventKind, HistoryEvent, now_ms},
+    protocol::{EventKind, Frame, HistoryEvent, now_ms},
 };
+use crate::auth::User;
 
 /// Which stored events go into a socket's `history` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,25 @@ pub fn bound(mut events: Vec<Box<RawValue>>, limit: usize, max_bytes: usize) -> 
     }
 }
 
+impl Bounded {
+    /// The `history` event carrying these events, with id `id`, for `user`; `before` when it
+    /// is a page asked for with `{"type":"history","before":…}`.
+    pub fn frame(&self, id: u64, user: &User, before: Option<u64>) -> Frame {
+        let data: Vec<&RawValue> = self.events.iter().map(AsRef::as_ref).collect();
+        HistoryEvent {
+            id,
+            kind: EventKind::History,
+            user,
+            data: &data,
+            time: now_ms(),
+            truncated: self.truncated,
+            more: self.more,
+            before,
+        }
+        .to_frame()
+    }
+}
+
 impl Catchup {
     /// What a joiner's `history` carries of what was read for it.
     pub fn bound(self, events: Vec<Box<RawValue>>, max_bytes: usize) -> Bounded {
@@ -100,19 +120,7 @@ pub fn send_page(hub: &Hub, member: &Membership, before: u64, page: &Bounded) {
     let Some(id) = hub.last_sent(member) else {
         return;
     };
-    let data: Vec<&RawValue> = page.events.iter().map(AsRef::as_ref).collect();
-    let frame = HistoryEvent {
-        id,
-        kind: EventKind::History,
-        user: member.user(),
-        data: &data,
-        time: now_ms(),
-        truncated: false,
-        more: page.more,
-        before: Some(before),
-    }
-    .to_frame();
-    hub.reply(member, frame);
+    hub.reply(member, page.frame(id, member.user(), Some(before)));
 }
 
 /// `since` is the last id the client saw, if it said; `last_id` the room's last id before

@@ -30,15 +30,14 @@ use crate::{
         EngineError, Membership, Whisper,
         hub::{Arrival, Departure, Hub},
         protocol::{EventData, EventKind, Frame, PrivateEvent, ServerEvent, now_ms},
-        recovery::HistoryPolicy,
         room::RoomName,
         rooms::{Reserved, RoomPolicy, Rooms},
         text::ChatText,
     },
-    store::{HistoryStore, Reservations},
 };
 use memory::Memory;
 use sqlite::Sqlite;
+pub use sqlite::Storage;
 
 /// An event on its way to the keeper, with what storing it needs besides the hub's part.
 #[derive(Debug)]
@@ -119,16 +118,9 @@ impl LocalLog<Memory> {
 impl LocalLog<Sqlite> {
     /// Rooms continue their ids from `store`, whose writer thread starts here. A room is
     /// read from `reservations` when it is first used, not loaded at start.
-    pub fn sqlite(
-        hub: Arc<Hub>,
-        store: HistoryStore,
-        reservations: Reservations,
-        policy: HistoryPolicy,
-        queue: usize,
-        rooms: RoomPolicy,
-    ) -> anyhow::Result<Self> {
+    pub fn sqlite(hub: Arc<Hub>, storage: Storage, rooms: RoomPolicy) -> anyhow::Result<Self> {
         Ok(LocalLog {
-            keeper: Sqlite::spawn(hub.clone(), store, reservations, policy, queue)?,
+            keeper: Sqlite::spawn(hub.clone(), storage)?,
             hub,
             rooms: Mutex::new(Rooms::new(rooms)),
         })

@@ -3,14 +3,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use super::{EventLog, Joiner, Keeper, LocalLog, Reserved};
+use super::{EventLog, Joiner, Keeper, LocalLog, Reserved, Storage};
 use crate::{
     auth::{User, UserName},
     chat::{
-        EngineError, Membership, hub::Hub, outbox::Outbox, protocol::EventKind,
-        recovery::HistoryPolicy, room::RoomName, rooms::RoomPolicy,
+        EngineError, Membership, hub::Hub, outbox::Outbox, protocol::EventKind, room::RoomName,
+        rooms::RoomPolicy,
     },
-    store::{HistoryStore, Reservations, history::Retention},
+    store::history::Retention,
 };
 
 /// One room in memory at most: a second one makes every empty room go at once, so these
@@ -43,20 +43,8 @@ fn sqlite(dir: &std::path::Path, rooms: RoomPolicy) -> LocalLog<super::Sqlite> {
         max_events: 100,
         max_age: None,
     };
-    LocalLog::sqlite(
-        Arc::new(Hub::default()),
-        HistoryStore::open(dir, retention).unwrap(),
-        Reservations::open(dir).unwrap(),
-        HistoryPolicy {
-            on_join: 50,
-            page: 100,
-            max_bytes: 1 << 20,
-            reads: 64,
-        },
-        64,
-        rooms,
-    )
-    .unwrap()
+    let storage = Storage::open(dir, retention, super::tests::policy(), 64).unwrap();
+    LocalLog::sqlite(Arc::new(Hub::default()), storage, rooms).unwrap()
 }
 
 async fn ids_go_on_after_eviction(log: &impl EventLog, in_memory: impl Fn() -> usize) {

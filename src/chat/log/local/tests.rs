@@ -6,7 +6,7 @@ use std::{
     task::{Context, Waker},
 };
 
-use super::{EventLog, Joiner, LocalLog, sqlite};
+use super::{EventLog, Joiner, LocalLog, Storage, sqlite};
 use crate::{
     auth::{User, UserName},
     chat::{
@@ -20,7 +20,7 @@ use crate::{
         text::ChatText,
     },
     metrics::EventCounters,
-    store::{HistoryStore, Reservations, history::Retention},
+    store::{HistoryStore, history::Retention},
     ws::frame,
 };
 
@@ -60,20 +60,17 @@ fn memory() -> Engine {
 }
 
 fn sqlite(dir: &std::path::Path) -> Engine {
-    Engine::sqlite(
-        EventCounters::default(),
-        HistoryStore::open(dir, retention()).unwrap(),
-        Reservations::open(dir).unwrap(),
-        HistoryPolicy {
-            on_join: 50,
-            page: 100,
-            max_bytes: 1 << 20,
-            reads: 64,
-        },
-        4096,
-        RoomPolicy::default(),
-    )
-    .unwrap()
+    let storage = Storage::open(dir, retention(), policy(), 4096).unwrap();
+    Engine::sqlite(EventCounters::default(), storage, RoomPolicy::default()).unwrap()
+}
+
+pub(super) fn policy() -> HistoryPolicy {
+    HistoryPolicy {
+        on_join: 50,
+        page: 100,
+        max_bytes: 1 << 20,
+        reads: 64,
+    }
 }
 
 fn retention() -> Retention {
@@ -358,15 +355,8 @@ async fn a_panicking_writer_fails_its_batch_restarts_and_reports_it() {
 #[tokio::test]
 async fn a_full_queue_refuses_at_once_but_takes_every_left() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::sqlite(
-        EventCounters::default(),
-        HistoryStore::open(dir.path(), retention()).unwrap(),
-        Reservations::open(dir.path()).unwrap(),
-        HistoryPolicy::default(),
-        1,
-        RoomPolicy::default(),
-    )
-    .unwrap();
+    let storage = Storage::open(dir.path(), retention(), HistoryPolicy::default(), 1).unwrap();
+    let engine = Engine::sqlite(EventCounters::default(), storage, RoomPolicy::default()).unwrap();
     let a = Outbox::new(64);
     let members = [
         join(&engine, "lobby", 1, &a).await,

@@ -14,7 +14,7 @@ use crate::{
     chat::{
         EngineError, Membership,
         log::{Accepted, Entry, Joiner},
-        protocol::{EventData, EventKind, HistoryEvent, ServerEvent, now_ms},
+        protocol::{EventData, EventKind, ServerEvent, now_ms},
         recovery,
         room::RoomName,
     },
@@ -134,20 +134,7 @@ impl RedisLog {
             }
             .to_frame(),
         );
-        let data: Vec<&RawValue> = bounded.events.iter().map(|b| &**b).collect();
-        frames.push(
-            HistoryEvent {
-                id: history_id,
-                kind: EventKind::History,
-                user,
-                data: &data,
-                time: now_ms(),
-                truncated: bounded.truncated,
-                more: bounded.more,
-                before: None,
-            }
-            .to_frame(),
-        );
+        frames.push(bounded.frame(history_id, user, None));
         Ok(Entry {
             frames,
             floor: history_id,

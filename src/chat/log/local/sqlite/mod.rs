@@ -42,7 +42,7 @@ mod writer;
 #[cfg(test)]
 pub(in crate::chat::log::local) use writer::PANIC_ROOM;
 
-use std::sync::Arc;
+use std::{path::Path, sync::Arc};
 
 use futures_util::{FutureExt, future::BoxFuture};
 use tokio::sync::oneshot;
@@ -58,7 +58,7 @@ use crate::{
         room::RoomName,
         rooms::Reserved,
     },
-    store::{HistoryStore, Reservations},
+    store::{HistoryStore, Reservations, history::Retention},
 };
 use queue::{Admit, Health, Queue};
 use reader::Reader;
@@ -110,15 +110,41 @@ pub struct Sqlite {
     reader: Reader,
 }
 
-impl Sqlite {
-    /// Starts the writer thread; at most `capacity` events wait for it.
-    pub fn spawn(
-        hub: Arc<Hub>,
-        store: HistoryStore,
-        reservations: Reservations,
+/// What the SQLite keeper works with: the store, the rooms' id reservations, how much history
+/// a socket gets, and how many events may wait for the writer.
+#[derive(Debug)]
+pub struct Storage {
+    pub store: HistoryStore,
+    pub reservations: Reservations,
+    pub policy: HistoryPolicy,
+    pub queue: usize,
+}
+
+impl Storage {
+    pub fn open(
+        data_dir: &Path,
+        retention: Retention,
         policy: HistoryPolicy,
-        capacity: usize,
+        queue: usize,
     ) -> anyhow::Result<Self> {
+        Ok(Storage {
+            store: HistoryStore::open(data_dir, retention)?,
+            reservations: Reservations::open(data_dir)?,
+            policy,
+            queue,
+        })
+    }
+}
+
+impl Sqlite {
+    /// Starts the writer thread; at most `storage.queue` events wait for it.
+    pub fn spawn(hub: Arc<Hub>, storage: Storage) -> anyhow::Result<Self> {
+        let Storage {
+            store,
+            reservations,
+            policy,
+            queue: capacity,
+        } = storage;
         let queue = Arc::new(Queue::new(capacity));
         let health = Arc::new(Health::default());
         let reader = Reader::spawn(hub.clone(), store.reader()?, policy)?;

@@ -23,7 +23,7 @@ use crate::{
         EngineError, Membership,
         hub::Hub,
         log::Accepted,
-        protocol::{EventKind, Frame, HistoryEvent, now_ms},
+        protocol::Frame,
         recovery::{self, HistoryPolicy},
         room::RoomName,
     },
@@ -141,18 +141,7 @@ pub fn catchup_frame(store: &HistoryStore, policy: HistoryPolicy, catchup: &Catc
             }
         }
     };
-    let data: Vec<&RawValue> = bounded.events.iter().map(AsRef::as_ref).collect();
-    HistoryEvent {
-        id,
-        kind: EventKind::History,
-        user,
-        data: &data,
-        time: now_ms(),
-        truncated: bounded.truncated,
-        more: bounded.more,
-        before: None,
-    }
-    .to_frame()
+    bounded.frame(id, user, None)
 }
 
 /// Reads and sends a page: the newest events before `before` the member may see, one more
