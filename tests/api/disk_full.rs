@@ -7,13 +7,13 @@ use std::{
     collections::HashSet,
     io::Write,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use serde_json::Value;
 
-use crate::helpers::{Client, TestApp};
+use crate::{helpers::Client, server::OnDataDir};
 
 /// A tmpfs of `size` bytes mounted on a temp dir, unmounted when dropped.
 struct SmallDisk(tempfile::TempDir);
@@ -53,51 +53,6 @@ impl SmallDisk {
 impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
-    }
-}
-
-/// The binary as a child process on a given data dir; killed if the test fails.
-struct Node(Child);
-
-impl Node {
-    fn start(data_dir: &Path) -> (Node, TestApp) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_passerby"))
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--rate-limit",
-                "1e6",
-                "--rate-burst",
-                "1e6",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr = crate::helpers::announced_address(child.stdout.take().unwrap());
-        (Node(child), TestApp::external(addr))
-    }
-
-    fn kill_9(&mut self) {
-        let pid = self.0.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-KILL", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -149,7 +104,7 @@ async fn on_a_full_disk_no_event_a_client_saw_is_lost_and_no_id_repeats_after_ki
         }
     };
     let data = disk.path().join("data");
-    let (mut node, app) = Node::start(&data);
+    let (mut node, app) = OnDataDir::start(&data);
     // Everyone signs in while there is room: the user id reservation is a file too.
     let check_cookie = app.sign_in("check").await;
     let late_cookie = app.sign_in("late").await;
@@ -192,7 +147,7 @@ async fn on_a_full_disk_no_event_a_client_saw_is_lost_and_no_id_repeats_after_ki
 
     // The operator makes room and starts the server again on the same data dir.
     std::fs::remove_file(filler).unwrap();
-    let (_node, app) = Node::start(&data);
+    let (_node, app) = OnDataDir::start(&data);
     let mut check = app.connect_since(&check_cookie, 0).await;
     let join = check.expect("join").await;
     check.expect("list").await;

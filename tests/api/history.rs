@@ -1,15 +1,14 @@
 //! History and recovery: what a newcomer gets, what a reconnecting client gets back, across
 //! restarts and a `kill -9`, and that history and live events agree.
 
-use std::{
-    collections::HashSet,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{collections::HashSet, time::Duration};
 
 use serde_json::Value;
 
-use crate::helpers::{Client, TestApp, spawn_app, spawn_in, spawn_with};
+use crate::{
+    helpers::{Client, spawn_app, spawn_in, spawn_with},
+    server::OnDataDir,
+};
 
 const QUIET: Duration = Duration::from_millis(300);
 
@@ -254,52 +253,10 @@ async fn concurrent_senders_get_increasing_ids_identical_in_history_and_live() {
     );
 }
 
-/// The binary as a child process on an existing data dir; killed if the test fails.
-struct Server(Child);
-
-impl Server {
-    fn start(data_dir: &std::path::Path) -> (Server, TestApp) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_passerby"))
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--rate-limit",
-                "1e6",
-                "--rate-burst",
-                "1e6",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr = crate::helpers::announced_address(child.stdout.take().unwrap());
-        (Server(child), TestApp::external(addr))
-    }
-
-    fn kill_9(&mut self) {
-        let status = Command::new("kill")
-            .args(["-KILL", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn kill_9_while_messages_fly_loses_no_event_that_anyone_saw() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, app) = Server::start(dir.path());
+    let (mut server, app) = OnDataDir::start(dir.path());
     let (mut watcher, _) = app.join("watcher").await;
     let watcher_cookie = app.sign_in("watcher2").await;
     let mut senders = Vec::new();
@@ -348,7 +305,7 @@ async fn kill_9_while_messages_fly_loses_no_event_that_anyone_saw() {
         task.await.unwrap();
     }
 
-    let (_server, app) = Server::start(dir.path());
+    let (_server, app) = OnDataDir::start(dir.path());
     let mut check = app.connect_since(&watcher_cookie, 0).await;
     let history = greeting(&mut check).await;
     assert!(history.get("truncated").is_none());

@@ -1,4 +1,5 @@
-//! `ServerProcess`: the real binary as a child, with its log lines captured for assertions.
+//! `ServerProcess`: the real binary as a child, with its log lines captured for assertions;
+//! `OnDataDir`: the binary on a data dir the test keeps, to kill it and start it again there.
 
 use std::{
     io::{BufRead, BufReader},
@@ -116,5 +117,49 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The binary as a child process on a data dir the test keeps, chatting without a rate
+/// limit; killed if the test fails.
+pub struct OnDataDir(Child);
+
+impl OnDataDir {
+    pub fn start(data_dir: &std::path::Path) -> (OnDataDir, crate::helpers::TestApp) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_passerby"))
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--rate-limit",
+                "1e6",
+                "--rate-burst",
+                "1e6",
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = crate::helpers::announced_address(child.stdout.take().unwrap());
+        (OnDataDir(child), crate::helpers::TestApp::external(addr))
+    }
+
+    /// As a crash would: nothing is flushed, nothing is said goodbye.
+    pub fn kill_9(&mut self) {
+        let status = Command::new("kill")
+            .args(["-KILL", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for OnDataDir {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
