@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::{HANDSHAKE, address, error_key, event, open, users};
 use crate::abuse::{
-    Answer, Ctx,
+    Answer, Ctx, lock,
     raw::{self, ATTACKER, TEXT, Tally},
 };
 
@@ -26,6 +26,8 @@ const PAGES: usize = 50;
 pub struct Room {
     messages: usize,
     newest: u64,
+    /// What the server answered the fill, when not all went in.
+    answers: Tally,
 }
 
 /// Fills the room: users from addresses of their own each send bursts of `BURST` messages
@@ -33,7 +35,8 @@ pub struct Room {
 pub async fn fill(ctx: &Ctx) -> anyhow::Result<Room> {
     let messages = ctx.n(10_000);
     let bursts = messages.div_ceil(BURST);
-    let n_users = bursts.div_ceil(5).clamp(1, 100);
+    // As many users as bursts, up to 100: a small fill waits for no one's rate limit.
+    let n_users = bursts.clamp(1, 100);
     let mut signed = Vec::new();
     for g in 0..n_users.div_ceil(PER_ADDRESS) {
         let from = address(2, g);
@@ -49,6 +52,7 @@ pub async fn fill(ctx: &Ctx) -> anyhow::Result<Room> {
     let per_user: Vec<usize> = (0..n_users)
         .map(|u| bursts / n_users + usize::from(u < bursts % n_users))
         .collect();
+    let answers = &std::sync::Mutex::new(Tally::default());
     stream::iter(signed.into_iter().zip(per_user))
         .for_each_concurrent(None, |((from, cookie), times)| {
             let (burst, close) = (&burst, &close);
@@ -57,22 +61,46 @@ pub async fn fill(ctx: &Ctx) -> anyhow::Result<Room> {
                     if i > 0 {
                         tokio::time::sleep(Duration::from_millis(1050)).await;
                     }
-                    let Ok(mut up) = raw::upgrade_from(from, addr, &cookie, ROOM, HANDSHAKE).await
-                    else {
-                        continue;
+                    let mut up = match raw::upgrade_from(from, addr, &cookie, ROOM, HANDSHAKE).await
+                    {
+                        Ok(up) => up,
+                        Err(why) => {
+                            lock(answers).add(why);
+                            continue;
+                        }
                     };
                     let _ = up.stream.write_all(burst).await;
                     let _ = up.stream.write_all(close).await;
-                    // Read to the end: the server has taken the burst when it closes.
+                    // Read to the end: the server has taken the burst when it closes, and
+                    // its refusals (a busy writer) are among what it sent.
                     let mut buf = vec![0u8; 64 * 1024];
                     let _ = tokio::time::timeout(Duration::from_secs(10), async {
                         while let Ok(n) = up.stream.read(&mut buf).await {
                             if n == 0 {
                                 break;
                             }
+                            up.seen.extend_from_slice(&buf[..n]);
                         }
                     })
                     .await;
+                    let (frames, _) = raw::server_frames(&up.seen);
+                    for (op, payload) in frames {
+                        let text = std::str::from_utf8(payload).unwrap_or_default();
+                        match (op, event(text)) {
+                            (1, Some((kind, v))) if kind == "error" => {
+                                lock(answers).add(error_key(&v))
+                            }
+                            (8, _) => {
+                                let code = payload
+                                    .get(..2)
+                                    .map_or(1005, |c| u16::from_be_bytes([c[0], c[1]]));
+                                if code != 1000 {
+                                    lock(answers).add(format!("close {code}"));
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
                 }
             }
         })
@@ -93,7 +121,12 @@ pub async fn fill(ctx: &Ctx) -> anyhow::Result<Room> {
     })
     .await;
     let _ = ws.close(None).await;
-    Ok(Room { messages, newest })
+    let answers = lock(answers).clone();
+    Ok(Room {
+        messages,
+        newest,
+        answers,
+    })
 }
 
 /// Does the server page history? Asks once on a reading socket: `Ok` with nothing when a
@@ -184,8 +217,13 @@ pub async fn run(ctx: &Ctx, room: Room) -> anyhow::Result<Answer> {
         Tally::of_fates(&f)
     };
     let mut text = format!(
-        "{} messages × 12 KB, ids to {}; {} of {n} since=0 sockets upgraded",
+        "{} messages × 12 KB sent{}, ids to {}; {} of {n} since=0 sockets upgraded",
         room.messages,
+        if room.answers.0.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", room.answers)
+        },
         room.newest,
         held.len()
     );
