@@ -106,7 +106,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "pings,idle,slowloris,heads,uploads,tabs,commands"
+        default_value = "pings,idle,slowloris,heads,uploads,tabs,commands,whispers,catchup,churn,leave,rooms"
     )]
     attacks: Vec<String>,
     /// Abuse: scales every count and duration (1 is the full size).

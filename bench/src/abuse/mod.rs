@@ -1,13 +1,14 @@
-//! The `abuse` scenario: each attack of issue 11, one at a time from one address against a
-//! fresh server at its default limits, with a probe pair chatting in another room meanwhile.
+//! The `abuse` scenario: each attack of issues 11 (the edge) and 13 (the engine), one at a time
+//! against a fresh server at its default limits, with probe pairs chatting in other rooms
+//! meanwhile.
 //! Reported per attack: the server's RSS before, at its peak and after the attacker left, the
 //! probe's p99 round trip beside a run with no attack, the log written, and how the server
 //! answered the attacker.
 
+pub mod engine;
 pub mod http;
 pub mod probe;
 pub mod raw;
-mod whispers;
 mod ws;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, pin::Pin, time::Duration};
@@ -29,7 +30,33 @@ pub const ATTACKS: &[&str] = &[
     "tabs",
     "commands",
     "whispers",
+    "catchup",
+    "churn",
+    "leave",
+    "rooms",
 ];
+
+/// What an attack saw of the server: how it answered, and how many healthy readers (besides
+/// the probe) it closed, where the attack has some.
+#[derive(Debug, Clone, Default)]
+pub struct Answer {
+    pub text: String,
+    pub readers_closed: Option<usize>,
+}
+
+impl From<String> for Answer {
+    fn from(text: String) -> Answer {
+        Answer {
+            text,
+            readers_closed: None,
+        }
+    }
+}
+
+/// A lock whose holder may have panicked: the counts in it are still worth reading.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// A server started for one phase, and how to stop it.
 pub struct Launched {
@@ -83,6 +110,8 @@ pub struct Row {
     pub seconds: f64,
     /// How the server answered the attacker.
     pub answer: String,
+    /// Healthy readers the server closed, the probe's sockets included.
+    pub readers_closed: u64,
 }
 
 impl Row {
@@ -143,7 +172,11 @@ fn label(which: &str) -> &'static str {
         "tabs" => "9 000 sockets for one user",
         "partial" => "4 000 sockets × 63 KiB partial message",
         "commands" => "1 000 000 invalid commands",
-        "whispers" => "whispers between 8 users in 16 rooms each",
+        "whispers" => "8 users × 1 500 rooms, whispering",
+        "catchup" => "24 × since=0 on 10 000 × 12 KB, never reading",
+        "churn" => "join churn, one cookie",
+        "leave" => "2 000 users leave at once",
+        "rooms" => "room flood, one cookie",
         _ => "?",
     }
 }
@@ -165,6 +198,7 @@ async fn phase(
     // Two seconds of round trips first, so the figures start from a warm probe: a fresh
     // server's first events create its rooms' history, and that one-off cost is no attack's.
     tokio::time::sleep(ctx.secs(2.0)).await;
+    let prepared = engine::prepare(&ctx, which).await?;
     probe.reset();
     let mib = |kib: u64| kib as f64 / 1024.0;
     let before = server.pid.and_then(memory);
@@ -178,24 +212,15 @@ async fn phase(
     let log_before = log_size();
     let sampler = server.pid.map(Sampler::start);
     let start = std::time::Instant::now();
-    let answer = match which {
-        "none" => {
-            tokio::time::sleep(ctx.secs(10.0)).await;
-            Ok(String::new())
-        }
-        "pings" => ws::pings(&ctx).await,
-        "idle" => http::idle(&ctx).await,
-        "slowloris" => http::slowloris(&ctx).await,
-        "heads" => http::heads(&ctx).await,
-        "stalled" => http::stalled_uploads(&ctx).await,
-        "big" => http::big_uploads(&ctx).await,
-        "tabs" => ws::tabs(&ctx).await,
-        "partial" => ws::partials(&ctx).await,
-        "commands" => ws::commands(&ctx).await,
-        "whispers" => whispers::whispers(&ctx).await,
-        other => anyhow::bail!("no attack {other}"),
-    }
-    .unwrap_or_else(|e| format!("attack stopped: {e:#}"));
+    let answer: anyhow::Result<Answer> = match (which, prepared) {
+        ("whispers", _) => engine::whisper::run(&ctx).await,
+        ("catchup", engine::Prepared::Room(room)) => engine::catchup::run(&ctx, room).await,
+        ("churn", _) => engine::churn::churn(&ctx).await,
+        ("leave", engine::Prepared::Crowd(crowd)) => engine::leave::drop_all(&ctx, crowd).await,
+        ("rooms", _) => engine::churn::rooms(&ctx).await,
+        _ => edge(&ctx, which).await.map(Answer::from),
+    };
+    let answer = answer.unwrap_or_else(|e| format!("attack stopped: {e:#}").into());
     let seconds = start.elapsed().as_secs_f64();
     // A short attack still gets a probe window long enough for a p99.
     if let Some(rest) = ctx.secs(5.0).checked_sub(start.elapsed()) {
@@ -229,8 +254,29 @@ async fn phase(
         probe_dropped: seen.dropped,
         log_bytes,
         seconds,
-        answer,
+        readers_closed: seen.dropped + answer.readers_closed.unwrap_or(0) as u64,
+        answer: answer.text,
     })
+}
+
+/// The attacks of issue 11, at the edge.
+async fn edge(ctx: &Ctx, which: &str) -> anyhow::Result<String> {
+    match which {
+        "none" => {
+            tokio::time::sleep(ctx.secs(10.0)).await;
+            Ok(String::new())
+        }
+        "pings" => ws::pings(ctx).await,
+        "idle" => http::idle(ctx).await,
+        "slowloris" => http::slowloris(ctx).await,
+        "heads" => http::heads(ctx).await,
+        "stalled" => http::stalled_uploads(ctx).await,
+        "big" => http::big_uploads(ctx).await,
+        "tabs" => ws::tabs(ctx).await,
+        "partial" => ws::partials(ctx).await,
+        "commands" => ws::commands(ctx).await,
+        other => anyhow::bail!("no attack {other}"),
+    }
 }
 
 /// The rows as a Markdown table, each attack against the targets.
@@ -242,8 +288,9 @@ pub fn markdown(rows: &[Row]) -> String {
     let mib = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1}"));
     let mut out = String::from(
         "| Attack | RSS before → peak → after (MiB) | Growth | Probe p50 / p99 | p99 × no attack | \
-         Probe lost | Log written | Time | How the server answered | RSS < 64 MiB | p99 ≤ 3× |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---|:-:|:-:|\n",
+         Probe lost | Log written | Time | How the server answered | RSS < 64 MiB | p99 ≤ 3× | \
+         No reader closed |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---|:-:|:-:|:-:|\n",
     );
     for r in rows {
         let ratio = base.map(|b| r.probe_p99_ms / b);
@@ -257,7 +304,7 @@ pub fn markdown(rows: &[Row]) -> String {
         };
         let lost = r.probe_sent.saturating_sub(r.probe_answered);
         out.push_str(&format!(
-            "| {} | {} → {} → {} | {} | {:.1} / {:.1} ms | {} | {}{} | {} | {:.1} s | {} | {} | {} |\n",
+            "| {} | {} → {} → {} | {} | {:.1} / {:.1} ms | {} | {}{} | {} | {:.1} s | {} | {} | {} | {} |\n",
             r.attack,
             mib(r.rss_before_mib),
             mib(r.rss_peak_mib),
@@ -285,6 +332,7 @@ pub fn markdown(rows: &[Row]) -> String {
                     .filter(|x| !x.is_nan())
                     .map(|x| x <= P99_TARGET && lost == 0 && r.probe_dropped == 0)
             ),
+            verdict(Some(r.readers_closed == 0)),
         ));
     }
     out

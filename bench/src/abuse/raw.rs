@@ -66,8 +66,36 @@ pub async fn upgrade(
     room: &str,
     within: Duration,
 ) -> Result<Upgraded, String> {
+    upgrade_on(connect(addr, within), addr, cookie, room, within).await
+}
+
+/// `upgrade` from another loopback address. `room` may carry more of the query after it
+/// (`lobby&since=0`).
+pub async fn upgrade_from(
+    from: IpAddr,
+    addr: SocketAddr,
+    cookie: &str,
+    room: &str,
+    within: Duration,
+) -> Result<Upgraded, String> {
+    let connect = async move {
+        match tokio::time::timeout(within, tcp_from(from, addr)).await {
+            Ok(stream) => stream,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+        }
+    };
+    upgrade_on(connect, addr, cookie, room, within).await
+}
+
+async fn upgrade_on(
+    connect: impl std::future::Future<Output = io::Result<TcpStream>>,
+    addr: SocketAddr,
+    cookie: &str,
+    room: &str,
+    within: Duration,
+) -> Result<Upgraded, String> {
     let attempt = async {
-        let mut stream = connect(addr, within).await.map_err(short)?;
+        let mut stream = connect.await.map_err(short)?;
         let head = upgrade_head(addr, cookie, room, true);
         stream.write_all(head.as_bytes()).await.map_err(short)?;
         let mut seen = Vec::with_capacity(1024);
