@@ -87,23 +87,38 @@ pub async fn sign_in(
     addr: SocketAddr,
     name: &str,
 ) -> anyhow::Result<String> {
+    Ok(sign_in_as(http, addr, name).await?.0)
+}
+
+/// Signs in as `name`: the cookie, and the user id the server gave.
+pub async fn sign_in_as(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    name: &str,
+) -> anyhow::Result<(String, u64)> {
     let response = http
         .post(format!("http://{addr}/wsin"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("name={name}"))
         .send()
         .await?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "sign-in: {}",
-        response.status()
-    );
-    let set = response
+    let status = response.status();
+    anyhow::ensure!(status.is_success(), "sign-in: {status}");
+    let cookie = response
         .headers()
         .get("set-cookie")
         .context("no cookie")?
-        .to_str()?;
-    Ok(set.split(';').next().unwrap_or_default().to_owned())
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let body: serde_json::Value = serde_json::from_slice(&response.bytes().await?)?;
+    let id = body
+        .pointer("/user/id")
+        .and_then(serde_json::Value::as_u64)
+        .context("no user id")?;
+    Ok((cookie, id))
 }
 
 #[cfg(test)]

@@ -300,3 +300,16 @@ pub async fn still_chatting(alice: &mut Client, bob: &mut Client, text: &str) {
     assert_eq!(bob.expect("chat").await["data"], text);
     assert_eq!(alice.expect("chat").await["data"], text);
 }
+
+/// Reads the rest of a fresh connection's greeting (`join` if it is the user's first socket,
+/// then `list`) and returns the `history` event after it.
+pub async fn greeting(client: &mut Client) -> Value {
+    loop {
+        let event = client.next_event().await;
+        match event["type"].as_str() {
+            Some("join" | "list") => continue,
+            Some("history") => return event,
+            _ => panic!("unexpected event before history: {event}"),
+        }
+    }
+}

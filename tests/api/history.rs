@@ -6,24 +6,11 @@ use std::{collections::HashSet, time::Duration};
 use serde_json::Value;
 
 use crate::{
-    helpers::{Client, spawn_app, spawn_in, spawn_with},
+    helpers::{greeting, spawn_app, spawn_in, spawn_with},
     server::OnDataDir,
 };
 
 const QUIET: Duration = Duration::from_millis(300);
-
-/// Reads the rest of a fresh connection's greeting (`join` if it is the user's first socket,
-/// then `list`) and returns the `history` event after it.
-async fn greeting(client: &mut Client) -> Value {
-    loop {
-        let event = client.next_event().await;
-        match event["type"].as_str() {
-            Some("join" | "list") => continue,
-            Some("history") => return event,
-            _ => panic!("unexpected event before history: {event}"),
-        }
-    }
-}
 
 fn id(event: &Value) -> u64 {
     event["id"].as_u64().expect("every event has an id")

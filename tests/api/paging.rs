@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Client, spawn_with};
+use crate::helpers::{Client, greeting, spawn_with};
 
 /// Sends a page request and returns the answer: the next `history` that echoes `before`.
 pub async fn page(client: &mut Client, before: u64) -> Value {
@@ -82,17 +82,6 @@ async fn said(client: &mut Client, texts: impl IntoIterator<Item = String>) -> V
         client.expect("chat").await;
     }
     texts
-}
-
-async fn greeting(client: &mut Client) -> Value {
-    loop {
-        let event = client.next_event().await;
-        match event["type"].as_str() {
-            Some("join" | "list") => continue,
-            Some("history") => return event,
-            _ => panic!("unexpected event before history: {event}"),
-        }
-    }
 }
 
 #[tokio::test]

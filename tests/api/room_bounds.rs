@@ -61,6 +61,18 @@ async fn entered(client: &mut Client) -> u64 {
     }
 }
 
+/// Carol signed in, with a socket held open in each of two new rooms.
+async fn carol_in_two_rooms(app: &TestApp) -> (String, Vec<Client>) {
+    let carol = app.sign_in("carol").await;
+    let mut held = Vec::new();
+    for room in ["r1", "r2"] {
+        let mut socket = open(app, &format!("?room={room}"), &carol).await.unwrap();
+        entered(&mut socket).await;
+        held.push(socket);
+    }
+    (carol, held)
+}
+
 #[tokio::test]
 async fn a_user_opening_sockets_past_the_rate_gets_429_with_retry_after() {
     let app = spawn_with(|c| {
@@ -123,13 +135,7 @@ async fn an_address_opening_sockets_past_the_rate_gets_429_others_do_not() {
 async fn a_user_opening_new_rooms_past_the_rate_is_closed_with_4005() {
     let app = spawn_with(|c| c.room_rate = 2.0).await;
     let (mut alice, mut bob) = two_chatting(&app).await;
-    let carol = app.sign_in("carol").await;
-    let mut held = Vec::new();
-    for room in ["r1", "r2"] {
-        let mut socket = open(&app, &format!("?room={room}"), &carol).await.unwrap();
-        entered(&mut socket).await;
-        held.push(socket);
-    }
+    let (carol, _held) = carol_in_two_rooms(&app).await;
     let mut third = open(&app, "?room=r3", &carol).await.unwrap();
     let (code, reason) = third.close_code().await.expect("a close frame");
     assert_eq!(code, 4005, "{reason}");
@@ -149,13 +155,7 @@ async fn a_user_opening_new_rooms_past_the_rate_is_closed_with_4005() {
 async fn rooms_past_the_instance_cap_are_refused_with_4005_until_one_empties() {
     let app = spawn_with(|c| c.max_rooms = 3).await;
     let (mut alice, mut bob) = two_chatting(&app).await;
-    let carol = app.sign_in("carol").await;
-    let mut held = Vec::new();
-    for room in ["r1", "r2"] {
-        let mut socket = open(&app, &format!("?room={room}"), &carol).await.unwrap();
-        entered(&mut socket).await;
-        held.push(socket);
-    }
+    let (_carol, mut held) = carol_in_two_rooms(&app).await;
     let dave = app.sign_in("dave").await;
     let mut refused = open(&app, "?room=r3", &dave).await.unwrap();
     let (code, reason) = refused.close_code().await.expect("a close frame");

@@ -77,6 +77,45 @@ pub async fn slowest(carol: &mut Client, dave: &mut Client) -> Duration {
     worst
 }
 
+/// Alice whispers `n` times to Bob while Carol and Dave chat in another room: Alice back,
+/// and the other room's slowest round trip before and during.
+pub async fn whisper_while_chatting(
+    mut alice: Client,
+    bob: &Value,
+    n: usize,
+    carol: &mut Client,
+    dave: &mut Client,
+) -> (Client, Duration, Duration) {
+    let quiet = slowest(carol, dave).await;
+    let bob = bob.clone();
+    let whispering = tokio::spawn(async move {
+        for i in 0..n {
+            alice.say(&whisper(&bob, &format!("w{i}"))).await;
+        }
+        alice
+    });
+    let busy = slowest(carol, dave).await;
+    (whispering.await.unwrap(), quiet, busy)
+}
+
+/// The `n` whispers on Alice's and Bob's sockets in the room they were said in: each with that
+/// room's id, the same for both, in order, and no `origin`. Their ids.
+pub async fn said_in_the_room(mut alice: Client, bob: &mut Client, n: usize) -> Vec<u64> {
+    let mut kept = Vec::new();
+    for i in 0..n {
+        let to_alice = alice.expect("private").await;
+        let to_bob = bob.expect("private").await;
+        assert_eq!(
+            (&to_alice["data"], &to_bob["id"]),
+            (&json!(format!("w{i}")), &to_alice["id"])
+        );
+        assert!(to_alice.get("origin").is_none(), "{to_alice}");
+        kept.push(to_alice["id"].as_u64().unwrap());
+    }
+    assert!(kept.windows(2).all(|w| w[0] < w[1]), "{kept:?}");
+    kept
+}
+
 /// What "keeps its latency" allows: three times the quiet figure, and a little for a shared
 /// machine's scheduling.
 pub fn within_latency(quiet: Duration, busy: Duration) {
@@ -105,30 +144,10 @@ async fn a_whisper_to_someone_in_many_rooms_is_stored_once_and_reaches_each_sock
     let (mut carol, _) = open_in(&app, &carol_cookie, "tea").await;
     let (mut dave, _) = open_in(&app, &dave_cookie, "tea").await;
     carol.expect("join").await;
-    let quiet = slowest(&mut carol, &mut dave).await;
-
-    let whispering = tokio::spawn(async move {
-        for n in 0..WHISPERS {
-            alice.say(&whisper(&bob_user, &format!("w{n}"))).await;
-        }
-        alice
-    });
-    let busy = slowest(&mut carol, &mut dave).await;
-    let mut alice = whispering.await.unwrap();
-
+    let (alice, quiet, busy) =
+        whisper_while_chatting(alice, &bob_user, WHISPERS, &mut carol, &mut dave).await;
     // The room it was said in gives it its own ids, in order, to both of them.
-    let mut kept = Vec::new();
-    for n in 0..WHISPERS {
-        let to_alice = alice.expect("private").await;
-        let to_bob = bob_lobby.expect("private").await;
-        assert_eq!(
-            (&to_alice["data"], &to_bob["id"]),
-            (&json!(format!("w{n}")), &to_alice["id"])
-        );
-        assert!(to_alice.get("origin").is_none(), "{to_alice}");
-        kept.push(to_alice["id"].as_u64().unwrap());
-    }
-    assert!(kept.windows(2).all(|w| w[0] < w[1]), "{kept:?}");
+    let kept = said_in_the_room(alice, &mut bob_lobby, WHISPERS).await;
     // Every other socket of both has each once, aside, with its own room's last id.
     assert_eq!(
         expect_asides(&mut alice_r0, WHISPERS, alice_r0_last, "lobby").await,

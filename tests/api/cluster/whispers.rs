@@ -7,7 +7,10 @@ use serde_json::json;
 use super::Cluster;
 use crate::{
     helpers::{TestApp, spawn_with},
-    whispers::{expect_asides, many_sockets, open_in, slowest, whisper, within_latency},
+    whispers::{
+        expect_asides, many_sockets, open_in, said_in_the_room, whisper_while_chatting,
+        within_latency,
+    },
 };
 
 const ROOMS: usize = 40;
@@ -40,27 +43,9 @@ async fn a_whisper_is_one_stream_entry_and_reaches_each_socket_on_every_instance
     let (mut carol, _) = open_in(&a, &carol, "tea").await;
     let (mut dave, _) = open_in(&b, &dave, "tea").await;
     carol.expect("join").await;
-    let quiet = slowest(&mut carol, &mut dave).await;
-
-    let whispering = tokio::spawn(async move {
-        for n in 0..WHISPERS {
-            alice.say(&whisper(&bob_user, &format!("w{n}"))).await;
-        }
-        alice
-    });
-    let busy = slowest(&mut carol, &mut dave).await;
-    let mut alice = whispering.await.unwrap();
-
-    let mut kept = Vec::new();
-    for n in 0..WHISPERS {
-        let to_alice = alice.expect("private").await;
-        let to_bob = bob_lobby.expect("private").await;
-        assert_eq!(
-            (&to_alice["data"], &to_bob["id"]),
-            (&json!(format!("w{n}")), &to_alice["id"])
-        );
-        kept.push(to_alice["id"].as_u64().unwrap());
-    }
+    let (alice, quiet, busy) =
+        whisper_while_chatting(alice, &bob_user, WHISPERS, &mut carol, &mut dave).await;
+    let kept = said_in_the_room(alice, &mut bob_lobby, WHISPERS).await;
     for (bob, last) in &mut bobs {
         assert_eq!(expect_asides(bob, WHISPERS, *last, "lobby").await, kept);
     }

@@ -56,41 +56,14 @@ pub async fn users(
         .timeout(Duration::from_secs(10))
         .build()?;
     let signed: Vec<anyhow::Result<(String, u64)>> = stream::iter(0..count)
-        .map(|i| sign_in(&http, addr, format!("{prefix}{i}")))
+        .map(|i| {
+            let http = &http;
+            async move { crate::client::sign_in_as(http, addr, &format!("{prefix}{i}")).await }
+        })
         .buffered(8)
         .collect()
         .await;
     signed.into_iter().collect()
-}
-
-async fn sign_in(
-    http: &reqwest::Client,
-    addr: SocketAddr,
-    name: String,
-) -> anyhow::Result<(String, u64)> {
-    let response = http
-        .post(format!("http://{addr}/wsin"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("name={name}"))
-        .send()
-        .await?;
-    let status = response.status();
-    anyhow::ensure!(status.is_success(), "sign-in: {status}");
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .context("no cookie")?
-        .to_str()?
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let body: serde_json::Value = serde_json::from_slice(&response.bytes().await?)?;
-    let id = body
-        .pointer("/user/id")
-        .and_then(serde_json::Value::as_u64)
-        .context("no user id")?;
-    Ok((cookie, id))
 }
 
 /// A reading client's socket from `from`; `query` follows `/ws?room=`.
