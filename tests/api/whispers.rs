@@ -100,7 +100,7 @@ pub async fn whisper_while_chatting(
 
 /// The `n` whispers on Alice's and Bob's sockets in the room they were said in: each with that
 /// room's id, the same for both, in order, and no `origin`. Their ids.
-pub async fn said_in_the_room(mut alice: Client, bob: &mut Client, n: usize) -> Vec<u64> {
+pub async fn said_in_the_room(alice: &mut Client, bob: &mut Client, n: usize) -> Vec<u64> {
     let mut kept = Vec::new();
     for i in 0..n {
         let to_alice = alice.expect("private").await;
@@ -144,10 +144,10 @@ async fn a_whisper_to_someone_in_many_rooms_is_stored_once_and_reaches_each_sock
     let (mut carol, _) = open_in(&app, &carol_cookie, "tea").await;
     let (mut dave, _) = open_in(&app, &dave_cookie, "tea").await;
     carol.expect("join").await;
-    let (alice, quiet, busy) =
+    let (mut alice, quiet, busy) =
         whisper_while_chatting(alice, &bob_user, WHISPERS, &mut carol, &mut dave).await;
     // The room it was said in gives it its own ids, in order, to both of them.
-    let kept = said_in_the_room(alice, &mut bob_lobby, WHISPERS).await;
+    let kept = said_in_the_room(&mut alice, &mut bob_lobby, WHISPERS).await;
     // Every other socket of both has each once, aside, with its own room's last id.
     assert_eq!(
         expect_asides(&mut alice_r0, WHISPERS, alice_r0_last, "lobby").await,

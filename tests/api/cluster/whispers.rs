@@ -43,9 +43,9 @@ async fn a_whisper_is_one_stream_entry_and_reaches_each_socket_on_every_instance
     let (mut carol, _) = open_in(&a, &carol, "tea").await;
     let (mut dave, _) = open_in(&b, &dave, "tea").await;
     carol.expect("join").await;
-    let (alice, quiet, busy) =
+    let (mut alice, quiet, busy) =
         whisper_while_chatting(alice, &bob_user, WHISPERS, &mut carol, &mut dave).await;
-    let kept = said_in_the_room(alice, &mut bob_lobby, WHISPERS).await;
+    let kept = said_in_the_room(&mut alice, &mut bob_lobby, WHISPERS).await;
     for (bob, last) in &mut bobs {
         assert_eq!(expect_asides(bob, WHISPERS, *last, "lobby").await, kept);
     }
