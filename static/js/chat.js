@@ -134,11 +134,8 @@ $(function () {
     ws.send(JSON.stringify({ type: 'history', before: before }));
   }
 
-  // A page of older events: prepended above what is shown, keeping the lines in view still.
-  function showPage(ev) {
-    if (ev.before !== pageBefore) { return; }
-    pageBefore = null;
-    topMarker(null);
+  // The lines of a `history` (or a page of one) that the log does not show yet.
+  function unseenItems(ev) {
     var known = {};
     $log.children('[data-id]').each(function () { known[$(this).attr('data-id')] = true; });
     var items = [];
@@ -147,6 +144,15 @@ $(function () {
       var $item = pastItem(past);
       if ($item) { items.push($item); }
     });
+    return items;
+  }
+
+  // A page of older events: prepended above what is shown, keeping the lines in view still.
+  function showPage(ev) {
+    if (ev.before !== pageBefore) { return; }
+    pageBefore = null;
+    topMarker(null);
+    var items = unseenItems(ev);
     olderMore = ev.more === true;
     var el = $log[0];
     var fromBottom = el.scrollHeight - el.scrollTop;
@@ -235,14 +241,7 @@ $(function () {
       pageBefore = null;
       topMarker(olderMore || !Array.isArray(ev.data) || !ev.data.length ? null : 'beginning');
     }
-    var known = {};
-    $log.children('[data-id]').each(function () { known[$(this).attr('data-id')] = true; });
-    var items = [];
-    $.each(Array.isArray(ev.data) ? ev.data : [], function (_, past) {
-      if (!past || known[String(past.id)]) { return; }
-      var $item = pastItem(past);
-      if ($item) { items.push($item); }
-    });
+    var items = unseenItems(ev);
     if (items.length === 0) { return; }
     if (firstLive !== null) { firstLive.before(items); } else { $log.append(items); }
     $('#empty').prop('hidden', true);
