@@ -117,10 +117,7 @@ impl Catchup {
 /// Sends a page of history (the events before `before`) to the member's socket only. It is
 /// not a room event: its id is the last one the socket was sent, as an `error`'s.
 pub fn send_page(hub: &Hub, member: &Membership, before: u64, page: &Bounded) {
-    let Some(id) = hub.last_sent(member) else {
-        return;
-    };
-    hub.reply(member, page.frame(id, member.user(), Some(before)));
+    hub.reply_with(member, |last| page.frame(last, member.user(), Some(before)));
 }
 
 /// `since` is the last id the client saw, if it said; `last_id` the room's last id before

@@ -201,51 +201,42 @@ impl Hub {
     /// it is not an event of the room, so it takes no id of its own, and a client that
     /// resumes from it misses nothing.
     pub fn reply_error(&self, member: &Membership, message: &str) {
+        let sent = self.reply_with(member, |last| {
+            ServerEvent {
+                id: last,
+                kind: EventKind::Error,
+                user: &member.user,
+                data: EventData::Text(message),
+                time: now_ms(),
+                count: None,
+            }
+            .to_frame()
+        });
+        if !sent {
+            tracing::debug!(
+                user = member.user.id,
+                message,
+                "no socket for the error reply"
+            );
+        }
+    }
+
+    /// A frame for one socket only that is no event of the room (an `error`, a page of
+    /// history): `build` gets the id of the last event the socket was sent, and runs under
+    /// the lock, so no event can reach the socket between that id and this frame. False if
+    /// the socket is not here.
+    pub fn reply_with(&self, member: &Membership, build: impl FnOnce(u64) -> Frame) -> bool {
         let state = self.lock();
         let Some(socket) = state
             .rooms
             .get(&member.room)
             .and_then(|m| m.sockets.get(&member.socket))
         else {
-            tracing::debug!(
-                user = member.user.id,
-                message,
-                "no socket for the error reply"
-            );
-            return;
+            return false;
         };
-        let frame = ServerEvent {
-            id: socket.last(),
-            kind: EventKind::Error,
-            user: &member.user,
-            data: EventData::Text(message),
-            time: now_ms(),
-            count: None,
-        }
-        .to_frame();
         // A full outbox marks its socket for closing; its task does the rest.
-        let _ = socket.outbox.push(frame);
-    }
-
-    /// The id of the last event this socket was sent, if it is here: a reply that is not
-    /// a room event (a page of history) carries it, as an `error` does.
-    pub fn last_sent(&self, member: &Membership) -> Option<u64> {
-        let state = self.lock();
-        let members = state.rooms.get(&member.room)?;
-        Some(members.sockets.get(&member.socket)?.last())
-    }
-
-    /// A frame for one socket only (a page of history), built outside the lock.
-    pub fn reply(&self, member: &Membership, frame: Frame) {
-        let state = self.lock();
-        if let Some(socket) = state
-            .rooms
-            .get(&member.room)
-            .and_then(|m| m.sockets.get(&member.socket))
-        {
-            // A full outbox marks its socket for closing; its task does the rest.
-            let _ = socket.outbox.push(frame);
-        }
+        let _ = socket.outbox.push(build(socket.last()));
+        true
     }
 
     /// Runs `f` on every socket's outbox here (ticks, shutdown).
