@@ -6,7 +6,6 @@
 use std::{
     future::poll_fn,
     net::IpAddr,
-    sync::Arc,
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -26,8 +25,9 @@ use super::{
     text::ChatText,
 };
 use crate::{
-    auth::User,
+    auth::{Session, unix_now},
     metrics::Reject,
+    sessions::SIGNED_OUT,
     state::AppState,
     ws::{
         ReadError, WsSocket, close,
@@ -81,7 +81,7 @@ enum End {
 pub async fn run<T>(
     mut socket: WsSocket<T>,
     state: &AppState,
-    user: Arc<User>,
+    session: Session,
     room: RoomName,
     since: Option<u64>,
     client: IpAddr,
@@ -89,9 +89,10 @@ pub async fn run<T>(
     T: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let outbox = Outbox::bounded(state.chat.outbound_queue, state.chat.outbound_queue_bytes);
+    let user = session.user.clone();
     let member = match state
         .engine
-        .join(room, user.clone(), outbox.clone(), since)
+        .join(room, user.clone(), session.id, outbox.clone(), since)
         .await
     {
         Ok(member) => member,
@@ -125,6 +126,12 @@ pub async fn run<T>(
     // A socket that joins while shutdown is under way missed the broadcast close.
     if state.shutdown.is_cancelled() {
         outbox.signal(Signal::Close(close::GOING_AWAY, "server shutting down"));
+    }
+    // A sign-out stores the revocation, then closes the session's sockets in the hub: one
+    // checked before that store and joined after that close would be missed, so ask again
+    // now that the hub knows this socket.
+    if let Ok(true) = state.sessions.is_revoked(&session.id, unix_now()).await {
+        outbox.signal(Signal::Close(protocol::close::INVALID_USER, SIGNED_OUT));
     }
     tracing::info!(user = user.id, %client, room = %member.room(), "connected");
     let mut conn = Connection {
