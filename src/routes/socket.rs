@@ -22,16 +22,13 @@ use crate::{
     },
     error::ApiError,
     metrics::{Metrics, Refused},
-    sessions::{Refusal, SIGNED_OUT},
+    sessions::{EXPIRED, Refusal, SIGNED_OUT},
     state::AppState,
     ws::{WsUpgrade, close as ws_close},
 };
 
 /// The reason sent with 4004; the page shows it and stops reconnecting.
 const TOO_MANY_TABS: &str = "too many open tabs: close one";
-
-/// The reason sent with 4001 for a cookie older than `--cookie-days`.
-const SESSION_EXPIRED: &str = "sign-in expired";
 
 /// The answer to a socket opened past `--socket-rate`.
 const SOCKET_RATE: &str = "too many connections opened: wait a moment and try again";
@@ -139,7 +136,7 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
                 }
                 Err(refusal) => {
                     let (label, reason) = match refusal {
-                        Refusal::Expired => ("socket_session_expired", SESSION_EXPIRED),
+                        Refusal::Expired => ("socket_session_expired", EXPIRED),
                         Refusal::Revoked => ("socket_session_revoked", SIGNED_OUT),
                         _ => ("socket_without_user", "Invalid user"),
                     };

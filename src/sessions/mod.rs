@@ -25,6 +25,10 @@ use crate::{
 /// The reason a signed-out session's sockets are closed with (code 4001).
 pub const SIGNED_OUT: &str = "signed out";
 
+/// The reason sent with 4001 to a cookie older than `--cookie-days`, at the upgrade or on a
+/// socket that outlived it.
+pub const EXPIRED: &str = "sign-in expired";
+
 /// Why a request's cookie opens nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -118,6 +122,12 @@ impl Sessions {
         Ok(session)
     }
 
+    /// When the session's cookie stops opening anything (unix seconds): a socket open then
+    /// is closed at its next ping.
+    pub fn expires(&self, session: &Session) -> u64 {
+        session.issued.saturating_add(self.max_age)
+    }
+
     /// Whether the session was signed out (asked again once a socket has joined, so a
     /// sign-out racing the join cannot miss it).
     pub async fn is_revoked(&self, id: &SessionId, now: u64) -> Result<bool, Refusal> {
@@ -134,7 +144,7 @@ impl Sessions {
     /// every socket of it (on every instance) is closed with 4001.
     pub async fn revoke(&self, session: &Session) -> Result<(), RevokeError> {
         let now = auth::unix_now();
-        let expires = session.issued.saturating_add(self.max_age);
+        let expires = self.expires(session);
         // An expired cookie opens nothing already: there is nothing to remember.
         if expires > now {
             match &self.store {

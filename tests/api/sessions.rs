@@ -282,3 +282,26 @@ async fn past_max_revoked_sessions_a_sign_out_is_refused_with_503_and_nothing_is
     client.expect("join").await;
     chatting(&mut bob, &mut carol, "unaffected").await;
 }
+
+#[tokio::test]
+async fn a_socket_still_open_when_its_cookie_expires_is_closed_at_the_next_ping() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = spawn_in(tmp.path().to_owned(), |c| {
+        c.cookie_days = 1;
+        c.ping_interval = Duration::from_millis(200);
+    })
+    .await;
+    let secret = tmp.path().join("secret.key");
+    let alice = serde_json::json!({"id": 424242, "name": "alice"});
+    // Three seconds of life left: it opens, then its cookie runs out while it is open.
+    let issued = auth::unix_now() - 86_400 + 3;
+    let mut client = app
+        .connect(&crafted_cookie(&secret, &session_of(&alice, issued)))
+        .await;
+    client.expect("join").await;
+    assert_eq!(
+        client.close_code().await.expect("a close frame"),
+        (4001, "sign-in expired".to_owned())
+    );
+    assert!(auth::unix_now() >= issued + 86_400, "not before it expired");
+}

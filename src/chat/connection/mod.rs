@@ -27,7 +27,7 @@ use super::{
 use crate::{
     auth::{Session, unix_now},
     metrics::Reject,
-    sessions::SIGNED_OUT,
+    sessions::{EXPIRED, SIGNED_OUT},
     state::AppState,
     ws::{
         ReadError, WsSocket, close,
@@ -141,6 +141,7 @@ pub async fn run<T>(
         outbox,
         client,
         last_heard: Instant::now(),
+        expires: state.sessions.expires(&session),
         writes: slow::Watch::default(),
         rate_limited: false,
         refusals: Refusals::new(state.chat.max_refused, Instant::now()),
@@ -182,6 +183,8 @@ struct Connection<'a, T> {
     outbox: Outbox,
     client: IpAddr,
     last_heard: Instant,
+    /// When its cookie passes `--cookie-days` (unix seconds): an open socket is no exception.
+    expires: u64,
     /// How its writes kept up, tick by tick.
     writes: slow::Watch,
     /// Set once we told the user they are over the limit, so a flood gets one error, not many.
@@ -271,6 +274,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         // our writes has its pongs waiting unread, and is a slow reader, not a silent one.
         if self.last_heard.elapsed() > self.state.chat.ping_interval * 2 {
             return Some(End::Close(close::GOING_AWAY, "ping timeout"));
+        }
+        if unix_now() >= self.expires {
+            return Some(End::Close(protocol::close::INVALID_USER, EXPIRED));
         }
         self.socket.queue(frame::ping());
         None
