@@ -14,6 +14,7 @@ pub mod log_sample;
 pub mod metrics;
 pub mod routes;
 pub mod server;
+pub mod sessions;
 pub mod startup;
 pub mod state;
 pub mod store;

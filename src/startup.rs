@@ -23,6 +23,7 @@ use crate::{
     metrics::Metrics,
     routes::{self, client_addr::TrustedProxies, origin::OriginPolicy, socket_rate::SocketOpens},
     server::{EdgeSettings, Server, tally::Tally},
+    sessions::Sessions,
     state::{AppState, Inner},
     store::{IdSource, UserIds},
     upload::{UploadLimits, UploadPolicy, Uploads},
@@ -135,8 +136,29 @@ impl App {
                 Engine::sqlite(metrics.events.clone(), storage, rooms)?
             }
         };
+        let engine = Arc::new(engine);
+        let shutdown = CancellationToken::new();
+        let sessions = match &config.redis {
+            Some(url) => {
+                Sessions::redis(
+                    url,
+                    config.cookie_days,
+                    config.max_revoked_sessions,
+                    engine.clone(),
+                    shutdown.clone(),
+                )
+                .await?
+            }
+            None => Sessions::local(
+                &config.data_dir,
+                config.cookie_days,
+                config.max_revoked_sessions,
+                engine.clone(),
+            )?,
+        };
         let state = AppState::new(Inner {
             key,
+            sessions,
             cookies: CookiePolicy {
                 secure: config.secure_cookies,
                 max_age_days: config.cookie_days,
@@ -176,7 +198,7 @@ impl App {
                 quota_bytes: config.upload_quota_bytes,
             }),
             body_timeout: config.body_timeout,
-            engine: Arc::new(engine),
+            engine,
             chat: Settings {
                 ping_interval: config.ping_interval,
                 max_message_chars: config.max_message_chars,
@@ -186,7 +208,7 @@ impl App {
                 max_refused: config.max_refused,
                 max_ws_message_bytes: config.max_ws_message_bytes,
             },
-            shutdown: CancellationToken::new(),
+            shutdown,
             sockets: TaskTracker::new(),
             tabs: Tally::new(config.max_sockets_per_user),
         });

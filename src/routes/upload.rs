@@ -27,9 +27,9 @@ use super::{
     origin::{self, Scheme},
 };
 use crate::{
-    auth,
     error::ApiError,
     metrics::UploadReject,
+    sessions::Refusal,
     state::AppState,
     upload::{IntakeError, Refused, UploadName},
 };
@@ -100,9 +100,24 @@ async fn receive(
         let e = ApiError::Forbidden("cross-origin upload refused".into());
         return Err((UploadReject::NotSignedIn, e));
     }
-    let Some(user) = auth::current_user(jar) else {
-        let e = ApiError::Unauthorized("sign in to upload images".into());
-        return Err((UploadReject::NotSignedIn, e));
+    let user = match state.sessions.check(jar).await {
+        Ok(session) => session.user,
+        Err(Refusal::Missing) => {
+            let e = ApiError::Unauthorized("sign in to upload images".into());
+            return Err((UploadReject::NotSignedIn, e));
+        }
+        Err(Refusal::Unavailable) => {
+            let e = ApiError::Status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Refusal::Unavailable.to_string(),
+            );
+            return Err((UploadReject::ServerBusy, e));
+        }
+        // Signed by us, but signed out or too old: say so, the page signs in again.
+        Err(refusal) => {
+            let e = ApiError::Unauthorized(refusal.to_string());
+            return Err((UploadReject::NotSignedIn, e));
+        }
     };
     // Before a byte of the body is read: a refused upload costs the server nothing more.
     // The slot is held until this function returns, however it returns.

@@ -18,7 +18,7 @@ use super::{
     room::RoomName,
     text::ChatText,
 };
-use crate::auth::User;
+use crate::auth::{SessionId, User};
 
 /// Who may see an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,8 @@ pub type Accepted<T = ()> = Result<T, EngineError>;
 pub struct Joiner {
     pub room: RoomName,
     pub user: Arc<User>,
+    /// The sign-in the socket came with, so signing out can close it.
+    pub session: SessionId,
     pub outbox: Outbox,
     pub since: Option<u64>,
 }
