@@ -7,6 +7,17 @@ use ipnet::IpNet;
 
 use crate::{routes::client_addr::parse_proxy, store::history::Retention};
 
+/// The command line: the server's flags, and optionally a command to run instead of serving.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "passerby", version, about = "A self-hosted guest chat server")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    /// Without one, the server runs.
+    #[command(subcommand)]
+    pub command: Option<crate::moderation::cli::Command>,
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(name = "passerby", version, about = "A self-hosted guest chat server")]
 pub struct Config {
@@ -15,7 +26,7 @@ pub struct Config {
     pub bind: SocketAddr,
 
     /// Directory for everything the server keeps; created if missing.
-    #[arg(long, env = "PASSERBY_DATA_DIR", default_value = "data")]
+    #[arg(long, env = "PASSERBY_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
 
     /// Cookie signing key [default: <data-dir>/secret.key], generated with mode 0600 if missing.
@@ -326,6 +337,16 @@ mod tests {
             (c.socket_address_rate, c.socket_address_burst),
             (20.0, 256.0)
         );
+    }
+
+    #[test]
+    fn without_a_command_the_flags_run_the_server_and_data_dir_works_after_a_command() {
+        let cli = Cli::parse_from(["passerby", "--bind", "127.0.0.1:4000"]);
+        assert!(cli.command.is_none());
+        assert_eq!(cli.config.bind, "127.0.0.1:4000".parse().unwrap());
+        let cli = Cli::parse_from(["passerby", "moderator", "list", "--data-dir", "/x"]);
+        assert!(cli.command.is_some());
+        assert_eq!(cli.config.data_dir, PathBuf::from("/x"));
     }
 
     #[test]
