@@ -240,6 +240,28 @@ pub struct Config {
     /// WebSockets one client address may open in a burst (a classroom behind one NAT).
     #[arg(long, env = "PASSERBY_SOCKET_ADDRESS_BURST", default_value_t = 256.0)]
     pub socket_address_burst: f64,
+
+    // Moderation: see the README's "Moderation" section.
+    /// Hours a moderator's sign-in cookie (POST /admin/session) is good for.
+    #[arg(long, env = "PASSERBY_MODERATOR_SESSION_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub moderator_session_hours: u32,
+
+    /// Failed moderator sign-ins (wrong tokens or cookies) one client address may make per
+    /// minute; past it every attempt gets 429 with Retry-After.
+    #[arg(long, env = "PASSERBY_MODERATOR_AUTH_FAILURES", default_value_t = 10.0)]
+    pub moderator_auth_failures: f64,
+
+    /// Bans in force at once; one more is refused with 409 until one is lifted or expires.
+    #[arg(long, env = "PASSERBY_MAX_BANS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_bans: u64,
+
+    /// Mutes in force at once; one more is refused with 409 until one is lifted or expires.
+    #[arg(long, env = "PASSERBY_MAX_MUTES", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_mutes: u64,
+
+    /// Moderator actions the audit log keeps; each one past it drops the oldest.
+    #[arg(long, env = "PASSERBY_AUDIT_MAX_ENTRIES", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_max_entries: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -266,6 +288,17 @@ impl Config {
 }
 
 impl Config {
+    /// The moderation bounds and lifetimes.
+    pub fn moderation(&self) -> crate::moderation::Settings {
+        crate::moderation::Settings {
+            session_hours: self.moderator_session_hours,
+            max_bans: usize::try_from(self.max_bans).unwrap_or(usize::MAX),
+            max_mutes: usize::try_from(self.max_mutes).unwrap_or(usize::MAX),
+            audit_max_entries: self.audit_max_entries,
+            auth_failures_per_minute: self.moderator_auth_failures,
+        }
+    }
+
     /// The history retention, or `None` when history is off.
     pub fn history_retention(&self) -> Option<Retention> {
         (self.history_max_events > 0).then(|| Retention {
@@ -332,6 +365,10 @@ mod tests {
         assert_eq!(c.room_idle_secs, Duration::from_secs(300));
         assert_eq!(c.max_rooms, 10_000);
         assert_eq!(c.room_rate, 30.0);
+        assert_eq!(c.moderator_session_hours, 12);
+        assert_eq!(c.moderator_auth_failures, 10.0);
+        assert_eq!((c.max_bans, c.max_mutes), (10_000, 10_000));
+        assert_eq!(c.audit_max_entries, 100_000);
         assert_eq!((c.socket_rate, c.socket_burst), (2.0, 30.0));
         assert_eq!(
             (c.socket_address_rate, c.socket_address_burst),

@@ -1,9 +1,17 @@
 //! Moderation: moderators and their tokens, the admin API's authentication, the audit log,
 //! kicks, bans and mutes.
 
+mod audit;
+mod auth;
 mod cli;
 
 use std::{path::Path, process::Command};
+
+use passerby::config::Config;
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, spawn_in};
 
 /// Runs `passerby --data-dir DIR moderator ARGS…`: (success, stdout, stderr).
 pub fn moderator(data_dir: &Path, args: &[&str]) -> (bool, String, String) {
@@ -28,4 +36,57 @@ pub fn add_moderator(data_dir: &Path, name: &str) -> String {
     let (ok, stdout, stderr) = moderator(data_dir, &["add", name]);
     assert!(ok, "moderator add {name} failed: {stderr}");
     stdout.trim().to_owned()
+}
+
+/// A server on its own data dir with moderator `alice`.
+pub struct Moderated {
+    pub app: TestApp,
+    pub dir: tempfile::TempDir,
+    pub token: String,
+}
+
+pub async fn spawn_moderated(configure: impl FnOnce(&mut Config)) -> Moderated {
+    let dir = tempfile::tempdir().unwrap();
+    let token = add_moderator(dir.path(), "alice");
+    let app = spawn_in(dir.path().to_owned(), configure).await;
+    Moderated { app, dir, token }
+}
+
+impl Moderated {
+    /// A request to the API with `token` as the bearer (none if `None`).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.app.http.request(method, self.app.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("API request")
+    }
+
+    /// A call as alice: the status and the JSON body.
+    pub async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let response = self.call(method, path, Some(&self.token), body, &[]).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Stops the server and starts another on the same data dir, as a restart would.
+    pub async fn restart(self, configure: impl FnOnce(&mut Config)) -> Moderated {
+        let Moderated { app, dir, token } = self;
+        app.stop().await.unwrap();
+        let app = spawn_in(dir.path().to_owned(), configure).await;
+        Moderated { app, dir, token }
+    }
 }
