@@ -11,6 +11,7 @@ pub mod cli;
 pub mod failures;
 pub mod mutes;
 pub mod name;
+pub mod reason;
 pub mod store;
 pub mod time;
 pub mod token;

@@ -5,6 +5,7 @@
 
 mod audit;
 pub mod auth;
+mod users;
 
 use axum::{
     Json, Router,
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/session", post(auth::sign_in).delete(auth::sign_out))
         .route("/admin/api/me", get(auth::me))
         .route("/admin/api/audit", get(audit::list))
+        .route("/admin/api/users/{id}/kick", post(users::kick))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod cli;
+mod kick;
 
 use std::{path::Path, process::Command};
 
@@ -11,7 +12,7 @@ use passerby::config::Config;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, spawn_in};
+use crate::helpers::{Client, TestApp, spawn_in};
 
 /// Runs `passerby --data-dir DIR moderator ARGS…`: (success, stdout, stderr).
 pub fn moderator(data_dir: &Path, args: &[&str]) -> (bool, String, String) {
@@ -88,5 +89,22 @@ impl Moderated {
         app.stop().await.unwrap();
         let app = spawn_in(dir.path().to_owned(), configure).await;
         Moderated { app, dir, token }
+    }
+}
+
+/// Alice says `text` and both see it, whoever came and went meanwhile.
+pub async fn chat_through(alice: &mut Client, bob: &mut Client, text: &str) {
+    alice.say(text).await;
+    for client in [bob, alice] {
+        loop {
+            let event = client.next_event().await;
+            if event["type"] == "chat" && event["data"] == text {
+                break;
+            }
+            assert!(
+                matches!(event["type"].as_str(), Some("join" | "left")),
+                "unexpected {event}"
+            );
+        }
     }
 }
