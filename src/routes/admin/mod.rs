@@ -5,13 +5,14 @@
 
 mod audit;
 pub mod auth;
+mod bans;
 mod users;
 
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request},
     http::request::Parts,
-    routing::{get, post},
+    routing::{delete, get, post},
 };
 use serde::{Deserialize, de::DeserializeOwned};
 
@@ -32,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/api/me", get(auth::me))
         .route("/admin/api/audit", get(audit::list))
         .route("/admin/api/users/{id}/kick", post(users::kick))
+        .route("/admin/api/bans", post(bans::create).get(bans::list))
+        .route("/admin/api/bans/{id}", delete(bans::remove))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 

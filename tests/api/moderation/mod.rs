@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod bans;
 mod cli;
 mod kick;
 
