@@ -302,7 +302,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         match command {
             ClientCommand::Chat(raw) => {
                 let Some(text) = self.text(&raw) else { return };
-                if self.within_rate_limit() {
+                if self.within_rate_limit() && !self.muted() {
                     // Sent with the rest of this turn's chat, in one fan-out.
                     self.chats.push(text);
                 }
@@ -316,7 +316,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                         &data,
                     );
                 }
-                if !self.within_rate_limit() {
+                if !self.within_rate_limit() || self.muted() {
                     return;
                 }
                 self.send_chats();
@@ -335,7 +335,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     Ok(image) => image,
                     Err(e) => return self.refuse(Reject::BadImage, &e.to_string(), &url),
                 };
-                if !self.within_rate_limit() {
+                if !self.within_rate_limit() || self.muted() {
                     return;
                 }
                 self.send_chats();

@@ -33,6 +33,11 @@ pub fn router() -> Router<AppState> {
         .route("/admin/api/me", get(auth::me))
         .route("/admin/api/audit", get(audit::list))
         .route("/admin/api/users/{id}/kick", post(users::kick))
+        .route(
+            "/admin/api/users/{id}/mute",
+            post(users::mute).delete(users::unmute),
+        )
+        .route("/admin/api/mutes", get(users::mutes))
         .route("/admin/api/bans", post(bans::create).get(bans::list))
         .route("/admin/api/bans/{id}", delete(bans::remove))
         .layer(DefaultBodyLimit::max(MAX_BODY))

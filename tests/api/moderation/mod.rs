@@ -6,6 +6,7 @@ mod auth;
 mod bans;
 mod cli;
 mod kick;
+mod mute;
 
 use std::{path::Path, process::Command};
 
