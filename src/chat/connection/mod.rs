@@ -130,6 +130,12 @@ pub async fn run<T>(
             "server shutting down".into(),
         ));
     }
+    // A ban made while this socket joined found it in no room: it closes now instead.
+    if let Some(ban) = state.moderation.banned(Some(user.id), Some(client)) {
+        let reason = ban.describe();
+        let reason = protocol::close::fit_reason(&reason).to_owned();
+        outbox.signal(Signal::Close(protocol::close::REMOVED, reason.into()));
+    }
     tracing::info!(user = user.id, %client, room = %member.room(), "connected");
     let mut conn = Connection {
         socket,
