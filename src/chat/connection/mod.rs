@@ -308,7 +308,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         match command {
             ClientCommand::Chat(raw) => {
                 let Some(text) = self.text(&raw) else { return };
-                if self.within_rate_limit() && !self.muted() {
+                if self.within_rate_limit() && !self.muted() && !self.room_refused() {
                     // Sent with the rest of this turn's chat, in one fan-out.
                     self.chats.push(text);
                 }
@@ -322,7 +322,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                         &data,
                     );
                 }
-                if !self.within_rate_limit() || self.muted() {
+                if !self.within_rate_limit() || self.muted() || self.room_refused() {
                     return;
                 }
                 self.send_chats();
@@ -341,7 +341,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     Ok(image) => image,
                     Err(e) => return self.refuse(Reject::BadImage, &e.to_string(), &url),
                 };
-                if !self.within_rate_limit() || self.muted() {
+                if !self.within_rate_limit() || self.muted() || self.room_refused() {
                     return;
                 }
                 self.send_chats();

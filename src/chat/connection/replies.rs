@@ -77,6 +77,19 @@ impl<T> Connection<'_, T> {
         true
     }
 
+    /// True, and the user told why, while the room's slow mode or read-only flag refuses what
+    /// they send; a message let through counts toward the slow mode.
+    pub(super) fn room_refused(&mut self) -> bool {
+        let room = self.member.room().as_str();
+        match self.state.moderation.admit(room, self.member.user().id) {
+            Ok(()) => false,
+            Err(refusal) => {
+                self.reply_error(&refusal.to_string());
+                true
+            }
+        }
+    }
+
     /// A message refused before it reached the rate limit. It still takes a token, as a sent
     /// one would, so refused messages cannot be sent faster than accepted ones; if the bucket
     /// is empty it is refused all the same. `input` is what was refused: the same input again

@@ -205,6 +205,7 @@ mod tests {
                 session_hours: 2,
                 max_bans: 10,
                 max_mutes: 10,
+                max_room_settings: 10,
                 audit_max_entries: 10,
                 auth_failures_per_minute: 10.0,
             },

@@ -6,13 +6,14 @@
 mod audit;
 pub mod auth;
 mod bans;
+mod rooms;
 mod users;
 
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request},
     http::request::Parts,
-    routing::{delete, get, post},
+    routing::{delete, get, post, put},
 };
 use serde::{Deserialize, de::DeserializeOwned};
 
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
             post(users::mute).delete(users::unmute),
         )
         .route("/admin/api/mutes", get(users::mutes))
+        .route("/admin/api/rooms/{room}", put(rooms::put).get(rooms::get))
         .route("/admin/api/bans", post(bans::create).get(bans::list))
         .route("/admin/api/bans/{id}", delete(bans::remove))
         .layer(DefaultBodyLimit::max(MAX_BODY))
