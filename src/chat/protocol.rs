@@ -18,9 +18,12 @@ pub type Frame = frame::WireFrame;
 pub type Chunk = frame::Chunk;
 
 /// This application's close codes, in the range RFC 6455 leaves to applications (4000–4999).
-/// The page reads them: after these it does not reconnect. 4003 is reserved for a kick or ban.
+/// The page reads them: after these it does not reconnect.
 /// The protocol's own codes (1001, 1008, ...) are in `ws::close`.
 pub mod close {
+    /// A moderator removed the user: kicked, or banned (by user or address); the reason says
+    /// which, why, and for a ban until when.
+    pub const REMOVED: u16 = 4003;
     /// No valid user cookie (the seed's code); the page shows the sign-in view.
     pub const INVALID_USER: u16 = 4001;
     /// The `room` query is not a valid room name; the reason says why.
@@ -30,6 +33,20 @@ pub mod close {
     /// The room would be one too many: the user opened `--room-rate` new rooms this minute,
     /// or this instance holds `--max-rooms`; the reason says which.
     pub const TOO_MANY_ROOMS: u16 = 4005;
+
+    /// A close frame's reason is at most 123 bytes (RFC 6455 5.5.1): cut on a character
+    /// boundary.
+    pub fn fit_reason(reason: &str) -> &str {
+        const MAX: usize = 123;
+        if reason.len() <= MAX {
+            return reason;
+        }
+        let end = (0..=MAX)
+            .rev()
+            .find(|&i| reason.is_char_boundary(i))
+            .unwrap_or(0);
+        &reason[..end]
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

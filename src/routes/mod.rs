@@ -1,5 +1,6 @@
 //! The HTTP surface: which handler answers which path.
 
+pub mod admin;
 pub mod body_timeout;
 pub mod client_addr;
 pub mod ops;
@@ -45,6 +46,7 @@ pub fn router(state: AppState, static_dir: &std::path::Path) -> Router {
             post(upload::create).layer(DefaultBodyLimit::max(state.uploads.body_limit())),
         )
         .route("/uploads/{name}", get(upload::get))
+        .merge(admin::router())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .nest_service("/static", ServeDir::new(static_dir))

@@ -4,6 +4,7 @@
 //! There is no timer per socket; the server rings every outbox once per ping interval.
 
 use std::{
+    borrow::Cow,
     future::poll_fn,
     net::IpAddr,
     task::{Context, Poll},
@@ -65,14 +66,14 @@ const OVERFLOWED: &str = "too slow: outbound queue overflowed";
 const FELL_BEHIND: &str = "too slow: could not keep up";
 
 /// How a connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum End {
     /// The TCP connection ended or broke: nothing more can be sent.
     Gone,
     /// The client sent a close frame, which we answer.
     ClientClosed(Option<u16>),
     /// We close, with this code.
-    Close(u16, &'static str),
+    Close(u16, Cow<'static, str>),
 }
 
 /// Runs a signed-in user's socket until it ends, then takes them out of the room. Of `state`
@@ -125,13 +126,25 @@ pub async fn run<T>(
     };
     // A socket that joins while shutdown is under way missed the broadcast close.
     if state.shutdown.is_cancelled() {
-        outbox.signal(Signal::Close(close::GOING_AWAY, "server shutting down"));
+        outbox.signal(Signal::Close(
+            close::GOING_AWAY,
+            "server shutting down".into(),
+        ));
+    }
+    // A ban made while this socket joined found it in no room: it closes now instead.
+    if let Some(ban) = state.moderation.banned(Some(user.id), Some(client)) {
+        let reason = ban.describe();
+        let reason = protocol::close::fit_reason(&reason).to_owned();
+        outbox.signal(Signal::Close(protocol::close::REMOVED, reason.into()));
     }
     // A sign-out stores the revocation, then closes the session's sockets in the hub: one
     // checked before that store and joined after that close would be missed, so ask again
     // now that the hub knows this socket.
     if let Ok(true) = state.sessions.is_revoked(&session.id, unix_now()).await {
-        outbox.signal(Signal::Close(protocol::close::INVALID_USER, SIGNED_OUT));
+        outbox.signal(Signal::Close(
+            protocol::close::INVALID_USER,
+            SIGNED_OUT.into(),
+        ));
     }
     tracing::info!(user = user.id, %client, room = %member.room(), "connected");
     let mut conn = Connection {
@@ -159,19 +172,20 @@ pub async fn run<T>(
             socket.answer_close(code, CLOSE_GRACE).await;
         }
         End::Close(code, reason) => {
-            if code == close::POLICY && matches!(reason, OVERFLOWED | WRITE_TIMED_OUT | FELL_BEHIND)
+            if code == close::POLICY
+                && matches!(reason.as_ref(), OVERFLOWED | WRITE_TIMED_OUT | FELL_BEHIND)
             {
                 state.metrics.slow_readers.inc();
             }
             if let Some(reject) = Reject::for_close_code(code) {
                 state.metrics.reject(reject);
             }
-            tracing::info!(user = user.id, %client, code, reason, "closed by server");
+            tracing::info!(user = user.id, %client, code, %reason, "closed by server");
             if code == close::POLICY {
                 // A slow reader: what it has not taken by now it will not get.
                 socket.discard_queued();
             }
-            socket.close(code, reason, CLOSE_GRACE).await;
+            socket.close(code, &reason, CLOSE_GRACE).await;
         }
     }
 }
@@ -239,7 +253,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 Poll::Ready(Some(Err(ReadError::Io(_)))) => return Poll::Ready(End::Gone),
                 Poll::Ready(Some(Err(ReadError::Frame(e)))) => {
                     tracing::info!(user = self.member.user().id, error = %e, "bad frame");
-                    return Poll::Ready(End::Close(e.close_code(), e.reason()));
+                    return Poll::Ready(End::Close(e.close_code(), e.reason().into()));
                 }
                 Poll::Ready(Some(Ok(message))) => {
                     self.last_heard = Instant::now();
@@ -266,17 +280,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             self.state.chat.write_timeout,
         );
         match slow {
-            Some(Slow::Stalled) => return Some(End::Close(close::POLICY, WRITE_TIMED_OUT)),
-            Some(Slow::FellBehind) => return Some(End::Close(close::POLICY, FELL_BEHIND)),
+            Some(Slow::Stalled) => return Some(End::Close(close::POLICY, WRITE_TIMED_OUT.into())),
+            Some(Slow::FellBehind) => return Some(End::Close(close::POLICY, FELL_BEHIND.into())),
             None => {}
         }
         // After the slow-reader rules: a client we stopped reading because it does not take
         // our writes has its pongs waiting unread, and is a slow reader, not a silent one.
         if self.last_heard.elapsed() > self.state.chat.ping_interval * 2 {
-            return Some(End::Close(close::GOING_AWAY, "ping timeout"));
+            return Some(End::Close(close::GOING_AWAY, "ping timeout".into()));
         }
         if unix_now() >= self.expires {
-            return Some(End::Close(protocol::close::INVALID_USER, EXPIRED));
+            return Some(End::Close(protocol::close::INVALID_USER, EXPIRED.into()));
         }
         self.socket.queue(frame::ping());
         None
@@ -290,7 +304,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             }
             Incoming::Binary => Some(End::Close(
                 close::UNSUPPORTED,
-                "binary frames are not supported",
+                "binary frames are not supported".into(),
             )),
             Incoming::Close(code) => Some(End::ClientClosed(code)),
             Incoming::Ping(payload) => {
@@ -310,7 +324,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         match command {
             ClientCommand::Chat(raw) => {
                 let Some(text) = self.text(&raw) else { return };
-                if self.within_rate_limit() {
+                if self.within_rate_limit() && !self.muted() && !self.room_refused() {
                     // Sent with the rest of this turn's chat, in one fan-out.
                     self.chats.push(text);
                 }
@@ -324,7 +338,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                         &data,
                     );
                 }
-                if !self.within_rate_limit() {
+                if !self.within_rate_limit() || self.muted() || self.room_refused() {
                     return;
                 }
                 self.send_chats();
@@ -343,7 +357,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     Ok(image) => image,
                     Err(e) => return self.refuse(Reject::BadImage, &e.to_string(), &url),
                 };
-                if !self.within_rate_limit() {
+                if !self.within_rate_limit() || self.muted() || self.room_refused() {
                     return;
                 }
                 self.send_chats();
@@ -380,5 +394,5 @@ impl<T> Connection<'_, T> {
 }
 
 fn slow_reader() -> End {
-    End::Close(close::POLICY, OVERFLOWED)
+    End::Close(close::POLICY, OVERFLOWED.into())
 }

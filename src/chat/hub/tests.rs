@@ -226,7 +226,10 @@ fn closing_a_session_closes_its_sockets_in_every_room_and_no_others() {
     let (_, c) = tab(&tea, mine);
     assert_eq!(hub.close_session(&mine, 4001, "signed out"), 2);
     for outbox in [&a, &c] {
-        assert_eq!(signal(outbox), Some(Signal::Close(4001, "signed out")));
+        assert_eq!(
+            signal(outbox),
+            Some(Signal::Close(4001, "signed out".into()))
+        );
     }
     assert_eq!(signal(&b), None, "a detached socket is no longer the hub's");
     assert_eq!(signal(&same_user_other_browser), None);
@@ -235,4 +238,34 @@ fn closing_a_session_closes_its_sockets_in_every_room_and_no_others() {
         hub.close_session(&SessionId::from_bytes([3; 16]), 4001, "x"),
         0
     );
+}
+
+#[test]
+fn close_user_signals_every_socket_of_that_user_only_with_the_reason_cut_to_fit() {
+    let hub = Hub::default();
+    let lobby = RoomName::lobby();
+    let other = RoomName::parse("other").unwrap();
+    let (_, a1) = settled(&hub, &lobby, 1, 0);
+    let (_, a2) = settled(&hub, &other, 1, 0);
+    let (_, b) = settled(&hub, &lobby, 2, 0);
+    let long = "é".repeat(100);
+    assert_eq!(hub.close_user(1, 4003, &long), 2);
+    let news = |outbox: &Outbox| {
+        outbox
+            .poll_news(
+                &Context::from_waker(Waker::noop()),
+                &mut VecDeque::new(),
+                true,
+            )
+            .signal
+    };
+    for outbox in [&a1, &a2] {
+        let Some(Signal::Close(4003, reason)) = news(outbox) else {
+            panic!("not closed with 4003");
+        };
+        assert_eq!(reason.len(), 122, "61 two-byte characters fit in 123 bytes");
+        assert!(long.starts_with(reason.as_ref()));
+    }
+    assert_eq!(news(&b), None);
+    assert_eq!(hub.close_user(3, 4003, "nobody"), 0);
 }
