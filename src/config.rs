@@ -139,8 +139,9 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_HISTORY_DURABILITY", value_enum, default_value_t = Durability::Process)]
     pub history_durability: Durability,
 
-    /// Events waiting for the history writer at most; past it a message is refused with an
-    /// `error` and a join closes with 1013 (try again later). A `left` always gets in.
+    /// Events waiting for the history writer (with --redis: for the Redis worker) at most;
+    /// past it a message is refused with an `error` and a join closes with 1013 (try again
+    /// later). A `left` always gets in.
     #[arg(long, env = "PASSERBY_HISTORY_QUEUE", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     pub history_queue: u64,
 

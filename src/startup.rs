@@ -122,6 +122,7 @@ impl App {
                         presence_ttl: config.redis_presence_ttl,
                         policy,
                         max_events: config.history_max_events,
+                        queue: usize::try_from(config.history_queue).unwrap_or(usize::MAX),
                     },
                     metrics.events.clone(),
                 )

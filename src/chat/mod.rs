@@ -67,7 +67,8 @@ pub enum EngineError {
     WorkerGone,
     #[error("the chat engine is unavailable: Redis: {0}")]
     Redis(#[from] ::redis::RedisError),
-    /// The history writer's queue is full: nothing was queued, the client may retry.
+    /// The history writer's queue (or the Redis worker's) is full: nothing was queued, the
+    /// client may retry.
     #[error("the server is busy: try again in a moment")]
     Busy,
     /// What this needed was not stored (the store cannot write, or the writer restarted).

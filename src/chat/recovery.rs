@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 
 use super::{
     Membership,
-    hub::Hub,
+    hub::{Hub, Unstamped},
     protocol::{EventKind, Frame, HistoryEvent, now_ms},
 };
 use crate::auth::User;
@@ -90,8 +90,23 @@ impl Bounded {
     /// The `history` event carrying these events, with id `id`, for `user`; `before` when it
     /// is a page asked for with `{"type":"history","before":…}`.
     pub fn frame(&self, id: u64, user: &User, before: Option<u64>) -> Frame {
+        self.with_event(id, user, before, |e| e.to_frame())
+    }
+
+    /// `frame` with the id left for the hub to stamp (a page: see `Hub::reply_with`).
+    pub fn unstamped(&self, user: &User, before: Option<u64>) -> Unstamped {
+        self.with_event(0, user, before, |e| Unstamped::new(e))
+    }
+
+    fn with_event<R>(
+        &self,
+        id: u64,
+        user: &User,
+        before: Option<u64>,
+        f: impl FnOnce(&HistoryEvent<'_>) -> R,
+    ) -> R {
         let data: Vec<&RawValue> = self.events.iter().map(AsRef::as_ref).collect();
-        HistoryEvent {
+        f(&HistoryEvent {
             id,
             kind: EventKind::History,
             user,
@@ -100,8 +115,7 @@ impl Bounded {
             truncated: self.truncated,
             more: self.more,
             before,
-        }
-        .to_frame()
+        })
     }
 }
 
@@ -117,7 +131,8 @@ impl Catchup {
 /// Sends a page of history (the events before `before`) to the member's socket only. It is
 /// not a room event: its id is the last one the socket was sent, as an `error`'s.
 pub fn send_page(hub: &Hub, member: &Membership, before: u64, page: &Bounded) {
-    hub.reply_with(member, |last| page.frame(last, member.user(), Some(before)));
+    // Serialized here, before the hub's lock: a page is up to the bytes budget.
+    hub.reply_with(member, page.unstamped(member.user(), Some(before)));
 }
 
 /// `since` is the last id the client saw, if it said; `last_id` the room's last id before

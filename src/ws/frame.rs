@@ -91,6 +91,50 @@ fn header(opcode: u8, len: usize) -> ([u8; HEADER_ROOM], usize) {
     }
 }
 
+/// A text frame whose payload's first bytes come last: the rest is written ahead into a
+/// buffer with room in front, and `finish` only writes the head and the header into that
+/// room, so finishing costs a few bytes whatever the payload's length.
+#[derive(Debug)]
+pub struct Unfinished {
+    buf: Vec<u8>,
+    /// Where the payload written ahead starts; the head goes right before it.
+    body: usize,
+}
+
+impl Unfinished {
+    /// Room for a head of up to `head_room` bytes, then what `write` appends.
+    pub fn text(head_room: usize, write: impl FnOnce(&mut Vec<u8>)) -> Unfinished {
+        let room = HEADER_ROOM + head_room;
+        let mut buf = Vec::with_capacity(256.max(room * 2));
+        buf.resize(room, 0);
+        write(&mut buf);
+        Unfinished { buf, body: room }
+    }
+
+    /// What was written ahead and is still part of the payload.
+    pub fn written(&self) -> &[u8] {
+        &self.buf[self.body..]
+    }
+
+    /// Leaves the first `n` bytes written ahead out of the payload; the head takes their
+    /// place (and their room).
+    pub fn skip(&mut self, n: usize) {
+        self.body = (self.body + n).min(self.buf.len());
+    }
+
+    /// The frame: `head`, then what was written ahead. `head` is cut to the room there is,
+    /// which the caller asked for, so it never is.
+    pub fn finish(mut self, head: &[u8]) -> WireFrame {
+        let head = &head[..head.len().min(self.body - HEADER_ROOM)];
+        let payload = self.body - head.len();
+        self.buf[payload..self.body].copy_from_slice(head);
+        let (header, header_len) = header(TEXT, self.buf.len() - payload);
+        let start = payload - header_len;
+        self.buf[start..payload].copy_from_slice(&header[..header_len]);
+        Bytes::from(self.buf).slice(start..)
+    }
+}
+
 /// A message from the client. Binary payloads are not kept: this server refuses them.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming {
@@ -144,6 +188,28 @@ mod tests {
             assert_eq!(frame.len(), len + header_len, "{len}");
             assert_eq!(frame[0], 0x81);
             assert_eq!(payload(&frame).len(), len);
+        }
+    }
+
+    #[test]
+    fn an_unfinished_frame_finishes_as_the_whole_frame_would_encode() {
+        for len in [
+            0, 5, 118, 119, 120, 125, 126, 65_530, 65_535, 65_536, 70_000,
+        ] {
+            for head in [&b"{"[..], b"{\"id\":18446744073709551615"] {
+                let tail = vec![b'a'; len];
+                let mut unfinished = Unfinished::text(head.len(), |b| {
+                    b.extend_from_slice(b"xyz");
+                    b.extend_from_slice(&tail);
+                });
+                unfinished.skip(3);
+                assert_eq!(unfinished.written(), &tail[..]);
+                let whole = text(|b| {
+                    b.extend_from_slice(head);
+                    b.extend_from_slice(&tail);
+                });
+                assert_eq!(unfinished.finish(head), whole, "{len}");
+            }
         }
     }
 

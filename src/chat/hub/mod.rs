@@ -16,6 +16,7 @@
 //! `State::sessions`, so signing out closes that browser's tabs and no one else's.
 
 mod socket;
+mod stamp;
 #[cfg(test)]
 mod tests;
 
@@ -31,11 +32,12 @@ use super::{
     Membership,
     log::{Entry, Event, Visibility},
     outbox::{Outbox, Signal},
-    protocol::{Chunk, EventData, EventKind, Frame, ServerEvent, close, now_ms},
+    protocol::{Chunk, EventData, EventKind, ServerEvent, close, now_ms},
     room::RoomName,
 };
 use crate::auth::{SessionId, User};
 use socket::Socket;
+pub use stamp::Unstamped;
 
 #[derive(Debug, Default)]
 pub struct Hub {
@@ -237,17 +239,17 @@ impl Hub {
     /// it is not an event of the room, so it takes no id of its own, and a client that
     /// resumes from it misses nothing.
     pub fn reply_error(&self, member: &Membership, message: &str) {
-        let sent = self.reply_with(member, |last| {
-            ServerEvent {
-                id: last,
+        let sent = self.reply_with(
+            member,
+            Unstamped::new(&ServerEvent {
+                id: 0,
                 kind: EventKind::Error,
                 user: &member.user,
                 data: EventData::Text(message),
                 time: now_ms(),
                 count: None,
-            }
-            .to_frame()
-        });
+            }),
+        );
         if !sent {
             tracing::debug!(
                 user = member.user.id,
@@ -258,10 +260,11 @@ impl Hub {
     }
 
     /// A frame for one socket only that is no event of the room (an `error`, a page of
-    /// history): `build` gets the id of the last event the socket was sent, and runs under
-    /// the lock, so no event can reach the socket between that id and this frame. False if
+    /// history), stamped with the id of the last event the socket was sent. It was built
+    /// before the lock, so a page of history keeps no other room waiting; the stamp is
+    /// under it, so no event can reach the socket between that id and this frame. False if
     /// the socket is not here.
-    pub fn reply_with(&self, member: &Membership, build: impl FnOnce(u64) -> Frame) -> bool {
+    pub fn reply_with(&self, member: &Membership, frame: Unstamped) -> bool {
         let state = self.lock();
         let Some(socket) = state
             .rooms
@@ -271,7 +274,7 @@ impl Hub {
             return false;
         };
         // A full outbox marks its socket for closing; its task does the rest.
-        let _ = socket.outbox.push(build(socket.last()));
+        let _ = socket.outbox.push(frame.stamp(socket.last()));
         true
     }
 

@@ -138,6 +138,34 @@ fn an_error_carries_the_last_id_its_socket_had() {
 }
 
 #[test]
+fn a_page_built_before_an_event_arrived_is_stamped_with_that_event_s_id_when_sent() {
+    let hub = Hub::default();
+    let lobby = RoomName::lobby();
+    let (member, outbox) = settled(&hub, &lobby, 1, 9);
+    // Built outside the lock, while the room goes on: its id is the socket's when it is sent.
+    let page = crate::chat::recovery::bound(Vec::new(), 10, 1024).unstamped(&member.user, Some(5));
+    hub.deliver(
+        &lobby,
+        &[event(10, Visibility::Room), event(11, Visibility::Room)],
+    );
+    assert!(hub.reply_with(&member, page));
+    let sent = frames(&outbox);
+    let last: serde_json::Value = serde_json::from_slice(frame::payload(&sent[2])).unwrap();
+    assert_eq!(
+        (last["type"].as_str(), last["id"].as_u64()),
+        (Some("history"), Some(11))
+    );
+    assert_eq!(last["before"], 5);
+    let gone = hub.attach(lobby, user(2), sid(2), Outbox::new(4)).0;
+    hub.detach(&gone);
+    let page = crate::chat::recovery::bound(Vec::new(), 10, 1024).unstamped(&gone.user, None);
+    assert!(
+        !hub.reply_with(&gone, page),
+        "a socket that left gets nothing"
+    );
+}
+
+#[test]
 fn users_are_found_by_id_and_their_rooms_listed() {
     let hub = Hub::default();
     let other = RoomName::parse("other").unwrap();

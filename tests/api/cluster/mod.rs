@@ -1,5 +1,6 @@
 //! Several passerby instances sharing one real `redis-server`, started on a free port.
 
+mod queue;
 mod sessions;
 mod whispers;
 mod wire;
@@ -47,6 +48,25 @@ impl Redis {
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Stops it (SIGSTOP): its sockets stay open and nothing they ask is answered, as a
+    /// Redis stalled by a long command or a swapping machine.
+    fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets it go on (SIGCONT) with what was asked meanwhile.
+    fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let status = Command::new("kill")
+            .args([which, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {which} redis-server");
     }
 
     /// Starts it again on the same port.

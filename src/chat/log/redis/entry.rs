@@ -35,9 +35,14 @@ struct Joined {
 }
 
 impl RedisLog {
-    /// Attaches the socket, then enters it into the room in Redis; if Redis fails, the
-    /// socket is taken back out (and Redis told, if it had counted it).
+    /// Refused as busy while the worker's queue is full. Attaches the socket, then enters it
+    /// into the room in Redis; if Redis fails, the socket is taken back out (and Redis told,
+    /// if it had counted it).
     pub(super) async fn enter(&self, joiner: Joiner) -> Result<(Membership, Entry), EngineError> {
+        // Its `join` does not go through the queue, but all it would say after would.
+        if self.jobs.full() {
+            return Err(EngineError::Busy);
+        }
         let (member, _) = self
             .hub
             .attach(joiner.room, joiner.user, joiner.session, joiner.outbox);

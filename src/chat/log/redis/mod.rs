@@ -13,11 +13,14 @@
 //! liveness key alive; when that key expires, a survivor reaps the hash and sends `left`
 //! for the users who were only there (`heartbeat`).
 //!
-//! Sockets never wait on Redis: their events go to one worker task, in order (`worker`).
-//! If Redis refuses or is gone, the sender gets an `error`.
+//! Sockets never wait on Redis: their events go to one worker task, in order (`worker`),
+//! through a queue bounded by `--history-queue` (`queue`). If the queue is full, the sender
+//! gets an `error` (busy) and a joiner is closed with 1013; if Redis refuses or is gone, the
+//! sender gets an `error`.
 
 mod entry;
 mod heartbeat;
+mod queue;
 mod state;
 mod subscriber;
 mod wire;
@@ -28,11 +31,12 @@ use std::{fmt, sync::Arc, time::Duration};
 use anyhow::Context;
 use futures_util::{FutureExt, future::BoxFuture};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use self::{
     heartbeat::Heartbeat,
+    queue::Jobs,
     state::{Epoch, Seen},
     subscriber::{keep_subscribed, subscribe},
     wire::{Pieces, Scripts},
@@ -52,6 +56,8 @@ pub struct RedisSettings {
     pub policy: HistoryPolicy,
     /// Events kept per room stream; 0 keeps none.
     pub max_events: u64,
+    /// Events waiting for the worker at most (`--history-queue`).
+    pub queue: usize,
 }
 
 pub struct RedisLog {
@@ -62,7 +68,7 @@ pub struct RedisLog {
     seen: Arc<Seen>,
     epoch: Arc<Epoch>,
     settings: RedisSettings,
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: Jobs,
     /// Pages of history being read now (`--history-reads` at most).
     pages: Arc<tokio::sync::Semaphore>,
     /// Stops the subscriber and the heartbeat when the log goes.
@@ -133,7 +139,7 @@ impl RedisLog {
         };
         heartbeat.beat().await.context("registering with Redis")?;
         tokio::spawn(heartbeat.run(stop.clone()));
-        let (jobs, queue) = mpsc::unbounded_channel();
+        let (jobs, queue) = Jobs::new(settings.queue);
         tokio::spawn(
             Worker {
                 conn: conn.clone(),
@@ -167,16 +173,12 @@ impl RedisLog {
     /// whether it was the user's last socket in the room across the cluster.
     fn depart(&self, member: Membership) {
         if let Some((_, epoch)) = self.epoch.detach(&self.hub, &member) {
-            let _ = self.jobs.send(Job::Leave {
+            let _ = self.jobs.always(Job::Leave {
                 room: member.room,
                 user: member.user.id,
                 epoch,
             });
         }
-    }
-
-    fn send(&self, job: Job) -> Accepted {
-        self.jobs.send(job).map_err(|_| EngineError::WorkerGone)
     }
 }
 
@@ -186,34 +188,42 @@ impl EventLog for RedisLog {
     }
 
     fn publish(&self, member: &Membership, kind: EventKind, data: &[&str]) -> Accepted {
-        for text in data {
-            self.send(Job::Emit {
-                member: member.clone(),
-                event: Pieces::new(kind, &member.user, text),
-            })?;
-        }
-        Ok(())
+        self.jobs.push(
+            data.iter()
+                .map(|text| Job::Emit {
+                    member: member.clone(),
+                    event: Pieces::new(kind, &member.user, text),
+                })
+                .collect(),
+        )
     }
 
     /// Whether the recipient is online is for Redis to say; if not, the worker answers the
     /// sender with an `error`.
     fn private(&self, member: &Membership, to: u64, text: &ChatText) -> Accepted<Whisper> {
-        self.send(Job::Private {
+        self.jobs.push(vec![Job::Private {
             member: member.clone(),
             to,
             event: Pieces::new(EventKind::Private, &member.user, text.as_str()),
-        })?;
+        }])?;
         Ok(Whisper::Delivered)
     }
 
-    /// Through the worker, so it comes after the socket's events still on their way.
+    /// Through the worker, so it comes after the socket's events still on their way; with
+    /// the queue full, at once: out of order beats not told.
     fn reply_error(&self, member: &Membership, message: String) {
         let job = Job::Error {
             member: member.clone(),
-            message,
+            message: message.clone(),
         };
-        if let Err(mpsc::error::SendError(job)) = self.jobs.send(job) {
-            tracing::error!(?job, "error reply lost: the Redis worker stopped");
+        if let Err(e) = self.jobs.push(vec![job]) {
+            if matches!(e, EngineError::WorkerGone) {
+                tracing::error!(
+                    user = member.user.id,
+                    "error reply sent at once: the Redis worker stopped"
+                );
+            }
+            self.hub.reply_error(member, &message);
         }
     }
 
@@ -231,7 +241,7 @@ impl EventLog for RedisLog {
     fn flush(&self) -> BoxFuture<'_, ()> {
         async move {
             let (tx, rx) = oneshot::channel();
-            if self.jobs.send(Job::Flush(tx)).is_ok() {
+            if self.jobs.always(Job::Flush(tx)).is_ok() {
                 let _ = rx.await;
             }
         }

@@ -7,6 +7,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
+    queue::Queued,
     state::{Epoch, Seen},
     wire::{Pieces, Scripts},
 };
@@ -50,7 +51,7 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    pub async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Job>) {
+    pub async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Queued>) {
         let mut retry = tokio::time::interval(Duration::from_secs(1));
         loop {
             let job = tokio::select! {
@@ -63,7 +64,9 @@ impl Worker {
                     continue;
                 }
             };
-            self.run_job(job).await;
+            // The job's slots in the queue are freed once it ran, not when it was taken:
+            // a stalled Redis call still counts against the bound.
+            self.run_job(job.job).await;
         }
     }
 
