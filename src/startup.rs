@@ -128,13 +128,15 @@ impl App {
             (None, None) => Engine::memory(metrics.events.clone(), rooms),
             (None, Some(retention)) => {
                 let queue = usize::try_from(config.history_queue).unwrap_or(usize::MAX);
-                let storage = Storage::open(&config.data_dir, retention, policy, queue)?;
+                let mut storage = Storage::open(&config.data_dir, retention, policy, queue)?;
+                storage.store.keep_presence(config.history_max_presence);
                 if config.history_durability == Durability::Power {
                     storage.store.power_safe()?;
                 }
                 Engine::sqlite(metrics.events.clone(), storage, rooms)?
             }
-        };
+        }
+        .presence_grace(config.presence_grace_secs);
         let state = AppState::new(Inner {
             key,
             cookies: CookiePolicy {

@@ -39,9 +39,16 @@ use self::{
     worker::{Job, Worker},
 };
 use super::{Accepted, Entry, EventLog, Joiner};
-use crate::chat::{
-    EngineError, Membership, Whisper, hub::Hub, protocol::EventKind, recovery::HistoryPolicy,
-    text::ChatText,
+use crate::{
+    auth::User,
+    chat::{
+        EngineError, Membership, Whisper,
+        hub::{Departure, Hub},
+        protocol::EventKind,
+        recovery::HistoryPolicy,
+        room::RoomName,
+        text::ChatText,
+    },
 };
 
 /// How the engine reaches Redis and how long a dead instance may look alive.
@@ -226,6 +233,37 @@ impl EventLog for RedisLog {
     fn leave(&self, member: Membership) -> bool {
         self.depart(member);
         false
+    }
+
+    /// A socket that is not the user's last here leaves Redis's counts at once; the last
+    /// one stays counted until `depart`, so Redis sees no `left` and, when the user comes
+    /// back through any instance meanwhile, no `join`.
+    fn linger(&self, member: Membership) -> Option<Departure> {
+        let (departure, epoch) = self.epoch.detach_lingering(&self.hub, &member)?;
+        if departure != Departure::Lingers {
+            let _ = self.jobs.send(Job::Leave {
+                room: member.room,
+                user: member.user.id,
+                epoch,
+            });
+        }
+        Some(departure)
+    }
+
+    /// Each lingering socket leaves Redis's counts now, whether or not its user came back
+    /// meanwhile: a socket that came back was counted on its own. Redis sends `left` when
+    /// a user's count across the cluster reaches 0, once, whichever instance brings it there.
+    fn depart(&self, room: &RoomName, users: &[Arc<User>]) -> usize {
+        for user in users {
+            if let Some(epoch) = self.epoch.depart(&self.hub, room, user.id) {
+                let _ = self.jobs.send(Job::Leave {
+                    room: room.clone(),
+                    user: user.id,
+                    epoch,
+                });
+            }
+        }
+        0
     }
 
     fn flush(&self) -> BoxFuture<'_, ()> {
