@@ -120,6 +120,7 @@ impl App {
                         presence_ttl: config.redis_presence_ttl,
                         policy,
                         max_events: config.history_max_events,
+                        max_presence: config.history_max_presence,
                     },
                     metrics.events.clone(),
                 )

@@ -57,8 +57,21 @@ pub struct RedisSettings {
     pub url: String,
     pub presence_ttl: Duration,
     pub policy: HistoryPolicy,
-    /// Events kept per room stream; 0 keeps none.
+    /// Messages kept per room stream; 0 keeps none (and no presence either).
     pub max_events: u64,
+    /// `join` and `left` kept per room, in a stream of their own.
+    pub max_presence: u64,
+}
+
+impl RedisSettings {
+    /// The presence stream's bound: none kept when history is off.
+    fn presence_kept(&self) -> u64 {
+        if self.max_events == 0 {
+            0
+        } else {
+            self.max_presence.max(1)
+        }
+    }
 }
 
 pub struct RedisLog {
@@ -136,7 +149,7 @@ impl RedisLog {
             retell: false,
             instance: instance.clone(),
             ttl: settings.presence_ttl,
-            max_events: settings.max_events,
+            max_presence: settings.presence_kept(),
         };
         heartbeat.beat().await.context("registering with Redis")?;
         tokio::spawn(heartbeat.run(stop.clone()));
@@ -150,6 +163,7 @@ impl RedisLog {
                 epoch: epoch.clone(),
                 instance: instance.clone(),
                 max_events: settings.max_events,
+                max_presence: settings.presence_kept(),
                 unsent_leaves: Vec::new(),
             }
             .run(queue),

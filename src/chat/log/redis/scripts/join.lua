@@ -1,5 +1,5 @@
 -- ARGV: room, instance, user id, user JSON, `join` data, `left` data (JSON strings), max
--- events, highest id the instance saw in the room.
+-- presence events, highest id the instance saw in the room.
 -- Returns: last id before, the `join` JSON or '', list id, history id, users JSON, the
 -- oldest id still in the stream (0 if none).
 local room, inst, uid = ARGV[1], ARGV[2], ARGV[3]
