@@ -106,7 +106,11 @@ async fn a_user_who_leaves_for_good_is_left_after_the_grace() {
     let closed = Instant::now();
     close(bob).await;
     let left = alice.expect("left").await;
-    assert!(closed.elapsed() >= grace, "left after {:?}", closed.elapsed());
+    assert!(
+        closed.elapsed() >= grace,
+        "left after {:?}",
+        closed.elapsed()
+    );
     assert_eq!(left["data"], "bob is left.");
     assert_eq!(left["count"], 1);
     let (_, list) = arrives(&app, "carol").await;
@@ -141,7 +145,10 @@ async fn leaving_twice_within_the_grace_is_left_once_after_the_last() {
 #[tokio::test]
 async fn shutdown_sends_every_left_still_in_its_grace() {
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_in(dir.path().to_owned(), |c| c.presence_grace_secs = LONG_GRACE).await;
+    let app = spawn_in(dir.path().to_owned(), |c| {
+        c.presence_grace_secs = LONG_GRACE
+    })
+    .await;
     let alice_cookie = app.sign_in("alice").await;
     let mut alice = app.connect(&alice_cookie).await;
     crate::helpers::greeting(&mut alice).await;
@@ -260,5 +267,10 @@ async fn ids_keep_increasing_across_a_restart_with_presence_kept_apart() {
     assert_eq!(kinds(&history), ["chat"], "messages only: {history}");
     carol.say("after").await;
     let after = carol.expect("chat").await;
-    assert!(id(&after) > id(&before), "{} after {}", id(&after), id(&before));
+    assert!(
+        id(&after) > id(&before),
+        "{} after {}",
+        id(&after),
+        id(&before)
+    );
 }

@@ -32,8 +32,9 @@ struct Joined {
     history_id: u64,
     /// The room's users across the cluster, a JSON array.
     users: String,
-    /// The oldest id still in the stream, 0 if none.
-    first: u64,
+    /// The newest id trimmed from the messages' stream: a recovery from below it missed
+    /// something (see `scripts/join.lua`).
+    pruned: u64,
 }
 
 impl RedisLog {
@@ -60,7 +61,7 @@ impl RedisLog {
     async fn join_script(&self, member: &Membership) -> redis::RedisResult<Joined> {
         let user = &member.user;
         let (joined_data, left_data) = presence_texts(user);
-        let (before, joined, list_id, history_id, users, first): (
+        let (before, joined, list_id, history_id, users, pruned): (
             u64,
             String,
             u64,
@@ -87,7 +88,7 @@ impl RedisLog {
             list_id,
             history_id,
             users,
-            first,
+            pruned,
         })
     }
 
@@ -103,11 +104,10 @@ impl RedisLog {
             before,
             list_id,
             history_id,
-            first,
+            pruned,
             ..
         } = joined;
-        let pruned_through = if first == 0 { before } else { first - 1 };
-        let plan = recovery::plan(since, before, pruned_through, self.settings.policy);
+        let plan = recovery::plan(since, before, pruned, self.settings.policy);
         // One more than the page, to learn whether older events remain.
         let want = plan.limit.saturating_add(1);
         let mut conn = self.conn.clone();

@@ -37,8 +37,12 @@ local function emit(room, kind, user, to, data, vis, counted, max)
   table.insert(parts, '}')
   local json = table.concat(parts)
   if max > 0 then
-    local stream = counted and ':presence' or ':stream'
-    redis.call('XADD', base .. stream, 'MAXLEN', '~', max, id .. '-0', 'v', vis, 'b', json)
+    if counted then
+      -- Exact: a small bound, which `~` would not trim below a whole node (100 entries).
+      redis.call('XADD', base .. ':presence', 'MAXLEN', max, id .. '-0', 'v', vis, 'b', json)
+    else
+      redis.call('XADD', base .. ':stream', 'MAXLEN', '~', max, id .. '-0', 'v', vis, 'b', json)
+    end
   end
   redis.call('PUBLISH', base, id .. ' ' .. vis .. ' ' .. json)
   return json
