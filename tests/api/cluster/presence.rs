@@ -102,5 +102,5 @@ async fn after_a_churn_a_newcomer_sees_the_messages_and_presence_has_its_own_str
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{recovery}");
     let kinds = kinds(&recovery);
     assert_eq!(kinds.iter().filter(|k| **k == "chat").count(), 6);
-    assert!(kinds.iter().any(|k| *k == "left"), "{recovery}");
+    assert!(kinds.contains(&"left"), "{recovery}");
 }
