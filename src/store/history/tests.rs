@@ -220,3 +220,28 @@ fn presence_has_its_own_bound_and_never_pushes_messages_out() {
         "no message was pruned"
     );
 }
+
+#[test]
+fn a_file_from_before_presence_was_kept_apart_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        conn.execute_batch(
+            r#"CREATE TABLE events (
+                   room TEXT NOT NULL, id INTEGER NOT NULL, time INTEGER NOT NULL,
+                   visible_a INTEGER, visible_b INTEGER, body TEXT NOT NULL,
+                   PRIMARY KEY (room, id)) WITHOUT ROWID;
+               INSERT INTO events VALUES
+                   ('a', 1, 1, NULL, NULL, '{"id":1,"type":"join","user":{},"data":"x joined."}'),
+                   ('a', 2, 1, NULL, NULL, '{"id":2,"type":"chat","user":{},"data":"\"type\":\"join\","}'),
+                   ('a', 3, 1, NULL, NULL, '{"id":3,"type":"left","user":{},"data":"x is left."}');
+               PRAGMA user_version = 1;"#,
+        )
+        .unwrap();
+    }
+    let store = HistoryStore::open(dir.path(), KEEP_ALL).unwrap();
+    let messages = store.read_messages("a", 0, 9, 1, 50).unwrap();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(messages[0].contains(r#""type":"chat""#));
+    assert_eq!(store.read("a", 0, 9, 1, 50).unwrap().len(), 3);
+}
