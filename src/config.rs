@@ -139,6 +139,16 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_HISTORY_DURABILITY", value_enum, default_value_t = Durability::Process)]
     pub history_durability: Durability,
 
+    /// `join` and `left` events kept per room, apart from the messages' --history-max-events:
+    /// presence never pushes messages out, and only a recovery (`since`) replays it.
+    #[arg(long, env = "PASSERBY_HISTORY_MAX_PRESENCE", default_value_t = 200)]
+    pub history_max_presence: u64,
+
+    /// Seconds a user whose last socket in a room closed stays in it before `left`: a reload
+    /// within it makes no `left`/`join` pair. 0 sends `left` at once.
+    #[arg(long, env = "PASSERBY_PRESENCE_GRACE_SECS", default_value = "5", value_parser = parse_grace)]
+    pub presence_grace_secs: Duration,
+
     /// Events waiting for the history writer (with --redis: for the Redis worker) at most;
     /// past it a message is refused with an `error` and a join closes with 1013 (try again
     /// later). A `left` always gets in.
@@ -342,6 +352,16 @@ fn parse_days(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Seconds, 0 allowed (no grace).
+fn parse_grace(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.0..=3600.0).contains(&secs) => {
+            Ok(Duration::from_secs_f64(secs))
+        }
+        _ => Err(format!("`{s}` is not a number of seconds from 0 to 3600")),
+    }
+}
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
@@ -385,6 +405,8 @@ mod tests {
         assert_eq!(c.redis, None, "the embedded engine unless Redis is named");
         assert_eq!(c.redis_presence_ttl, Duration::from_secs(30));
         assert_eq!(c.room_idle_secs, Duration::from_secs(300));
+        assert_eq!(c.presence_grace_secs, Duration::from_secs(5));
+        assert_eq!(c.history_max_presence, 200);
         assert_eq!(c.max_rooms, 10_000);
         assert_eq!(c.room_rate, 30.0);
         assert_eq!(c.moderator_session_hours, 12);

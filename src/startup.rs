@@ -123,6 +123,7 @@ impl App {
                         policy,
                         max_events: config.history_max_events,
                         queue: usize::try_from(config.history_queue).unwrap_or(usize::MAX),
+                        max_presence: config.history_max_presence,
                     },
                     metrics.events.clone(),
                 )
@@ -131,13 +132,15 @@ impl App {
             (None, None) => Engine::memory(metrics.events.clone(), rooms),
             (None, Some(retention)) => {
                 let queue = usize::try_from(config.history_queue).unwrap_or(usize::MAX);
-                let storage = Storage::open(&config.data_dir, retention, policy, queue)?;
+                let mut storage = Storage::open(&config.data_dir, retention, policy, queue)?;
+                storage.store.keep_presence(config.history_max_presence);
                 if config.history_durability == Durability::Power {
                     storage.store.power_safe()?;
                 }
                 Engine::sqlite(metrics.events.clone(), storage, rooms)?
             }
-        };
+        }
+        .presence_grace(config.presence_grace_secs);
         let engine = Arc::new(engine);
         let shutdown = CancellationToken::new();
         let sessions = match &config.redis {

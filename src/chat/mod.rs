@@ -5,6 +5,7 @@
 //! `Engine`; which log runs is its own business.
 
 pub mod connection;
+pub mod departures;
 pub mod hub;
 pub mod limit;
 pub mod log;
@@ -16,14 +17,15 @@ pub mod room;
 pub mod rooms;
 pub mod text;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use crate::{
     auth::{SessionId, User},
     metrics::EventCounters,
     upload::UploadName,
 };
-use hub::Hub;
+use departures::Departures;
+use hub::{Departure, Hub};
 pub use log::local::Storage;
 use log::{EventLog, local::LocalLog};
 pub use log::{Visibility, redis::RedisSettings};
@@ -101,16 +103,18 @@ impl EngineError {
 #[derive(Debug)]
 pub struct Engine {
     hub: Arc<Hub>,
-    log: Box<dyn EventLog>,
+    log: Arc<dyn EventLog>,
     events: EventCounters,
+    /// The presence grace; `None` sends `left` as the last socket closes.
+    departures: Option<Departures>,
 }
 
 impl Engine {
     /// Rooms in memory only: no history, ids start again after a restart.
     pub fn memory(events: EventCounters, rooms: RoomPolicy) -> Self {
         let hub = Arc::new(Hub::default());
-        let log = Box::new(LocalLog::memory(hub.clone(), rooms));
-        Engine { hub, log, events }
+        let log = Arc::new(LocalLog::memory(hub.clone(), rooms));
+        Engine::with(hub, log, events)
     }
 
     /// Every room event is stored before it is delivered, and ids continue from the store.
@@ -121,15 +125,32 @@ impl Engine {
         rooms: RoomPolicy,
     ) -> anyhow::Result<Self> {
         let hub = Arc::new(Hub::default());
-        let log = Box::new(LocalLog::sqlite(hub.clone(), storage, rooms)?);
-        Ok(Engine { hub, log, events })
+        let log = Arc::new(LocalLog::sqlite(hub.clone(), storage, rooms)?);
+        Ok(Engine::with(hub, log, events))
     }
 
     /// Redis shared by many instances; fails if Redis cannot be reached.
     pub async fn redis(settings: RedisSettings, events: EventCounters) -> anyhow::Result<Self> {
         let hub = Arc::new(Hub::default());
-        let log = Box::new(log::redis::RedisLog::connect(settings, hub.clone()).await?);
-        Ok(Engine { hub, log, events })
+        let log = Arc::new(log::redis::RedisLog::connect(settings, hub.clone()).await?);
+        Ok(Engine::with(hub, log, events))
+    }
+
+    fn with(hub: Arc<Hub>, log: Arc<dyn EventLog>, events: EventCounters) -> Self {
+        Engine {
+            hub,
+            log,
+            events,
+            departures: None,
+        }
+    }
+
+    /// A user whose last socket in a room closes stays there for `grace` before `left`
+    /// (see `departures`); 0 sends it at once. Starts a task: call within the runtime.
+    pub fn presence_grace(mut self, grace: Duration) -> Self {
+        self.departures = (!grace.is_zero())
+            .then(|| Departures::spawn(grace, self.log.clone(), self.events.clone()));
+        self
     }
 
     /// Adds a socket to a room. The user's first socket there broadcasts `join`; then the
@@ -229,15 +250,27 @@ impl Engine {
         self.hub.sessions()
     }
 
-    /// Removes a socket. The user's last socket in the room broadcasts `left`.
+    /// Removes a socket. The user's last socket in the room broadcasts `left`, after the
+    /// presence grace if there is one, and only if no socket of theirs came back meanwhile.
     pub async fn leave(&self, member: Membership) {
-        if self.log.leave(member) {
-            self.events.left.inc();
+        let Some(departures) = &self.departures else {
+            if self.log.leave(member) {
+                self.events.left.inc();
+            }
+            return;
+        };
+        let (room, user) = (member.room.clone(), member.user.clone());
+        if self.log.linger(member) == Some(Departure::Lingers) {
+            departures.add(room, user);
         }
     }
 
-    /// Resolves once every event so far is stored and delivered (shutdown).
+    /// Resolves once every event so far is stored and delivered, the `left` of every
+    /// departure still in its grace included (shutdown).
     pub async fn flush(&self) {
+        if let Some(departures) = &self.departures {
+            departures.end_all().await;
+        }
         self.log.flush().await;
     }
 

@@ -117,6 +117,7 @@ mod tests {
             time,
             visible: Visibility::Room,
             body: "{}",
+            presence: false,
         };
         store
             .append(
@@ -153,6 +154,7 @@ mod tests {
             time,
             visible: Visibility::Room,
             body,
+            presence: false,
         };
         store
             .append(&[event("a", 900, 1_000, "old")], &[("a", 1924)])

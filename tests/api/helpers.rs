@@ -41,6 +41,8 @@ pub async fn spawn_in(data_dir: PathBuf, configure: impl FnOnce(&mut Config)) ->
     let mut config = Config::with_data_dir(&data_dir);
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.static_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static");
+    // Most tests watch a `left` follow its socket's close; the grace has tests of its own.
+    config.presence_grace_secs = Duration::ZERO;
     configure(&mut config);
     let app = App::build(config).await.expect("server builds");
     let addr = app.local_addr();

@@ -16,6 +16,7 @@ mod nginx;
 mod nginx_limits;
 mod ops;
 mod paging;
+mod presence;
 mod process;
 mod raw;
 mod refused;

@@ -43,6 +43,8 @@ impl ServerProcess {
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
             .args(args)
             .env("RUST_LOG", "info")
+            // A `left` follows its socket's close, as the tests expect; a flag overrides it.
+            .env("PASSERBY_PRESENCE_GRACE_SECS", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -138,6 +140,7 @@ impl OnDataDir {
             .arg("--data-dir")
             .arg(data_dir)
             .env("RUST_LOG", "error")
+            .env("PASSERBY_PRESENCE_GRACE_SECS", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -25,7 +25,8 @@ export async function startServer({ dataDir, bind = '127.0.0.1:0', args = [] }) 
     '--bind', bind, '--data-dir', dataDir, '--static-dir', path.join(ROOT, 'static'), ...args,
   ], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.TEST_LOG ? 'info' : 'warn' },
+    // A `left` follows its socket's close, as the tests expect; `args` may override it.
+    env: { PASSERBY_PRESENCE_GRACE_SECS: '0', ...process.env, RUST_LOG: process.env.TEST_LOG ? 'info' : 'warn' },
   });
   let output = '';
   const keep = (chunk) => {

@@ -83,6 +83,10 @@ struct Members {
 struct Presence {
     user: Arc<User>,
     sockets: u32,
+    /// Departures waiting out the presence grace: the user stays in `list` (and, with Redis,
+    /// in the cluster's counts) until each has been let go (`depart`). Bounded by the
+    /// sockets that closed.
+    lingering: u32,
     arrival: u64,
 }
 
@@ -98,6 +102,9 @@ pub enum Arrival {
 pub enum Departure {
     Last,
     Stays,
+    /// It was the last, but the user stays in the room for the presence grace: a reload
+    /// comes back as `Arrival::Again`, and `depart` lets the user go once the grace is over.
+    Lingers,
 }
 
 impl Hub {
@@ -140,6 +147,7 @@ impl Hub {
                     Presence {
                         user: user.clone(),
                         sockets: 1,
+                        lingering: 0,
                         arrival,
                     },
                 );
@@ -162,8 +170,19 @@ impl Hub {
         }
     }
 
-    /// Takes a socket out; `None` if it was not here.
+    /// Takes a socket out; `None` if it was not here. A user whose departure lingers stays
+    /// until `depart`, so this is `Last` only when nothing else holds the user here.
     pub fn detach(&self, member: &Membership) -> Option<Departure> {
+        self.take_out(member, false)
+    }
+
+    /// Takes a socket out, but the user's last socket leaves them in the room (`Lingers`)
+    /// until `depart`: the presence grace.
+    pub fn detach_lingering(&self, member: &Membership) -> Option<Departure> {
+        self.take_out(member, true)
+    }
+
+    fn take_out(&self, member: &Membership, linger: bool) -> Option<Departure> {
         let mut state = self.lock();
         let members = state.rooms.get_mut(&member.room)?;
         let session = members.sockets.remove(&member.socket)?.session;
@@ -186,12 +205,29 @@ impl Hub {
         if presence.sockets > 0 {
             return Some(Departure::Stays);
         }
-        let arrival = presence.arrival;
-        members.users.remove(&user);
-        members.arrival.remove(&arrival);
-        if members.sockets.is_empty() {
-            state.rooms.remove(&member.room);
+        if linger {
+            presence.lingering += 1;
+            return Some(Departure::Lingers);
         }
+        if presence.lingering > 0 {
+            // A lingering departure still holds the user; it announces them when it ends.
+            return Some(Departure::Stays);
+        }
+        state.let_go(&member.room, user);
+        Some(Departure::Last)
+    }
+
+    /// Ends one lingering departure of `user` from `room`: `Last` if nothing holds the user
+    /// there any more (no socket came back, no other departure lingers), and they are gone
+    /// from the room; `None` if the user was not lingering there.
+    pub fn depart(&self, room: &RoomName, user: u64) -> Option<Departure> {
+        let mut state = self.lock();
+        let presence = state.rooms.get_mut(room)?.users.get_mut(&user)?;
+        presence.lingering = presence.lingering.checked_sub(1)?;
+        if presence.sockets > 0 || presence.lingering > 0 {
+            return Some(Departure::Stays);
+        }
+        state.let_go(room, user);
         Some(Departure::Last)
     }
 
@@ -340,6 +376,7 @@ impl Hub {
     }
 
     /// Every user here with their sockets per room: what Redis is told again if it forgot.
+    /// A lingering departure counts as a socket: Redis still counts it until it ends.
     pub fn presence(&self) -> Vec<(RoomName, Arc<User>, u32)> {
         let state = self.lock();
         state
@@ -349,12 +386,27 @@ impl Hub {
                 members
                     .users
                     .values()
-                    .map(move |p| (room.clone(), p.user.clone(), p.sockets))
+                    .map(move |p| (room.clone(), p.user.clone(), p.sockets + p.lingering))
             })
             .collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl State {
+    /// The user is no longer in the room here; a room with nobody left goes.
+    fn let_go(&mut self, room: &RoomName, user: u64) {
+        let Some(members) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if let Some(presence) = members.users.remove(&user) {
+            members.arrival.remove(&presence.arrival);
+        }
+        if members.sockets.is_empty() && members.users.is_empty() {
+            self.rooms.remove(room);
+        }
     }
 }

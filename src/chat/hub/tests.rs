@@ -77,6 +77,43 @@ fn a_users_first_socket_arrives_and_their_last_departs() {
 }
 
 #[test]
+fn a_lingering_user_stays_in_the_room_until_every_departure_ends() {
+    let hub = Hub::default();
+    let lobby = RoomName::lobby();
+    let (a, _) = hub.attach(lobby.clone(), user(1), sid(1), Outbox::new(4));
+    assert_eq!(hub.detach_lingering(&a), Some(Departure::Lingers));
+    assert_eq!(hub.online(&lobby), 1, "still in the room");
+    assert_eq!(hub.users(&lobby).len(), 1, "and in its list");
+    // A reload: no arrival, then gone again before the first grace ended.
+    let (b, again) = hub.attach(lobby.clone(), user(1), sid(1), Outbox::new(4));
+    assert_eq!(again, Arrival::Again);
+    assert_eq!(hub.detach_lingering(&b), Some(Departure::Lingers));
+    assert_eq!(hub.presence()[0].2, 2, "Redis still counts both sockets");
+    assert_eq!(
+        hub.depart(&lobby, 1),
+        Some(Departure::Stays),
+        "the second holds"
+    );
+    assert_eq!(hub.depart(&lobby, 1), Some(Departure::Last));
+    assert_eq!(hub.depart(&lobby, 1), None, "nothing lingers any more");
+    assert_eq!(hub.online(&lobby), 0);
+    assert!(hub.presence().is_empty(), "the room is gone");
+}
+
+#[test]
+fn a_departure_that_ends_while_the_user_is_back_is_no_departure() {
+    let hub = Hub::default();
+    let lobby = RoomName::lobby();
+    let (a, _) = hub.attach(lobby.clone(), user(1), sid(1), Outbox::new(4));
+    hub.detach_lingering(&a);
+    let (b, _) = hub.attach(lobby.clone(), user(1), sid(1), Outbox::new(4));
+    assert_eq!(hub.depart(&lobby, 1), Some(Departure::Stays));
+    assert_eq!(hub.online(&lobby), 1);
+    // A plain detach of the last socket is the last, now nothing lingers.
+    assert_eq!(hub.detach(&b), Some(Departure::Last));
+}
+
+#[test]
 fn a_joining_socket_hears_what_came_after_its_floor_and_nothing_before() {
     let hub = Hub::default();
     let lobby = RoomName::lobby();

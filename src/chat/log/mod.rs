@@ -13,6 +13,7 @@ use futures_util::future::BoxFuture;
 
 use super::{
     EngineError, Membership, Whisper,
+    hub::Departure,
     outbox::Outbox,
     protocol::{EventKind, Frame},
     room::RoomName,
@@ -93,6 +94,16 @@ pub trait EventLog: Send + Sync + fmt::Debug {
     /// Detaches the socket; the user's last one in the room sends `left`. True if this
     /// instance announced it.
     fn leave(&self, member: Membership) -> bool;
+
+    /// Detaches the socket for the presence grace (see `chat::departures`): the user's last
+    /// socket here leaves them in the room (`Departure::Lingers`) and nothing is announced
+    /// yet; `depart` ends that later. `None` if the socket was not here.
+    fn linger(&self, member: Membership) -> Option<Departure>;
+
+    /// Ends lingering departures from `room` whose grace is over, together: each user that
+    /// nothing holds in the room any more gets a `left`, all of them in one batch (one
+    /// store call, one shared chunk per socket). How many `left` this instance announced.
+    fn depart(&self, room: &RoomName, users: &[Arc<User>]) -> usize;
 
     /// Resolves once everything accepted so far is kept and delivered.
     fn flush(&self) -> BoxFuture<'_, ()>;

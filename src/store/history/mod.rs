@@ -3,7 +3,9 @@
 //! Plain synchronous calls on one connection; only the chat engine's writer thread uses it,
 //! so nothing here needs a lock. Each event is kept as the exact JSON its recipients got, with
 //! who may see it: the whole room, or two users (a private message, kept once, in the room it
-//! was said in; its two users' other rooms keep nothing of it).
+//! was said in; its two users' other rooms keep nothing of it). Presence (`join`, `left`) is
+//! kept apart from messages: its own bound per room, so a churn of joins never pushes the
+//! messages out, and a newcomer's history (`read_messages`) is messages only.
 
 use std::{
     collections::HashMap,
@@ -19,7 +21,10 @@ use crate::chat::Visibility;
 pub const FILE_NAME: &str = "history.sqlite3";
 
 /// Bumped when the schema changes, so an old file can be migrated.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// `--history-max-presence`' default: `join` and `left` kept per room.
+pub const DEFAULT_MAX_PRESENCE: u64 = 200;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -29,6 +34,7 @@ CREATE TABLE IF NOT EXISTS events (
     visible_a INTEGER,           -- NULL: the whole room sees it; else only users a and b
     visible_b INTEGER,
     body      TEXT    NOT NULL,  -- the event's JSON, exactly as sent
+    presence  INTEGER NOT NULL DEFAULT 0,  -- 1: a join or left, under its own bound
     PRIMARY KEY (room, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
@@ -69,6 +75,8 @@ pub struct NewEvent<'a> {
     pub time: u64,
     pub visible: Visibility,
     pub body: &'a str,
+    /// A `join` or `left`: kept under the presence bound, left out of `read_messages`.
+    pub presence: bool,
 }
 
 /// How much history to keep per room. `max_age` of `None` keeps events of any age.
@@ -82,6 +90,8 @@ pub struct Retention {
 pub struct HistoryStore {
     conn: Connection,
     retention: Retention,
+    /// `join` and `left` kept per room.
+    max_presence: u64,
     path: PathBuf,
 }
 
@@ -109,12 +119,26 @@ impl HistoryStore {
         );
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("creating the schema in {}", path.display()))?;
+        if version < 2 {
+            migrate_presence(&conn)
+                .with_context(|| format!("setting presence apart in {}", path.display()))?;
+        }
+        conn.execute_batch(
+            "CREATE INDEX IF NOT EXISTS events_by_kind ON events (room, presence, id);",
+        )?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(HistoryStore {
             conn,
             retention,
+            max_presence: DEFAULT_MAX_PRESENCE,
             path,
         })
+    }
+
+    /// Keeps at most `n` `join` and `left` events per room (at least 1), apart from the
+    /// messages' retention.
+    pub fn keep_presence(&mut self, n: u64) {
+        self.max_presence = n.max(1);
     }
 
     /// Makes every commit wait for the disk (synchronous=FULL), so events survive a power
@@ -136,12 +160,18 @@ impl HistoryStore {
         Ok(HistoryStore {
             conn,
             retention: self.retention,
+            max_presence: self.max_presence,
             path: self.path.clone(),
         })
     }
 
     pub fn retention(&self) -> Retention {
         self.retention
+    }
+
+    /// Events a room may store between two prunings: an eighth of the smaller bound.
+    pub fn prune_every(&self) -> u64 {
+        (self.retention.max_events.min(self.max_presence) / 8).max(1)
     }
 
     /// Every room and the id it may have handed out last, to continue from after a restart.
@@ -161,12 +191,13 @@ impl HistoryStore {
         let tx = self.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO events (room, id, time, visible_a, visible_b, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO events (room, id, time, visible_a, visible_b, body, presence)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for e in events {
                 let (a, b) = columns(e.visible);
-                insert.execute(params![e.room, sql_id(e.id)?, e.time as i64, a, b, e.body])?;
+                let id = sql_id(e.id)?;
+                insert.execute(params![e.room, id, e.time as i64, a, b, e.body, e.presence])?;
             }
             let mut reserve = tx.prepare_cached(
                 // A room without a row starts with everything up to the floor counted as
@@ -218,7 +249,7 @@ impl HistoryStore {
     }
 
     /// The bodies of the events in `room` that `viewer` may see with `after < id <= through`:
-    /// the newest `limit` of them, oldest first.
+    /// the newest `limit` of them, oldest first, presence included (a recovery).
     pub fn read(
         &self,
         room: &str,
@@ -227,42 +258,84 @@ impl HistoryStore {
         viewer: u64,
         limit: usize,
     ) -> rusqlite::Result<Vec<String>> {
+        self.read_kinds(room, after, through, viewer, limit, true)
+    }
+
+    /// The same, messages only: a newcomer's history and pages back.
+    pub fn read_messages(
+        &self,
+        room: &str,
+        after: u64,
+        through: u64,
+        viewer: u64,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<String>> {
+        self.read_kinds(room, after, through, viewer, limit, false)
+    }
+
+    fn read_kinds(
+        &self,
+        room: &str,
+        after: u64,
+        through: u64,
+        viewer: u64,
+        limit: usize,
+        presence: bool,
+    ) -> rusqlite::Result<Vec<String>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT body FROM (
                  SELECT id, body FROM events
                  WHERE room = ?1 AND id > ?2 AND id <= ?3
                    AND (visible_a IS NULL OR visible_a = ?4 OR visible_b = ?4)
+                   AND presence <= ?6
                  ORDER BY id DESC LIMIT ?5
              ) ORDER BY id",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt.query_map(
-            params![room, after as i64, through as i64, viewer as i64, limit],
+            params![
+                room,
+                after as i64,
+                through as i64,
+                viewer as i64,
+                limit,
+                presence
+            ],
             |r| r.get(0),
         )?;
         rows.collect()
     }
 
-    /// Keeps the newest `max_events` of `room`. Cheap: a range delete on the primary key.
+    /// Keeps the newest `max_events` messages of `room`, and apart from them its newest
+    /// `max_presence` `join` and `left`. Cheap: range deletes on an index.
+    ///
+    /// Only the messages' cut marks the room pruned: presence that went for its own bound
+    /// is a gap a recovery passes over (as a whisper for others is), not lost history.
     pub fn prune_room(&mut self, room: &str) -> rusqlite::Result<usize> {
-        let keep = i64::try_from(self.retention.max_events).unwrap_or(i64::MAX);
-        let cutoff: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT id FROM events WHERE room = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
-                params![room, keep],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(cutoff) = cutoff else {
-            return Ok(0);
-        };
         let tx = self.conn.transaction()?;
-        let deleted = tx.execute(
-            "DELETE FROM events WHERE room = ?1 AND id <= ?2",
-            params![room, cutoff],
-        )?;
-        mark_pruned(&tx, room, cutoff)?;
+        let mut deleted = 0;
+        for (presence, keep) in [
+            (false, self.retention.max_events),
+            (true, self.max_presence),
+        ] {
+            let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+            let cutoff: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM events WHERE room = ?1 AND presence = ?3
+                     ORDER BY id DESC LIMIT 1 OFFSET ?2",
+                    params![room, keep, presence],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(cutoff) = cutoff else { continue };
+            deleted += tx.execute(
+                "DELETE FROM events WHERE room = ?1 AND presence = ?3 AND id <= ?2",
+                params![room, cutoff, presence],
+            )?;
+            if !presence {
+                mark_pruned(&tx, room, cutoff)?;
+            }
+        }
         tx.commit()?;
         Ok(deleted)
     }
@@ -288,6 +361,25 @@ impl HistoryStore {
         tx.commit()?;
         Ok(deleted)
     }
+}
+
+/// Files written before presence was kept apart: their `join` and `left` are found by the
+/// JSON they were sent as (a text cannot hold `"type":"join"` unescaped).
+fn migrate_presence(conn: &Connection) -> rusqlite::Result<()> {
+    let has_column: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'presence'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_column {
+        conn.execute_batch(
+            "ALTER TABLE events ADD COLUMN presence INTEGER NOT NULL DEFAULT 0;
+             UPDATE events SET presence = 1
+             WHERE instr(body, ',\"type\":\"join\",') > 0
+                OR instr(body, ',\"type\":\"left\",') > 0;",
+        )?;
+    }
+    Ok(())
 }
 
 fn mark_pruned(conn: &Connection, room: &str, id: i64) -> rusqlite::Result<()> {

@@ -12,6 +12,7 @@ fn event(room: &str, id: u64, time: u64, body: &'static str) -> NewEvent<'static
         time,
         visible: Visibility::Room,
         body,
+        presence: false,
     }
 }
 
@@ -183,4 +184,64 @@ fn a_snapshot_reads_one_moment_whatever_commits_meanwhile() {
         .unwrap();
     assert_eq!(before, during, "the commit in between is not seen");
     assert_eq!(reader.read("a", 0, 9, 1, 50).unwrap(), ["one", "two"]);
+}
+
+#[test]
+fn presence_has_its_own_bound_and_never_pushes_messages_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let retention = Retention {
+        max_events: 3,
+        max_age: None,
+    };
+    let mut store = HistoryStore::open(dir.path(), retention).unwrap();
+    store.keep_presence(2);
+    let presence = |id| NewEvent {
+        presence: true,
+        ..event("a", id, 1, "p")
+    };
+    let mut events = vec![event("a", 1, 1, "m1"), event("a", 2, 1, "m2")];
+    events.extend((3..=40).map(presence));
+    events.push(event("a", 41, 1, "m3"));
+    store.append(&events, &[("a", 41)]).unwrap();
+    store.prune_room("a").unwrap();
+    assert_eq!(
+        store.read_messages("a", 0, 100, 1, 50).unwrap(),
+        ["m1", "m2", "m3"],
+        "every message is still there, and no presence"
+    );
+    assert_eq!(
+        store.read("a", 0, 100, 1, 50).unwrap(),
+        ["m1", "m2", "p", "p", "m3"],
+        "the newest two presence events are kept"
+    );
+    assert_eq!(
+        store.pruned_through("a").unwrap(),
+        0,
+        "no message was pruned"
+    );
+}
+
+#[test]
+fn a_file_from_before_presence_was_kept_apart_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        conn.execute_batch(
+            r#"CREATE TABLE events (
+                   room TEXT NOT NULL, id INTEGER NOT NULL, time INTEGER NOT NULL,
+                   visible_a INTEGER, visible_b INTEGER, body TEXT NOT NULL,
+                   PRIMARY KEY (room, id)) WITHOUT ROWID;
+               INSERT INTO events VALUES
+                   ('a', 1, 1, NULL, NULL, '{"id":1,"type":"join","user":{},"data":"x joined."}'),
+                   ('a', 2, 1, NULL, NULL, '{"id":2,"type":"chat","user":{},"data":"\"type\":\"join\","}'),
+                   ('a', 3, 1, NULL, NULL, '{"id":3,"type":"left","user":{},"data":"x is left."}');
+               PRAGMA user_version = 1;"#,
+        )
+        .unwrap();
+    }
+    let store = HistoryStore::open(dir.path(), KEEP_ALL).unwrap();
+    let messages = store.read_messages("a", 0, 9, 1, 50).unwrap();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(messages[0].contains(r#""type":"chat""#));
+    assert_eq!(store.read("a", 0, 9, 1, 50).unwrap().len(), 3);
 }

@@ -139,14 +139,8 @@ impl<K: Keeper> LocalLog<K> {
     }
 
     /// A `join` or `left`: for the whole room, with its count of users here.
-    fn presence(&self, id: u64, kind: EventKind, member: &Membership) -> Kept {
-        let user = &member.user;
-        let text = match kind {
-            EventKind::Join => format!("{} joined.", user.name),
-            _ => format!("{} is left.", user.name),
-        };
-        let count = self.hub.online(&member.room);
-        kept(id, kind, user, EventData::Text(&text), Some(count))
+    fn presence(&self, id: u64, kind: EventKind, room: &RoomName, user: &User) -> Kept {
+        presence_counted(id, kind, user, self.hub.online(room))
     }
 }
 
@@ -157,6 +151,15 @@ fn take_ids(last_id: &mut u64, n: u64) -> Result<u64, EngineError> {
     let first = *last_id + 1;
     *last_id = last;
     Ok(first)
+}
+
+/// A `join` or `left` with the count of users it leaves in the room.
+fn presence_counted(id: u64, kind: EventKind, user: &User, count: usize) -> Kept {
+    let text = match kind {
+        EventKind::Join => format!("{} joined.", user.name),
+        _ => format!("{} is left.", user.name),
+    };
+    kept(id, kind, user, EventData::Text(&text), Some(count))
 }
 
 /// A room event with its id, serialized once for every recipient.
@@ -210,7 +213,8 @@ impl<K: Keeper> EventLog for LocalLog<K> {
                 return futures_util::future::ready(Err(e)).boxed();
             }
         };
-        let joined = first.then(|| self.presence(first_id, EventKind::Join, &member));
+        let joined =
+            first.then(|| self.presence(first_id, EventKind::Join, &member.room, &member.user));
         let mut frames: Vec<Frame> = joined.iter().map(|j| j.event.frame.clone()).collect();
         let users = self.hub.users(&member.room);
         let users: Vec<&User> = users.iter().map(|u| &**u).collect();
@@ -323,13 +327,47 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         // The keepers take a `left` past any bound, so it is lost only if the room ran out
         // of ids or the writer is gone; either is logged here and shows on `/healthz`.
         let sent = take_ids(last_id, 1).and_then(|id| {
-            let left = self.presence(id, EventKind::Left, &member);
+            let left = self.presence(id, EventKind::Left, &member.room, &member.user);
             self.keeper.keep(&member.room, vec![left], None)
         });
         if let Err(e) = sent {
             tracing::error!(user = member.user.id, room = %member.room, error = %e, "left not sent");
         }
         true
+    }
+
+    /// Under the log's lock, like `join`: a reload's `attach` and this never interleave.
+    fn linger(&self, member: Membership) -> Option<Departure> {
+        let _rooms = self.lock();
+        self.hub.detach_lingering(&member)
+    }
+
+    fn depart(&self, room: &RoomName, users: &[Arc<User>]) -> usize {
+        let mut rooms = self.lock();
+        let gone: Vec<&Arc<User>> = users
+            .iter()
+            .filter(|user| self.hub.depart(room, user.id) == Some(Departure::Last))
+            .collect();
+        if gone.is_empty() {
+            return 0;
+        }
+        let last_id = rooms.ids(room, Instant::now());
+        let sent = take_ids(last_id, gone.len() as u64).and_then(|first| {
+            // Each `left` counts the users still here after it, as one at a time would.
+            let after = self.hub.online(room);
+            let lefts = (0..)
+                .zip(&gone)
+                .map(|(n, user)| {
+                    let count = after + (gone.len() - 1 - n as usize);
+                    presence_counted(first + n, EventKind::Left, user, count)
+                })
+                .collect();
+            self.keeper.keep(room, lefts, None)
+        });
+        if let Err(e) = sent {
+            tracing::error!(room = %room, users = gone.len(), error = %e, "left not sent");
+        }
+        gone.len()
     }
 
     fn flush(&self) -> BoxFuture<'_, ()> {

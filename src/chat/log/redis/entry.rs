@@ -1,13 +1,16 @@
 //! A socket's way in under the Redis log: attached to the hub, the join script, the history
 //! it missed read from the room's stream, and its first frames (`join`, `list`, `history`)
-//! for the hub to settle it with.
+//! for the hub to settle it with. A newcomer's history is messages; a recovery (`since`)
+//! also replays the presence still in the room's presence stream, in id order.
 
 use redis::{aio::ConnectionLike, streams::StreamRangeReply};
 use serde_json::value::RawValue;
 
 use super::{
     RedisLog,
-    wire::{parse_visibility, presence_texts, stream_key, text_frame, user_json},
+    wire::{
+        entry_id, parse_visibility, presence_key, presence_texts, stream_key, text_frame, user_json,
+    },
 };
 use crate::{
     auth::User,
@@ -16,7 +19,6 @@ use crate::{
         log::{Accepted, Entry, Joiner},
         protocol::{EventData, EventKind, ServerEvent, now_ms},
         recovery,
-        room::RoomName,
     },
 };
 
@@ -30,8 +32,9 @@ struct Joined {
     history_id: u64,
     /// The room's users across the cluster, a JSON array.
     users: String,
-    /// The oldest id still in the stream, 0 if none.
-    first: u64,
+    /// The newest id trimmed from the messages' stream: a recovery from below it missed
+    /// something (see `scripts/join.lua`).
+    pruned: u64,
 }
 
 impl RedisLog {
@@ -65,7 +68,7 @@ impl RedisLog {
     async fn join_script(&self, member: &Membership) -> redis::RedisResult<Joined> {
         let user = &member.user;
         let (joined_data, left_data) = presence_texts(user);
-        let (before, joined, list_id, history_id, users, first): (
+        let (before, joined, list_id, history_id, users, pruned): (
             u64,
             String,
             u64,
@@ -81,7 +84,7 @@ impl RedisLog {
             .arg(user_json(user))
             .arg(joined_data)
             .arg(left_data)
-            .arg(self.settings.max_events)
+            .arg(self.settings.presence_kept())
             .arg(self.seen.get(&member.room))
             .invoke_async(&mut self.conn.clone())
             .await?;
@@ -92,7 +95,7 @@ impl RedisLog {
             list_id,
             history_id,
             users,
-            first,
+            pruned,
         })
     }
 
@@ -108,21 +111,38 @@ impl RedisLog {
             before,
             list_id,
             history_id,
-            first,
+            pruned,
             ..
         } = joined;
-        let pruned_through = if first == 0 { before } else { first - 1 };
-        let plan = recovery::plan(since, before, pruned_through, self.settings.policy);
+        let plan = recovery::plan(since, before, pruned, self.settings.policy);
         // One more than the page, to learn whether older events remain.
-        let stored = read_back(
-            &mut self.conn.clone(),
-            &member.room,
+        let want = plan.limit.saturating_add(1);
+        let mut conn = self.conn.clone();
+        let range = (plan.after, before);
+        let mut stored = read_back(
+            &mut conn,
+            &stream_key(&member.room),
             user.id,
-            (plan.after, before),
-            plan.limit.saturating_add(1),
+            range,
+            want,
             self.scan_bound(),
         )
         .await?;
+        if plan.recovery {
+            let presence = read_back(
+                &mut conn,
+                &presence_key(&member.room),
+                user.id,
+                range,
+                want,
+                want,
+            )
+            .await?;
+            stored.extend(presence);
+            stored.sort_by_key(|(id, _)| *id);
+            stored.drain(..stored.len().saturating_sub(want));
+        }
+        let stored = stored.into_iter().map(|(_, body)| body).collect();
         let bounded = plan.bound(stored, self.settings.policy.max_bytes);
         let users: Vec<User> = serde_json::from_str(&joined.users).unwrap_or_default();
         let users: Vec<&User> = users.iter().collect();
@@ -175,7 +195,7 @@ impl RedisLog {
             let _permit = permit;
             let read = read_back(
                 &mut conn,
-                &member.room,
+                &stream_key(&member.room),
                 member.user.id,
                 (0, before.saturating_sub(1)),
                 policy.page.saturating_add(1),
@@ -184,6 +204,7 @@ impl RedisLog {
             .await;
             match read {
                 Ok(events) => {
+                    let events = events.into_iter().map(|(_, body)| body).collect();
                     let page = recovery::bound(events, policy.page, policy.max_bytes);
                     recovery::send_page(&hub, &member, before, &page);
                 }
@@ -197,25 +218,25 @@ impl RedisLog {
     }
 }
 
-/// The newest `want` events of the room's stream with `after < id <= through` that `viewer`
-/// may see, oldest first. Reads backwards in slices of `want`, skipping what the viewer may
+/// The newest `want` events of a room's stream (`key`) with `after < id <= through` that
+/// `viewer` may see, with their ids, oldest first. Reads backwards in slices of `want`, skipping what the viewer may
 /// not see (others' whispers), until it has them all, or the stream ends, or it scanned
 /// `scan` entries: the reading a page costs is bounded by the retention.
 async fn read_back(
     conn: &mut (impl ConnectionLike + Send),
-    room: &RoomName,
+    key: &str,
     viewer: u64,
     (after, through): (u64, u64),
     want: usize,
     scan: usize,
-) -> redis::RedisResult<Vec<Box<RawValue>>> {
-    let mut found: Vec<Box<RawValue>> = Vec::new();
+) -> redis::RedisResult<Vec<(u64, Box<RawValue>)>> {
+    let mut found: Vec<(u64, Box<RawValue>)> = Vec::new();
     let mut upper = through;
     let mut scanned = 0usize;
     while want > 0 && found.len() < want && upper > after && scanned < scan {
         let count = want.min(scan - scanned);
         let reply: StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(stream_key(room))
+            .arg(key)
             .arg(format!("{upper}-0"))
             .arg(format!("{}-0", after + 1))
             .arg("COUNT")
@@ -226,12 +247,7 @@ async fn read_back(
         let Some(oldest) = reply.ids.last() else {
             break;
         };
-        let oldest = oldest
-            .id
-            .split('-')
-            .next()
-            .and_then(|id| id.parse::<u64>().ok())
-            .unwrap_or(0);
+        let oldest = entry_id(&oldest.id).unwrap_or(0);
         let short = reply.ids.len() < count;
         found.extend(
             reply
@@ -243,8 +259,8 @@ async fn read_back(
                         .and_then(|v| parse_visibility(&v))
                         .is_some_and(|v| v.allows(viewer))
                 })
-                .filter_map(|entry| entry.get::<String>("b"))
-                .filter_map(|body| RawValue::from_string(body).ok())
+                .filter_map(|entry| Some((entry_id(&entry.id)?, entry.get::<String>("b")?)))
+                .filter_map(|(id, body)| Some((id, RawValue::from_string(body).ok()?)))
                 .take(want - found.len()),
         );
         if short || oldest <= after + 1 {

@@ -23,7 +23,8 @@ pub(super) struct Heartbeat {
     pub retell: bool,
     pub instance: String,
     pub ttl: Duration,
-    pub max_events: u64,
+    /// The presence stream's bound: reaping and retelling send only `join` and `left`.
+    pub max_presence: u64,
 }
 
 impl Heartbeat {
@@ -81,7 +82,7 @@ impl Heartbeat {
                 .scripts
                 .reap
                 .arg(other)
-                .arg(self.max_events)
+                .arg(self.max_presence)
                 .invoke_async(&mut conn)
                 .await?;
             if reaped == 1 {
@@ -114,7 +115,7 @@ impl Heartbeat {
                 .arg(user_json(&user))
                 .arg(joined)
                 .arg(left)
-                .arg(self.max_events)
+                .arg(self.max_presence)
                 .arg(self.seen.get(&room))
                 .invoke_async(conn)
                 .await?;

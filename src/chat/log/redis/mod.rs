@@ -43,9 +43,16 @@ use self::{
     worker::{Job, Worker},
 };
 use super::{Accepted, Entry, EventLog, Joiner};
-use crate::chat::{
-    EngineError, Membership, Whisper, hub::Hub, protocol::EventKind, recovery::HistoryPolicy,
-    text::ChatText,
+use crate::{
+    auth::User,
+    chat::{
+        EngineError, Membership, Whisper,
+        hub::{Departure, Hub},
+        protocol::EventKind,
+        recovery::HistoryPolicy,
+        room::RoomName,
+        text::ChatText,
+    },
 };
 
 /// How the engine reaches Redis and how long a dead instance may look alive.
@@ -54,10 +61,23 @@ pub struct RedisSettings {
     pub url: String,
     pub presence_ttl: Duration,
     pub policy: HistoryPolicy,
-    /// Events kept per room stream; 0 keeps none.
+    /// Messages kept per room stream; 0 keeps none (and no presence either).
     pub max_events: u64,
     /// Events waiting for the worker at most (`--history-queue`).
     pub queue: usize,
+    /// `join` and `left` kept per room, in a stream of their own.
+    pub max_presence: u64,
+}
+
+impl RedisSettings {
+    /// The presence stream's bound: none kept when history is off.
+    fn presence_kept(&self) -> u64 {
+        if self.max_events == 0 {
+            0
+        } else {
+            self.max_presence.max(1)
+        }
+    }
 }
 
 pub struct RedisLog {
@@ -135,7 +155,7 @@ impl RedisLog {
             retell: false,
             instance: instance.clone(),
             ttl: settings.presence_ttl,
-            max_events: settings.max_events,
+            max_presence: settings.presence_kept(),
         };
         heartbeat.beat().await.context("registering with Redis")?;
         tokio::spawn(heartbeat.run(stop.clone()));
@@ -149,6 +169,7 @@ impl RedisLog {
                 epoch: epoch.clone(),
                 instance: instance.clone(),
                 max_events: settings.max_events,
+                max_presence: settings.presence_kept(),
                 unsent_leaves: Vec::new(),
             }
             .run(queue),
@@ -236,6 +257,37 @@ impl EventLog for RedisLog {
     fn leave(&self, member: Membership) -> bool {
         self.depart(member);
         false
+    }
+
+    /// A socket that is not the user's last here leaves Redis's counts at once; the last
+    /// one stays counted until `depart`, so Redis sees no `left` and, when the user comes
+    /// back through any instance meanwhile, no `join`.
+    fn linger(&self, member: Membership) -> Option<Departure> {
+        let (departure, epoch) = self.epoch.detach_lingering(&self.hub, &member)?;
+        if departure != Departure::Lingers {
+            let _ = self.jobs.always(Job::Leave {
+                room: member.room,
+                user: member.user.id,
+                epoch,
+            });
+        }
+        Some(departure)
+    }
+
+    /// Each lingering socket leaves Redis's counts now, whether or not its user came back
+    /// meanwhile: a socket that came back was counted on its own. Redis sends `left` when
+    /// a user's count across the cluster reaches 0, once, whichever instance brings it there.
+    fn depart(&self, room: &RoomName, users: &[Arc<User>]) -> usize {
+        for user in users {
+            if let Some(epoch) = self.epoch.depart(&self.hub, room, user.id) {
+                let _ = self.jobs.always(Job::Leave {
+                    room: room.clone(),
+                    user: user.id,
+                    epoch,
+                });
+            }
+        }
+        0
     }
 
     fn flush(&self) -> BoxFuture<'_, ()> {

@@ -105,6 +105,21 @@ impl Epoch {
         hub.detach(member).map(|departure| (departure, *epoch))
     }
 
+    /// The same for the presence grace: a user's last socket here lingers (Redis still
+    /// counts it, and so does a retelling, see `Hub::presence`).
+    pub fn detach_lingering(&self, hub: &Hub, member: &Membership) -> Option<(Departure, u64)> {
+        let epoch = self.lock();
+        hub.detach_lingering(member)
+            .map(|departure| (departure, *epoch))
+    }
+
+    /// Ends a lingering departure in the hub; if there was one, the epoch it ended in: the
+    /// socket it held counted in every retelling until now.
+    pub fn depart(&self, hub: &Hub, room: &RoomName, user: u64) -> Option<u64> {
+        let epoch = self.lock();
+        hub.depart(room, user).map(|_| *epoch)
+    }
+
     /// Who is here, to retell; `forgotten` starts a new epoch, voiding the leaves counted
     /// until now.
     pub fn snapshot(&self, hub: &Hub, forgotten: bool) -> Vec<Present> {

@@ -9,7 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     state::Seen,
-    wire::{CHANNEL_PREFIX, CHANNELS, parse_published, parse_visibility, stream_key, text_frame},
+    wire::{
+        CHANNEL_PREFIX, CHANNELS, entry_id, parse_published, parse_visibility, presence_key,
+        stream_key, text_frame,
+    },
 };
 use crate::chat::{hub::Hub, log::Event, room::RoomName};
 
@@ -86,24 +89,30 @@ async fn catch_up(conn: &mut ConnectionManager, hub: &Hub, seen: &Seen) -> redis
     let rooms: BTreeSet<RoomName> = hub.presence().into_iter().map(|(r, _, _)| r).collect();
     for room in rooms {
         let after = seen.get(&room);
-        let reply: StreamRangeReply = redis::cmd("XRANGE")
-            .arg(stream_key(&room))
-            .arg(format!("{}-0", after + 1))
-            .arg("+")
-            .query_async(conn)
-            .await?;
-        for entry in &reply.ids {
-            let id = entry.id.split('-').next().and_then(|id| id.parse().ok());
-            let visible = entry.get::<String>("v").and_then(|v| parse_visibility(&v));
-            let body = entry.get::<String>("b");
-            if let (Some(id), Some(visible), Some(body)) = (id, visible, body) {
-                let event = Event {
-                    id,
+        // Messages and presence, kept apart, merged back into id order.
+        let mut missed = Vec::new();
+        for key in [stream_key(&room), presence_key(&room)] {
+            let reply: StreamRangeReply = redis::cmd("XRANGE")
+                .arg(key)
+                .arg(format!("{}-0", after + 1))
+                .arg("+")
+                .query_async(conn)
+                .await?;
+            missed.extend(reply.ids.iter().filter_map(|entry| {
+                let visible = entry
+                    .get::<String>("v")
+                    .and_then(|v| parse_visibility(&v))?;
+                let body = entry.get::<String>("b")?;
+                Some(Event {
+                    id: entry_id(&entry.id)?,
                     visible,
                     frame: text_frame(body.as_bytes()),
-                };
-                deliver(hub, seen, &room, event);
-            }
+                })
+            }));
+        }
+        missed.sort_by_key(|event| event.id);
+        for event in missed {
+            deliver(hub, seen, &room, event);
         }
     }
     Ok(())

@@ -86,8 +86,19 @@ pub(super) fn text_frame(json: &[u8]) -> Frame {
     frame::text(|buf| buf.extend_from_slice(json))
 }
 
+/// The room's messages (chat, images, whispers): its history.
 pub(super) fn stream_key(room: &RoomName) -> String {
     format!("passerby:room:{room}:stream")
+}
+
+/// The room's `join` and `left`, under their own bound: replayed by a recovery only.
+pub(super) fn presence_key(room: &RoomName) -> String {
+    format!("passerby:room:{room}:presence")
+}
+
+/// A stream entry's room id (entries are `<id>-0`).
+pub(super) fn entry_id(entry: &str) -> Option<u64> {
+    entry.split('-').next()?.parse().ok()
 }
 
 /// A stream entry's or a message's visibility: `0 0` for the room, else the pair.

@@ -46,6 +46,8 @@ pub(super) struct Worker {
     pub epoch: Arc<Epoch>,
     pub instance: String,
     pub max_events: u64,
+    /// The presence stream's bound, for `left`.
+    pub max_presence: u64,
     /// Sockets that closed while Redis was away: their users are still online there.
     pub unsent_leaves: Vec<(RoomName, u64, u64)>,
 }
@@ -131,7 +133,7 @@ impl Worker {
             .arg(room.as_str())
             .arg(&self.instance)
             .arg(user)
-            .arg(self.max_events)
+            .arg(self.max_presence)
             .arg(self.seen.get(room))
             .invoke_async::<u64>(&mut self.conn)
             .await

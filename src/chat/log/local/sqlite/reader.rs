@@ -121,8 +121,15 @@ pub fn catchup_frame(store: &HistoryStore, policy: HistoryPolicy, catchup: &Catc
     let read = store.snapshot(|store| {
         let pruned = store.pruned_through(room.as_str())?;
         let plan = recovery::plan(since, through, pruned, policy);
-        // One more than the page, to learn whether older events remain.
-        let bodies = store.read(
+        // One more than the page, to learn whether older events remain. A newcomer's
+        // history is messages; a recovery replays the presence still kept as well.
+        let read = if plan.recovery {
+            HistoryStore::read
+        } else {
+            HistoryStore::read_messages
+        };
+        let bodies = read(
+            store,
             room.as_str(),
             plan.after,
             through,
@@ -148,7 +155,8 @@ pub fn catchup_frame(store: &HistoryStore, policy: HistoryPolicy, catchup: &Catc
 /// than a page read to learn whether older ones remain.
 fn page(hub: &Hub, store: &HistoryStore, policy: HistoryPolicy, member: &Membership, before: u64) {
     let through = before.saturating_sub(1).min(MAX_SQL_ID);
-    let read = store.read(
+    // Scrolling back shows the conversation: messages only, like a newcomer's history.
+    let read = store.read_messages(
         member.room().as_str(),
         0,
         through,

@@ -22,7 +22,7 @@ use crate::{
         EngineError,
         hub::Hub,
         log::{Event, local::Kept},
-        protocol::now_ms,
+        protocol::{EventKind, now_ms},
         recovery::HistoryPolicy,
         room::RoomName,
     },
@@ -206,6 +206,7 @@ impl Writer {
                     visible: k.event.visible,
                     body: std::str::from_utf8(crate::ws::frame::payload(&k.event.frame))
                         .expect("events are JSON text"),
+                    presence: matches!(k.kind, EventKind::Join | EventKind::Left),
                 }
             }));
         }
@@ -333,7 +334,7 @@ impl Writer {
             }
             return;
         }
-        let every = (self.store.retention().max_events / 8).max(1);
+        let every = self.store.prune_every();
         let due: Vec<RoomName> = self
             .unpruned
             .iter()

@@ -1,7 +1,8 @@
 -- ARGV: room, instance, user id, user JSON, `join` data, `left` data (JSON strings), max
--- events, highest id the instance saw in the room.
+-- presence events, highest id the instance saw in the room.
 -- Returns: last id before, the `join` JSON or '', list id, history id, users JSON, the
--- oldest id still in the stream (0 if none).
+-- newest id trimmed from the messages' stream, or just below the oldest kept (what a
+-- recovery cannot have any more).
 local room, inst, uid = ARGV[1], ARGV[2], ARGV[3]
 local max = tonumber(ARGV[7])
 local base = 'passerby:room:' .. room
@@ -25,9 +26,24 @@ local users = {}
 if #uids > 0 then
   users = redis.call('HMGET', base .. ':info', unpack(uids))
 end
-local first = redis.call('XRANGE', base .. ':stream', '-', '+', 'COUNT', 1)
-local first_id = 0
-if #first > 0 then
-  first_id = tonumber(string.match(first[1][1], '^(%d+)'))
+-- Not the oldest id kept: presence lives apart, so the first message may well come after
+-- ids that were never trimmed. No streams at all: history is off, or Redis lost it.
+local pruned = before
+if redis.call('EXISTS', base .. ':stream') == 1 then
+  -- Trimming leaves no mark of what went (max-deleted-entry-id is for XDEL), but a stream
+  -- that holds fewer than it was given was trimmed up to just below its first entry.
+  pruned = 0
+  local info = redis.call('XINFO', 'STREAM', base .. ':stream')
+  local fields = {}
+  for i = 1, #info, 2 do
+    fields[info[i]] = info[i + 1]
+  end
+  if tonumber(fields['length']) == 0 then
+    pruned = before
+  elseif tonumber(fields['entries-added']) > tonumber(fields['length']) then
+    pruned = tonumber(string.match(fields['recorded-first-entry-id'], '^(%d+)')) - 1
+  end
+elseif redis.call('EXISTS', base .. ':presence') == 1 then
+  pruned = 0
 end
-return {before, joined, list_id, history_id, '[' .. table.concat(users, ',') .. ']', first_id}
+return {before, joined, list_id, history_id, '[' .. table.concat(users, ',') .. ']', pruned}

@@ -1,8 +1,9 @@
 -- Shared by every passerby script: each room event goes through `emit`, inside one script
 -- call, so its id, its place in the stream and its publication can never disagree.
 --
--- Keys (all under passerby:): room:<r>:seq (last id), room:<r>:stream (history, entry id
--- <id>-0), room:<r>:users (user -> sockets in the cluster), room:<r>:order (arrival order),
+-- Keys (all under passerby:): room:<r>:seq (last id), room:<r>:stream (the messages'
+-- history, entry id <id>-0), room:<r>:presence (`join` and `left`, kept apart under their
+-- own bound, so they never push messages out), room:<r>:users (user -> sockets in the cluster), room:<r>:order (arrival order),
 -- room:<r>:info (user -> user JSON), room:<r>:left (user -> the data of their `left`, a JSON
 -- string), user:<u>:rooms (room -> sockets), instance:<i> (alive while refreshed),
 -- instance:<i>:sockets ("<room> <user>" -> sockets on that instance), instances (set).
@@ -13,7 +14,8 @@
 -- and, on presence events, the count:
 -- {"id":…,"type":…,"user":…[,"to":…],"data":…,"time":…[,"count":…]}
 
--- `to`: the recipient's JSON, or nil for an event to the room.
+-- `to`: the recipient's JSON, or nil for an event to the room. `counted` events are presence:
+-- they go to the presence stream, and `max` is its bound.
 local function emit(room, kind, user, to, data, vis, counted, max)
   local base = 'passerby:room:' .. room
   local id = redis.call('INCR', base .. ':seq')
@@ -35,7 +37,12 @@ local function emit(room, kind, user, to, data, vis, counted, max)
   table.insert(parts, '}')
   local json = table.concat(parts)
   if max > 0 then
-    redis.call('XADD', base .. ':stream', 'MAXLEN', '~', max, id .. '-0', 'v', vis, 'b', json)
+    if counted then
+      -- Exact: a small bound, which `~` would not trim below a whole node (100 entries).
+      redis.call('XADD', base .. ':presence', 'MAXLEN', max, id .. '-0', 'v', vis, 'b', json)
+    else
+      redis.call('XADD', base .. ':stream', 'MAXLEN', '~', max, id .. '-0', 'v', vis, 'b', json)
+    end
   end
   redis.call('PUBLISH', base, id .. ' ' .. vis .. ' ' .. json)
   return json

@@ -1,4 +1,4 @@
--- ARGV: an instance, max events. If its liveness key expired, its users leave everywhere:
+-- ARGV: an instance, max presence events. If its liveness key expired, its users leave everywhere:
 -- whichever survivor runs this first does it, once.
 local dead = ARGV[1]
 if redis.call('EXISTS', 'passerby:instance:' .. dead) == 1 then

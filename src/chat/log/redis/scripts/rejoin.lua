@@ -1,5 +1,5 @@
 -- ARGV: room, instance, user id, sockets, user JSON, `join` data, `left` data (JSON
--- strings), max events, highest id the instance saw in the room.
+-- strings), max presence events, highest id the instance saw in the room.
 -- Puts back a user's sockets on an instance whose presence Redis lost (it restarted empty,
 -- or reaped the instance while it was alive). Returns 1 if it did.
 local room, inst, uid, k = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
