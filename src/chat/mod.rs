@@ -21,8 +21,8 @@ use std::sync::Arc;
 use crate::{auth::User, metrics::EventCounters, upload::UploadName};
 use hub::Hub;
 pub use log::local::Storage;
+pub use log::{DeleteError, Deleted, Deletion, Visibility, redis::RedisSettings};
 use log::{EventLog, local::LocalLog};
-pub use log::{Visibility, redis::RedisSettings};
 use outbox::{Outbox, Signal};
 use protocol::EventKind;
 use room::RoomName;
@@ -211,6 +211,12 @@ impl Engine {
         if self.log.leave(member) {
             self.events.left.inc();
         }
+    }
+
+    /// Deletes messages for a moderator: they leave the history, and each room they leave
+    /// gets a `delete` event, so every page drops their lines (see `log::deletion`).
+    pub async fn delete(&self, what: Deletion) -> Result<Deleted, DeleteError> {
+        self.log.delete(what).await
     }
 
     /// Resolves once every event so far is stored and delivered (shutdown).

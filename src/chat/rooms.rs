@@ -123,6 +123,25 @@ impl Rooms {
         &mut entry.last_id
     }
 
+    /// The last id of a room for an event no member sends (a moderator's `delete`): a room
+    /// not in memory comes back from `reserved`, without counting as anyone's new room;
+    /// `None` if it was never kept (nothing in it to act on).
+    pub fn kept(
+        &mut self,
+        room: &RoomName,
+        now: Instant,
+        reserved: impl FnOnce() -> Result<Reserved, EngineError>,
+    ) -> Result<Option<&mut u64>, EngineError> {
+        if !self.live.contains_key(room) {
+            let stored = reserved()?;
+            if stored.room.is_none() {
+                return Ok(None);
+            }
+            self.bring(room, stored, now);
+        }
+        Ok(Some(self.ids(room, now)))
+    }
+
     fn bring(&mut self, room: &RoomName, stored: Reserved, now: Instant) {
         let last_id = stored.last_id().max(self.floor);
         self.live.insert(room.clone(), Room { last_id, used: now });

@@ -2,6 +2,7 @@
 
 pub mod body_timeout;
 pub mod client_addr;
+pub mod deletion;
 pub mod ops;
 pub mod origin;
 pub mod page;
@@ -14,7 +15,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderName, HeaderValue, header},
-    routing::{get, post},
+    routing::{delete, get, post},
 };
 use tower_http::{
     services::{ServeDir, ServeFile},
@@ -45,6 +46,14 @@ pub fn router(state: AppState, static_dir: &std::path::Path) -> Router {
             post(upload::create).layer(DefaultBodyLimit::max(state.uploads.body_limit())),
         )
         .route("/uploads/{name}", get(upload::get))
+        .route(
+            "/admin/api/rooms/{room}/messages/{id}",
+            delete(deletion::delete_message),
+        )
+        .route(
+            "/admin/api/users/{id}/purge",
+            post(deletion::purge).layer(DefaultBodyLimit::max(4096)),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .nest_service("/static", ServeDir::new(static_dir))

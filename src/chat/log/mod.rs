@@ -4,6 +4,7 @@
 //! each event straight to the hub (memory) or stores it first (SQLite); `redis` lets Redis
 //! assign, keep and publish them, so many instances act as one chat.
 
+pub mod deletion;
 pub mod local;
 pub mod redis;
 
@@ -19,6 +20,7 @@ use super::{
     text::ChatText,
 };
 use crate::auth::User;
+pub use deletion::{DeleteError, Deleted, Deletion};
 
 /// Who may see an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +93,10 @@ pub trait EventLog: Send + Sync + fmt::Debug {
     /// Detaches the socket; the user's last one in the room sends `left`. True if this
     /// instance announced it.
     fn leave(&self, member: Membership) -> bool;
+
+    /// Deletes messages (see `deletion`): they leave the kept history, and each room they
+    /// leave gets a `delete` event, kept and delivered like any other.
+    fn delete(&self, what: Deletion) -> BoxFuture<'_, Result<Deleted, DeleteError>>;
 
     /// Resolves once everything accepted so far is kept and delivered.
     fn flush(&self) -> BoxFuture<'_, ()>;

@@ -16,6 +16,7 @@
 //! Sockets never wait on Redis: their events go to one worker task, in order (`worker`).
 //! If Redis refuses or is gone, the sender gets an `error`.
 
+mod delete;
 mod entry;
 mod heartbeat;
 mod state;
@@ -38,7 +39,7 @@ use self::{
     wire::{Pieces, Scripts},
     worker::{Job, Worker},
 };
-use super::{Accepted, Entry, EventLog, Joiner};
+use super::{Accepted, DeleteError, Deleted, Deletion, Entry, EventLog, Joiner};
 use crate::chat::{
     EngineError, Membership, Whisper, hub::Hub, protocol::EventKind, recovery::HistoryPolicy,
     text::ChatText,
@@ -226,6 +227,10 @@ impl EventLog for RedisLog {
     fn leave(&self, member: Membership) -> bool {
         self.depart(member);
         false
+    }
+
+    fn delete(&self, what: Deletion) -> BoxFuture<'_, Result<Deleted, DeleteError>> {
+        self.delete_messages(what).boxed()
     }
 
     fn flush(&self) -> BoxFuture<'_, ()> {

@@ -1,0 +1,267 @@
+//! Deleting messages (`DELETE /admin/api/rooms/{room}/messages/{id}`) and purging a user's
+//! (`POST /admin/api/users/{id}/purge`): every socket of the room hears the `delete`, and
+//! neither a newcomer's history nor a recovery with `since` holds the messages again.
+
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{Client, TestApp, greeting, spawn_in, spawn_with, still_chatting, two_chatting},
+    whispers::{many_sockets, open_in},
+};
+
+pub async fn delete_message(
+    app: &TestApp,
+    room: &str,
+    id: impl std::fmt::Display,
+) -> reqwest::Response {
+    app.http
+        .delete(app.url(&format!("/admin/api/rooms/{room}/messages/{id}")))
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn purge(app: &TestApp, user: &Value, body: Value) -> reqwest::Response {
+    app.http
+        .post(app.url(&format!("/admin/api/users/{}/purge", user["id"])))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Says `text`; the `chat` as `other` (another socket in the room) got it.
+pub async fn said_by(speaker: &mut Client, other: &mut Client, text: &str) -> Value {
+    speaker.say(text).await;
+    let chat = other.expect("chat").await;
+    assert_eq!(chat["data"], text);
+    assert_eq!(speaker.expect("chat").await["id"], chat["id"]);
+    chat
+}
+
+/// Says `text` and returns its id.
+pub async fn said(speaker: &mut Client, other: &mut Client, text: &str) -> u64 {
+    said_by(speaker, other, text).await["id"].as_u64().unwrap()
+}
+
+/// The ids of a `history`'s events, and the ids its `delete` events list.
+pub fn history_ids(history: &Value) -> (Vec<u64>, Vec<u64>) {
+    let events = history["data"].as_array().unwrap();
+    let ids = events.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    let deleted = events
+        .iter()
+        .filter(|e| e["type"] == "delete")
+        .flat_map(|e| e["data"]["ids"].as_array().unwrap().clone())
+        .map(|id| id.as_u64().unwrap())
+        .collect();
+    (ids, deleted)
+}
+
+/// Reads `delete` events until they list `n` ids; the ids, and each event's count.
+pub async fn deletes(client: &mut Client, n: usize) -> (Vec<u64>, Vec<usize>) {
+    let (mut ids, mut sizes) = (Vec::new(), Vec::new());
+    while ids.len() < n {
+        let event = client.expect("delete").await;
+        let listed: Vec<u64> = event["data"]["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_u64().unwrap())
+            .collect();
+        assert!(event["id"].as_u64().unwrap() > *listed.last().unwrap());
+        sizes.push(listed.len());
+        ids.extend(listed);
+    }
+    (ids, sizes)
+}
+
+#[tokio::test]
+async fn a_deleted_message_leaves_every_socket_history_and_recovery_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_in(dir.path().to_owned(), |_| {}).await;
+    let (mut alice, mut bob) = two_chatting(&app).await;
+    let kept = said(&mut alice, &mut bob, "keep me").await;
+    let doomed = said(&mut alice, &mut bob, "delete me").await;
+
+    let response = delete_message(&app, "lobby", doomed).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["rooms"], json!({"lobby": 1}));
+    assert_eq!(body["total"], 1);
+    let mut delete_id = 0;
+    for client in [&mut alice, &mut bob] {
+        let delete = client.expect("delete").await;
+        assert_eq!(delete["data"], json!({"id": doomed, "ids": [doomed]}));
+        assert_eq!(delete["user"]["name"], "alice", "whose message it was");
+        assert!(delete["id"].as_u64().unwrap() > doomed, "an id of its own");
+        delete_id = delete["id"].as_u64().unwrap();
+    }
+
+    still_chatting(&mut alice, &mut bob, "still here").await;
+
+    // A newcomer's history and a recovery hold the delete, not the message.
+    let mut carol = app.connect(&app.sign_in("carol").await).await;
+    let newcomer = greeting(&mut carol).await;
+    let (ids, deleted) = history_ids(&newcomer);
+    assert!(ids.contains(&kept) && ids.contains(&delete_id), "{ids:?}");
+    assert!(!ids.contains(&doomed), "{ids:?}");
+    assert_eq!(deleted, [doomed]);
+    let mut resumed = app.connect_since(&app.sign_in("carol2").await, kept).await;
+    let (ids, deleted) = history_ids(&greeting(&mut resumed).await);
+    assert!(
+        ids.contains(&delete_id) && !ids.contains(&doomed),
+        "{ids:?}"
+    );
+    assert_eq!(deleted, [doomed]);
+
+    // Twice is 404; so is anything that is not a message of that room.
+    let join_id = newcomer["data"][0]["id"].as_u64().unwrap();
+    assert_eq!(newcomer["data"][0]["type"], "join");
+    for (room, id) in [
+        ("lobby", doomed.to_string()),
+        ("lobby", join_id.to_string()),
+        ("lobby", delete_id.to_string()),
+        ("lobby", "999999".to_owned()),
+        ("lobby", "x".to_owned()),
+        ("tea", kept.to_string()),
+    ] {
+        let response = delete_message(&app, room, &id).await;
+        assert_eq!(response.status(), 404, "{room}/{id}");
+        let reason: Value = response.json().await.unwrap();
+        assert!(
+            reason["data"].as_str().unwrap().contains("no message"),
+            "{reason}"
+        );
+    }
+    drop((alice, bob, carol, resumed));
+    app.stop().await.unwrap();
+
+    let app = spawn_in(dir.path().to_owned(), |_| {}).await;
+    let (_dave, _) = app.join("dave").await;
+    let cookie = app.sign_in("erin").await;
+    let mut erin = app.connect_since(&cookie, 0).await;
+    let (ids, deleted) = history_ids(&greeting(&mut erin).await);
+    assert!(ids.contains(&kept) && !ids.contains(&doomed), "{ids:?}");
+    assert_eq!(deleted, [doomed]);
+    assert_eq!(delete_message(&app, "lobby", doomed).await.status(), 404);
+}
+
+fn lifted(c: &mut passerby::config::Config) {
+    many_sockets(c);
+    c.purge_batch = 2;
+}
+
+#[tokio::test]
+async fn a_purge_takes_a_users_messages_by_room_then_everywhere_in_batches() {
+    let app = spawn_with(lifted).await;
+    let (alice_cookie, bob_cookie) = (app.sign_in("alice").await, app.sign_in("bob").await);
+    let (mut alice, _) = open_in(&app, &alice_cookie, "lobby").await;
+    let (mut bob, _) = open_in(&app, &bob_cookie, "lobby").await;
+    alice.expect("join").await;
+    let (mut alice_tea, _) = open_in(&app, &alice_cookie, "tea").await;
+    let (mut bob_tea, _) = open_in(&app, &bob_cookie, "tea").await;
+    alice_tea.expect("join").await;
+    let first = said_by(&mut alice, &mut bob, "lobby 0").await;
+    let alice_user = first["user"].clone();
+    let mut lobby = vec![first["id"].as_u64().unwrap()];
+    for n in 1..5 {
+        lobby.push(said(&mut alice, &mut bob, &format!("lobby {n}")).await);
+    }
+    let bobs = said(&mut bob, &mut alice, "bob's own").await;
+    let tea = [
+        said(&mut alice_tea, &mut bob_tea, "tea 0").await,
+        said(&mut alice_tea, &mut bob_tea, "tea 1").await,
+    ];
+
+    let response = purge(&app, &alice_user, json!({"room": "lobby"})).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["rooms"], json!({"lobby": 5}));
+    let (ids, sizes) = deletes(&mut bob, 5).await;
+    assert_eq!(ids, lobby);
+    assert_eq!(sizes, [2, 2, 1], "one delete per batch of --purge-batch");
+    deletes(&mut alice, 5).await;
+
+    // Everywhere: only tea has any left.
+    let response = purge(&app, &alice_user, json!({})).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["rooms"], json!({"tea": 2}));
+    assert_eq!(deletes(&mut bob_tea, 2).await.0, tea);
+
+    // The last minute: what alice just said goes, bob's stays.
+    let recent = said(&mut alice, &mut bob, "just now").await;
+    let response = purge(&app, &alice_user, json!({"minutes": 1})).await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["rooms"],
+        json!({"lobby": 1})
+    );
+    assert_eq!(deletes(&mut bob, 1).await.0, [recent]);
+    let response = purge(&app, &alice_user, json!({})).await;
+    assert_eq!(response.json::<Value>().await.unwrap()["total"], 0);
+    for bad in [
+        json!({"minutes": 0}),
+        json!({"room": "no room"}),
+        json!({"rooms": 1}),
+    ] {
+        assert_eq!(
+            purge(&app, &alice_user, bad.clone()).await.status(),
+            400,
+            "{bad}"
+        );
+    }
+    // Bob's message was never touched.
+    let cookie = app.sign_in("dave").await;
+    let mut dave = app.connect_since(&cookie, 0).await;
+    let (ids, _) = history_ids(&greeting(&mut dave).await);
+    assert!(ids.contains(&bobs), "{ids:?}");
+    assert!(lobby.iter().chain(&tea).all(|id| !ids.contains(id)));
+}
+
+#[tokio::test]
+async fn a_long_purge_goes_in_bounded_steps_while_other_rooms_keep_chatting() {
+    const MESSAGES: usize = 400;
+    let app = spawn_with(|c| {
+        many_sockets(c);
+        c.purge_batch = 25;
+    })
+    .await;
+    let (mallory_cookie, bob_cookie) = (app.sign_in("mallory").await, app.sign_in("bob").await);
+    let (mut mallory, _) = open_in(&app, &mallory_cookie, "lobby").await;
+    let (mut bob, _) = open_in(&app, &bob_cookie, "lobby").await;
+    mallory.expect("join").await;
+    for n in 0..MESSAGES {
+        mallory.say(&format!("spam {n}")).await;
+    }
+    let mallory_user = bob.expect("chat").await["user"].clone();
+    for _ in 1..MESSAGES {
+        bob.expect("chat").await;
+    }
+    let (mut carol, mut dave) = {
+        let (c, d) = (app.sign_in("carol").await, app.sign_in("dave").await);
+        let (mut carol, _) = open_in(&app, &c, "tea").await;
+        let (dave, _) = open_in(&app, &d, "tea").await;
+        carol.expect("join").await;
+        (carol, dave)
+    };
+    let purging = {
+        let (http, url) = (
+            app.http.clone(),
+            app.url(&format!("/admin/api/users/{}/purge", mallory_user["id"])),
+        );
+        tokio::spawn(async move { http.post(url).json(&json!({})).send().await.unwrap() })
+    };
+    for n in 0..20 {
+        still_chatting(&mut carol, &mut dave, &format!("tea {n}")).await;
+    }
+    let response = purging.await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["rooms"],
+        json!({"lobby": MESSAGES})
+    );
+    let (ids, sizes) = deletes(&mut bob, MESSAGES).await;
+    assert_eq!(ids.len(), MESSAGES);
+    assert_eq!(sizes.len(), MESSAGES / 25);
+    assert!(sizes.iter().all(|&n| n <= 25), "{sizes:?}");
+}
