@@ -1,0 +1,81 @@
+//! Over Redis, a deletion made through one instance reaches the sockets of every instance,
+//! and the room's stream, which every instance recovers from, no longer holds the messages.
+
+use serde_json::{Value, json};
+
+use super::Cluster;
+use crate::{
+    deletion::{delete_message, deletes, history_ids, purge, said, said_by},
+    helpers::{TestApp, greeting, spawn_with},
+    whispers::{many_sockets, open_in},
+};
+
+async fn instance(cluster: &Cluster) -> TestApp {
+    let (url, secret) = (cluster.redis.url(), cluster.secret_file());
+    spawn_with(move |c| {
+        many_sockets(c);
+        c.redis = Some(url);
+        c.secret_file = Some(secret);
+        c.purge_batch = 2;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_delete_through_one_instance_reaches_the_others_and_leaves_their_recovery() {
+    let cluster = Cluster::new();
+    let (a, b) = (instance(&cluster).await, instance(&cluster).await);
+    let (alice_cookie, bob_cookie) = (a.sign_in("alice").await, a.sign_in("bob").await);
+    let (mut alice, _) = open_in(&a, &alice_cookie, "lobby").await;
+    let (mut bob, _) = open_in(&b, &bob_cookie, "lobby").await;
+    alice.expect("join").await;
+    let kept = said_by(&mut alice, &mut bob, "keep me").await;
+    let alice_user = kept["user"].clone();
+    let kept = kept["id"].as_u64().unwrap();
+    let doomed = said(&mut alice, &mut bob, "delete me").await;
+
+    let response = delete_message(&a, "lobby", doomed).await;
+    assert_eq!(response.status(), 200);
+    let delete = bob.expect("delete").await;
+    assert_eq!(delete["data"], json!({"id": doomed, "ids": [doomed]}));
+    assert_eq!(delete["user"], alice_user);
+    assert_eq!(alice.expect("delete").await, delete);
+    assert_eq!(delete_message(&b, "lobby", doomed).await.status(), 404);
+
+    // B's recovery and a newcomer on B: the delete, not the message.
+    let mut resumed = b.connect_since(&b.sign_in("carol").await, kept).await;
+    let (ids, deleted) = history_ids(&greeting(&mut resumed).await);
+    assert!(!ids.contains(&doomed) && ids.contains(&delete["id"].as_u64().unwrap()));
+    assert_eq!(deleted, [doomed]);
+    let mut newcomer = b.connect(&b.sign_in("dave").await).await;
+    let history = greeting(&mut newcomer).await;
+    let (ids, _) = history_ids(&history);
+    assert!(ids.contains(&kept) && !ids.contains(&doomed), "{ids:?}");
+    let join_id = history["data"][0]["id"].as_u64().unwrap();
+    assert_eq!(history["data"][0]["type"], "join");
+    for id in [join_id, delete["id"].as_u64().unwrap(), 999_999] {
+        let response = delete_message(&a, "lobby", id).await;
+        assert_eq!(response.status(), 404, "{id}");
+    }
+
+    // A purge through B, of every room, reaches A's sockets in batches.
+    let (mut alice_tea, _) = open_in(&a, &alice_cookie, "tea").await;
+    let (mut bob_tea, _) = open_in(&b, &bob_cookie, "tea").await;
+    alice_tea.expect("join").await;
+    let mut tea = Vec::new();
+    for n in 0..3 {
+        tea.push(said(&mut alice_tea, &mut bob_tea, &format!("tea {n}")).await);
+    }
+    let response = purge(&b, &alice_user, json!({})).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["rooms"], json!({"lobby": 1, "tea": 3}));
+    // Redis reads each stream backwards, so its batches go newest first.
+    let (mut ids, sizes) = deletes(&mut alice_tea, 3).await;
+    ids.sort_unstable();
+    assert_eq!((ids, sizes), (tea, vec![2, 1]));
+    assert_eq!(deletes(&mut alice, 1).await.0, [kept]);
+    let mut late = a.connect_since(&a.sign_in("erin").await, 0).await;
+    let (ids, _) = history_ids(&greeting(&mut late).await);
+    assert!(!ids.contains(&kept), "{ids:?}");
+}
