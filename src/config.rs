@@ -7,6 +7,17 @@ use ipnet::IpNet;
 
 use crate::{routes::client_addr::parse_proxy, store::history::Retention};
 
+/// The command line: the server's flags, and optionally a command to run instead of serving.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "passerby", version, about = "A self-hosted guest chat server")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    /// Without one, the server runs.
+    #[command(subcommand)]
+    pub command: Option<crate::moderation::cli::Command>,
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(name = "passerby", version, about = "A self-hosted guest chat server")]
 pub struct Config {
@@ -15,7 +26,7 @@ pub struct Config {
     pub bind: SocketAddr,
 
     /// Directory for everything the server keeps; created if missing.
-    #[arg(long, env = "PASSERBY_DATA_DIR", default_value = "data")]
+    #[arg(long, env = "PASSERBY_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
 
     /// Cookie signing key [default: <data-dir>/secret.key], generated with mode 0600 if missing.
@@ -235,6 +246,28 @@ pub struct Config {
     /// WebSockets one client address may open in a burst (a classroom behind one NAT).
     #[arg(long, env = "PASSERBY_SOCKET_ADDRESS_BURST", default_value_t = 256.0)]
     pub socket_address_burst: f64,
+
+    // Moderation: see the README's "Moderation" section.
+    /// Hours a moderator's sign-in cookie (POST /admin/session) is good for.
+    #[arg(long, env = "PASSERBY_MODERATOR_SESSION_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub moderator_session_hours: u32,
+
+    /// Failed moderator sign-ins (wrong tokens or cookies) one client address may make per
+    /// minute; past it every attempt gets 429 with Retry-After.
+    #[arg(long, env = "PASSERBY_MODERATOR_AUTH_FAILURES", default_value_t = 10.0)]
+    pub moderator_auth_failures: f64,
+
+    /// Bans in force at once; one more is refused with 409 until one is lifted or expires.
+    #[arg(long, env = "PASSERBY_MAX_BANS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_bans: u64,
+
+    /// Mutes in force at once; one more is refused with 409 until one is lifted or expires.
+    #[arg(long, env = "PASSERBY_MAX_MUTES", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_mutes: u64,
+
+    /// Moderator actions the audit log keeps; each one past it drops the oldest.
+    #[arg(long, env = "PASSERBY_AUDIT_MAX_ENTRIES", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_max_entries: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -261,6 +294,17 @@ impl Config {
 }
 
 impl Config {
+    /// The moderation bounds and lifetimes.
+    pub fn moderation(&self) -> crate::moderation::Settings {
+        crate::moderation::Settings {
+            session_hours: self.moderator_session_hours,
+            max_bans: usize::try_from(self.max_bans).unwrap_or(usize::MAX),
+            max_mutes: usize::try_from(self.max_mutes).unwrap_or(usize::MAX),
+            audit_max_entries: self.audit_max_entries,
+            auth_failures_per_minute: self.moderator_auth_failures,
+        }
+    }
+
     /// The history retention, or `None` when history is off.
     pub fn history_retention(&self) -> Option<Retention> {
         (self.history_max_events > 0).then(|| Retention {
@@ -327,11 +371,25 @@ mod tests {
         assert_eq!(c.room_idle_secs, Duration::from_secs(300));
         assert_eq!(c.max_rooms, 10_000);
         assert_eq!(c.room_rate, 30.0);
+        assert_eq!(c.moderator_session_hours, 12);
+        assert_eq!(c.moderator_auth_failures, 10.0);
+        assert_eq!((c.max_bans, c.max_mutes), (10_000, 10_000));
+        assert_eq!(c.audit_max_entries, 100_000);
         assert_eq!((c.socket_rate, c.socket_burst), (2.0, 30.0));
         assert_eq!(
             (c.socket_address_rate, c.socket_address_burst),
             (20.0, 256.0)
         );
+    }
+
+    #[test]
+    fn without_a_command_the_flags_run_the_server_and_data_dir_works_after_a_command() {
+        let cli = Cli::parse_from(["passerby", "--bind", "127.0.0.1:4000"]);
+        assert!(cli.command.is_none());
+        assert_eq!(cli.config.bind, "127.0.0.1:4000".parse().unwrap());
+        let cli = Cli::parse_from(["passerby", "moderator", "list", "--data-dir", "/x"]);
+        assert!(cli.command.is_some());
+        assert_eq!(cli.config.data_dir, PathBuf::from("/x"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod i18n;
 pub mod log_sample;
 pub mod metrics;
+pub mod moderation;
 pub mod routes;
 pub mod server;
 pub mod startup;

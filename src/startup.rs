@@ -21,6 +21,7 @@ use crate::{
     config::{Config, Durability},
     log_sample::SampledLog,
     metrics::Metrics,
+    moderation::Moderation,
     routes::{self, client_addr::TrustedProxies, origin::OriginPolicy, socket_rate::SocketOpens},
     server::{EdgeSettings, Server, tally::Tally},
     state::{AppState, Inner},
@@ -135,6 +136,13 @@ impl App {
                 Engine::sqlite(metrics.events.clone(), storage, rooms)?
             }
         };
+        if !(config.moderator_auth_failures.is_finite() && config.moderator_auth_failures > 0.0) {
+            anyhow::bail!("--moderator-auth-failures must be above 0");
+        }
+        // The embedded store serves --redis too for now: with several instances, each keeps
+        // its own moderators, bans and mutes until a Redis store takes its place.
+        let moderation = Moderation::open(&config.data_dir, config.moderation())
+            .with_context(|| format!("opening {}/moderation.sqlite3", config.data_dir.display()))?;
         let state = AppState::new(Inner {
             key,
             cookies: CookiePolicy {
@@ -190,6 +198,7 @@ impl App {
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
             tabs: Tally::new(config.max_sockets_per_user),
+            moderation: Arc::new(moderation),
         });
         let router = routes::router(state.clone(), &config.static_dir);
         let listener = TcpListener::bind(config.bind)

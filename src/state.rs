@@ -11,6 +11,7 @@ use crate::{
     chat::{Engine, connection, limit::RateLimiter},
     log_sample::SampledLog,
     metrics::Metrics,
+    moderation::Moderation,
     routes::{client_addr::TrustedProxies, origin::OriginPolicy, socket_rate::SocketOpens},
     server::tally::Tally,
     store::IdSource,
@@ -60,6 +61,8 @@ pub struct Inner {
     pub tabs: Tally<u64>,
     /// WebSockets opened per user and per client address, `--socket-rate`.
     pub socket_opens: SocketOpens,
+    /// Moderators, bans, mutes and the audit log.
+    pub moderation: Arc<Moderation>,
 }
 
 impl AppState {

@@ -203,7 +203,13 @@ impl Engine {
     /// Closes every socket on this instance (shutdown).
     pub fn close_all(&self, code: u16, reason: &'static str) {
         self.hub
-            .for_each_outbox(|outbox| outbox.signal(Signal::Close(code, reason)));
+            .for_each_outbox(|outbox| outbox.signal(Signal::Close(code, reason.into())));
+    }
+
+    /// Closes every socket of a user on this instance with `code` and `reason` (a kick or a
+    /// ban); returns how many were asked to close.
+    pub fn close_user(&self, user: u64, code: u16, reason: &str) -> usize {
+        self.hub.close_user(user, code, reason)
     }
 
     /// Removes a socket. The user's last socket in the room broadcasts `left`.

@@ -14,6 +14,7 @@
 //! The same doorbell carries the server's other news for the socket: time to ping, or close now.
 
 use std::{
+    borrow::Cow,
     collections::VecDeque,
     sync::{Arc, Mutex, MutexGuard},
     task::{Context, Waker},
@@ -77,15 +78,16 @@ struct State {
 }
 
 /// Why a socket must close. The first signal wins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
     /// More than `max_bytes`, or than `capacity` frames while blocked, waited: a slow reader.
     Overflowed,
-    Close(u16, &'static str),
+    /// A close code and reason; owned when it says why a moderator removed the user.
+    Close(u16, Cow<'static, str>),
 }
 
 /// What a socket's task learns when it looks at its outbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct News {
     pub signal: Option<Signal>,
     /// The ping interval elapsed.
@@ -201,7 +203,7 @@ impl Outbox {
             state.waker = Some(cx.waker().clone());
         }
         News {
-            signal: state.signal,
+            signal: state.signal.clone(),
             tick: std::mem::take(&mut state.tick),
         }
     }
@@ -266,7 +268,7 @@ mod tests {
             match poke {
                 0 => outbox.push(frame("x")).unwrap(),
                 1 => outbox.tick(),
-                _ => outbox.signal(Signal::Close(1001, "bye")),
+                _ => outbox.signal(Signal::Close(1001, "bye".into())),
             }
             tokio::time::timeout(Duration::from_secs(2), task)
                 .await
@@ -374,7 +376,7 @@ mod tests {
         block(&outbox);
         outbox.push(frame("a")).unwrap();
         let _ = outbox.push(frame("b"));
-        outbox.signal(Signal::Close(1001, "bye"));
+        outbox.signal(Signal::Close(1001, "bye".into()));
         let news = outbox.poll_news(
             &Context::from_waker(Waker::noop()),
             &mut VecDeque::new(),

@@ -18,9 +18,12 @@ pub type Frame = frame::WireFrame;
 pub type Chunk = frame::Chunk;
 
 /// This application's close codes, in the range RFC 6455 leaves to applications (4000–4999).
-/// The page reads them: after these it does not reconnect. 4003 is reserved for a kick or ban.
+/// The page reads them: after these it does not reconnect.
 /// The protocol's own codes (1001, 1008, ...) are in `ws::close`.
 pub mod close {
+    /// A moderator removed the user: kicked, or banned (by user or address); the reason says
+    /// which, why, and for a ban until when.
+    pub const REMOVED: u16 = 4003;
     /// No valid user cookie (the seed's code); the page shows the sign-in view.
     pub const INVALID_USER: u16 = 4001;
     /// The `room` query is not a valid room name; the reason says why.

@@ -1,8 +1,8 @@
 //! The HTTP surface: which handler answers which path.
 
+pub mod admin;
 pub mod body_timeout;
 pub mod client_addr;
-pub mod deletion;
 pub mod ops;
 pub mod origin;
 pub mod page;
@@ -15,7 +15,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderName, HeaderValue, header},
-    routing::{delete, get, post},
+    routing::{get, post},
 };
 use tower_http::{
     services::{ServeDir, ServeFile},
@@ -46,14 +46,7 @@ pub fn router(state: AppState, static_dir: &std::path::Path) -> Router {
             post(upload::create).layer(DefaultBodyLimit::max(state.uploads.body_limit())),
         )
         .route("/uploads/{name}", get(upload::get))
-        .route(
-            "/admin/api/rooms/{room}/messages/{id}",
-            delete(deletion::delete_message),
-        )
-        .route(
-            "/admin/api/users/{id}/purge",
-            post(deletion::purge).layer(DefaultBodyLimit::max(4096)),
-        )
+        .merge(admin::router())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .nest_service("/static", ServeDir::new(static_dir))

@@ -5,25 +5,29 @@
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Client, TestApp, greeting, spawn_in, spawn_with, still_chatting, two_chatting},
+    helpers::{Client, TestApp, greeting, still_chatting, two_chatting},
+    moderation::{Moderated, spawn_moderated},
     whispers::{many_sockets, open_in},
 };
 
 pub async fn delete_message(
     app: &TestApp,
+    token: &str,
     room: &str,
     id: impl std::fmt::Display,
 ) -> reqwest::Response {
     app.http
         .delete(app.url(&format!("/admin/api/rooms/{room}/messages/{id}")))
+        .bearer_auth(token)
         .send()
         .await
         .unwrap()
 }
 
-pub async fn purge(app: &TestApp, user: &Value, body: Value) -> reqwest::Response {
+pub async fn purge(app: &TestApp, token: &str, user: &Value, body: Value) -> reqwest::Response {
     app.http
         .post(app.url(&format!("/admin/api/users/{}/purge", user["id"])))
+        .bearer_auth(token)
         .json(&body)
         .send()
         .await
@@ -82,13 +86,13 @@ pub async fn deletes(client: &mut Client, n: usize) -> (Vec<u64>, Vec<usize>) {
 
 #[tokio::test]
 async fn a_deleted_message_leaves_every_socket_history_and_recovery_even_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = spawn_in(dir.path().to_owned(), |_| {}).await;
-    let (mut alice, mut bob) = two_chatting(&app).await;
+    let moderated = spawn_moderated(|_| {}).await;
+    let (app, token) = (&moderated.app, moderated.token.clone());
+    let (mut alice, mut bob) = two_chatting(app).await;
     let kept = said(&mut alice, &mut bob, "keep me").await;
     let doomed = said(&mut alice, &mut bob, "delete me").await;
 
-    let response = delete_message(&app, "lobby", doomed).await;
+    let response = delete_message(app, &token, "lobby", doomed).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["rooms"], json!({"lobby": 1}));
@@ -130,7 +134,7 @@ async fn a_deleted_message_leaves_every_socket_history_and_recovery_even_after_a
         ("lobby", "x".to_owned()),
         ("tea", kept.to_string()),
     ] {
-        let response = delete_message(&app, room, &id).await;
+        let response = delete_message(app, &token, room, &id).await;
         assert_eq!(response.status(), 404, "{room}/{id}");
         let reason: Value = response.json().await.unwrap();
         assert!(
@@ -139,16 +143,19 @@ async fn a_deleted_message_leaves_every_socket_history_and_recovery_even_after_a
         );
     }
     drop((alice, bob, carol, resumed));
-    app.stop().await.unwrap();
 
-    let app = spawn_in(dir.path().to_owned(), |_| {}).await;
+    let moderated = moderated.restart(|_| {}).await;
+    let app = &moderated.app;
     let (_dave, _) = app.join("dave").await;
     let cookie = app.sign_in("erin").await;
     let mut erin = app.connect_since(&cookie, 0).await;
     let (ids, deleted) = history_ids(&greeting(&mut erin).await);
     assert!(ids.contains(&kept) && !ids.contains(&doomed), "{ids:?}");
     assert_eq!(deleted, [doomed]);
-    assert_eq!(delete_message(&app, "lobby", doomed).await.status(), 404);
+    assert_eq!(
+        delete_message(app, &token, "lobby", doomed).await.status(),
+        404
+    );
 }
 
 fn lifted(c: &mut passerby::config::Config) {
@@ -158,7 +165,11 @@ fn lifted(c: &mut passerby::config::Config) {
 
 #[tokio::test]
 async fn a_purge_takes_a_users_messages_by_room_then_everywhere_in_batches() {
-    let app = spawn_with(lifted).await;
+    let Moderated {
+        app,
+        token,
+        dir: _dir,
+    } = spawn_moderated(lifted).await;
     let (alice_cookie, bob_cookie) = (app.sign_in("alice").await, app.sign_in("bob").await);
     let (mut alice, _) = open_in(&app, &alice_cookie, "lobby").await;
     let (mut bob, _) = open_in(&app, &bob_cookie, "lobby").await;
@@ -178,7 +189,7 @@ async fn a_purge_takes_a_users_messages_by_room_then_everywhere_in_batches() {
         said(&mut alice_tea, &mut bob_tea, "tea 1").await,
     ];
 
-    let response = purge(&app, &alice_user, json!({"room": "lobby"})).await;
+    let response = purge(&app, &token, &alice_user, json!({"room": "lobby"})).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["rooms"], json!({"lobby": 5}));
@@ -188,7 +199,7 @@ async fn a_purge_takes_a_users_messages_by_room_then_everywhere_in_batches() {
     deletes(&mut alice, 5).await;
 
     // Everywhere: only tea has any left.
-    let response = purge(&app, &alice_user, json!({})).await;
+    let response = purge(&app, &token, &alice_user, json!({})).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["rooms"], json!({"tea": 2}));
@@ -196,13 +207,13 @@ async fn a_purge_takes_a_users_messages_by_room_then_everywhere_in_batches() {
 
     // The last minute: what alice just said goes, bob's stays.
     let recent = said(&mut alice, &mut bob, "just now").await;
-    let response = purge(&app, &alice_user, json!({"minutes": 1})).await;
+    let response = purge(&app, &token, &alice_user, json!({"minutes": 1})).await;
     assert_eq!(
         response.json::<Value>().await.unwrap()["rooms"],
         json!({"lobby": 1})
     );
     assert_eq!(deletes(&mut bob, 1).await.0, [recent]);
-    let response = purge(&app, &alice_user, json!({})).await;
+    let response = purge(&app, &token, &alice_user, json!({})).await;
     assert_eq!(response.json::<Value>().await.unwrap()["total"], 0);
     for bad in [
         json!({"minutes": 0}),
@@ -210,7 +221,7 @@ async fn a_purge_takes_a_users_messages_by_room_then_everywhere_in_batches() {
         json!({"rooms": 1}),
     ] {
         assert_eq!(
-            purge(&app, &alice_user, bad.clone()).await.status(),
+            purge(&app, &token, &alice_user, bad.clone()).await.status(),
             400,
             "{bad}"
         );
@@ -226,7 +237,11 @@ async fn a_purge_takes_a_users_messages_by_room_then_everywhere_in_batches() {
 #[tokio::test]
 async fn a_long_purge_goes_in_bounded_steps_while_other_rooms_keep_chatting() {
     const MESSAGES: usize = 400;
-    let app = spawn_with(|c| {
+    let Moderated {
+        app,
+        token,
+        dir: _dir,
+    } = spawn_moderated(|c| {
         many_sockets(c);
         c.purge_batch = 25;
     })
@@ -254,7 +269,11 @@ async fn a_long_purge_goes_in_bounded_steps_while_other_rooms_keep_chatting() {
             app.http.clone(),
             app.url(&format!("/admin/api/users/{}/purge", mallory_user["id"])),
         );
-        tokio::spawn(async move { http.post(url).json(&json!({})).send().await.unwrap() })
+        let token = token.clone();
+        tokio::spawn(async move {
+            let request = http.post(url).bearer_auth(token).json(&json!({}));
+            request.send().await.unwrap()
+        })
     };
     for n in 0..20 {
         still_chatting(&mut carol, &mut dave, &format!("tea {n}")).await;
@@ -269,4 +288,47 @@ async fn a_long_purge_goes_in_bounded_steps_while_other_rooms_keep_chatting() {
     assert_eq!(ids.len(), MESSAGES);
     assert_eq!(sizes.len(), MESSAGES / 25);
     assert!(sizes.iter().all(|&n| n <= 25), "{sizes:?}");
+}
+
+#[tokio::test]
+async fn only_a_moderator_deletes_and_each_deletion_is_in_the_audit_log() {
+    let moderated = spawn_moderated(|_| {}).await;
+    let (app, token) = (&moderated.app, moderated.token.as_str());
+    let (mut alice, mut bob) = two_chatting(app).await;
+    let chat = said_by(&mut alice, &mut bob, "mine").await;
+    let id = chat["id"].as_u64().unwrap();
+    for wrong in ["", "not-a-token"] {
+        let response = delete_message(app, wrong, "lobby", id).await;
+        assert_eq!(response.status(), 401);
+        let response = purge(app, wrong, &chat["user"], json!({})).await;
+        assert_eq!(response.status(), 401);
+    }
+    let unsigned = app
+        .http
+        .post(app.url(&format!("/admin/api/users/{}/purge", chat["user"]["id"])))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    still_chatting(&mut alice, &mut bob, "nothing was deleted").await;
+
+    assert_eq!(delete_message(app, token, "lobby", id).await.status(), 200);
+    let body = json!({"room": "lobby", "minutes": 5, "reason": "spam"});
+    assert_eq!(purge(app, token, &chat["user"], body).await.status(), 200);
+    let (status, audit) = moderated
+        .api(reqwest::Method::GET, "/admin/api/audit", None)
+        .await;
+    assert_eq!(status, 200);
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries[0]["action"], "purge");
+    assert_eq!(entries[0]["target"], format!("user:{}", chat["user"]["id"]));
+    let reason = entries[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("spam (1 message(s) in room lobby"),
+        "{reason}"
+    );
+    assert_eq!(entries[1]["action"], "delete");
+    assert_eq!(entries[1]["target"], format!("message:lobby/{id}"));
+    assert_eq!(entries[0]["moderator"], "alice");
 }

@@ -12,6 +12,7 @@ mod helpers;
 mod history;
 mod join_bytes;
 mod limits;
+mod moderation;
 mod nginx;
 mod nginx_limits;
 mod ops;

@@ -4,6 +4,7 @@
 //! There is no timer per socket; the server rings every outbox once per ping interval.
 
 use std::{
+    borrow::Cow,
     future::poll_fn,
     net::IpAddr,
     sync::Arc,
@@ -65,14 +66,14 @@ const OVERFLOWED: &str = "too slow: outbound queue overflowed";
 const FELL_BEHIND: &str = "too slow: could not keep up";
 
 /// How a connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum End {
     /// The TCP connection ended or broke: nothing more can be sent.
     Gone,
     /// The client sent a close frame, which we answer.
     ClientClosed(Option<u16>),
     /// We close, with this code.
-    Close(u16, &'static str),
+    Close(u16, Cow<'static, str>),
 }
 
 /// Runs a signed-in user's socket until it ends, then takes them out of the room. Of `state`
@@ -124,7 +125,10 @@ pub async fn run<T>(
     };
     // A socket that joins while shutdown is under way missed the broadcast close.
     if state.shutdown.is_cancelled() {
-        outbox.signal(Signal::Close(close::GOING_AWAY, "server shutting down"));
+        outbox.signal(Signal::Close(
+            close::GOING_AWAY,
+            "server shutting down".into(),
+        ));
     }
     tracing::info!(user = user.id, %client, room = %member.room(), "connected");
     let mut conn = Connection {
@@ -151,19 +155,20 @@ pub async fn run<T>(
             socket.answer_close(code, CLOSE_GRACE).await;
         }
         End::Close(code, reason) => {
-            if code == close::POLICY && matches!(reason, OVERFLOWED | WRITE_TIMED_OUT | FELL_BEHIND)
+            if code == close::POLICY
+                && matches!(reason.as_ref(), OVERFLOWED | WRITE_TIMED_OUT | FELL_BEHIND)
             {
                 state.metrics.slow_readers.inc();
             }
             if let Some(reject) = Reject::for_close_code(code) {
                 state.metrics.reject(reject);
             }
-            tracing::info!(user = user.id, %client, code, reason, "closed by server");
+            tracing::info!(user = user.id, %client, code, %reason, "closed by server");
             if code == close::POLICY {
                 // A slow reader: what it has not taken by now it will not get.
                 socket.discard_queued();
             }
-            socket.close(code, reason, CLOSE_GRACE).await;
+            socket.close(code, &reason, CLOSE_GRACE).await;
         }
     }
 }
@@ -229,7 +234,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 Poll::Ready(Some(Err(ReadError::Io(_)))) => return Poll::Ready(End::Gone),
                 Poll::Ready(Some(Err(ReadError::Frame(e)))) => {
                     tracing::info!(user = self.member.user().id, error = %e, "bad frame");
-                    return Poll::Ready(End::Close(e.close_code(), e.reason()));
+                    return Poll::Ready(End::Close(e.close_code(), e.reason().into()));
                 }
                 Poll::Ready(Some(Ok(message))) => {
                     self.last_heard = Instant::now();
@@ -256,14 +261,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             self.state.chat.write_timeout,
         );
         match slow {
-            Some(Slow::Stalled) => return Some(End::Close(close::POLICY, WRITE_TIMED_OUT)),
-            Some(Slow::FellBehind) => return Some(End::Close(close::POLICY, FELL_BEHIND)),
+            Some(Slow::Stalled) => return Some(End::Close(close::POLICY, WRITE_TIMED_OUT.into())),
+            Some(Slow::FellBehind) => return Some(End::Close(close::POLICY, FELL_BEHIND.into())),
             None => {}
         }
         // After the slow-reader rules: a client we stopped reading because it does not take
         // our writes has its pongs waiting unread, and is a slow reader, not a silent one.
         if self.last_heard.elapsed() > self.state.chat.ping_interval * 2 {
-            return Some(End::Close(close::GOING_AWAY, "ping timeout"));
+            return Some(End::Close(close::GOING_AWAY, "ping timeout".into()));
         }
         self.socket.queue(frame::ping());
         None
@@ -277,7 +282,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             }
             Incoming::Binary => Some(End::Close(
                 close::UNSUPPORTED,
-                "binary frames are not supported",
+                "binary frames are not supported".into(),
             )),
             Incoming::Close(code) => Some(End::ClientClosed(code)),
             Incoming::Ping(payload) => {
@@ -367,5 +372,5 @@ impl<T> Connection<'_, T> {
 }
 
 fn slow_reader() -> End {
-    End::Close(close::POLICY, OVERFLOWED)
+    End::Close(close::POLICY, OVERFLOWED.into())
 }

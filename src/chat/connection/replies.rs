@@ -92,7 +92,7 @@ impl<T> Connection<'_, T> {
         if verdict == Verdict::Close {
             // The outbox is read before the next frame, so this is the socket's last message.
             self.outbox
-                .signal(Signal::Close(close::POLICY, TOO_MANY_REFUSED));
+                .signal(Signal::Close(close::POLICY, TOO_MANY_REFUSED.into()));
         }
         verdict
     }

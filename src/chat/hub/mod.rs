@@ -27,7 +27,7 @@ use std::{
 use super::{
     Membership,
     log::{Entry, Event, Visibility},
-    outbox::Outbox,
+    outbox::{Outbox, Signal},
     protocol::{Chunk, EventData, EventKind, Frame, ServerEvent, now_ms},
     room::RoomName,
 };
@@ -239,6 +239,27 @@ impl Hub {
         true
     }
 
+    /// Asks every socket of `user` here to close with `code` and `reason` (cut to what a close
+    /// frame holds); returns how many. Found through the per-user index, so it costs that
+    /// user's sockets only.
+    pub fn close_user(&self, user: u64, code: u16, reason: &str) -> usize {
+        let reason = close_reason(reason);
+        let state = self.lock();
+        let Some(sockets) = state.users.get(&user) else {
+            return 0;
+        };
+        let mut closed = 0;
+        for (socket, room) in sockets {
+            if let Some(socket) = state.rooms.get(room).and_then(|m| m.sockets.get(socket)) {
+                socket
+                    .outbox
+                    .signal(Signal::Close(code, reason.to_owned().into()));
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     /// Runs `f` on every socket's outbox here (ticks, shutdown).
     pub fn for_each_outbox(&self, f: impl Fn(&Outbox)) {
         for members in self.lock().rooms.values() {
@@ -297,4 +318,17 @@ impl Hub {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// A close frame's reason is at most 123 bytes (RFC 6455 5.5.1): cut on a character boundary.
+fn close_reason(reason: &str) -> &str {
+    const MAX: usize = 123;
+    if reason.len() <= MAX {
+        return reason;
+    }
+    let end = (0..=MAX)
+        .rev()
+        .find(|&i| reason.is_char_boundary(i))
+        .unwrap_or(0);
+    &reason[..end]
 }

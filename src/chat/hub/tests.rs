@@ -194,3 +194,33 @@ fn a_whisper_goes_aside_to_the_pairs_sockets_in_other_rooms_without_their_ids() 
     }
     assert!(frames(&carol_tea).iter().all(|f| json(f)["id"] == 8));
 }
+
+#[test]
+fn close_user_signals_every_socket_of_that_user_only_with_the_reason_cut_to_fit() {
+    let hub = Hub::default();
+    let lobby = RoomName::lobby();
+    let other = RoomName::parse("other").unwrap();
+    let (_, a1) = settled(&hub, &lobby, 1, 0);
+    let (_, a2) = settled(&hub, &other, 1, 0);
+    let (_, b) = settled(&hub, &lobby, 2, 0);
+    let long = "é".repeat(100);
+    assert_eq!(hub.close_user(1, 4003, &long), 2);
+    let news = |outbox: &Outbox| {
+        outbox
+            .poll_news(
+                &Context::from_waker(Waker::noop()),
+                &mut VecDeque::new(),
+                true,
+            )
+            .signal
+    };
+    for outbox in [&a1, &a2] {
+        let Some(Signal::Close(4003, reason)) = news(outbox) else {
+            panic!("not closed with 4003");
+        };
+        assert_eq!(reason.len(), 122, "61 two-byte characters fit in 123 bytes");
+        assert!(long.starts_with(reason.as_ref()));
+    }
+    assert_eq!(news(&b), None);
+    assert_eq!(hub.close_user(3, 4003, "nobody"), 0);
+}

@@ -6,25 +6,31 @@ use serde_json::{Value, json};
 use super::Cluster;
 use crate::{
     deletion::{delete_message, deletes, history_ids, purge, said, said_by},
-    helpers::{TestApp, greeting, spawn_with},
+    helpers::{TestApp, greeting, spawn_in},
+    moderation::add_moderator,
     whispers::{many_sockets, open_in},
 };
 
-async fn instance(cluster: &Cluster) -> TestApp {
+/// An instance on a data dir of its own, with a moderator; its token.
+async fn instance(cluster: &Cluster, dir: &tempfile::TempDir) -> (TestApp, String) {
+    let token = add_moderator(dir.path(), "mod");
     let (url, secret) = (cluster.redis.url(), cluster.secret_file());
-    spawn_with(move |c| {
+    let app = spawn_in(dir.path().to_owned(), move |c| {
         many_sockets(c);
         c.redis = Some(url);
         c.secret_file = Some(secret);
         c.purge_batch = 2;
     })
-    .await
+    .await;
+    (app, token)
 }
 
 #[tokio::test]
 async fn a_delete_through_one_instance_reaches_the_others_and_leaves_their_recovery() {
     let cluster = Cluster::new();
-    let (a, b) = (instance(&cluster).await, instance(&cluster).await);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let (a, a_token) = instance(&cluster, &dirs[0]).await;
+    let (b, b_token) = instance(&cluster, &dirs[1]).await;
     let (alice_cookie, bob_cookie) = (a.sign_in("alice").await, a.sign_in("bob").await);
     let (mut alice, _) = open_in(&a, &alice_cookie, "lobby").await;
     let (mut bob, _) = open_in(&b, &bob_cookie, "lobby").await;
@@ -34,13 +40,16 @@ async fn a_delete_through_one_instance_reaches_the_others_and_leaves_their_recov
     let kept = kept["id"].as_u64().unwrap();
     let doomed = said(&mut alice, &mut bob, "delete me").await;
 
-    let response = delete_message(&a, "lobby", doomed).await;
+    let response = delete_message(&a, &a_token, "lobby", doomed).await;
     assert_eq!(response.status(), 200);
     let delete = bob.expect("delete").await;
     assert_eq!(delete["data"], json!({"id": doomed, "ids": [doomed]}));
     assert_eq!(delete["user"], alice_user);
     assert_eq!(alice.expect("delete").await, delete);
-    assert_eq!(delete_message(&b, "lobby", doomed).await.status(), 404);
+    assert_eq!(
+        delete_message(&b, &b_token, "lobby", doomed).await.status(),
+        404
+    );
 
     // B's recovery and a newcomer on B: the delete, not the message.
     let mut resumed = b.connect_since(&b.sign_in("carol").await, kept).await;
@@ -54,7 +63,7 @@ async fn a_delete_through_one_instance_reaches_the_others_and_leaves_their_recov
     let join_id = history["data"][0]["id"].as_u64().unwrap();
     assert_eq!(history["data"][0]["type"], "join");
     for id in [join_id, delete["id"].as_u64().unwrap(), 999_999] {
-        let response = delete_message(&a, "lobby", id).await;
+        let response = delete_message(&a, &a_token, "lobby", id).await;
         assert_eq!(response.status(), 404, "{id}");
     }
 
@@ -66,7 +75,7 @@ async fn a_delete_through_one_instance_reaches_the_others_and_leaves_their_recov
     for n in 0..3 {
         tea.push(said(&mut alice_tea, &mut bob_tea, &format!("tea {n}")).await);
     }
-    let response = purge(&b, &alice_user, json!({})).await;
+    let response = purge(&b, &b_token, &alice_user, json!({})).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["rooms"], json!({"lobby": 1, "tea": 3}));

@@ -1,15 +1,22 @@
 //! `DELETE /admin/api/rooms/{room}/messages/{id}` and `POST /admin/api/users/{id}/purge`:
 //! a moderator removes one message, or a user's messages, from history and from every page.
+//! Both are in the audit log once done; a deletion answered 404 is not.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use axum::{
     Json,
-    extract::{Path, State, rejection::JsonRejection},
+    extract::{Path, State},
     http::StatusCode,
 };
 use serde::{Deserialize, Serialize};
 
+use super::{
+    ApiJson,
+    auth::Moderator,
+    store_failed,
+    users::{parse_reason, user_id},
+};
 use crate::{
     chat::{DeleteError, Deleted, Deletion, protocol::now_ms, room::RoomName},
     error::{ApiError, Result},
@@ -43,12 +50,14 @@ impl From<Deleted> for DeletedBody {
     }
 }
 
-/// `{"room":…?, "minutes":…?}`: absent room is every room, absent minutes every message.
+/// `{"room":…?, "minutes":…?, "reason":…?}`: absent room is every room, absent minutes
+/// every message.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PurgeRequest {
     pub room: Option<String>,
     pub minutes: Option<u64>,
+    pub reason: Option<String>,
 }
 
 fn room(raw: &str) -> Result<RoomName> {
@@ -67,31 +76,40 @@ fn refused(e: DeleteError) -> ApiError {
     }
 }
 
+/// Deletes one message; recorded in the audit log as `delete`, `message:<room>/<id>`.
 pub async fn delete_message(
     State(state): State<AppState>,
+    Moderator(moderator): Moderator,
     Path((raw_room, raw_id)): Path<(String, String)>,
 ) -> Result<Json<DeletedBody>> {
     let room = room(&raw_room)?;
     let id = raw_id
         .parse::<u64>()
         .map_err(|_| ApiError::NotFound(format!("no message {raw_id} in room {room}")))?;
+    let target = format!("message:{room}/{id}");
     let deleted = state
         .engine
         .delete(Deletion::Message { room, id })
         .await
         .map_err(refused)?;
+    state
+        .moderation
+        .record(&moderator, "delete", &target, None)
+        .map_err(store_failed)?;
+    tracing::info!(%moderator, target, "deleted");
     Ok(Json(deleted.into()))
 }
 
+/// Deletes a user's messages; recorded as `purge`, `user:<id>`, the reason followed by what
+/// was deleted where.
 pub async fn purge(
     State(state): State<AppState>,
-    Path(raw_user): Path<String>,
-    body: std::result::Result<Json<PurgeRequest>, JsonRejection>,
+    Moderator(moderator): Moderator,
+    id: Path<String>,
+    ApiJson(request): ApiJson<PurgeRequest>,
 ) -> Result<Json<DeletedBody>> {
-    let user = raw_user
-        .parse::<u64>()
-        .map_err(|_| ApiError::BadRequest(format!("bad user id {raw_user:?}")))?;
-    let Json(request) = body.map_err(|e| ApiError::body_rejected(&e, e.status(), e.body_text()))?;
+    let user = user_id(id)?;
+    let reason = parse_reason(request.reason.as_deref())?;
     let room = request.room.as_deref().map(room).transpose()?;
     let since_ms = match request.minutes {
         None => None,
@@ -102,6 +120,12 @@ pub async fn purge(
             )));
         }
     };
+    let place = room
+        .as_ref()
+        .map_or("every room".to_owned(), |r| format!("room {r}"));
+    let recent = request.minutes.map_or(String::new(), |m| {
+        format!(", said in the last {m} minute(s)")
+    });
     let deletion = Deletion::Purge {
         user,
         room,
@@ -109,5 +133,15 @@ pub async fn purge(
         batch: state.purge_batch,
     };
     let deleted = state.engine.delete(deletion).await.map_err(refused)?;
+    let what = format!("{} message(s) in {place}{recent}", deleted.total());
+    let noted = match reason.given() {
+        Some(reason) => format!("{reason} ({what})"),
+        None => what,
+    };
+    state
+        .moderation
+        .record(&moderator, "purge", &format!("user:{user}"), Some(&noted))
+        .map_err(store_failed)?;
+    tracing::info!(%moderator, user, total = deleted.total(), "purged");
     Ok(Json(deleted.into()))
 }

@@ -1,0 +1,220 @@
+//! Moderation: moderators and their tokens, bans, mutes and the audit log.
+//!
+//! Everything is kept by a `ModerationStore` (SQLite in the data dir), and what every
+//! sign-in, socket and message consults — the bans and mutes in force — is also held here in
+//! memory, so those checks never wait on a disk.
+
+pub mod addresses;
+pub mod audit;
+pub mod bans;
+pub mod cli;
+pub mod failures;
+pub mod mutes;
+pub mod name;
+pub mod reason;
+pub mod store;
+pub mod time;
+pub mod token;
+
+use std::{
+    net::IpAddr,
+    path::Path,
+    sync::{RwLock, RwLockWriteGuard},
+};
+
+use addresses::Addresses;
+use audit::{AuditEntry, NewAudit};
+use bans::{Ban, Bans, NewBan};
+use failures::AuthFailures;
+use mutes::{Mute, Mutes};
+use name::ModeratorName;
+use store::{ModerationStore, SqliteStore, StoreError};
+use token::TokenHash;
+
+/// The bounds and lifetimes, from the flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// `--moderator-session-hours`: how long the moderator cookie is good for.
+    pub session_hours: u32,
+    /// `--max-bans`: bans in force at once.
+    pub max_bans: usize,
+    /// `--max-mutes`: mutes in force at once.
+    pub max_mutes: usize,
+    /// `--audit-max-entries`: audit entries kept; the oldest go first.
+    pub audit_max_entries: u64,
+    /// `--moderator-auth-failures`: failed attempts per client address per minute.
+    pub auth_failures_per_minute: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModerationError {
+    #[error("{max} bans are in force already (--max-bans): lift one first")]
+    TooManyBans { max: usize },
+    #[error("{max} users are muted already (--max-mutes): unmute one first")]
+    TooManyMutes { max: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug)]
+pub struct Moderation {
+    store: Box<dyn ModerationStore>,
+    bans: RwLock<Bans>,
+    mutes: RwLock<Mutes>,
+    pub failures: AuthFailures,
+    pub settings: Settings,
+    /// Users' open sockets by client address, for bans of an address range.
+    pub addresses: Addresses,
+}
+
+impl Moderation {
+    /// Opens the store in the data dir and loads the bans and mutes still in force.
+    pub fn open(data_dir: &Path, settings: Settings) -> anyhow::Result<Self> {
+        let store: Box<dyn ModerationStore> = Box::new(SqliteStore::open(data_dir)?);
+        let now = time::now_ms();
+        let bans = Bans::new(store.bans(now)?);
+        let mutes = Mutes::new(store.mutes(now)?);
+        Ok(Moderation {
+            store,
+            bans: RwLock::new(bans),
+            mutes: RwLock::new(mutes),
+            failures: AuthFailures::new(settings.auth_failures_per_minute),
+            settings,
+            addresses: Addresses::default(),
+        })
+    }
+
+    /// The moderator whose token this is. Every stored hash is compared, each in constant
+    /// time, so neither which moderator nor how near a guess came shows in the timing.
+    pub fn moderator_for_token(&self, token: &str) -> Result<Option<ModeratorName>, StoreError> {
+        let hash = TokenHash::of(token);
+        let mut found = None;
+        for (name, stored) in self.store.token_hashes()? {
+            if stored.matches(&hash) {
+                found = Some(name);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The current token hash of a moderator, `None` once removed.
+    pub fn token_hash(&self, name: &ModeratorName) -> Result<Option<TokenHash>, StoreError> {
+        Ok(self
+            .store
+            .token_hashes()?
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, hash)| hash))
+    }
+
+    /// Appends to the audit log.
+    pub fn record(
+        &self,
+        moderator: &ModeratorName,
+        action: &str,
+        target: &str,
+        reason: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        let entry = NewAudit {
+            time: time::now_ms(),
+            moderator: moderator.as_str(),
+            action,
+            target,
+            reason,
+        };
+        self.store.audit(&entry, self.settings.audit_max_entries)
+    }
+
+    pub fn audit_page(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.store.audit_page(before, limit)
+    }
+
+    /// Stores a ban and puts it in force.
+    pub fn ban(&self, new: NewBan) -> Result<Ban, ModerationError> {
+        let mut bans = self.bans_mut();
+        bans.expire(time::now_ms());
+        if bans.len() >= self.settings.max_bans {
+            return Err(ModerationError::TooManyBans {
+                max: self.settings.max_bans,
+            });
+        }
+        let ban = self.store.add_ban(&new)?;
+        bans.insert(ban.clone());
+        Ok(ban)
+    }
+
+    /// Lifts a ban; `None` if there was none in force with this id.
+    pub fn unban(&self, id: i64) -> Result<Option<Ban>, StoreError> {
+        let mut bans = self.bans_mut();
+        let stored = self.store.remove_ban(id)?;
+        let held = bans.remove(id);
+        Ok(held.filter(|_| stored))
+    }
+
+    pub fn bans_page(&self, before: Option<i64>, limit: usize) -> Vec<Ban> {
+        let mut bans = self.bans_mut();
+        bans.expire(time::now_ms());
+        bans.page(before, limit)
+    }
+
+    /// The ban in force on this user or client address, if any.
+    pub fn banned(&self, user: Option<u64>, addr: Option<IpAddr>) -> Option<Ban> {
+        let bans = self.bans.read().unwrap_or_else(|p| p.into_inner());
+        if bans.is_empty() {
+            return None;
+        }
+        bans.find(user, addr, time::now_ms()).cloned()
+    }
+
+    /// Stores a mute and puts it in force, replacing the user's earlier one.
+    pub fn mute(&self, mute: Mute) -> Result<(), ModerationError> {
+        let mut mutes = self.mutes_mut();
+        mutes.expire(time::now_ms());
+        if !mutes.contains(mute.user) && mutes.len() >= self.settings.max_mutes {
+            return Err(ModerationError::TooManyMutes {
+                max: self.settings.max_mutes,
+            });
+        }
+        self.store.put_mute(&mute)?;
+        mutes.put(mute);
+        Ok(())
+    }
+
+    pub fn unmute(&self, user: u64) -> Result<Option<Mute>, StoreError> {
+        let mut mutes = self.mutes_mut();
+        let stored = self.store.remove_mute(user)?;
+        Ok(mutes.remove(user).filter(|_| stored))
+    }
+
+    pub fn mutes_page(&self, before: Option<u64>, limit: usize) -> Vec<Mute> {
+        let mut mutes = self.mutes_mut();
+        mutes.expire(time::now_ms());
+        mutes.page(before, limit)
+    }
+
+    /// The mute in force on this user, if any: asked on every message.
+    pub fn muted(&self, user: u64) -> Option<Mute> {
+        let mutes = self.mutes.read().unwrap_or_else(|p| p.into_inner());
+        if mutes.is_empty() {
+            return None;
+        }
+        mutes.get(user, time::now_ms()).cloned()
+    }
+
+    fn bans_mut(&self) -> RwLockWriteGuard<'_, Bans> {
+        self.bans.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn mutes_mut(&self) -> RwLockWriteGuard<'_, Mutes> {
+        self.mutes.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Opens the store alone, for the `passerby moderator` commands.
+pub fn open_store(data_dir: &Path) -> anyhow::Result<Box<dyn ModerationStore>> {
+    Ok(Box::new(SqliteStore::open(data_dir)?))
+}

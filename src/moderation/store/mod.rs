@@ -1,0 +1,63 @@
+//! `ModerationStore`: where moderators, bans, mutes and the audit log are kept.
+//!
+//! One implementation today, SQLite in the data dir (`sqlite.rs`). The in-memory views that
+//! every sign-in and message consult (`Bans`, `Mutes`) are built from a store at start and
+//! kept in step by `Moderation`, so a store only needs to be right, not fast. A Redis store
+//! implements the same trait and, beside it, tells other instances of each change.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use super::{
+    audit::{AuditEntry, NewAudit},
+    bans::{Ban, NewBan},
+    mutes::Mute,
+    name::ModeratorName,
+    token::TokenHash,
+};
+
+/// A moderator as `passerby moderator list` shows them.
+#[derive(Debug, Clone)]
+pub struct ModeratorRecord {
+    pub name: ModeratorName,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a moderator named {0} exists already")]
+    ModeratorExists(ModeratorName),
+    #[error("moderation store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub trait ModerationStore: Send + Sync + std::fmt::Debug {
+    fn add_moderator(&self, name: &ModeratorName, hash: &TokenHash, now_ms: i64)
+    -> StoreResult<()>;
+    /// False if there was no such moderator.
+    fn remove_moderator(&self, name: &ModeratorName) -> StoreResult<bool>;
+    fn moderators(&self) -> StoreResult<Vec<ModeratorRecord>>;
+    /// Every moderator's token hash: the caller compares in constant time.
+    fn token_hashes(&self) -> StoreResult<Vec<(ModeratorName, TokenHash)>>;
+
+    /// Appends an entry and drops the oldest past `keep` entries; returns the new entry's id.
+    fn audit(&self, entry: &NewAudit<'_>, keep: u64) -> StoreResult<i64>;
+    /// Newest first, ids below `before` (all if `None`), at most `limit`.
+    fn audit_page(&self, before: Option<i64>, limit: usize) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Stores a ban and gives it its id.
+    fn add_ban(&self, ban: &NewBan) -> StoreResult<Ban>;
+    /// False if there was no such ban.
+    fn remove_ban(&self, id: i64) -> StoreResult<bool>;
+    /// Bans still in force at `now_ms`; expired ones are deleted on the way.
+    fn bans(&self, now_ms: i64) -> StoreResult<Vec<Ban>>;
+
+    /// Sets a user's mute, replacing any earlier one.
+    fn put_mute(&self, mute: &Mute) -> StoreResult<()>;
+    fn remove_mute(&self, user: u64) -> StoreResult<bool>;
+    /// Mutes still in force at `now_ms`; expired ones are deleted on the way.
+    fn mutes(&self, now_ms: i64) -> StoreResult<Vec<Mute>>;
+}
