@@ -265,6 +265,10 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_MAX_MUTES", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_mutes: u64,
 
+    /// Rooms with a slow mode or read-only at once; one more is refused with 409.
+    #[arg(long, env = "PASSERBY_MAX_ROOM_SETTINGS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_room_settings: u64,
+
     /// Moderator actions the audit log keeps; each one past it drops the oldest.
     #[arg(long, env = "PASSERBY_AUDIT_MAX_ENTRIES", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub audit_max_entries: u64,
@@ -300,6 +304,7 @@ impl Config {
             session_hours: self.moderator_session_hours,
             max_bans: usize::try_from(self.max_bans).unwrap_or(usize::MAX),
             max_mutes: usize::try_from(self.max_mutes).unwrap_or(usize::MAX),
+            max_room_settings: usize::try_from(self.max_room_settings).unwrap_or(usize::MAX),
             audit_max_entries: self.audit_max_entries,
             auth_failures_per_minute: self.moderator_auth_failures,
         }

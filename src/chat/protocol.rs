@@ -33,6 +33,20 @@ pub mod close {
     /// The room would be one too many: the user opened `--room-rate` new rooms this minute,
     /// or this instance holds `--max-rooms`; the reason says which.
     pub const TOO_MANY_ROOMS: u16 = 4005;
+
+    /// A close frame's reason is at most 123 bytes (RFC 6455 5.5.1): cut on a character
+    /// boundary.
+    pub fn fit_reason(reason: &str) -> &str {
+        const MAX: usize = 123;
+        if reason.len() <= MAX {
+            return reason;
+        }
+        let end = (0..=MAX)
+            .rev()
+            .find(|&i| reason.is_char_boundary(i))
+            .unwrap_or(0);
+        &reason[..end]
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,9 +12,9 @@ pub struct AuditEntry {
     /// Milliseconds since the epoch.
     pub time: i64,
     pub moderator: String,
-    /// `kick`, `ban`, `unban`, `mute`, `unmute`, `session`.
+    /// `kick`, `ban`, `unban`, `mute`, `unmute`, `room`, `session`.
     pub action: String,
-    /// `user:<id>`, `address:<net>` or `ban:<id>`.
+    /// `user:<id>`, `address:<net>`, `ban:<id>`, `room:<name>` or `moderator:<name>`.
     pub target: String,
     pub reason: Option<String>,
 }

@@ -12,6 +12,7 @@ pub mod failures;
 pub mod mutes;
 pub mod name;
 pub mod reason;
+pub mod rooms;
 pub mod store;
 pub mod time;
 pub mod token;
@@ -28,6 +29,7 @@ use bans::{Ban, Bans, NewBan};
 use failures::AuthFailures;
 use mutes::{Mute, Mutes};
 use name::ModeratorName;
+use rooms::{RoomRefusal, RoomSettings, Rooms};
 use store::{ModerationStore, SqliteStore, StoreError};
 use token::TokenHash;
 
@@ -40,6 +42,8 @@ pub struct Settings {
     pub max_bans: usize,
     /// `--max-mutes`: mutes in force at once.
     pub max_mutes: usize,
+    /// `--max-room-settings`: rooms with a slow mode or read-only at once.
+    pub max_room_settings: usize,
     /// `--audit-max-entries`: audit entries kept; the oldest go first.
     pub audit_max_entries: u64,
     /// `--moderator-auth-failures`: failed attempts per client address per minute.
@@ -52,6 +56,8 @@ pub enum ModerationError {
     TooManyBans { max: usize },
     #[error("{max} users are muted already (--max-mutes): unmute one first")]
     TooManyMutes { max: usize },
+    #[error("{max} rooms have settings already (--max-room-settings): clear one first")]
+    TooManyRooms { max: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -61,6 +67,7 @@ pub struct Moderation {
     store: Box<dyn ModerationStore>,
     bans: RwLock<Bans>,
     mutes: RwLock<Mutes>,
+    rooms: RwLock<Rooms>,
     pub failures: AuthFailures,
     pub settings: Settings,
     /// Users' open sockets by client address, for bans of an address range.
@@ -74,10 +81,12 @@ impl Moderation {
         let now = time::now_ms();
         let bans = Bans::new(store.bans(now)?);
         let mutes = Mutes::new(store.mutes(now)?);
+        let rooms = Rooms::new(store.room_settings()?);
         Ok(Moderation {
             store,
             bans: RwLock::new(bans),
             mutes: RwLock::new(mutes),
+            rooms: RwLock::new(rooms),
             failures: AuthFailures::new(settings.auth_failures_per_minute),
             settings,
             addresses: Addresses::default(),
@@ -203,6 +212,34 @@ impl Moderation {
             return None;
         }
         mutes.get(user, time::now_ms()).cloned()
+    }
+
+    /// Sets a room's slow mode and read-only flag; the defaults clear them.
+    pub fn set_room(&self, room: &str, settings: RoomSettings) -> Result<(), ModerationError> {
+        let mut rooms = self.rooms.write().unwrap_or_else(|p| p.into_inner());
+        let max = self.settings.max_room_settings;
+        if !settings.is_default() && !rooms.contains(room) && rooms.len() >= max {
+            return Err(ModerationError::TooManyRooms { max });
+        }
+        self.store.put_room_settings(room, settings)?;
+        rooms.put(room.to_owned(), settings);
+        Ok(())
+    }
+
+    pub fn room(&self, room: &str) -> RoomSettings {
+        self.rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(room)
+    }
+
+    /// Whether `user` may send in `room` now (slow mode, read-only); counts the send if so.
+    pub fn admit(&self, room: &str, user: u64) -> Result<(), RoomRefusal> {
+        let rooms = self.rooms.read().unwrap_or_else(|p| p.into_inner());
+        if rooms.is_empty() {
+            return Ok(());
+        }
+        rooms.admit(room, user, std::time::Instant::now())
     }
 
     fn bans_mut(&self) -> RwLockWriteGuard<'_, Bans> {

@@ -108,6 +108,11 @@ pub async fn sign_in(
         origin::refused_request(&state, client, "cross_origin_sign_in");
         return Err(ApiError::Forbidden("cross-origin sign-in refused".into()));
     }
+    let signed_in = auth::current_user(&jar).map(|u| u.id);
+    if let Some(ban) = state.moderation.banned(signed_in, Some(client)) {
+        origin::refused_request(&state, client, "banned_sign_in");
+        return Err(ApiError::Forbidden(ban.describe()));
+    }
     if !state
         .sign_ins
         .try_acquire(sign_in_key(client), Instant::now())

@@ -125,6 +125,16 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
                     .await;
                 return;
             };
+            // Tracked before the check: a ban made in between finds this socket by address.
+            let _address = state.moderation.addresses.track(client, user.id);
+            if let Some(ban) = state.moderation.banned(Some(user.id), Some(client)) {
+                origin::refused_request(&state, client, "banned_socket");
+                let reason = ban.describe();
+                socket
+                    .close(close::REMOVED, close::fit_reason(&reason), CLOSE_GRACE)
+                    .await;
+                return;
+            }
             // Each tab holds a socket, a task and a room membership: one user's are capped.
             let Some(_tab) = state.tabs.take(user.id) else {
                 state.metrics.refuse(Refused::PerUser);

@@ -52,7 +52,7 @@ pub async fn create(
     jar: SignedCookieJar,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Reply>, ApiError> {
-    match receive(&state, scheme, &headers, &jar, multipart).await {
+    match receive(&state, client, scheme, &headers, &jar, multipart).await {
         Ok((user, name)) => {
             state.metrics.uploads.inc();
             tracing::info!(user, %client, image = %name, "uploaded");
@@ -90,6 +90,7 @@ fn log_reason(reason: UploadReject) -> &'static str {
 /// Who uploaded and what was stored, or why not.
 async fn receive(
     state: &AppState,
+    client: std::net::IpAddr,
     scheme: Scheme,
     headers: &HeaderMap,
     jar: &SignedCookieJar,
@@ -104,6 +105,11 @@ async fn receive(
         let e = ApiError::Unauthorized("sign in to upload images".into());
         return Err((UploadReject::NotSignedIn, e));
     };
+    // Counted with the signed-out: a banned user is out of the chat.
+    if let Some(ban) = state.moderation.banned(Some(user.id), Some(client)) {
+        let e = ApiError::Forbidden(ban.describe());
+        return Err((UploadReject::NotSignedIn, e));
+    }
     // Before a byte of the body is read: a refused upload costs the server nothing more.
     // The slot is held until this function returns, however it returns.
     let declared: Option<u64> = headers

@@ -332,3 +332,23 @@ async fn only_a_moderator_deletes_and_each_deletion_is_in_the_audit_log() {
     assert_eq!(entries[1]["target"], format!("message:lobby/{id}"));
     assert_eq!(entries[0]["moderator"], "alice");
 }
+
+#[tokio::test]
+async fn with_history_off_there_is_nothing_to_delete_and_the_answer_says_so() {
+    let moderated = spawn_moderated(|c| c.history_max_events = 0).await;
+    let (app, token) = (&moderated.app, moderated.token.as_str());
+    let (mut alice, mut bob) = two_chatting(app).await;
+    let chat = said_by(&mut alice, &mut bob, "said").await;
+    let response = delete_message(app, token, "lobby", &chat["id"]).await;
+    assert_eq!(response.status(), 409);
+    let reason: Value = response.json().await.unwrap();
+    assert!(
+        reason["data"]
+            .as_str()
+            .unwrap()
+            .contains("keeps no history")
+    );
+    let response = purge(app, token, &chat["user"], json!({"minutes": 0.5})).await;
+    assert_eq!(response.status(), 409);
+    still_chatting(&mut alice, &mut bob, "still here").await;
+}

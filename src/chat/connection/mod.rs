@@ -130,6 +130,12 @@ pub async fn run<T>(
             "server shutting down".into(),
         ));
     }
+    // A ban made while this socket joined found it in no room: it closes now instead.
+    if let Some(ban) = state.moderation.banned(Some(user.id), Some(client)) {
+        let reason = ban.describe();
+        let reason = protocol::close::fit_reason(&reason).to_owned();
+        outbox.signal(Signal::Close(protocol::close::REMOVED, reason.into()));
+    }
     tracing::info!(user = user.id, %client, room = %member.room(), "connected");
     let mut conn = Connection {
         socket,
@@ -302,7 +308,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         match command {
             ClientCommand::Chat(raw) => {
                 let Some(text) = self.text(&raw) else { return };
-                if self.within_rate_limit() {
+                if self.within_rate_limit() && !self.muted() && !self.room_refused() {
                     // Sent with the rest of this turn's chat, in one fan-out.
                     self.chats.push(text);
                 }
@@ -316,7 +322,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                         &data,
                     );
                 }
-                if !self.within_rate_limit() {
+                if !self.within_rate_limit() || self.muted() || self.room_refused() {
                     return;
                 }
                 self.send_chats();
@@ -335,7 +341,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     Ok(image) => image,
                     Err(e) => return self.refuse(Reject::BadImage, &e.to_string(), &url),
                 };
-                if !self.within_rate_limit() {
+                if !self.within_rate_limit() || self.muted() || self.room_refused() {
                     return;
                 }
                 self.send_chats();

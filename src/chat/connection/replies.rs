@@ -67,6 +67,29 @@ impl<T> Connection<'_, T> {
         false
     }
 
+    /// True, and the user told why and until when, while a moderator has them muted. Asked
+    /// after the rate limit, so a muted flood gets no more `error`s than messages it may send.
+    pub(super) fn muted(&mut self) -> bool {
+        let Some(mute) = self.state.moderation.muted(self.member.user().id) else {
+            return false;
+        };
+        self.reply_error(&mute.describe());
+        true
+    }
+
+    /// True, and the user told why, while the room's slow mode or read-only flag refuses what
+    /// they send; a message let through counts toward the slow mode.
+    pub(super) fn room_refused(&mut self) -> bool {
+        let room = self.member.room().as_str();
+        match self.state.moderation.admit(room, self.member.user().id) {
+            Ok(()) => false,
+            Err(refusal) => {
+                self.reply_error(&refusal.to_string());
+                true
+            }
+        }
+    }
+
     /// A message refused before it reached the rate limit. It still takes a token, as a sent
     /// one would, so refused messages cannot be sent faster than accepted ones; if the bucket
     /// is empty it is refused all the same. `input` is what was refused: the same input again

@@ -28,7 +28,7 @@ use super::{
     Membership,
     log::{Entry, Event, Visibility},
     outbox::{Outbox, Signal},
-    protocol::{Chunk, EventData, EventKind, Frame, ServerEvent, now_ms},
+    protocol::{Chunk, EventData, EventKind, Frame, ServerEvent, close, now_ms},
     room::RoomName,
 };
 use crate::auth::User;
@@ -243,7 +243,7 @@ impl Hub {
     /// frame holds); returns how many. Found through the per-user index, so it costs that
     /// user's sockets only.
     pub fn close_user(&self, user: u64, code: u16, reason: &str) -> usize {
-        let reason = close_reason(reason);
+        let reason = close::fit_reason(reason);
         let state = self.lock();
         let Some(sockets) = state.users.get(&user) else {
             return 0;
@@ -318,17 +318,4 @@ impl Hub {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// A close frame's reason is at most 123 bytes (RFC 6455 5.5.1): cut on a character boundary.
-fn close_reason(reason: &str) -> &str {
-    const MAX: usize = 123;
-    if reason.len() <= MAX {
-        return reason;
-    }
-    let end = (0..=MAX)
-        .rev()
-        .find(|&i| reason.is_char_boundary(i))
-        .unwrap_or(0);
-    &reason[..end]
 }

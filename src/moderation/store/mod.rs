@@ -14,6 +14,7 @@ use super::{
     bans::{Ban, NewBan},
     mutes::Mute,
     name::ModeratorName,
+    rooms::RoomSettings,
     token::TokenHash,
 };
 
@@ -60,4 +61,8 @@ pub trait ModerationStore: Send + Sync + std::fmt::Debug {
     fn remove_mute(&self, user: u64) -> StoreResult<bool>;
     /// Mutes still in force at `now_ms`; expired ones are deleted on the way.
     fn mutes(&self, now_ms: i64) -> StoreResult<Vec<Mute>>;
+
+    /// Sets a room's settings; the defaults delete its row.
+    fn put_room_settings(&self, room: &str, settings: RoomSettings) -> StoreResult<()>;
+    fn room_settings(&self) -> StoreResult<Vec<(String, RoomSettings)>>;
 }

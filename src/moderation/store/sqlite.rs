@@ -15,6 +15,7 @@ use crate::moderation::{
     bans::{Ban, BanTarget, NewBan},
     mutes::Mute,
     name::ModeratorName,
+    rooms::RoomSettings,
     token::TokenHash,
 };
 
@@ -42,6 +43,11 @@ CREATE TABLE IF NOT EXISTS bans (
     moderator TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
     until_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS rooms (
+    room TEXT PRIMARY KEY,
+    slow_mode_secs INTEGER NOT NULL,
+    read_only INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS mutes (
     user_id INTEGER PRIMARY KEY,
@@ -286,6 +292,34 @@ impl ModerationStore for SqliteStore {
                 created: row.get(3)?,
                 until: row.get(4)?,
             })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put_room_settings(&self, room: &str, settings: RoomSettings) -> StoreResult<()> {
+        let conn = self.conn();
+        if settings.is_default() {
+            conn.execute("DELETE FROM rooms WHERE room = ?1", [room])?;
+        } else {
+            conn.execute(
+                "INSERT OR REPLACE INTO rooms (room, slow_mode_secs, read_only) VALUES (?1, ?2, ?3)",
+                params![room, settings.slow_mode_secs as i64, settings.read_only],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn room_settings(&self) -> StoreResult<Vec<(String, RoomSettings)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT room, slow_mode_secs, read_only FROM rooms")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                RoomSettings {
+                    slow_mode_secs: row.get::<_, i64>(1)?.max(0) as u64,
+                    read_only: row.get(2)?,
+                },
+            ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -190,3 +190,50 @@ pub async fn sign_out(State(state): State<AppState>, jar: SignedCookieJar) -> Si
 pub async fn me(Moderator(name): Moderator) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "moderator": name.as_str() }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::moderation::{Settings, token};
+
+    #[test]
+    fn a_cookie_is_good_for_its_hours_and_only_with_its_moderators_current_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let moderation = Moderation::open(
+            dir.path(),
+            Settings {
+                session_hours: 2,
+                max_bans: 10,
+                max_mutes: 10,
+                max_room_settings: 10,
+                audit_max_entries: 10,
+                auth_failures_per_minute: 10.0,
+            },
+        )
+        .unwrap();
+        let store = crate::moderation::open_store(dir.path()).unwrap();
+        let name = ModeratorName::parse("alice").unwrap();
+        let (_, hash) = token::generate().unwrap();
+        store.add_moderator(&name, &hash, 0).unwrap();
+        let issued = 1_000_000_000_000;
+        let value = cookie_value(&name, issued, &hash.hex());
+        let verify = |value: &str, now| verify_cookie(&moderation, value, now).unwrap();
+        assert_eq!(verify(&value, issued + 1), Some(name.clone()));
+        let hours = 3_600_000;
+        assert_eq!(verify(&value, issued + 2 * hours - 1), Some(name.clone()));
+        assert_eq!(
+            verify(&value, issued + 2 * hours),
+            None,
+            "two hours and no more"
+        );
+        let (_, other) = token::generate().unwrap();
+        assert_eq!(
+            verify(&cookie_value(&name, issued, &other.hex()), issued),
+            None
+        );
+        assert_eq!(verify("alice|x|y", issued), None);
+        assert_eq!(verify("", issued), None);
+        store.remove_moderator(&name).unwrap();
+        assert_eq!(verify(&value, issued + 1), None);
+    }
+}

@@ -23,8 +23,9 @@ use crate::{
     state::AppState,
 };
 
-/// The longest look back a purge by `minutes` takes: a year; past it, purge everything.
-const MAX_MINUTES: u64 = 366 * 24 * 60;
+/// The longest look back a purge by `minutes` takes, ten years, as bans and mutes take;
+/// past it, purge everything.
+const MAX_MINUTES: f64 = 10.0 * 366.0 * 24.0 * 60.0;
 
 /// What a deletion answers: the ids deleted per room, and how many in all.
 #[derive(Debug, Serialize)]
@@ -56,7 +57,7 @@ impl From<Deleted> for DeletedBody {
 #[serde(deny_unknown_fields)]
 pub struct PurgeRequest {
     pub room: Option<String>,
-    pub minutes: Option<u64>,
+    pub minutes: Option<f64>,
     pub reason: Option<String>,
 }
 
@@ -113,11 +114,14 @@ pub async fn purge(
     let room = request.room.as_deref().map(room).transpose()?;
     let since_ms = match request.minutes {
         None => None,
-        Some(minutes @ 1..=MAX_MINUTES) => Some(now_ms().saturating_sub(minutes * 60_000)),
+        Some(minutes) if minutes > 0.0 && minutes <= MAX_MINUTES => {
+            // Within ten years of ms: the cast neither wraps nor loses a minute.
+            Some(now_ms().saturating_sub((minutes * 60_000.0) as u64))
+        }
         Some(_) => {
-            return Err(ApiError::BadRequest(format!(
-                "minutes must be 1 to {MAX_MINUTES}, or absent for every message"
-            )));
+            return Err(ApiError::BadRequest(
+                "minutes must be above 0 and at most ten years, or absent for every message".into(),
+            ));
         }
     };
     let place = room

@@ -5,14 +5,16 @@
 
 mod audit;
 pub mod auth;
+mod bans;
 mod messages;
+mod rooms;
 mod users;
 
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request},
     http::request::Parts,
-    routing::{delete, get, post},
+    routing::{delete, get, post, put},
 };
 use serde::{Deserialize, de::DeserializeOwned};
 
@@ -34,10 +36,18 @@ pub fn router() -> Router<AppState> {
         .route("/admin/api/audit", get(audit::list))
         .route("/admin/api/users/{id}/kick", post(users::kick))
         .route(
+            "/admin/api/users/{id}/mute",
+            post(users::mute).delete(users::unmute),
+        )
+        .route("/admin/api/mutes", get(users::mutes))
+        .route("/admin/api/rooms/{room}", put(rooms::put).get(rooms::get))
+        .route(
             "/admin/api/rooms/{room}/messages/{id}",
             delete(messages::delete_message),
         )
         .route("/admin/api/users/{id}/purge", post(messages::purge))
+        .route("/admin/api/bans", post(bans::create).get(bans::list))
+        .route("/admin/api/bans/{id}", delete(bans::remove))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 

@@ -190,3 +190,37 @@ async fn bodies_past_the_cap_get_413_and_bad_json_400() {
         .unwrap();
     assert_eq!(response.status(), 400);
 }
+
+#[tokio::test]
+async fn every_api_call_refuses_a_missing_wrong_or_removed_token() {
+    // Eighteen failures in a row: lifted above them, or the limit would answer 429 first.
+    let m = spawn_moderated(|c| c.moderator_auth_failures = 100.0).await;
+    let removed = add_moderator(m.dir.path(), "bob");
+    assert!(moderator(m.dir.path(), &["remove", "bob"]).0);
+    let calls = [
+        (Method::GET, "/admin/api/me", None),
+        (Method::GET, "/admin/api/audit", None),
+        (Method::GET, "/admin/api/bans", None),
+        (Method::POST, "/admin/api/bans", Some(json!({"user": 1}))),
+        (Method::DELETE, "/admin/api/bans/1", None),
+        (Method::POST, "/admin/api/users/1/kick", Some(json!({}))),
+        (
+            Method::POST,
+            "/admin/api/users/1/mute",
+            Some(json!({"minutes": 1})),
+        ),
+        (Method::DELETE, "/admin/api/users/1/mute", None),
+        (Method::GET, "/admin/api/mutes", None),
+    ];
+    for (method, path, body) in calls {
+        for token in [None, Some("pbm_wrong"), Some(removed.as_str())] {
+            let response = m.call(method.clone(), path, token, body.clone(), &[]).await;
+            assert_eq!(response.status(), 401, "{method} {path} with {token:?}");
+        }
+    }
+    // Nothing was done: no ban was made, and the audit log is empty.
+    let (_, bans) = m.api(Method::GET, "/admin/api/bans", None).await;
+    assert_eq!(bans["bans"], json!([]));
+    let (_, audit) = m.api(Method::GET, "/admin/api/audit", None).await;
+    assert_eq!(audit["entries"], json!([]));
+}

@@ -3,8 +3,11 @@
 
 mod audit;
 mod auth;
+mod bans;
 mod cli;
 mod kick;
+mod mute;
+mod rooms;
 
 use std::{path::Path, process::Command};
 
