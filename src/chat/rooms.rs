@@ -256,4 +256,28 @@ mod tests {
         rooms.admit(&room("c"), 1, t0, none, empty_b).unwrap();
         assert_eq!(rooms.len(), 2, "b made way at once");
     }
+
+    #[test]
+    fn a_moderators_event_brings_a_kept_room_back_and_never_makes_one() {
+        let mut rooms = Rooms::new(policy(10, 1.0));
+        let t0 = Instant::now();
+        let kept = || {
+            Ok(Reserved {
+                room: Some(2048),
+                floor: 0,
+            })
+        };
+        assert!(rooms.kept(&room("gone"), t0, none).unwrap().is_none());
+        assert!(rooms.is_empty(), "a room never kept is not made");
+        assert_eq!(
+            rooms.kept(&room("a"), t0, kept).unwrap().copied(),
+            Some(2048)
+        );
+        assert_eq!(
+            rooms.kept(&room("b"), t0, kept).unwrap().copied(),
+            Some(2048)
+        );
+        // Neither counted against the user's new rooms: one more is still allowed.
+        rooms.admit(&room("c"), 1, t0, none, |_| false).unwrap();
+    }
 }
