@@ -7,6 +7,9 @@ use rusqlite::params;
 use super::{HistoryStore, NewEvent, columns, sql_id};
 use crate::chat::log::deletion::Doomed;
 
+/// An event's author, exactly as `events_by_author` indexes it (see the schema).
+const AUTHOR: &str = "(CASE WHEN json_valid(body) THEN json_extract(body, '$.user.id') END)";
+
 /// The kinds a purge removes: what a user said (`EventKind::is_message`).
 ///
 /// The queries name their index: with no statistics SQLite prefers the primary key for a
@@ -40,7 +43,7 @@ impl HistoryStore {
             } => {
                 let mut stmt = self.conn.prepare_cached(&format!(
                     "SELECT id, body FROM events INDEXED BY events_by_author
-                     WHERE json_extract(body, '$.user.id') = ?1 AND room = ?2 AND id < ?3
+                     WHERE {AUTHOR} = ?1 AND room = ?2 AND id < ?3
                        AND time >= ?4 AND json_extract(body, '$.type') IN {MESSAGES}
                      ORDER BY id LIMIT ?5"
                 ))?;
@@ -88,7 +91,7 @@ impl HistoryStore {
     pub fn rooms_with(&self, user: u64, since_ms: u64) -> rusqlite::Result<Vec<String>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT DISTINCT room FROM events INDEXED BY events_by_author
-             WHERE json_extract(body, '$.user.id') = ?1 AND time >= ?2
+             WHERE {AUTHOR} = ?1 AND time >= ?2
                AND json_extract(body, '$.type') IN {MESSAGES}"
         ))?;
         let user = i64::try_from(user).unwrap_or(i64::MAX);
@@ -171,7 +174,7 @@ mod tests {
             .conn
             .prepare(&format!(
                 "EXPLAIN QUERY PLAN SELECT id, body FROM events INDEXED BY events_by_author
-                 WHERE json_extract(body, '$.user.id') = 1 AND room = 'a' AND id < 9
+                 WHERE {AUTHOR} = 1 AND room = 'a' AND id < 9
                    AND time >= 0 AND json_extract(body, '$.type') IN {MESSAGES}
                  ORDER BY id LIMIT 5"
             ))
