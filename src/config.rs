@@ -83,9 +83,15 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_WRITE_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
     pub write_timeout: Duration,
 
-    /// Lifetime of the sign-in cookie, in days.
-    #[arg(long, env = "PASSERBY_COOKIE_DAYS", default_value_t = 30)]
+    /// Lifetime of a sign-in, in days: the cookie's Max-Age, and the server refuses an older
+    /// cookie whatever the browser does.
+    #[arg(long, env = "PASSERBY_COOKIE_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub cookie_days: u32,
+
+    /// Signed-out sessions remembered at once (each until its cookie would have expired);
+    /// past it a sign-out gets 503 and the session stays valid until it expires.
+    #[arg(long, env = "PASSERBY_MAX_REVOKED_SESSIONS", default_value_t = 1_000_000, value_parser = parse_revoked)]
+    pub max_revoked_sessions: usize,
 
     /// Largest image `POST /upload` takes, in bytes; larger ones get 413. The request body may
     /// be 64 KiB more, for the multipart framing (nginx's client_max_body_size is the sum).
@@ -320,6 +326,13 @@ impl Config {
     }
 }
 
+fn parse_revoked(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a number of sessions (1 or more)")),
+    }
+}
+
 fn parse_reads(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
@@ -366,6 +379,9 @@ mod tests {
         assert_eq!(retention.max_events, 10_000);
         assert_eq!(retention.max_age, Some(Duration::from_secs(30 * 86_400)));
         assert_eq!(c.history_on_join, 50);
+        assert_eq!(c.cookie_days, 30);
+        assert_eq!(c.max_revoked_sessions, 1_000_000);
+        assert!(Config::try_parse_from(["passerby", "--cookie-days", "0"]).is_err());
         assert_eq!(c.history_page, 300);
         assert_eq!(c.history_reads, 64);
         assert_eq!(c.history_queue, 4096);

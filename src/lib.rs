@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod moderation;
 pub mod routes;
 pub mod server;
+pub mod sessions;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -24,6 +24,7 @@ use crate::{
     moderation::Moderation,
     routes::{self, client_addr::TrustedProxies, origin::OriginPolicy, socket_rate::SocketOpens},
     server::{EdgeSettings, Server, tally::Tally},
+    sessions::Sessions,
     state::{AppState, Inner},
     store::{IdSource, UserIds},
     upload::{UploadLimits, UploadPolicy, Uploads},
@@ -136,6 +137,26 @@ impl App {
                 Engine::sqlite(metrics.events.clone(), storage, rooms)?
             }
         };
+        let engine = Arc::new(engine);
+        let shutdown = CancellationToken::new();
+        let sessions = match &config.redis {
+            Some(url) => {
+                Sessions::redis(
+                    url,
+                    config.cookie_days,
+                    config.max_revoked_sessions,
+                    engine.clone(),
+                    shutdown.clone(),
+                )
+                .await?
+            }
+            None => Sessions::local(
+                &config.data_dir,
+                config.cookie_days,
+                config.max_revoked_sessions,
+                engine.clone(),
+            )?,
+        };
         if !(config.moderator_auth_failures.is_finite() && config.moderator_auth_failures > 0.0) {
             anyhow::bail!("--moderator-auth-failures must be above 0");
         }
@@ -145,6 +166,7 @@ impl App {
             .with_context(|| format!("opening {}/moderation.sqlite3", config.data_dir.display()))?;
         let state = AppState::new(Inner {
             key,
+            sessions,
             cookies: CookiePolicy {
                 secure: config.secure_cookies,
                 max_age_days: config.cookie_days,
@@ -185,7 +207,7 @@ impl App {
                 quota_bytes: config.upload_quota_bytes,
             }),
             body_timeout: config.body_timeout,
-            engine: Arc::new(engine),
+            engine,
             chat: Settings {
                 ping_interval: config.ping_interval,
                 max_message_chars: config.max_message_chars,
@@ -195,7 +217,7 @@ impl App {
                 max_refused: config.max_refused,
                 max_ws_message_bytes: config.max_ws_message_bytes,
             },
-            shutdown: CancellationToken::new(),
+            shutdown,
             sockets: TaskTracker::new(),
             tabs: Tally::new(config.max_sockets_per_user),
             moderation: Arc::new(moderation),

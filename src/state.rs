@@ -14,6 +14,7 @@ use crate::{
     moderation::Moderation,
     routes::{client_addr::TrustedProxies, origin::OriginPolicy, socket_rate::SocketOpens},
     server::tally::Tally,
+    sessions::Sessions,
     store::IdSource,
     upload::{UploadLimits, Uploads},
 };
@@ -25,6 +26,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub key: Key,
     pub cookies: CookiePolicy,
+    /// Whether a signed cookie still opens anything (age, sign-out), and signing out.
+    pub sessions: Sessions,
     pub origins: OriginPolicy,
     /// Requests refused for their origin or the sign-in limit, logged at most once per client
     /// address per `--log-sample-interval`.

@@ -1,13 +1,14 @@
 //! Who is who: the guest `User`, its signed `name` cookie, and the validated `UserName`.
 //!
 //! The cookie's value is the seed's base64 JSON, `{"type":"游客","id":…,"name":…,"image":…}`,
-//! behind an HMAC-SHA256 tag made with the server's key (axum-extra's `SignedCookieJar`), so a
-//! forged, edited or unsigned cookie is refused.
+//! followed by the session's `sid` and `iat` (see `session`), behind an HMAC-SHA256 tag made
+//! with the server's key (axum-extra's `SignedCookieJar`), so a forged, edited or unsigned
+//! cookie is refused. Whether a well-signed session is still good (not signed out, not too
+//! old) is `crate::sessions`' call.
 
 mod key;
 mod name;
-
-use std::sync::Arc;
+mod session;
 
 use axum_extra::extract::{
     SignedCookieJar,
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use key::load_or_create_key;
 pub use name::{UserName, guest_name};
+pub use session::{Session, SessionId, unix_now};
 
 /// The cookie's name, as in the seed.
 pub const COOKIE_NAME: &str = "name";
@@ -45,18 +47,11 @@ impl User {
         }
     }
 
-    /// The cookie payload: base64 of the JSON, exactly as the seed writes it.
+    /// The seed's cookie payload: base64 of the JSON, with no session. No longer accepted
+    /// (`Session::decode` wants `sid` and `iat` too); kept to show what the seed wrote.
     pub fn encode(&self) -> String {
         let json = serde_json::to_vec(self).expect("a User always serializes");
         STANDARD.encode(json)
-    }
-
-    /// Reads a payload. Only called on values whose signature checked out, but still strict.
-    pub fn decode(value: &str) -> Option<User> {
-        let json = STANDARD.decode(value).ok()?;
-        let user: User = serde_json::from_slice(&json).ok()?;
-        let name_ok = UserName::parse(&user.name).is_ok_and(|n| n.as_str() == user.name);
-        (user.kind == GUEST_KIND && name_ok).then_some(user)
     }
 }
 
@@ -68,8 +63,8 @@ pub struct CookiePolicy {
 }
 
 impl CookiePolicy {
-    pub fn sign_in(&self, jar: SignedCookieJar, user: &User) -> SignedCookieJar {
-        let cookie = Cookie::build((COOKIE_NAME, user.encode()))
+    pub fn sign_in(&self, jar: SignedCookieJar, session: &Session) -> SignedCookieJar {
+        let cookie = Cookie::build((COOKIE_NAME, session.encode()))
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
@@ -91,11 +86,11 @@ impl CookiePolicy {
     }
 }
 
-/// The user named by a request's cookie, if it is present, signed by us and well formed.
-pub fn current_user(jar: &SignedCookieJar) -> Option<Arc<User>> {
+/// The session named by a request's cookie, if it is present, signed by us and well formed;
+/// whether it is still good is `crate::sessions::Sessions::check`'s call.
+pub fn signed_session(jar: &SignedCookieJar) -> Option<Session> {
     jar.get(COOKIE_NAME)
-        .and_then(|c| User::decode(c.value()))
-        .map(Arc::new)
+        .and_then(|c| Session::decode(c.value()))
 }
 
 #[cfg(test)]
@@ -106,6 +101,10 @@ mod tests {
 
     fn user() -> User {
         User::guest(7, UserName::parse("路人甲").unwrap())
+    }
+
+    fn session() -> Session {
+        Session::start(user()).unwrap()
     }
 
     fn jar_from_header(key: &Key, cookie_header: &str) -> SignedCookieJar {
@@ -126,7 +125,6 @@ mod tests {
         let encoded = user().encode();
         let json = String::from_utf8(STANDARD.decode(&encoded).unwrap()).unwrap();
         assert_eq!(json, r#"{"type":"游客","id":7,"name":"路人甲","image":7}"#);
-        assert_eq!(User::decode(&encoded), Some(user()));
     }
 
     #[test]
@@ -141,16 +139,17 @@ mod tests {
             secure: false,
             max_age_days: 30,
         };
-        let pair = set_cookie_value(policy.sign_in(SignedCookieJar::new(key.clone()), &user()));
+        let session = session();
+        let pair = set_cookie_value(policy.sign_in(SignedCookieJar::new(key.clone()), &session));
         let jar = jar_from_header(&key, &pair);
-        assert_eq!(current_user(&jar).as_deref(), Some(&user()));
+        assert_eq!(signed_session(&jar), Some(session));
     }
 
     #[test]
     fn unsigned_seed_cookie_is_refused() {
         let key = Key::generate();
-        let jar = jar_from_header(&key, &format!("name={}", user().encode()));
-        assert_eq!(current_user(&jar), None);
+        let jar = jar_from_header(&key, &format!("name={}", session().encode()));
+        assert_eq!(signed_session(&jar), None);
     }
 
     #[test]
@@ -160,12 +159,17 @@ mod tests {
             secure: false,
             max_age_days: 30,
         };
-        let pair = set_cookie_value(policy.sign_in(SignedCookieJar::new(key.clone()), &user()));
+        let mine = session();
+        let pair = set_cookie_value(policy.sign_in(SignedCookieJar::new(key.clone()), &mine));
         let (tag, _) = pair.split_at("name=".len() + 44);
         let mut other = user();
         other.id = 1;
+        let other = Session {
+            user: std::sync::Arc::new(other),
+            ..mine
+        };
         let forged = format!("{tag}{}", other.encode());
-        assert_eq!(current_user(&jar_from_header(&key, &forged)), None);
+        assert_eq!(signed_session(&jar_from_header(&key, &forged)), None);
     }
 
     #[test]
@@ -174,9 +178,10 @@ mod tests {
             secure: false,
             max_age_days: 30,
         };
-        let pair = set_cookie_value(policy.sign_in(SignedCookieJar::new(Key::generate()), &user()));
+        let pair =
+            set_cookie_value(policy.sign_in(SignedCookieJar::new(Key::generate()), &session()));
         assert_eq!(
-            current_user(&jar_from_header(&Key::generate(), &pair)),
+            signed_session(&jar_from_header(&Key::generate(), &pair)),
             None
         );
     }
@@ -189,7 +194,7 @@ mod tests {
             &STANDARD.encode(r#"{"type":"admin","id":1,"name":"x","image":1}"#),
             &STANDARD.encode(r#"{"type":"游客","id":1,"name":"","image":1}"#),
         ] {
-            assert_eq!(User::decode(bad), None, "{bad}");
+            assert_eq!(Session::decode(bad), None, "{bad}");
         }
     }
 
@@ -201,7 +206,7 @@ mod tests {
             max_age_days: 30,
         };
         let response = policy
-            .sign_in(SignedCookieJar::new(Key::generate()), &user())
+            .sign_in(SignedCookieJar::new(Key::generate()), &session())
             .into_response();
         let set = response.headers()[header::SET_COOKIE].to_str().unwrap();
         for attr in [

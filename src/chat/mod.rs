@@ -18,7 +18,11 @@ pub mod text;
 
 use std::sync::Arc;
 
-use crate::{auth::User, metrics::EventCounters, upload::UploadName};
+use crate::{
+    auth::{SessionId, User},
+    metrics::EventCounters,
+    upload::UploadName,
+};
 use hub::Hub;
 pub use log::local::Storage;
 pub use log::{DeleteError, Deleted, Deletion, Visibility, redis::RedisSettings};
@@ -135,12 +139,14 @@ impl Engine {
         &self,
         room: RoomName,
         user: Arc<User>,
+        session: SessionId,
         outbox: Outbox,
         since: Option<u64>,
     ) -> Result<Membership, EngineError> {
         let joiner = log::Joiner {
             room,
             user,
+            session,
             outbox,
             since,
         };
@@ -210,6 +216,16 @@ impl Engine {
     /// ban); returns how many were asked to close.
     pub fn close_user(&self, user: u64, code: u16, reason: &str) -> usize {
         self.hub.close_user(user, code, reason)
+    }
+
+    /// Closes every socket of one sign-in on this instance (signed out); returns how many.
+    pub fn close_session(&self, session: &SessionId, code: u16, reason: &'static str) -> usize {
+        self.hub.close_session(session, code, reason)
+    }
+
+    /// The sign-ins with a socket on this instance.
+    pub fn sessions(&self) -> Vec<SessionId> {
+        self.hub.sessions()
     }
 
     /// Removes a socket. The user's last socket in the room broadcasts `left`.

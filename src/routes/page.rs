@@ -1,21 +1,20 @@
 //! `GET /ws` and `GET /`: the chat page, or the socket when the request asks to upgrade.
 
+use super::socket::{self, MaybeUpgrade, SocketRequest};
+use crate::{
+    auth::{self, User},
+    chat::room::RoomName,
+    error::ApiError,
+    i18n::Lang,
+    sessions::Refusal,
+    state::AppState,
+    templates::{ChatPage, RoomErrorPage},
+};
 use askama::Template;
 use axum::{
     extract::{Query, State},
     http::{StatusCode, header},
     response::{Html, IntoResponse, Response},
-};
-use axum_extra::extract::SignedCookieJar;
-
-use super::socket::{self, MaybeUpgrade, SocketRequest};
-use crate::{
-    auth,
-    chat::room::RoomName,
-    error::ApiError,
-    i18n::Lang,
-    state::AppState,
-    templates::{ChatPage, RoomErrorPage},
 };
 
 pub async fn page_or_socket(
@@ -44,7 +43,16 @@ pub async fn page_or_socket(
                 .as_deref()
                 .map_or_else(|| Ok(RoomName::lobby()), RoomName::parse);
             match room {
-                Ok(room) => (vary, render(&state, &jar, lang, &room)).into_response(),
+                Ok(room) => {
+                    // A cookie too old or signed out greets as signed out, as the socket
+                    // would refuse it; if the store cannot say, the socket will.
+                    let user = match state.sessions.check(&jar).await {
+                        Ok(session) => Some(session.user),
+                        Err(Refusal::Unavailable) => auth::signed_session(&jar).map(|s| s.user),
+                        Err(_) => None,
+                    };
+                    (vary, render(&state, user.as_deref(), lang, &room)).into_response()
+                }
                 // The socket would be closed with 4002; say why before any script runs.
                 Err(reason) => {
                     let page = RoomErrorPage {
@@ -66,17 +74,16 @@ pub async fn page_or_socket(
 
 fn render(
     state: &AppState,
-    jar: &SignedCookieJar,
+    user: Option<&User>,
     lang: Lang,
     room: &RoomName,
 ) -> Result<Html<String>, ApiError> {
     let guest = auth::guest_name(state.user_ids.issued());
-    let user = auth::current_user(jar);
     let page = ChatPage {
         lang,
         t: lang.strings(),
         guest_name: guest.as_str(),
-        signed_in_as: user.as_ref().map(|u| u.name.as_str()),
+        signed_in_as: user.map(|u| u.name.as_str()),
         max_message_chars: state.chat.max_message_chars,
         room: room.as_str(),
     };

@@ -1,4 +1,5 @@
-//! `POST /wsin` signs a guest in; `GET /wsout` signs them out.
+//! `POST /wsin` signs a guest in (a new session); `GET /wsout` signs that session out on
+//! the server, closing its sockets.
 
 use std::{
     hash::{Hash, Hasher},
@@ -10,6 +11,7 @@ use axum::{
     Form, Json,
     extract::{FromRequest, Request, State},
     http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
 };
 use axum_extra::extract::SignedCookieJar;
 use serde::{Deserialize, Serialize};
@@ -19,8 +21,9 @@ use super::{
     origin::{self, Scheme},
 };
 use crate::{
-    auth::{self, User, UserName},
+    auth::{self, Session, User, UserName},
     error::{ApiError, Result},
+    sessions::RevokeError,
     state::AppState,
     store::IdsExhausted,
 };
@@ -108,7 +111,7 @@ pub async fn sign_in(
         origin::refused_request(&state, client, "cross_origin_sign_in");
         return Err(ApiError::Forbidden("cross-origin sign-in refused".into()));
     }
-    let signed_in = auth::current_user(&jar).map(|u| u.id);
+    let signed_in = auth::signed_session(&jar).map(|s| s.user.id);
     if let Some(ban) = state.moderation.banned(signed_in, Some(client)) {
         origin::refused_request(&state, client, "banned_sign_in");
         return Err(ApiError::Forbidden(ban.describe()));
@@ -134,16 +137,16 @@ pub async fn sign_in(
             ApiError::Internal(e.context("reserving a user id"))
         }
     })?;
-    let user = User::guest(id, name);
+    let session = Session::start(User::guest(id, name)).map_err(ApiError::Internal)?;
     state.metrics.sign_ins.inc();
-    tracing::info!(user = id, %client, name = %user.name, "signed in");
-    let jar = state.cookies.sign_in(jar, &user);
+    tracing::info!(user = id, %client, name = %session.user.name, "signed in");
+    let jar = state.cookies.sign_in(jar, &session);
     Ok((
         jar,
         Json(Reply {
             code: 0,
             data: "登录成功",
-            user: Some(user),
+            user: Some(User::clone(&session.user)),
         }),
     ))
 }
@@ -156,10 +159,29 @@ pub async fn sign_out(
     scheme: Scheme,
     headers: HeaderMap,
     jar: SignedCookieJar,
-) -> Result<(SignedCookieJar, Json<Reply>)> {
+) -> Result<Response> {
     if state.origins.is_cross_site(&headers, scheme) {
         origin::refused_request(&state, client, "cross_site_sign_out");
         return Err(ApiError::Forbidden("cross-site sign-out refused".into()));
+    }
+    // Revoked on the server, so a copy of the cookie opens nothing either. One that is
+    // absent, forged, too old or revoked already has nothing left to revoke.
+    if let Some(session) = auth::signed_session(&jar) {
+        match state.sessions.revoke(&session).await {
+            Ok(()) => {}
+            // The browser still forgets the cookie; the answer says the server could not.
+            Err(RevokeError::Full) => {
+                let reason = RevokeError::Full.to_string();
+                return Ok((
+                    state.cookies.sign_out(jar),
+                    ApiError::Status(StatusCode::SERVICE_UNAVAILABLE, reason),
+                )
+                    .into_response());
+            }
+            Err(RevokeError::Store(e)) => {
+                return Err(ApiError::Internal(e.context("storing a sign-out")));
+            }
+        }
     }
     Ok((
         state.cookies.sign_out(jar),
@@ -168,7 +190,8 @@ pub async fn sign_out(
             data: "退出成功",
             user: None,
         }),
-    ))
+    )
+        .into_response())
 }
 
 #[cfg(test)]

@@ -22,8 +22,9 @@ use crate::{
     },
     error::ApiError,
     metrics::{Metrics, Refused},
+    sessions::{EXPIRED, Refusal, SIGNED_OUT},
     state::AppState,
-    ws::WsUpgrade,
+    ws::{WsUpgrade, close as ws_close},
 };
 
 /// The reason sent with 4004; the page shows it and stops reconnecting.
@@ -93,11 +94,14 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
         origin::refused_request(state, client, "cross_origin_socket");
         return ApiError::Forbidden("cross-origin WebSocket refused".into()).into_response();
     }
-    let user = auth::current_user(&jar);
+    // Signed and well formed; whether it is still good (age, sign-out) is asked after the
+    // upgrade, where the answer can be a close code.
+    let signed = auth::signed_session(&jar);
     // Before the upgrade: a loop of opens and closes is refused while it costs us nothing.
-    let opened = state
-        .socket_opens
-        .try_open(user.as_ref().map(|u| u.id), client, Instant::now());
+    let opened =
+        state
+            .socket_opens
+            .try_open(signed.as_ref().map(|s| s.user.id), client, Instant::now());
     if let Err(retry_after) = opened {
         origin::refused_request(state, client, "socket_rate");
         return ApiError::RetryLater {
@@ -118,13 +122,30 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
     ws.on_upgrade(move |mut socket| {
         sockets.track_future(async move {
             // The upgrade goes through first, as in the seed: a browser only sees close codes.
-            let Some(user) = user else {
-                origin::refused_request(&state, client, "socket_without_user");
-                socket
-                    .close(close::INVALID_USER, "Invalid user", CLOSE_GRACE)
-                    .await;
-                return;
+            let session = match state.sessions.verify(signed).await {
+                Ok(session) => session,
+                Err(Refusal::Unavailable) => {
+                    socket
+                        .close(
+                            ws_close::TRY_AGAIN_LATER,
+                            &Refusal::Unavailable.to_string(),
+                            CLOSE_GRACE,
+                        )
+                        .await;
+                    return;
+                }
+                Err(refusal) => {
+                    let (label, reason) = match refusal {
+                        Refusal::Expired => ("socket_session_expired", EXPIRED),
+                        Refusal::Revoked => ("socket_session_revoked", SIGNED_OUT),
+                        _ => ("socket_without_user", "Invalid user"),
+                    };
+                    origin::refused_request(&state, client, label);
+                    socket.close(close::INVALID_USER, reason, CLOSE_GRACE).await;
+                    return;
+                }
             };
+            let user = session.user.clone();
             // Tracked before the check: a ban made in between finds this socket by address.
             let _address = state.moderation.addresses.track(client, user.id);
             if let Some(ban) = state.moderation.banned(Some(user.id), Some(client)) {
@@ -157,7 +178,7 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
                 }
             };
             let _open = OpenConnection::count(&state.metrics);
-            connection::run(socket, &state, user, room, since, client).await;
+            connection::run(socket, &state, session, room, since, client).await;
         })
     })
 }

@@ -27,9 +27,9 @@ use super::{
     origin::{self, Scheme},
 };
 use crate::{
-    auth,
     error::ApiError,
     metrics::UploadReject,
+    sessions::Refusal,
     state::AppState,
     upload::{IntakeError, Refused, UploadName},
 };
@@ -101,9 +101,24 @@ async fn receive(
         let e = ApiError::Forbidden("cross-origin upload refused".into());
         return Err((UploadReject::NotSignedIn, e));
     }
-    let Some(user) = auth::current_user(jar) else {
-        let e = ApiError::Unauthorized("sign in to upload images".into());
-        return Err((UploadReject::NotSignedIn, e));
+    let user = match state.sessions.check(jar).await {
+        Ok(session) => session.user,
+        Err(Refusal::Missing) => {
+            let e = ApiError::Unauthorized("sign in to upload images".into());
+            return Err((UploadReject::NotSignedIn, e));
+        }
+        Err(Refusal::Unavailable) => {
+            let e = ApiError::Status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Refusal::Unavailable.to_string(),
+            );
+            return Err((UploadReject::ServerBusy, e));
+        }
+        // Signed by us, but signed out or too old: say so, the page signs in again.
+        Err(refusal) => {
+            let e = ApiError::Unauthorized(refusal.to_string());
+            return Err((UploadReject::NotSignedIn, e));
+        }
     };
     // Counted with the signed-out: a banned user is out of the chat.
     if let Some(ban) = state.moderation.banned(Some(user.id), Some(client)) {

@@ -24,6 +24,7 @@ mod room_bounds;
 mod rooms;
 mod server;
 mod session;
+mod sessions;
 mod sign_in;
 mod socket;
 mod store_faults;

@@ -2,8 +2,9 @@
 //! errors not repeated for a flood, and log lines sampled per user.
 
 use std::{
+    cell::RefCell,
     io::Write,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, Once},
     time::Duration,
 };
 
@@ -138,9 +139,24 @@ async fn a_flood_of_one_mistake_is_answered_once_not_per_message() {
 #[derive(Clone, Default)]
 pub struct Captured(Arc<Mutex<Vec<u8>>>);
 
-impl Write for Captured {
+thread_local! {
+    static CAPTURE: RefCell<Option<Captured>> = const { RefCell::new(None) };
+}
+
+/// The one global subscriber's writer: this thread's capture, if a test installed one.
+///
+/// A subscriber scoped to each test (`set_default`) lost lines now and then: tracing caches
+/// each call site's interest globally, and a site first reached on a thread with no subscriber
+/// while another test installed its own could stay cached as "never".
+struct ThisThread;
+
+impl Write for ThisThread {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        CAPTURE.with(|c| {
+            if let Some(captured) = &*c.borrow() {
+                captured.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
 
@@ -149,18 +165,30 @@ impl Write for Captured {
     }
 }
 
+/// Stops capturing this thread's lines when dropped.
+pub struct CaptureGuard;
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURE.with(|c| c.borrow_mut().take());
+    }
+}
+
 impl Captured {
     /// Captures this thread's log lines until the guard is dropped.
-    pub fn install() -> (Captured, tracing::subscriber::DefaultGuard) {
+    pub fn install() -> (Captured, CaptureGuard) {
+        static GLOBAL: Once = Once::new();
+        GLOBAL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(|| ThisThread)
+                .with_ansi(false)
+                .finish();
+            // Fails only under `TEST_LOG`, whose logger then has the lines instead.
+            let _ = tracing::subscriber::set_global_default(subscriber);
+        });
         let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer({
-                let captured = captured.clone();
-                move || captured.clone()
-            })
-            .with_ansi(false)
-            .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
+        CAPTURE.with(|c| *c.borrow_mut() = Some(captured.clone()));
+        (captured, CaptureGuard)
     }
 
     /// The `count` of each line that contains every one of `parts`.

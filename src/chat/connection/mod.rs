@@ -7,7 +7,6 @@ use std::{
     borrow::Cow,
     future::poll_fn,
     net::IpAddr,
-    sync::Arc,
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -27,8 +26,9 @@ use super::{
     text::ChatText,
 };
 use crate::{
-    auth::User,
+    auth::{Session, unix_now},
     metrics::Reject,
+    sessions::{EXPIRED, SIGNED_OUT},
     state::AppState,
     ws::{
         ReadError, WsSocket, close,
@@ -82,7 +82,7 @@ enum End {
 pub async fn run<T>(
     mut socket: WsSocket<T>,
     state: &AppState,
-    user: Arc<User>,
+    session: Session,
     room: RoomName,
     since: Option<u64>,
     client: IpAddr,
@@ -90,9 +90,10 @@ pub async fn run<T>(
     T: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let outbox = Outbox::bounded(state.chat.outbound_queue, state.chat.outbound_queue_bytes);
+    let user = session.user.clone();
     let member = match state
         .engine
-        .join(room, user.clone(), outbox.clone(), since)
+        .join(room, user.clone(), session.id, outbox.clone(), since)
         .await
     {
         Ok(member) => member,
@@ -136,6 +137,15 @@ pub async fn run<T>(
         let reason = protocol::close::fit_reason(&reason).to_owned();
         outbox.signal(Signal::Close(protocol::close::REMOVED, reason.into()));
     }
+    // A sign-out stores the revocation, then closes the session's sockets in the hub: one
+    // checked before that store and joined after that close would be missed, so ask again
+    // now that the hub knows this socket.
+    if let Ok(true) = state.sessions.is_revoked(&session.id, unix_now()).await {
+        outbox.signal(Signal::Close(
+            protocol::close::INVALID_USER,
+            SIGNED_OUT.into(),
+        ));
+    }
     tracing::info!(user = user.id, %client, room = %member.room(), "connected");
     let mut conn = Connection {
         socket,
@@ -144,6 +154,7 @@ pub async fn run<T>(
         outbox,
         client,
         last_heard: Instant::now(),
+        expires: state.sessions.expires(&session),
         writes: slow::Watch::default(),
         rate_limited: false,
         refusals: Refusals::new(state.chat.max_refused, Instant::now()),
@@ -186,6 +197,8 @@ struct Connection<'a, T> {
     outbox: Outbox,
     client: IpAddr,
     last_heard: Instant,
+    /// When its cookie passes `--cookie-days` (unix seconds): an open socket is no exception.
+    expires: u64,
     /// How its writes kept up, tick by tick.
     writes: slow::Watch,
     /// Set once we told the user they are over the limit, so a flood gets one error, not many.
@@ -275,6 +288,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         // our writes has its pongs waiting unread, and is a slow reader, not a silent one.
         if self.last_heard.elapsed() > self.state.chat.ping_interval * 2 {
             return Some(End::Close(close::GOING_AWAY, "ping timeout".into()));
+        }
+        if unix_now() >= self.expires {
+            return Some(End::Close(protocol::close::INVALID_USER, EXPIRED.into()));
         }
         self.socket.queue(frame::ping());
         None

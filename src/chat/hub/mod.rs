@@ -11,6 +11,9 @@
 //! its room's ids, so ids still never go back on any socket and `?since=` in every room stays
 //! whole. Those sockets are found through `State::users`, the per-user index, so a whisper
 //! costs the two users' sockets, not a look at every room they are in.
+//!
+//! Each socket also knows the sign-in (`SessionId`) it came with, indexed in
+//! `State::sessions`, so signing out closes that browser's tabs and no one else's.
 
 mod socket;
 #[cfg(test)]
@@ -31,7 +34,7 @@ use super::{
     protocol::{Chunk, EventData, EventKind, Frame, ServerEvent, close, now_ms},
     room::RoomName,
 };
-use crate::auth::User;
+use crate::auth::{SessionId, User};
 use socket::Socket;
 
 #[derive(Debug, Default)]
@@ -46,6 +49,22 @@ struct State {
     /// Each user's sockets here, with the room each is in: whispers, `user` and
     /// `users_online` ask by user, and never walk the rooms.
     users: HashMap<u64, HashMap<u64, RoomName>>,
+    /// Each sign-in's sockets here, with the room each is in: a sign-out closes them.
+    sessions: HashMap<SessionId, HashMap<u64, RoomName>>,
+}
+
+impl State {
+    /// Signals each of `sockets` (an index's entry: socket id → room) to close.
+    fn close(&self, sockets: Option<&HashMap<u64, RoomName>>, code: u16, reason: &str) -> usize {
+        let sockets = sockets.into_iter().flatten();
+        sockets
+            .filter_map(|(socket, room)| self.rooms.get(room)?.sockets.get(socket))
+            .map(|socket| {
+                let reason = reason.to_owned().into();
+                socket.outbox.signal(Signal::Close(code, reason));
+            })
+            .count()
+    }
 }
 
 /// One room's sockets on this instance.
@@ -82,7 +101,13 @@ pub enum Departure {
 impl Hub {
     /// Adds a socket to a room. Until `settle` it only collects what the room hears, so its
     /// log can work out its `history` meanwhile without a gap.
-    pub fn attach(&self, room: RoomName, user: Arc<User>, outbox: Outbox) -> (Membership, Arrival) {
+    pub fn attach(
+        &self,
+        room: RoomName,
+        user: Arc<User>,
+        session: SessionId,
+        outbox: Outbox,
+    ) -> (Membership, Arrival) {
         let socket = self.next_socket.fetch_add(1, Ordering::Relaxed);
         let mut state = self.lock();
         state
@@ -90,10 +115,15 @@ impl Hub {
             .entry(user.id)
             .or_default()
             .insert(socket, room.clone());
+        state
+            .sessions
+            .entry(session)
+            .or_default()
+            .insert(socket, room.clone());
         let members = state.rooms.entry(room.clone()).or_default();
         members
             .sockets
-            .insert(socket, Socket::pending(user.id, outbox));
+            .insert(socket, Socket::pending(user.id, session, outbox));
         let arrival = match members.users.get_mut(&user.id) {
             Some(presence) => {
                 presence.sockets += 1;
@@ -134,7 +164,13 @@ impl Hub {
     pub fn detach(&self, member: &Membership) -> Option<Departure> {
         let mut state = self.lock();
         let members = state.rooms.get_mut(&member.room)?;
-        members.sockets.remove(&member.socket)?;
+        let session = members.sockets.remove(&member.socket)?.session;
+        if let Some(sockets) = state.sessions.get_mut(&session) {
+            sockets.remove(&member.socket);
+            if sockets.is_empty() {
+                state.sessions.remove(&session);
+            }
+        }
         let user = member.user.id;
         if let Some(sockets) = state.users.get_mut(&user) {
             sockets.remove(&member.socket);
@@ -166,7 +202,7 @@ impl Hub {
             return;
         }
         let mut state = self.lock();
-        let State { rooms, users } = &mut *state;
+        let State { rooms, users, .. } = &mut *state;
         if let Some(members) = rooms.get_mut(room) {
             let shared = events
                 .iter()
@@ -245,19 +281,7 @@ impl Hub {
     pub fn close_user(&self, user: u64, code: u16, reason: &str) -> usize {
         let reason = close::fit_reason(reason);
         let state = self.lock();
-        let Some(sockets) = state.users.get(&user) else {
-            return 0;
-        };
-        let mut closed = 0;
-        for (socket, room) in sockets {
-            if let Some(socket) = state.rooms.get(room).and_then(|m| m.sockets.get(socket)) {
-                socket
-                    .outbox
-                    .signal(Signal::Close(code, reason.to_owned().into()));
-                closed += 1;
-            }
-        }
-        closed
+        state.close(state.users.get(&user), code, reason)
     }
 
     /// Runs `f` on every socket's outbox here (ticks, shutdown).
@@ -268,6 +292,18 @@ impl Hub {
                 .values()
                 .for_each(|socket| f(&socket.outbox));
         }
+    }
+
+    /// Tells every socket of one sign-in here to close with `code` and `reason` (its task
+    /// closes it and leaves); returns how many were told.
+    pub fn close_session(&self, session: &SessionId, code: u16, reason: &'static str) -> usize {
+        let state = self.lock();
+        state.close(state.sessions.get(session), code, reason)
+    }
+
+    /// The sign-ins with a socket here (a catch-up after a lost subscription checks them).
+    pub fn sessions(&self) -> Vec<SessionId> {
+        self.lock().sessions.keys().copied().collect()
     }
 
     /// Users with a socket in the room here.

@@ -1,15 +1,20 @@
 //! One socket as the hub sees it: which events it has had, and what waits for its `history`.
 
-use crate::chat::{
-    log::{Entry, Event},
-    outbox::Outbox,
-    protocol::{self, Chunk},
-    room::RoomName,
+use crate::{
+    auth::SessionId,
+    chat::{
+        log::{Entry, Event},
+        outbox::Outbox,
+        protocol::{self, Chunk},
+        room::RoomName,
+    },
 };
 
 #[derive(Debug)]
 pub(super) struct Socket {
     user: u64,
+    /// The sign-in it came with: a sign-out closes it.
+    pub(super) session: SessionId,
     pub(super) outbox: Outbox,
     /// The newest id the socket has had its share of: its `history` covered everything up
     /// to its floor, and nothing at or below this is sent again (a catch-up after a lost
@@ -22,9 +27,10 @@ pub(super) struct Socket {
 }
 
 impl Socket {
-    pub(super) fn pending(user: u64, outbox: Outbox) -> Socket {
+    pub(super) fn pending(user: u64, session: SessionId, outbox: Outbox) -> Socket {
         Socket {
             user,
+            session,
             outbox,
             last: 0,
             pending: Some(Vec::new()),

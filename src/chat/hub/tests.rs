@@ -14,6 +14,10 @@ fn user(id: u64) -> Arc<User> {
     Arc::new(User::guest(id, UserName::parse(&format!("u{id}")).unwrap()))
 }
 
+fn sid(user: u64) -> SessionId {
+    SessionId::from_bytes([user as u8; 16])
+}
+
 fn event(id: u64, visible: Visibility) -> Event {
     let frame = ServerEvent {
         id,
@@ -45,7 +49,7 @@ fn ids(outbox: &Outbox) -> Vec<u64> {
 
 fn settled(hub: &Hub, room: &RoomName, id: u64, floor: u64) -> (Membership, Outbox) {
     let outbox = Outbox::new(64);
-    let (member, _) = hub.attach(room.clone(), user(id), outbox.clone());
+    let (member, _) = hub.attach(room.clone(), user(id), sid(id), outbox.clone());
     hub.settle(
         &member,
         Entry {
@@ -61,8 +65,8 @@ fn settled(hub: &Hub, room: &RoomName, id: u64, floor: u64) -> (Membership, Outb
 fn a_users_first_socket_arrives_and_their_last_departs() {
     let hub = Hub::default();
     let lobby = RoomName::lobby();
-    let (a, first) = hub.attach(lobby.clone(), user(1), Outbox::new(4));
-    let (b, again) = hub.attach(lobby.clone(), user(1), Outbox::new(4));
+    let (a, first) = hub.attach(lobby.clone(), user(1), sid(1), Outbox::new(4));
+    let (b, again) = hub.attach(lobby.clone(), user(1), sid(1), Outbox::new(4));
     assert_eq!((first, again), (Arrival::First, Arrival::Again));
     assert_eq!((hub.online(&lobby), hub.users_online()), (1, 1));
     assert_eq!(hub.detach(&a), Some(Departure::Stays));
@@ -77,7 +81,7 @@ fn a_joining_socket_hears_what_came_after_its_floor_and_nothing_before() {
     let hub = Hub::default();
     let lobby = RoomName::lobby();
     let outbox = Outbox::new(64);
-    let (member, _) = hub.attach(lobby.clone(), user(1), outbox.clone());
+    let (member, _) = hub.attach(lobby.clone(), user(1), sid(1), outbox.clone());
     hub.deliver(
         &lobby,
         &[event(5, Visibility::Room), event(6, Visibility::Room)],
@@ -161,7 +165,7 @@ fn a_whisper_goes_aside_to_the_pairs_sockets_in_other_rooms_without_their_ids() 
     let (_, carol_tea) = settled(&hub, &tea, 3, 7);
     // Joining: gets it once its floor is known, with that floor.
     let late = Outbox::new(64);
-    let (late_member, _) = hub.attach(tea.clone(), user(2), late.clone());
+    let (late_member, _) = hub.attach(tea.clone(), user(2), sid(2), late.clone());
     hub.deliver(&lobby, &[event(21, Visibility::Pair(1, 2))]);
     hub.settle(
         &late_member,
@@ -193,6 +197,47 @@ fn a_whisper_goes_aside_to_the_pairs_sockets_in_other_rooms_without_their_ids() 
         assert_eq!(later, expected, "the room's own ids go on as before");
     }
     assert!(frames(&carol_tea).iter().all(|f| json(f)["id"] == 8));
+}
+
+fn signal(outbox: &Outbox) -> Option<Signal> {
+    let mut batch = VecDeque::new();
+    outbox
+        .poll_news(&Context::from_waker(Waker::noop()), &mut batch, true)
+        .signal
+}
+
+#[test]
+fn closing_a_session_closes_its_sockets_in_every_room_and_no_others() {
+    let hub = Hub::default();
+    let (lobby, tea) = (RoomName::lobby(), RoomName::parse("tea").unwrap());
+    let (mine, other) = (
+        SessionId::from_bytes([1; 16]),
+        SessionId::from_bytes([2; 16]),
+    );
+    let tab = |room: &RoomName, session| {
+        let outbox = Outbox::new(4);
+        let (member, _) = hub.attach(room.clone(), user(1), session, outbox.clone());
+        (member, outbox)
+    };
+    let (_, a) = tab(&lobby, mine);
+    let (b_member, b) = tab(&tea, mine);
+    let (_, same_user_other_browser) = tab(&lobby, other);
+    hub.detach(&b_member);
+    let (_, c) = tab(&tea, mine);
+    assert_eq!(hub.close_session(&mine, 4001, "signed out"), 2);
+    for outbox in [&a, &c] {
+        assert_eq!(
+            signal(outbox),
+            Some(Signal::Close(4001, "signed out".into()))
+        );
+    }
+    assert_eq!(signal(&b), None, "a detached socket is no longer the hub's");
+    assert_eq!(signal(&same_user_other_browser), None);
+    assert_eq!(hub.sessions().len(), 2);
+    assert_eq!(
+        hub.close_session(&SessionId::from_bytes([3; 16]), 4001, "x"),
+        0
+    );
 }
 
 #[test]

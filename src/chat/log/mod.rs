@@ -19,7 +19,7 @@ use super::{
     room::RoomName,
     text::ChatText,
 };
-use crate::auth::User;
+use crate::auth::{SessionId, User};
 pub use deletion::{DeleteError, Deleted, Deletion};
 
 /// Who may see an event.
@@ -66,6 +66,8 @@ pub type Accepted<T = ()> = Result<T, EngineError>;
 pub struct Joiner {
     pub room: RoomName,
     pub user: Arc<User>,
+    /// The sign-in the socket came with, so signing out can close it.
+    pub session: SessionId,
     pub outbox: Outbox,
     pub since: Option<u64>,
 }

@@ -222,7 +222,9 @@ impl<K: Keeper> EventLog for LocalLog<K> {
             Ok(last_id) => last_id,
             Err(e) => return futures_util::future::ready(Err(e)).boxed(),
         };
-        let (member, arrival) = self.hub.attach(joiner.room, joiner.user, joiner.outbox);
+        let (member, arrival) =
+            self.hub
+                .attach(joiner.room, joiner.user, joiner.session, joiner.outbox);
         let through = *last_id;
         let first = arrival == Arrival::First;
         // `join` if it brings the user in, `list`, `history`.

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use super::{EventLog, Joiner, Keeper, LocalLog, Reserved, Storage};
 use crate::{
-    auth::{User, UserName},
+    auth::{SessionId, User, UserName},
     chat::{
         EngineError, Membership, hub::Hub, outbox::Outbox, protocol::EventKind, room::RoomName,
         rooms::RoomPolicy,
@@ -25,6 +25,7 @@ fn joiner(room: &str, id: u64) -> Joiner {
     Joiner {
         room: RoomName::parse(room).unwrap(),
         user: Arc::new(User::guest(id, UserName::parse(&format!("u{id}")).unwrap())),
+        session: SessionId::from_bytes([id as u8; 16]),
         outbox: Outbox::new(64),
         since: None,
     }

@@ -8,7 +8,7 @@ use std::{
 
 use super::{EventLog, Joiner, LocalLog, Storage, sqlite};
 use crate::{
-    auth::{User, UserName},
+    auth::{SessionId, User, UserName},
     chat::{
         Engine, EngineError, Membership,
         hub::Hub,
@@ -44,7 +44,13 @@ fn events(outbox: &Outbox) -> Vec<serde_json::Value> {
 async fn join(engine: &Engine, room: &str, id: u64, outbox: &Outbox) -> Membership {
     let room = RoomName::parse(room).unwrap();
     engine
-        .join(room, user(id), outbox.clone(), None)
+        .join(
+            room,
+            user(id),
+            SessionId::from_bytes([id as u8; 16]),
+            outbox.clone(),
+            None,
+        )
         .await
         .unwrap()
 }
@@ -247,6 +253,7 @@ async fn try_join(
         .join(
             RoomName::parse(room).unwrap(),
             user(id),
+            SessionId::from_bytes([id as u8; 16]),
             outbox.clone(),
             None,
         )
@@ -262,6 +269,7 @@ async fn a_room_out_of_ids_refuses_instead_of_wrapping() {
     let joiner = |id| Joiner {
         room: room.clone(),
         user: user(id),
+        session: SessionId::from_bytes([id as u8; 16]),
         outbox: Outbox::new(16),
         since: None,
     };

@@ -38,7 +38,9 @@ impl RedisLog {
     /// Attaches the socket, then enters it into the room in Redis; if Redis fails, the
     /// socket is taken back out (and Redis told, if it had counted it).
     pub(super) async fn enter(&self, joiner: Joiner) -> Result<(Membership, Entry), EngineError> {
-        let (member, _) = self.hub.attach(joiner.room, joiner.user, joiner.outbox);
+        let (member, _) = self
+            .hub
+            .attach(joiner.room, joiner.user, joiner.session, joiner.outbox);
         let joined = match self.join_script(&member).await {
             Ok(joined) => joined,
             Err(e) => {

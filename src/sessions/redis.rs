@@ -1,0 +1,191 @@
+//! Revoked sessions in Redis, shared by every instance: one sorted set of session ids
+//! scored by when their cookie expires, pruned by score on every sign-out, and a channel on
+//! which each sign-out is published so every instance closes that session's sockets.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use redis::{
+    Script,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{RevokeError, SIGNED_OUT};
+use crate::{
+    auth::SessionId,
+    chat::{Engine, protocol::close},
+};
+
+const KEY: &str = "passerby:sessions:revoked";
+const CHANNEL: &str = "passerby:sessions:signout";
+
+/// Prune what expired, refuse past the cap, add, and tell every instance: one atomic step,
+/// so two instances signing out at once cannot both slip under the cap. Returns 0 if full.
+const REVOKE: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+end
+redis.call('PUBLISH', ARGV[5], ARGV[1])
+return 1
+";
+
+#[derive(Debug)]
+pub(super) struct Revoked {
+    conn: ConnectionManager,
+    script: Script,
+    max: usize,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Revoked {
+    pub(super) async fn connect(
+        url: &str,
+        max: usize,
+        engine: Arc<Engine>,
+        stop: CancellationToken,
+    ) -> anyhow::Result<Revoked> {
+        let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .with_context(|| format!("cannot reach Redis at {url}"))?;
+        // Subscribed before the server serves: a sign-out on another instance from then on
+        // reaches this one's sockets.
+        let messages = subscribe(&client)
+            .await
+            .context("subscribing to sign-outs in Redis")?;
+        let stop = stop.child_token();
+        tokio::spawn(keep_subscribed(
+            client,
+            conn.clone(),
+            engine,
+            messages,
+            stop.clone(),
+        ));
+        Ok(Revoked {
+            conn,
+            script: Script::new(REVOKE),
+            max,
+            _stop: stop.drop_guard(),
+        })
+    }
+
+    pub(super) async fn contains(&self, id: &SessionId, now: u64) -> redis::RedisResult<bool> {
+        let score: Option<u64> = redis::cmd("ZSCORE")
+            .arg(KEY)
+            .arg(id.to_string())
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(score.is_some_and(|expires| expires > now))
+    }
+
+    pub(super) async fn len(&self) -> anyhow::Result<usize> {
+        let n: usize = redis::cmd("ZCARD")
+            .arg(KEY)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(n)
+    }
+
+    pub(super) async fn insert(
+        &self,
+        id: SessionId,
+        expires: u64,
+        now: u64,
+    ) -> Result<(), RevokeError> {
+        let stored: u8 = self
+            .script
+            .key(KEY)
+            .arg(id.to_string())
+            .arg(expires)
+            .arg(now)
+            .arg(self.max)
+            .arg(CHANNEL)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .context("storing a sign-out in Redis")?;
+        if stored == 0 {
+            tracing::warn!(max = self.max, "sign-out refused: --max-revoked-sessions");
+            return Err(RevokeError::Full);
+        }
+        Ok(())
+    }
+}
+
+async fn subscribe(client: &redis::Client) -> redis::RedisResult<redis::aio::PubSubStream> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(CHANNEL).await?;
+    Ok(pubsub.into_on_message())
+}
+
+/// Closes the sockets of every session signed out anywhere; after a lost subscription,
+/// subscribes again and asks Redis about the sessions with sockets here, since a sign-out
+/// published meanwhile was missed.
+async fn keep_subscribed(
+    client: redis::Client,
+    mut conn: ConnectionManager,
+    engine: Arc<Engine>,
+    mut messages: redis::aio::PubSubStream,
+    stop: CancellationToken,
+) {
+    loop {
+        loop {
+            let message = tokio::select! {
+                () = stop.cancelled() => return,
+                message = messages.next() => message,
+            };
+            let Some(message) = message else { break };
+            let Some(id) = std::str::from_utf8(message.get_payload_bytes())
+                .ok()
+                .and_then(SessionId::parse)
+            else {
+                tracing::warn!("unreadable sign-out from Redis");
+                continue;
+            };
+            engine.close_session(&id, close::INVALID_USER, SIGNED_OUT);
+        }
+        tracing::error!("lost the Redis subscription to sign-outs; subscribing again");
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+            match subscribe(&client).await {
+                Ok(stream) => {
+                    messages = stream;
+                    if let Err(e) = catch_up(&mut conn, &engine).await {
+                        tracing::warn!(error = %e, "could not catch up on sign-outs");
+                    }
+                    break;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot subscribe to sign-outs yet"),
+            }
+        }
+    }
+}
+
+async fn catch_up(conn: &mut ConnectionManager, engine: &Engine) -> redis::RedisResult<()> {
+    let here = engine.sessions();
+    for chunk in here.chunks(512) {
+        let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+        let scores: Vec<Option<f64>> = redis::cmd("ZMSCORE")
+            .arg(KEY)
+            .arg(&ids)
+            .query_async(conn)
+            .await?;
+        for (id, score) in chunk.iter().zip(scores) {
+            if score.is_some() {
+                engine.close_session(id, close::INVALID_USER, SIGNED_OUT);
+            }
+        }
+    }
+    Ok(())
+}
