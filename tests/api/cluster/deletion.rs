@@ -83,8 +83,20 @@ async fn a_delete_through_one_instance_reaches_the_others_and_leaves_their_recov
     let (mut ids, sizes) = deletes(&mut alice_tea, 3).await;
     ids.sort_unstable();
     assert_eq!((ids, sizes), (tea, vec![2, 1]));
+    deletes(&mut bob_tea, 3).await;
     assert_eq!(deletes(&mut alice, 1).await.0, [kept]);
     let mut late = a.connect_since(&a.sign_in("erin").await, 0).await;
     let (ids, _) = history_ids(&greeting(&mut late).await);
     assert!(!ids.contains(&kept), "{ids:?}");
+
+    // The last minutes of one room, through A: what alice just said there, not bob's.
+    let fresh = said(&mut alice_tea, &mut bob_tea, "fresh").await;
+    said(&mut bob_tea, &mut alice_tea, "bob's").await;
+    let body = json!({"room": "tea", "minutes": 1});
+    let response = purge(&a, &a_token, &alice_user, body).await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["rooms"],
+        json!({"tea": 1})
+    );
+    assert_eq!(deletes(&mut bob_tea, 1).await.0, [fresh]);
 }
