@@ -134,6 +134,12 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_HISTORY_READS", default_value_t = 64, value_parser = parse_reads)]
     pub history_reads: usize,
 
+    /// Messages one step of a purge (`POST /admin/api/users/{id}/purge`) deletes at most,
+    /// listed by one `delete` event: the longest the log is held for another room's message
+    /// is one such step, however many messages the user left.
+    #[arg(long, env = "PASSERBY_PURGE_BATCH", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub purge_batch: u32,
+
     /// What stored history survives: a crash of the process, or also a power loss (an fsync
     /// before every delivery).
     #[arg(long, env = "PASSERBY_HISTORY_DURABILITY", value_enum, default_value_t = Durability::Process)]

@@ -182,6 +182,7 @@ impl App {
             ),
             refused_messages: SampledLog::new(config.log_sample_interval, refusal::log_refusals),
             proxies: TrustedProxies::new(&config.trusted_proxies),
+            purge_batch: config.purge_batch as usize,
             metrics,
             user_ids,
             sign_ins: RateLimiter::new(RatePolicy {

@@ -52,6 +52,8 @@ pub struct Inner {
     pub body_timeout: Duration,
     /// Rooms, history and delivery, whichever engine runs them.
     pub engine: Arc<Engine>,
+    /// Messages one step of a purge deletes at most (`--purge-batch`).
+    pub purge_batch: usize,
     /// How every socket behaves: ping interval, message and queue limits.
     pub chat: connection::Settings,
     /// Cancelled once at shutdown: the server stops accepting and every socket closes.

@@ -27,8 +27,8 @@ use crate::{
 use departures::Departures;
 use hub::{Departure, Hub};
 pub use log::local::Storage;
+pub use log::{DeleteError, Deleted, Deletion, Visibility, redis::RedisSettings};
 use log::{EventLog, local::LocalLog};
-pub use log::{Visibility, redis::RedisSettings};
 use outbox::{Outbox, Signal};
 use protocol::EventKind;
 use room::RoomName;
@@ -263,6 +263,12 @@ impl Engine {
         if self.log.linger(member) == Some(Departure::Lingers) {
             departures.add(room, user);
         }
+    }
+
+    /// Deletes messages for a moderator: they leave the history, and each room they leave
+    /// gets a `delete` event, so every page drops their lines (see `log::deletion`).
+    pub async fn delete(&self, what: Deletion) -> Result<Deleted, DeleteError> {
+        self.log.delete(what).await
     }
 
     /// Resolves once every event so far is stored and delivered, the `left` of every

@@ -67,6 +67,19 @@ pub enum EventKind {
     Image,
     /// To a new socket, after `list`: earlier events it may see (see `HistoryEvent`).
     History,
+    /// A moderator deleted messages of the room (see `DeleteEvent`).
+    Delete,
+}
+
+impl EventKind {
+    /// What a moderator may delete: what a user said (chat, images, whispers), never
+    /// presence or another `delete`.
+    pub fn is_message(self) -> bool {
+        matches!(
+            self,
+            EventKind::Chat | EventKind::Image | EventKind::Private
+        )
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -109,6 +122,60 @@ pub struct PrivateEvent<'a> {
 impl PrivateEvent<'_> {
     pub fn to_frame(&self) -> Frame {
         frame::text(|buf| serde_json::to_writer(buf, self).expect("events always serialize"))
+    }
+}
+
+/// `delete`: messages of the room are gone from history and pages drop their lines. `user`
+/// is whose messages they were; `data` always lists them in `ids`, oldest first, and also
+/// names the one in `id` when there is exactly one:
+/// `{"id":9,"type":"delete","user":…,"data":{"id":4,"ids":[4]},"time":…}`.
+#[derive(Debug, Serialize)]
+pub struct DeleteEvent<'a> {
+    pub id: u64,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    pub user: &'a User,
+    pub data: DeleteData<'a>,
+    pub time: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeleteData<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    pub ids: &'a [u64],
+}
+
+impl<'a> DeleteData<'a> {
+    pub fn new(ids: &'a [u64]) -> Self {
+        let id = match ids {
+            [one] => Some(*one),
+            _ => None,
+        };
+        DeleteData { id, ids }
+    }
+}
+
+impl DeleteEvent<'_> {
+    pub fn to_frame(&self) -> Frame {
+        frame::text(|buf| serde_json::to_writer(buf, self).expect("events always serialize"))
+    }
+}
+
+/// The head of a stored event: enough to tell whose message it is, what kind and when.
+#[derive(Debug, Deserialize)]
+pub struct StoredHead {
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    pub user: User,
+    #[serde(default)]
+    pub time: u64,
+}
+
+impl StoredHead {
+    /// `None` if `json` is not an event this server wrote.
+    pub fn read(json: &str) -> Option<StoredHead> {
+        serde_json::from_str(json).ok()
     }
 }
 
@@ -269,6 +336,41 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(frame::payload(&frame)).unwrap();
         assert_eq!(v["data"][0]["name"], "a");
         assert_eq!(v["count"], 1);
+    }
+
+    #[test]
+    fn a_delete_names_one_id_in_id_and_always_lists_them_in_ids() {
+        let u = user();
+        let one = DeleteEvent {
+            id: 9,
+            kind: EventKind::Delete,
+            user: &u,
+            data: DeleteData::new(&[4]),
+            time: 1,
+        }
+        .to_frame();
+        let v: serde_json::Value = serde_json::from_slice(frame::payload(&one)).unwrap();
+        assert_eq!(v["type"], "delete");
+        assert_eq!(v["data"], serde_json::json!({"id": 4, "ids": [4]}));
+        let many = DeleteEvent {
+            data: DeleteData::new(&[4, 6]),
+            id: 10,
+            kind: EventKind::Delete,
+            user: &u,
+            time: 1,
+        }
+        .to_frame();
+        assert!(
+            std::str::from_utf8(frame::payload(&many))
+                .unwrap()
+                .contains(r#""data":{"ids":[4,6]}"#)
+        );
+        let head = StoredHead::read(std::str::from_utf8(frame::payload(&one)).unwrap()).unwrap();
+        assert_eq!(
+            (head.kind, head.user.id, head.time),
+            (EventKind::Delete, 3, 1)
+        );
+        assert!(!head.kind.is_message());
     }
 
     #[test]

@@ -123,6 +123,25 @@ impl Rooms {
         &mut entry.last_id
     }
 
+    /// The last id of a room for an event no member sends (a moderator's `delete`): a room
+    /// not in memory comes back from `reserved`, without counting as anyone's new room;
+    /// `None` if it was never kept (nothing in it to act on).
+    pub fn kept(
+        &mut self,
+        room: &RoomName,
+        now: Instant,
+        reserved: impl FnOnce() -> Result<Reserved, EngineError>,
+    ) -> Result<Option<&mut u64>, EngineError> {
+        if !self.live.contains_key(room) {
+            let stored = reserved()?;
+            if stored.room.is_none() {
+                return Ok(None);
+            }
+            self.bring(room, stored, now);
+        }
+        Ok(Some(self.ids(room, now)))
+    }
+
     fn bring(&mut self, room: &RoomName, stored: Reserved, now: Instant) {
         let last_id = stored.last_id().max(self.floor);
         self.live.insert(room.clone(), Room { last_id, used: now });
@@ -236,5 +255,29 @@ mod tests {
         let empty_b = |r: &RoomName| r.as_str() == "b";
         rooms.admit(&room("c"), 1, t0, none, empty_b).unwrap();
         assert_eq!(rooms.len(), 2, "b made way at once");
+    }
+
+    #[test]
+    fn a_moderators_event_brings_a_kept_room_back_and_never_makes_one() {
+        let mut rooms = Rooms::new(policy(10, 1.0));
+        let t0 = Instant::now();
+        let kept = || {
+            Ok(Reserved {
+                room: Some(2048),
+                floor: 0,
+            })
+        };
+        assert!(rooms.kept(&room("gone"), t0, none).unwrap().is_none());
+        assert!(rooms.is_empty(), "a room never kept is not made");
+        assert_eq!(
+            rooms.kept(&room("a"), t0, kept).unwrap().copied(),
+            Some(2048)
+        );
+        assert_eq!(
+            rooms.kept(&room("b"), t0, kept).unwrap().copied(),
+            Some(2048)
+        );
+        // Neither counted against the user's new rooms: one more is still allowed.
+        rooms.admit(&room("c"), 1, t0, none, |_| false).unwrap();
     }
 }

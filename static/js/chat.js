@@ -134,13 +134,35 @@ $(function () {
     ws.send(JSON.stringify({ type: 'history', before: before }));
   }
 
+  // ---- deleted messages --------------------------------------------------------------------
+
+  // Ids a moderator deleted in this room. A page of history read just before a deletion may
+  // still hold the line and arrive after its `delete`: it is left out then too.
+  var deleted = {};
+
+  // The ids a `delete` lists: always `data.ids` (`data.id` too when there is one).
+  function deletedIds(ev) {
+    var data = ev.data || {};
+    if (Array.isArray(data.ids)) { return data.ids; }
+    return typeof data.id === 'number' ? [data.id] : [];
+  }
+
+  function forget(ev) {
+    $.each(deletedIds(ev), function (_, id) {
+      deleted[String(id)] = true;
+      $log.children('[data-id="' + Number(id) + '"]').remove();
+    });
+  }
+
   // The lines of a `history` (or a page of one) that the log does not show yet.
   function unseenItems(ev) {
     var known = {};
     $log.children('[data-id]').each(function () { known[$(this).attr('data-id')] = true; });
     var items = [];
-    $.each(Array.isArray(ev.data) ? ev.data : [], function (_, past) {
-      if (!past || known[String(past.id)]) { return; }
+    var past = Array.isArray(ev.data) ? ev.data : [];
+    $.each(past, function (_, e) { if (e && e.type === 'delete') { forget(e); } });
+    $.each(past, function (_, past) {
+      if (!past || known[String(past.id)] || deleted[String(past.id)]) { return; }
       var $item = pastItem(past);
       if ($item) { items.push($item); }
     });
@@ -300,6 +322,9 @@ $(function () {
       case 'private':
       case 'image':
         message(ev);
+        break;
+      case 'delete':
+        forget(ev);
         break;
       case 'error':
         // A refused page (over the rate limit, busy) may be asked for again by scrolling.

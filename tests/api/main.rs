@@ -5,6 +5,7 @@
 
 mod caps;
 mod cluster;
+mod deletion;
 mod disk_full;
 mod edge;
 mod helpers;

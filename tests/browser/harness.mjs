@@ -13,7 +13,7 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 /** How long one step may wait for the page; generous for a shared 2-core machine. */
 export const WAIT = 5000;
 
-const BINARY = process.env.PASSERBY_BIN
+export const BINARY = process.env.PASSERBY_BIN
   || path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'debug', 'passerby');
 
 /**

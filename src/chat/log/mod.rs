@@ -4,6 +4,7 @@
 //! each event straight to the hub (memory) or stores it first (SQLite); `redis` lets Redis
 //! assign, keep and publish them, so many instances act as one chat.
 
+pub mod deletion;
 pub mod local;
 pub mod redis;
 
@@ -20,6 +21,7 @@ use super::{
     text::ChatText,
 };
 use crate::auth::{SessionId, User};
+pub use deletion::{DeleteError, Deleted, Deletion};
 
 /// Who may see an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +106,10 @@ pub trait EventLog: Send + Sync + fmt::Debug {
     /// nothing holds in the room any more gets a `left`, all of them in one batch (one
     /// store call, one shared chunk per socket). How many `left` this instance announced.
     fn depart(&self, room: &RoomName, users: &[Arc<User>]) -> usize;
+
+    /// Deletes messages (see `deletion`): they leave the kept history, and each room they
+    /// leave gets a `delete` event, kept and delivered like any other.
+    fn delete(&self, what: Deletion) -> BoxFuture<'_, Result<Deleted, DeleteError>>;
 
     /// Resolves once everything accepted so far is kept and delivered.
     fn flush(&self) -> BoxFuture<'_, ()>;

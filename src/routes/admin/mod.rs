@@ -6,6 +6,7 @@
 mod audit;
 pub mod auth;
 mod bans;
+mod messages;
 mod rooms;
 mod users;
 
@@ -40,6 +41,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/api/mutes", get(users::mutes))
         .route("/admin/api/rooms/{room}", put(rooms::put).get(rooms::get))
+        .route(
+            "/admin/api/rooms/{room}/messages/{id}",
+            delete(messages::delete_message),
+        )
+        .route("/admin/api/users/{id}/purge", post(messages::purge))
         .route("/admin/api/bans", post(bans::create).get(bans::list))
         .route("/admin/api/bans/{id}", delete(bans::remove))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -1,5 +1,6 @@
 //! Several passerby instances sharing one real `redis-server`, started on a free port.
 
+mod deletion;
 mod presence;
 mod queue;
 mod sessions;

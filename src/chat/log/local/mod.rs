@@ -8,6 +8,7 @@
 //! A whisper is one event of the sender's room (its next id, `Visibility::Pair`), stored
 //! once; the hub carries it to the two users' sockets in other rooms (see `chat::hub`).
 
+mod delete;
 mod memory;
 #[cfg(test)]
 mod rooms_tests;
@@ -23,7 +24,10 @@ use std::{
 
 use futures_util::{FutureExt, future::BoxFuture};
 
-use super::{Accepted, Entry, Event, EventLog, Joiner, Visibility};
+use super::{
+    Accepted, DeleteError, Deleted, Deletion, Entry, Event, EventLog, Joiner, Visibility,
+    deletion::Doomed,
+};
 use crate::{
     auth::User,
     chat::{
@@ -83,6 +87,27 @@ pub trait Keeper: Send + Sync + fmt::Debug {
     /// `Err` with a short reason while events cannot be kept.
     fn health(&self) -> Result<(), String> {
         Ok(())
+    }
+
+    /// Whether it keeps history, so there is anything to delete.
+    fn keeps_history(&self) -> bool {
+        false
+    }
+
+    /// One step of a deletion in `room`: removes what `doomed` selects below `id` and keeps
+    /// a `delete` event with id `id` listing it (none if nothing was found; the id is then
+    /// skipped, as a failed batch's are). Resolves to the ids deleted.
+    fn delete(&self, _room: &RoomName, _id: u64, _doomed: Doomed) -> delete::StepFuture {
+        futures_util::future::ready(Err(DeleteError::NoHistory)).boxed()
+    }
+
+    /// The rooms holding messages of `user` said at `since_ms` or later.
+    fn rooms_with(
+        &self,
+        _user: u64,
+        _since_ms: u64,
+    ) -> BoxFuture<'static, Result<Vec<RoomName>, DeleteError>> {
+        futures_util::future::ready(Err(DeleteError::NoHistory)).boxed()
     }
 
     /// What is reserved for a room coming back into memory. Nothing, unless it is kept.
@@ -368,6 +393,10 @@ impl<K: Keeper> EventLog for LocalLog<K> {
             tracing::error!(room = %room, users = gone.len(), error = %e, "left not sent");
         }
         gone.len()
+    }
+
+    fn delete(&self, what: Deletion) -> BoxFuture<'_, Result<Deleted, DeleteError>> {
+        self.delete_messages(what).boxed()
     }
 
     fn flush(&self) -> BoxFuture<'_, ()> {

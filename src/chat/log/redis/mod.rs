@@ -18,6 +18,7 @@
 //! gets an `error` (busy) and a joiner is closed with 1013; if Redis refuses or is gone, the
 //! sender gets an `error`.
 
+mod delete;
 mod entry;
 mod heartbeat;
 mod queue;
@@ -42,7 +43,7 @@ use self::{
     wire::{Pieces, Scripts},
     worker::{Job, Worker},
 };
-use super::{Accepted, Entry, EventLog, Joiner};
+use super::{Accepted, DeleteError, Deleted, Deletion, Entry, EventLog, Joiner};
 use crate::{
     auth::User,
     chat::{
@@ -288,6 +289,10 @@ impl EventLog for RedisLog {
             }
         }
         0
+    }
+
+    fn delete(&self, what: Deletion) -> BoxFuture<'_, Result<Deleted, DeleteError>> {
+        self.delete_messages(what).boxed()
     }
 
     fn flush(&self) -> BoxFuture<'_, ()> {

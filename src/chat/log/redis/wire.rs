@@ -26,6 +26,7 @@ pub(super) struct Scripts {
     pub rejoin: Script,
     pub emit: Script,
     pub private: Script,
+    pub delete: Script,
 }
 
 impl Scripts {
@@ -38,6 +39,7 @@ impl Scripts {
             rejoin: with_prelude(include_str!("scripts/rejoin.lua")),
             emit: with_prelude(include_str!("scripts/emit.lua")),
             private: with_prelude(include_str!("scripts/private.lua")),
+            delete: with_prelude(include_str!("scripts/delete.lua")),
         }
     }
 }

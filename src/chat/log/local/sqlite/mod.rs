@@ -42,12 +42,22 @@ mod writer;
 #[cfg(test)]
 pub(in crate::chat::log::local) use writer::PANIC_ROOM;
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+};
 
 use futures_util::{FutureExt, future::BoxFuture};
 use tokio::sync::oneshot;
 
-use super::{super::Accepted, HistoryFuture, Keeper, Kept, Recall};
+use super::{
+    super::{
+        Accepted,
+        deletion::{DeleteError, Doomed},
+    },
+    HistoryFuture, Keeper, Kept, Recall,
+    delete::StepFuture,
+};
 use crate::{
     auth::User,
     chat::{
@@ -84,6 +94,14 @@ enum Item {
         join: Option<Kept>,
         done: oneshot::Sender<Result<Frame, EngineError>>,
     },
+    /// One step of a deletion (see `log::deletion`), done once everything before it is
+    /// stored: its `delete` event takes `id`, reserved with the batch.
+    Delete {
+        room: RoomName,
+        id: u64,
+        doomed: Doomed,
+        done: oneshot::Sender<Result<Vec<u64>, DeleteError>>,
+    },
     /// Answered once everything before it is stored and delivered.
     Flush(oneshot::Sender<()>),
 }
@@ -94,7 +112,7 @@ impl Item {
         match self {
             Item::Events { events, .. } => events.len().max(1),
             Item::Catchup { join, .. } => 1 + usize::from(join.is_some()),
-            Item::Reply { .. } | Item::Flush(_) => 1,
+            Item::Reply { .. } | Item::Delete { .. } | Item::Flush(_) => 1,
         }
     }
 }
@@ -108,6 +126,8 @@ pub struct Sqlite {
     reservations: Reservations,
     /// Pages of history, read beside the writer.
     reader: Reader,
+    /// A read connection of its own for finding a purged user's rooms, which may scan.
+    purges: Arc<Mutex<HistoryStore>>,
 }
 
 /// What the SQLite keeper works with: the store, the rooms' id reservations, how much history
@@ -148,6 +168,7 @@ impl Sqlite {
         let queue = Arc::new(Queue::new(capacity));
         let health = Arc::new(Health::default());
         let reader = Reader::spawn(hub.clone(), store.reader()?, policy)?;
+        let purges = Arc::new(Mutex::new(store.reader()?));
         writer::spawn(
             hub.clone(),
             store,
@@ -162,6 +183,7 @@ impl Sqlite {
             health,
             reservations,
             reader,
+            purges,
         })
     }
 
@@ -234,6 +256,56 @@ impl Keeper for Sqlite {
         async move {
             if sent {
                 let _ = rx.await;
+            }
+        }
+        .boxed()
+    }
+
+    fn keeps_history(&self) -> bool {
+        true
+    }
+
+    fn delete(&self, room: &RoomName, id: u64, doomed: Doomed) -> StepFuture {
+        let (done, answer) = oneshot::channel();
+        let sent = self.send(Item::Delete {
+            room: room.clone(),
+            id,
+            doomed,
+            done,
+        });
+        async move {
+            sent?;
+            // Dropped unanswered: the writer panicked with it in hand, or stopped.
+            answer.await.map_err(|_| EngineError::NotStored)?
+        }
+        .boxed()
+    }
+
+    fn rooms_with(
+        &self,
+        user: u64,
+        since_ms: u64,
+    ) -> BoxFuture<'static, Result<Vec<RoomName>, DeleteError>> {
+        let purges = self.purges.clone();
+        async move {
+            let read = tokio::task::spawn_blocking(move || {
+                let store = purges.lock().unwrap_or_else(|p| p.into_inner());
+                store.rooms_with(user, since_ms)
+            })
+            .await;
+            match read {
+                Ok(Ok(rooms)) => Ok(rooms
+                    .iter()
+                    .filter_map(|room| RoomName::parse(room).ok())
+                    .collect()),
+                Ok(Err(e)) => {
+                    tracing::error!(user, error = %e, "reading a user's rooms failed");
+                    Err(EngineError::NotStored.into())
+                }
+                Err(e) => {
+                    tracing::error!(user, error = %e, "reading a user's rooms failed");
+                    Err(EngineError::NotStored.into())
+                }
             }
         }
         .boxed()

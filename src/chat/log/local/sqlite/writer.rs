@@ -5,6 +5,8 @@
 //! then delivers the batch in order through the hub. A supervisor around its loop starts it
 //! again after a panic, failing the batch it held (see the module above for the rules).
 
+mod delete;
+
 use std::{
     collections::{HashMap, VecDeque},
     panic::{self, AssertUnwindSafe},
@@ -108,6 +110,7 @@ impl Item {
         match self {
             Item::Events { room, events, .. } => Some((room, events.last()?.event.id)),
             Item::Catchup { room, recall, .. } => Some((room, recall.id)),
+            Item::Delete { room, id, .. } => Some((room, *id)),
             Item::Reply { .. } | Item::Flush(_) => None,
         }
     }
@@ -117,7 +120,7 @@ impl Item {
         match self {
             Item::Events { events, .. } => events,
             Item::Catchup { join, .. } => join.as_slice(),
-            Item::Reply { .. } | Item::Flush(_) => &[],
+            Item::Reply { .. } | Item::Delete { .. } | Item::Flush(_) => &[],
         }
     }
 }
@@ -196,7 +199,7 @@ impl Writer {
             }
             let room = match item {
                 Item::Events { room, .. } | Item::Catchup { room, .. } => room.as_str(),
-                Item::Reply { .. } | Item::Flush(_) => continue,
+                Item::Reply { .. } | Item::Delete { .. } | Item::Flush(_) => continue,
             };
             events.extend(item.kept().iter().map(|k| {
                 NewEvent {
@@ -278,6 +281,17 @@ impl Writer {
                         let _ = catchup.done.send(Ok(frame));
                     }
                 }
+                Item::Delete {
+                    room,
+                    id,
+                    doomed,
+                    done,
+                } if stored => {
+                    // After the commit of everything queued before it: a message sent just
+                    // before its deletion is on disk to delete.
+                    self.flush_run(run_room.take(), &mut run);
+                    let _ = done.send(self.delete(&room, id, doomed));
+                }
                 item => {
                     self.flush_run(run_room.take(), &mut run);
                     self.refuse(item);
@@ -304,6 +318,9 @@ impl Writer {
             },
             Item::Catchup { done, .. } => {
                 let _ = done.send(Err(EngineError::NotStored));
+            }
+            Item::Delete { done, .. } => {
+                let _ = done.send(Err(EngineError::NotStored.into()));
             }
             Item::Reply { member, message } => self.hub.reply_error(&member, &message),
             Item::Flush(done) => {
