@@ -161,9 +161,9 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_HISTORY_QUEUE", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     pub history_queue: u64,
 
-    /// Redis to share the chat with other instances, e.g. redis://127.0.0.1:6379; unset, the
-    /// chat lives in this process alone.
-    #[arg(long, env = "PASSERBY_REDIS_URL")]
+    /// Redis to share the chat and its moderation with other instances, e.g.
+    /// redis://127.0.0.1:6379; unset, the chat lives in this process alone.
+    #[arg(long, env = "PASSERBY_REDIS_URL", global = true)]
     pub redis: Option<String>,
 
     /// With --redis: seconds after which a silent instance counts as dead and its users leave.

@@ -14,7 +14,12 @@ async fn main() -> anyhow::Result<()> {
     let Cli { config, command } = Cli::parse();
     if let Some(command) = command {
         // An operator's command: a one-line reason and a failing status, no backtrace.
-        if let Err(e) = moderation::cli::run(command, &config.data_dir, &mut std::io::stdout()) {
+        if let Err(e) = moderation::cli::run(
+            command,
+            &config.data_dir,
+            config.redis.as_deref(),
+            &mut std::io::stdout(),
+        ) {
             eprintln!("error: {e:#}");
             std::process::exit(1);
         }

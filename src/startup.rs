@@ -164,10 +164,14 @@ impl App {
         if !(config.moderator_auth_failures.is_finite() && config.moderator_auth_failures > 0.0) {
             anyhow::bail!("--moderator-auth-failures must be above 0");
         }
-        // The embedded store serves --redis too for now: with several instances, each keeps
-        // its own moderators, bans and mutes until a Redis store takes its place.
-        let moderation = Moderation::open(&config.data_dir, config.moderation())
-            .with_context(|| format!("opening {}/moderation.sqlite3", config.data_dir.display()))?;
+        // With --redis, moderation is the cluster's: stored in Redis, and every change made on
+        // one instance is applied on all.
+        let moderation = Arc::new(Moderation::open(
+            &config.data_dir,
+            config.redis.as_deref(),
+            config.moderation(),
+        )?);
+        moderation.listen(engine.clone(), shutdown.clone()).await?;
         let state = AppState::new(Inner {
             key,
             sessions,
@@ -224,7 +228,7 @@ impl App {
             shutdown,
             sockets: TaskTracker::new(),
             tabs: Tally::new(config.max_sockets_per_user),
-            moderation: Arc::new(moderation),
+            moderation,
         });
         let router = routes::router(state.clone(), &config.static_dir);
         let listener = TcpListener::bind(config.bind)

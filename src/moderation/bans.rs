@@ -4,7 +4,7 @@
 use std::{collections::HashMap, net::IpAddr};
 
 use ipnet::IpNet;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::time::rfc3339;
 
@@ -72,6 +72,40 @@ impl Serialize for Ban {
     }
 }
 
+/// The same shape read back, for the Redis store and the changes it publishes.
+impl<'de> Deserialize<'de> for Ban {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Fields {
+            id: i64,
+            user: Option<u64>,
+            address: Option<String>,
+            reason: String,
+            moderator: String,
+            created: i64,
+            until: Option<i64>,
+        }
+        let f = Fields::deserialize(deserializer)?;
+        let target = match (f.user, f.address) {
+            (Some(user), None) => BanTarget::User(user),
+            (None, Some(address)) => BanTarget::Address(
+                address
+                    .parse()
+                    .map_err(|_| serde::de::Error::custom("a ban's address is not a range"))?,
+            ),
+            _ => return Err(serde::de::Error::custom("a ban names a user or an address")),
+        };
+        Ok(Ban {
+            id: f.id,
+            target,
+            reason: f.reason,
+            moderator: f.moderator,
+            created: f.created,
+            until: f.until,
+        })
+    }
+}
+
 /// The bans in force, indexed for the checks. Address bans are few (capped by `--max-bans`)
 /// and a check walks them; user bans are a map lookup.
 #[derive(Debug, Default)]
@@ -98,7 +132,14 @@ impl Bans {
         self.by_id.is_empty()
     }
 
+    pub fn get(&self, id: i64) -> Option<&Ban> {
+        self.by_id.get(&id)
+    }
+
+    /// Puts a ban in force; one with the same id is replaced, so a change heard twice (once
+    /// published, once reloaded) counts once.
     pub fn insert(&mut self, ban: Ban) {
+        self.remove(ban.id);
         match ban.target {
             BanTarget::User(user) => self.users.entry(user).or_default().push(ban.id),
             BanTarget::Address(net) => self.nets.push((net, ban.id)),

@@ -1,7 +1,8 @@
 //! `passerby moderator add|list|remove`: the operator's hands on the moderator list.
 //!
-//! They open the data dir's moderation store directly, so they work whether or not the
-//! server is running; a removed moderator's token and cookie stop working on its next request.
+//! They open the moderation store directly (the data dir's, or Redis with `--redis`), so
+//! they work whether or not the server is running; a removed moderator's token and cookie
+//! stop working on its next request.
 
 use std::{io::Write, path::Path};
 
@@ -34,10 +35,18 @@ pub enum ModeratorCommand {
     Remove { name: String },
 }
 
-/// Runs a command against the data dir; what it prints goes to `out`.
-pub fn run(command: Command, data_dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir)?;
-    let store = super::open_store(data_dir)?;
+/// Runs a command against the data dir's store, or Redis's if `redis` names one; what it
+/// prints goes to `out`.
+pub fn run(
+    command: Command,
+    data_dir: &Path,
+    redis: Option<&str>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    if redis.is_none() {
+        std::fs::create_dir_all(data_dir)?;
+    }
+    let store = super::open_store(data_dir, redis)?;
     let Command::Moderator(command) = command;
     match command {
         ModeratorCommand::Add { name } => {

@@ -1,14 +1,18 @@
 //! Moderation: moderators and their tokens, bans, mutes and the audit log.
 //!
-//! Everything is kept by a `ModerationStore` (SQLite in the data dir), and what every
-//! sign-in, socket and message consults — the bans and mutes in force — is also held here in
-//! memory, so those checks never wait on a disk.
+//! Everything is kept by a `ModerationStore` (SQLite in the data dir, or Redis with
+//! `--redis`), and what every sign-in, socket and message consults — the bans, mutes and room
+//! settings in force — is also held here in memory, so those checks never wait on a disk or
+//! a network. With Redis every change is published and every instance applies it to its own
+//! copy (`change.rs`, `listen.rs`).
 
 pub mod addresses;
 pub mod audit;
 pub mod bans;
+pub mod change;
 pub mod cli;
 pub mod failures;
+mod listen;
 pub mod mutes;
 pub mod name;
 pub mod reason;
@@ -20,17 +24,23 @@ pub mod token;
 use std::{
     net::IpAddr,
     path::Path,
-    sync::{RwLock, RwLockWriteGuard},
+    sync::{Arc, RwLock, RwLockWriteGuard},
 };
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 
 use addresses::Addresses;
 use audit::{AuditEntry, NewAudit};
 use bans::{Ban, Bans, NewBan};
+use change::Change;
 use failures::AuthFailures;
 use mutes::{Mute, Mutes};
 use name::ModeratorName;
 use rooms::{RoomRefusal, RoomSettings, Rooms};
-use store::{ModerationStore, SqliteStore, StoreError};
+use store::{ModerationStore, RedisStore, SqliteStore, StoreError};
+
+use crate::chat::Engine;
 use token::TokenHash;
 
 /// The bounds and lifetimes, from the flags.
@@ -72,12 +82,25 @@ pub struct Moderation {
     pub settings: Settings,
     /// Users' open sockets by client address, for bans of an address range.
     pub addresses: Addresses,
+    /// With `--redis`: where to hear the other instances' changes.
+    redis: Option<redis::Client>,
+    /// A random id this process publishes under, so it skips what it made itself.
+    instance: u64,
 }
 
 impl Moderation {
-    /// Opens the store in the data dir and loads the bans and mutes still in force.
-    pub fn open(data_dir: &Path, settings: Settings) -> anyhow::Result<Self> {
-        let store: Box<dyn ModerationStore> = Box::new(SqliteStore::open(data_dir)?);
+    /// Opens the store (Redis if `redis` names one, else the data dir's) and loads the bans,
+    /// mutes and room settings in force. With Redis, `listen` must follow.
+    pub fn open(data_dir: &Path, redis: Option<&str>, settings: Settings) -> anyhow::Result<Self> {
+        let instance = random_id()?;
+        let (store, client): (Box<dyn ModerationStore>, _) = match redis {
+            Some(url) => {
+                let store = RedisStore::open(url, instance)?;
+                let client = store.client();
+                (Box::new(store), Some(client))
+            }
+            None => (open_store(data_dir, None)?, None),
+        };
         let now = time::now_ms();
         let bans = Bans::new(store.bans(now)?);
         let mutes = Mutes::new(store.mutes(now)?);
@@ -90,6 +113,40 @@ impl Moderation {
             failures: AuthFailures::new(settings.auth_failures_per_minute),
             settings,
             addresses: Addresses::default(),
+            redis: client,
+            instance,
+        })
+    }
+
+    /// With Redis: subscribes to the other instances' changes (before the server serves, so
+    /// none made from then on is missed) and applies them until `stop`.
+    pub async fn listen(
+        self: &Arc<Self>,
+        engine: Arc<Engine>,
+        stop: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let Some(client) = self.redis.clone() else {
+            return Ok(());
+        };
+        let messages = listen::subscribe(&client)
+            .await
+            .context("subscribing to moderation changes in Redis")?;
+        tokio::spawn(listen::keep_subscribed(
+            self.clone(),
+            engine,
+            client,
+            messages,
+            stop,
+        ));
+        Ok(())
+    }
+
+    /// Tells every other instance to close the user's sockets with `reason`; this one's are
+    /// the caller's to close.
+    pub fn kick(&self, user: u64, reason: &str) -> Result<(), StoreError> {
+        self.store.announce(Change::Kick {
+            user,
+            reason: reason.to_owned(),
         })
     }
 
@@ -216,7 +273,7 @@ impl Moderation {
 
     /// Sets a room's slow mode and read-only flag; the defaults clear them.
     pub fn set_room(&self, room: &str, settings: RoomSettings) -> Result<(), ModerationError> {
-        let mut rooms = self.rooms.write().unwrap_or_else(|p| p.into_inner());
+        let mut rooms = self.rooms_mut();
         let max = self.settings.max_room_settings;
         if !settings.is_default() && !rooms.contains(room) && rooms.len() >= max {
             return Err(ModerationError::TooManyRooms { max });
@@ -249,9 +306,32 @@ impl Moderation {
     fn mutes_mut(&self) -> RwLockWriteGuard<'_, Mutes> {
         self.mutes.write().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn rooms_mut(&self) -> RwLockWriteGuard<'_, Rooms> {
+        self.rooms.write().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
-/// Opens the store alone, for the `passerby moderator` commands.
-pub fn open_store(data_dir: &Path) -> anyhow::Result<Box<dyn ModerationStore>> {
-    Ok(Box::new(SqliteStore::open(data_dir)?))
+/// Opens the store alone (Redis if `redis` names one, else the data dir's), as the server
+/// does and for the `passerby moderator` commands.
+pub fn open_store(
+    data_dir: &Path,
+    redis: Option<&str>,
+) -> anyhow::Result<Box<dyn ModerationStore>> {
+    Ok(match redis {
+        Some(url) => Box::new(RedisStore::open(url, random_id()?)?),
+        None => {
+            let path = data_dir.join(store::SQLITE_FILE);
+            Box::new(
+                SqliteStore::open(data_dir)
+                    .with_context(|| format!("opening {}", path.display()))?,
+            )
+        }
+    })
+}
+
+fn random_id() -> anyhow::Result<u64> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(u64::from_le_bytes(bytes))
 }

@@ -81,6 +81,11 @@ impl Rooms {
         }
     }
 
+    /// Every room's settings at once (a reload); when each user last sent is kept.
+    pub fn replace(&mut self, settings: Vec<(String, RoomSettings)>) {
+        self.settings = settings.into_iter().collect();
+    }
+
     /// `Ok` and the send counted, or why not.
     pub fn admit(&self, room: &str, user: u64, now: Instant) -> Result<(), RoomRefusal> {
         let Some(settings) = self.settings.get(room) else {

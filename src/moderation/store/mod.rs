@@ -1,17 +1,20 @@
 //! `ModerationStore`: where moderators, bans, mutes and the audit log are kept.
 //!
-//! One implementation today, SQLite in the data dir (`sqlite.rs`). The in-memory views that
-//! every sign-in and message consult (`Bans`, `Mutes`) are built from a store at start and
-//! kept in step by `Moderation`, so a store only needs to be right, not fast. A Redis store
-//! implements the same trait and, beside it, tells other instances of each change.
+//! SQLite in the data dir (`sqlite.rs`), or with `--redis` Redis (`redis.rs`), which also
+//! publishes every change to the other instances. The in-memory views that every sign-in
+//! and message consult (`Bans`, `Mutes`, `Rooms`) are built from a store at start and kept in
+//! step by `Moderation`, so a store only needs to be right, not fast.
 
+mod redis;
 mod sqlite;
 
-pub use sqlite::SqliteStore;
+pub use redis::{CHANNEL, RedisStore};
+pub use sqlite::{FILE_NAME as SQLITE_FILE, SqliteStore};
 
 use super::{
     audit::{AuditEntry, NewAudit},
     bans::{Ban, NewBan},
+    change::Change,
     mutes::Mute,
     name::ModeratorName,
     rooms::RoomSettings,
@@ -31,6 +34,19 @@ pub enum StoreError {
     ModeratorExists(ModeratorName),
     #[error("moderation store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Redis did not answer in time or at all: the API says 503, the checks go on with
+    /// what this instance last heard.
+    #[error("moderation store (Redis): {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("moderation store: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl StoreError {
+    /// Whether the store is out of reach for now, rather than wrong.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Redis(_))
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -65,4 +81,10 @@ pub trait ModerationStore: Send + Sync + std::fmt::Debug {
     /// Sets a room's settings; the defaults delete its row.
     fn put_room_settings(&self, room: &str, settings: RoomSettings) -> StoreResult<()>;
     fn room_settings(&self) -> StoreResult<Vec<(String, RoomSettings)>>;
+
+    /// Tells the other instances of a change that is not stored (a kick). Every write above
+    /// is told by the store that shares it, in the same step; alone, there is no one to tell.
+    fn announce(&self, _change: Change) -> StoreResult<()> {
+        Ok(())
+    }
 }

@@ -201,6 +201,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let moderation = Moderation::open(
             dir.path(),
+            None,
             Settings {
                 session_hours: 2,
                 max_bans: 10,
@@ -211,7 +212,7 @@ mod tests {
             },
         )
         .unwrap();
-        let store = crate::moderation::open_store(dir.path()).unwrap();
+        let store = crate::moderation::open_store(dir.path(), None).unwrap();
         let name = ModeratorName::parse("alice").unwrap();
         let (_, hash) = token::generate().unwrap();
         store.add_moderator(&name, &hash, 0).unwrap();

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiJson, PageQuery, auth::Moderator, store_failed, users::parse_reason};
 use crate::{
-    chat::protocol::close,
     error::{ApiError, Result},
     moderation::{
         ModerationError,
@@ -98,19 +97,9 @@ pub async fn create(
         .moderation
         .record(&moderator, "ban", &target, reason.given())
         .map_err(store_failed)?;
-    // Their open sockets close at once; new ones are refused at the upgrade.
-    let users = match ban.target {
-        BanTarget::User(user) => vec![user],
-        BanTarget::Address(net) => state.moderation.addresses.users_in(&net),
-    };
-    let closed: usize = users
-        .into_iter()
-        .map(|user| {
-            state
-                .engine
-                .close_user(user, close::REMOVED, &ban.describe())
-        })
-        .sum();
+    // Their open sockets close at once (on other instances as they hear of it); new ones
+    // are refused at the upgrade.
+    let closed = state.moderation.close_banned(&ban, &state.engine);
     tracing::info!(%moderator, ban = ban.id, %target, closed, "banned");
     Ok(Json(ban))
 }

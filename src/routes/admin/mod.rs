@@ -89,7 +89,15 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     }
 }
 
-/// A store failure is ours: logged in full, answered 500.
+/// A store failure is ours: logged in full, answered 500; Redis out of reach is 503, since
+/// the same call will work once it is back.
 pub fn store_failed(e: StoreError) -> ApiError {
+    if e.is_unavailable() {
+        tracing::warn!(error = %e, "moderation store unavailable");
+        return ApiError::Status(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the moderation store cannot be reached right now: try again later".into(),
+        );
+    }
     ApiError::Internal(anyhow::Error::new(e).context("moderation store"))
 }

@@ -56,6 +56,8 @@ pub async fn kick(
         .moderation
         .record(&moderator, "kick", &format!("user:{user}"), reason.given())
         .map_err(store_failed)?;
+    // Every other instance closes its own sockets of the user.
+    state.moderation.kick(user, &text).map_err(store_failed)?;
     let closed = state.engine.close_user(user, close::REMOVED, &text);
     tracing::info!(%moderator, user, closed, "kicked");
     Ok(Json(Kicked { user, closed }))

@@ -1,0 +1,408 @@
+//! `RedisStore`: moderation shared by every instance of one Redis, under `passerby:moderation:`.
+//!
+//! Moderators, bans, mutes and room settings are hashes (bans and mutes also in a sorted set
+//! by end time, so the ended ones are pruned on the next write), ids come from INCR, and the
+//! audit log is a stream capped with MAXLEN whose entry ids are the audit ids. Every write
+//! publishes its `Change` in the same MULTI, so an instance that hears nothing missed nothing
+//! that was stored; one that lost its subscription reloads everything (`listen.rs`).
+//!
+//! Its calls are blocking, with short timeouts, like the SQLite store's: the admin API is
+//! low traffic, and the `passerby moderator` commands have no runtime.
+
+use std::{
+    sync::{Mutex, MutexGuard},
+    time::Duration,
+};
+
+use anyhow::Context;
+use redis::{Connection, streams::StreamRangeReply};
+
+use super::{ModerationStore, ModeratorRecord, StoreError, StoreResult};
+use crate::moderation::{
+    audit::{AuditEntry, NewAudit},
+    bans::{Ban, NewBan},
+    change::{Change, Published},
+    mutes::Mute,
+    name::ModeratorName,
+    rooms::RoomSettings,
+    token::TokenHash,
+};
+
+pub const CHANNEL: &str = "passerby:moderation:changes";
+const MODERATORS: &str = "passerby:moderation:moderators";
+const MODERATORS_ADDED: &str = "passerby:moderation:moderators:added";
+const BANS: &str = "passerby:moderation:bans";
+const BANS_UNTIL: &str = "passerby:moderation:bans:until";
+const BAN_IDS: &str = "passerby:moderation:bans:next";
+const MUTES: &str = "passerby:moderation:mutes";
+const MUTES_UNTIL: &str = "passerby:moderation:mutes:until";
+const ROOMS: &str = "passerby:moderation:rooms";
+const AUDIT: &str = "passerby:moderation:audit";
+const AUDIT_IDS: &str = "passerby:moderation:audit:next";
+
+/// How long a call may wait on Redis: past it the API answers 503 rather than hang.
+const TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The id and the append in one step, so concurrent instances add stream ids in order.
+const AUDIT_SCRIPT: &str = r"
+local id = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], id .. '-0',
+  'time', ARGV[2], 'moderator', ARGV[3], 'action', ARGV[4], 'target', ARGV[5], unpack(ARGV, 6))
+return id
+";
+
+pub struct RedisStore {
+    client: redis::Client,
+    /// Dropped after any failure and opened again on the next call.
+    conn: Mutex<Option<Connection>>,
+    /// Who publishes: an instance skips the changes it made itself.
+    instance: u64,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Checks that Redis answers; `instance` names this process in what it publishes.
+    pub fn open(url: &str, instance: u64) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
+        let store = RedisStore {
+            client,
+            conn: Mutex::new(None),
+            instance,
+        };
+        store
+            .run(|c| redis::cmd("PING").query::<String>(c))
+            .with_context(|| format!("cannot reach Redis at {url}"))?;
+        Ok(store)
+    }
+
+    pub fn client(&self) -> redis::Client {
+        self.client.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn run<T>(&self, f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> StoreResult<T> {
+        let mut slot = self.lock();
+        let conn = match slot.as_mut() {
+            Some(conn) => conn,
+            None => {
+                let conn = self.client.get_connection_with_timeout(TIMEOUT)?;
+                conn.set_read_timeout(Some(TIMEOUT))?;
+                conn.set_write_timeout(Some(TIMEOUT))?;
+                slot.insert(conn)
+            }
+        };
+        let result = f(conn);
+        if result.is_err() {
+            // A timed-out reply may still arrive: a fresh connection cannot mistake it.
+            *slot = None;
+        }
+        Ok(result?)
+    }
+
+    fn message(&self, change: Change) -> StoreResult<String> {
+        Ok(serde_json::to_string(&Published {
+            from: self.instance,
+            change,
+        })?)
+    }
+
+    /// Ids of the entries of `zset` that ended by `now_ms`.
+    fn ended(c: &mut Connection, zset: &str, now_ms: i64) -> redis::RedisResult<Vec<String>> {
+        redis::cmd("ZRANGEBYSCORE")
+            .arg(zset)
+            .arg("-inf")
+            .arg(now_ms)
+            .query(c)
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &str) -> Option<T> {
+    serde_json::from_str(raw)
+        .map_err(|e| tracing::warn!(error = %e, "skipped an unreadable {what} in Redis"))
+        .ok()
+}
+
+impl ModerationStore for RedisStore {
+    fn add_moderator(
+        &self,
+        name: &ModeratorName,
+        hash: &TokenHash,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let added: bool = self.run(|c| {
+            let added: bool = redis::cmd("HSETNX")
+                .arg(MODERATORS)
+                .arg(name.as_str())
+                .arg(hash.as_bytes())
+                .query(c)?;
+            if added {
+                redis::cmd("HSET")
+                    .arg(MODERATORS_ADDED)
+                    .arg(name.as_str())
+                    .arg(now_ms)
+                    .query::<()>(c)?;
+            }
+            Ok(added)
+        })?;
+        if !added {
+            return Err(StoreError::ModeratorExists(name.clone()));
+        }
+        Ok(())
+    }
+
+    fn remove_moderator(&self, name: &ModeratorName) -> StoreResult<bool> {
+        let (removed, _): (u32, u32) = self.run(|c| {
+            redis::pipe()
+                .atomic()
+                .hdel(MODERATORS, name.as_str())
+                .hdel(MODERATORS_ADDED, name.as_str())
+                .query(c)
+        })?;
+        Ok(removed > 0)
+    }
+
+    fn moderators(&self) -> StoreResult<Vec<ModeratorRecord>> {
+        let added: Vec<(String, i64)> =
+            self.run(|c| redis::cmd("HGETALL").arg(MODERATORS_ADDED).query(c))?;
+        let names: Vec<String> = self.run(|c| redis::cmd("HKEYS").arg(MODERATORS).query(c))?;
+        let mut out: Vec<ModeratorRecord> = names
+            .iter()
+            .filter_map(|n| ModeratorName::parse(n).ok())
+            .map(|name| ModeratorRecord {
+                created_ms: added
+                    .iter()
+                    .find(|(n, _)| n == name.as_str())
+                    .map_or(0, |(_, ms)| *ms),
+                name,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+        Ok(out)
+    }
+
+    fn token_hashes(&self) -> StoreResult<Vec<(ModeratorName, TokenHash)>> {
+        let all: Vec<(String, Vec<u8>)> =
+            self.run(|c| redis::cmd("HGETALL").arg(MODERATORS).query(c))?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(name, hash)| {
+                Some((
+                    ModeratorName::parse(&name).ok()?,
+                    TokenHash::from_bytes(&hash)?,
+                ))
+            })
+            .collect())
+    }
+
+    fn audit(&self, entry: &NewAudit<'_>, keep: u64) -> StoreResult<i64> {
+        let script = redis::Script::new(AUDIT_SCRIPT);
+        let mut script = script.prepare_invoke();
+        script
+            .key(AUDIT)
+            .key(AUDIT_IDS)
+            .arg(keep.max(1))
+            .arg(entry.time)
+            .arg(entry.moderator)
+            .arg(entry.action)
+            .arg(entry.target);
+        if let Some(reason) = entry.reason {
+            script.arg("reason").arg(reason);
+        }
+        self.run(|c| script.invoke(c))
+    }
+
+    fn audit_page(&self, before: Option<i64>, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+        let end = match before {
+            None => "+".to_owned(),
+            Some(before) if before <= 1 => return Ok(Vec::new()),
+            Some(before) => format!("{}-0", before - 1),
+        };
+        let reply: StreamRangeReply = self.run(|c| {
+            redis::cmd("XREVRANGE")
+                .arg(AUDIT)
+                .arg(end)
+                .arg("-")
+                .arg("COUNT")
+                .arg(limit)
+                .query(c)
+        })?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .filter_map(|entry| {
+                let id = entry.id.split_once('-')?.0.parse().ok()?;
+                let field = |name: &str| entry.get::<String>(name);
+                Some(AuditEntry {
+                    id,
+                    time: field("time")?.parse().ok()?,
+                    moderator: field("moderator")?,
+                    action: field("action")?,
+                    target: field("target")?,
+                    reason: field("reason"),
+                })
+            })
+            .collect())
+    }
+
+    fn add_ban(&self, new: &NewBan) -> StoreResult<Ban> {
+        let id: i64 = self.run(|c| redis::cmd("INCR").arg(BAN_IDS).query(c))?;
+        let ban = Ban {
+            id,
+            target: new.target,
+            reason: new.reason.clone(),
+            moderator: new.moderator.clone(),
+            created: new.created,
+            until: new.until,
+        };
+        let json = serde_json::to_string(&ban)?;
+        let message = self.message(Change::Ban { ban: ban.clone() })?;
+        let score = ban.until.map_or("+inf".to_owned(), |u| u.to_string());
+        self.run(|c| {
+            let ended = Self::ended(c, BANS_UNTIL, new.created)?;
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            if !ended.is_empty() {
+                pipe.hdel(BANS, &ended).ignore();
+                pipe.zrem(BANS_UNTIL, &ended).ignore();
+            }
+            pipe.hset(BANS, id, json).ignore();
+            pipe.cmd("ZADD").arg(BANS_UNTIL).arg(score).arg(id).ignore();
+            pipe.publish(CHANNEL, message).ignore();
+            pipe.query::<()>(c)
+        })?;
+        Ok(ban)
+    }
+
+    fn remove_ban(&self, id: i64) -> StoreResult<bool> {
+        let message = self.message(Change::Unban { id })?;
+        let (removed,): (u32,) = self.run(|c| {
+            redis::pipe()
+                .atomic()
+                .hdel(BANS, id)
+                .zrem(BANS_UNTIL, id)
+                .ignore()
+                .publish(CHANNEL, message)
+                .ignore()
+                .query(c)
+        })?;
+        Ok(removed > 0)
+    }
+
+    fn bans(&self, now_ms: i64) -> StoreResult<Vec<Ban>> {
+        let all: Vec<(i64, String)> = self.run(|c| redis::cmd("HGETALL").arg(BANS).query(c))?;
+        let (bans, ended): (Vec<Ban>, Vec<Ban>) = all
+            .iter()
+            .filter_map(|(_, json)| decode::<Ban>("ban", json))
+            .partition(|b| b.in_force(now_ms));
+        if !ended.is_empty() {
+            let ids: Vec<i64> = ended.iter().map(|b| b.id).collect();
+            self.run(|c| {
+                redis::pipe()
+                    .atomic()
+                    .hdel(BANS, &ids)
+                    .zrem(BANS_UNTIL, &ids)
+                    .query::<()>(c)
+            })?;
+        }
+        Ok(bans)
+    }
+
+    fn put_mute(&self, mute: &Mute) -> StoreResult<()> {
+        let json = serde_json::to_string(mute)?;
+        let message = self.message(Change::Mute { mute: mute.clone() })?;
+        self.run(|c| {
+            let ended = Self::ended(c, MUTES_UNTIL, mute.created)?;
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            if !ended.is_empty() {
+                pipe.hdel(MUTES, &ended).ignore();
+                pipe.zrem(MUTES_UNTIL, &ended).ignore();
+            }
+            pipe.hset(MUTES, mute.user, json).ignore();
+            pipe.zadd(MUTES_UNTIL, mute.user, mute.until).ignore();
+            pipe.publish(CHANNEL, message).ignore();
+            pipe.query::<()>(c)
+        })
+    }
+
+    fn remove_mute(&self, user: u64) -> StoreResult<bool> {
+        let message = self.message(Change::Unmute { user })?;
+        let (removed,): (u32,) = self.run(|c| {
+            redis::pipe()
+                .atomic()
+                .hdel(MUTES, user)
+                .zrem(MUTES_UNTIL, user)
+                .ignore()
+                .publish(CHANNEL, message)
+                .ignore()
+                .query(c)
+        })?;
+        Ok(removed > 0)
+    }
+
+    fn mutes(&self, now_ms: i64) -> StoreResult<Vec<Mute>> {
+        let all: Vec<(u64, String)> = self.run(|c| redis::cmd("HGETALL").arg(MUTES).query(c))?;
+        let (mutes, ended): (Vec<Mute>, Vec<Mute>) = all
+            .iter()
+            .filter_map(|(_, json)| decode::<Mute>("mute", json))
+            .partition(|m| m.until > now_ms);
+        if !ended.is_empty() {
+            let users: Vec<u64> = ended.iter().map(|m| m.user).collect();
+            self.run(|c| {
+                redis::pipe()
+                    .atomic()
+                    .hdel(MUTES, &users)
+                    .zrem(MUTES_UNTIL, &users)
+                    .query::<()>(c)
+            })?;
+        }
+        Ok(mutes)
+    }
+
+    fn put_room_settings(&self, room: &str, settings: RoomSettings) -> StoreResult<()> {
+        let json = serde_json::to_string(&settings)?;
+        let message = self.message(Change::Room {
+            room: room.to_owned(),
+            settings,
+        })?;
+        self.run(|c| {
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            if settings.is_default() {
+                pipe.hdel(ROOMS, room).ignore();
+            } else {
+                pipe.hset(ROOMS, room, json).ignore();
+            }
+            pipe.publish(CHANNEL, message).ignore();
+            pipe.query::<()>(c)
+        })
+    }
+
+    fn room_settings(&self) -> StoreResult<Vec<(String, RoomSettings)>> {
+        let all: Vec<(String, String)> = self.run(|c| redis::cmd("HGETALL").arg(ROOMS).query(c))?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(room, json)| Some((room, decode("room setting", &json)?)))
+            .collect())
+    }
+
+    fn announce(&self, change: Change) -> StoreResult<()> {
+        let message = self.message(change)?;
+        self.run(|c| {
+            redis::cmd("PUBLISH")
+                .arg(CHANNEL)
+                .arg(message)
+                .query::<()>(c)
+        })
+    }
+}
