@@ -3,17 +3,17 @@
 
 use serde_json::{Value, json};
 
-use super::Cluster;
+use super::{Cluster, moderation::add_moderator_in_redis};
 use crate::{
     deletion::{delete_message, deletes, history_ids, purge, said, said_by},
     helpers::{TestApp, greeting, spawn_in},
-    moderation::add_moderator,
     whispers::{many_sockets, open_in},
 };
 
-/// An instance on a data dir of its own, with a moderator; its token.
-async fn instance(cluster: &Cluster, dir: &tempfile::TempDir) -> (TestApp, String) {
-    let token = add_moderator(dir.path(), "mod");
+/// An instance on a data dir of its own, with a moderator of its own (in the cluster's
+/// Redis, where every instance finds them); its token.
+async fn instance(cluster: &Cluster, dir: &tempfile::TempDir, name: &str) -> (TestApp, String) {
+    let token = add_moderator_in_redis(cluster, name);
     let (url, secret) = (cluster.redis.url(), cluster.secret_file());
     let app = spawn_in(dir.path().to_owned(), move |c| {
         many_sockets(c);
@@ -29,8 +29,8 @@ async fn instance(cluster: &Cluster, dir: &tempfile::TempDir) -> (TestApp, Strin
 async fn a_delete_through_one_instance_reaches_the_others_and_leaves_their_recovery() {
     let cluster = Cluster::new();
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let (a, a_token) = instance(&cluster, &dirs[0]).await;
-    let (b, b_token) = instance(&cluster, &dirs[1]).await;
+    let (a, a_token) = instance(&cluster, &dirs[0], "mod-a").await;
+    let (b, b_token) = instance(&cluster, &dirs[1], "mod-b").await;
     let (alice_cookie, bob_cookie) = (a.sign_in("alice").await, a.sign_in("bob").await);
     let (mut alice, _) = open_in(&a, &alice_cookie, "lobby").await;
     let (mut bob, _) = open_in(&b, &bob_cookie, "lobby").await;

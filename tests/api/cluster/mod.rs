@@ -1,6 +1,7 @@
 //! Several passerby instances sharing one real `redis-server`, started on a free port.
 
 mod deletion;
+mod moderation;
 mod presence;
 mod queue;
 mod sessions;
