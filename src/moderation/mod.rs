@@ -24,7 +24,7 @@ pub mod token;
 use std::{
     net::IpAddr,
     path::Path,
-    sync::{Arc, RwLock, RwLockWriteGuard},
+    sync::{Arc, Mutex, MutexGuard, RwLock, RwLockWriteGuard},
 };
 
 use anyhow::Context;
@@ -78,6 +78,7 @@ pub struct Moderation {
     bans: RwLock<Bans>,
     mutes: RwLock<Mutes>,
     rooms: RwLock<Rooms>,
+    writes: Mutex<()>,
     pub failures: AuthFailures,
     pub settings: Settings,
     /// Users' open sockets by client address, for bans of an address range.
@@ -110,6 +111,7 @@ impl Moderation {
             bans: RwLock::new(bans),
             mutes: RwLock::new(mutes),
             rooms: RwLock::new(rooms),
+            writes: Mutex::new(()),
             failures: AuthFailures::new(settings.auth_failures_per_minute),
             settings,
             addresses: Addresses::default(),
@@ -201,23 +203,26 @@ impl Moderation {
 
     /// Stores a ban and puts it in force.
     pub fn ban(&self, new: NewBan) -> Result<Ban, ModerationError> {
-        let mut bans = self.bans_mut();
-        bans.expire(time::now_ms());
-        if bans.len() >= self.settings.max_bans {
-            return Err(ModerationError::TooManyBans {
-                max: self.settings.max_bans,
-            });
+        let _writing = self.writing();
+        {
+            let mut bans = self.bans_mut();
+            bans.expire(time::now_ms());
+            if bans.len() >= self.settings.max_bans {
+                return Err(ModerationError::TooManyBans {
+                    max: self.settings.max_bans,
+                });
+            }
         }
         let ban = self.store.add_ban(&new)?;
-        bans.insert(ban.clone());
+        self.bans_mut().insert(ban.clone());
         Ok(ban)
     }
 
     /// Lifts a ban; `None` if there was none in force with this id.
     pub fn unban(&self, id: i64) -> Result<Option<Ban>, StoreError> {
-        let mut bans = self.bans_mut();
+        let _writing = self.writing();
         let stored = self.store.remove_ban(id)?;
-        let held = bans.remove(id);
+        let held = self.bans_mut().remove(id);
         Ok(held.filter(|_| stored))
     }
 
@@ -238,22 +243,25 @@ impl Moderation {
 
     /// Stores a mute and puts it in force, replacing the user's earlier one.
     pub fn mute(&self, mute: Mute) -> Result<(), ModerationError> {
-        let mut mutes = self.mutes_mut();
-        mutes.expire(time::now_ms());
-        if !mutes.contains(mute.user) && mutes.len() >= self.settings.max_mutes {
-            return Err(ModerationError::TooManyMutes {
-                max: self.settings.max_mutes,
-            });
+        let _writing = self.writing();
+        {
+            let mut mutes = self.mutes_mut();
+            mutes.expire(time::now_ms());
+            if !mutes.contains(mute.user) && mutes.len() >= self.settings.max_mutes {
+                return Err(ModerationError::TooManyMutes {
+                    max: self.settings.max_mutes,
+                });
+            }
         }
         self.store.put_mute(&mute)?;
-        mutes.put(mute);
+        self.mutes_mut().put(mute);
         Ok(())
     }
 
     pub fn unmute(&self, user: u64) -> Result<Option<Mute>, StoreError> {
-        let mut mutes = self.mutes_mut();
+        let _writing = self.writing();
         let stored = self.store.remove_mute(user)?;
-        Ok(mutes.remove(user).filter(|_| stored))
+        Ok(self.mutes_mut().remove(user).filter(|_| stored))
     }
 
     pub fn mutes_page(&self, before: Option<u64>, limit: usize) -> Vec<Mute> {
@@ -273,13 +281,16 @@ impl Moderation {
 
     /// Sets a room's slow mode and read-only flag; the defaults clear them.
     pub fn set_room(&self, room: &str, settings: RoomSettings) -> Result<(), ModerationError> {
-        let mut rooms = self.rooms_mut();
-        let max = self.settings.max_room_settings;
-        if !settings.is_default() && !rooms.contains(room) && rooms.len() >= max {
-            return Err(ModerationError::TooManyRooms { max });
+        let _writing = self.writing();
+        {
+            let rooms = self.rooms.read().unwrap_or_else(|p| p.into_inner());
+            let max = self.settings.max_room_settings;
+            if !settings.is_default() && !rooms.contains(room) && rooms.len() >= max {
+                return Err(ModerationError::TooManyRooms { max });
+            }
         }
         self.store.put_room_settings(room, settings)?;
-        rooms.put(room.to_owned(), settings);
+        self.rooms_mut().put(room.to_owned(), settings);
         Ok(())
     }
 
@@ -297,6 +308,13 @@ impl Moderation {
             return Ok(());
         }
         rooms.admit(room, user, std::time::Instant::now())
+    }
+
+    /// Held across a write to the store, so the caps are checked and the write made as one
+    /// step, while the checks go on reading what is in force: a store that stalls (Redis
+    /// away) holds up moderators, never a sign-in or a message.
+    fn writing(&self) -> MutexGuard<'_, ()> {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn bans_mut(&self) -> RwLockWriteGuard<'_, Bans> {

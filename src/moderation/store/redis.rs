@@ -91,6 +91,21 @@ impl RedisStore {
     }
 
     fn run<T>(&self, f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> StoreResult<T> {
+        // On a worker of the server's runtime the wait (up to `TIMEOUT` while Redis stalls)
+        // must not hold up the sockets scheduled there: the worker hands them on first.
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread {
+            tokio::task::block_in_place(|| self.run_here(f))
+        } else {
+            self.run_here(f)
+        }
+    }
+
+    fn run_here<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
+    ) -> StoreResult<T> {
         let mut slot = self.lock();
         let conn = match slot.as_mut() {
             Some(conn) => conn,
