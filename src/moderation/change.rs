@@ -115,3 +115,41 @@ impl Moderation {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_crosses_the_wire_whole_with_ids_past_what_a_double_holds() {
+        let ban = Ban {
+            id: 7,
+            target: BanTarget::Address("2001:db8::/48".parse().unwrap()),
+            reason: "flood".into(),
+            moderator: "alice".into(),
+            created: 1,
+            until: None,
+        };
+        let mute = Mute {
+            user: u64::MAX - 1,
+            reason: String::new(),
+            moderator: "bob".into(),
+            created: 2,
+            until: 3,
+        };
+        for change in [Change::Ban { ban }, Change::Mute { mute }] {
+            let text = serde_json::to_string(&Published { from: 9, change }).unwrap();
+            let back: Published = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.from, 9);
+            assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        }
+        let back: Published =
+            serde_json::from_str(r#"{"from":1,"change":{"type":"ban","ban":{"id":1,"user":18446744073709551614,"reason":"","moderator":"m","created":0,"until":5}}}"#)
+                .unwrap();
+        let Change::Ban { ban } = back.change else {
+            panic!("a ban")
+        };
+        assert_eq!(ban.target, BanTarget::User(u64::MAX - 1));
+        assert_eq!(ban.until, Some(5));
+    }
+}

@@ -340,3 +340,55 @@ async fn with_redis_down_moderator_writes_answer_503() {
     let (status, answer) = api(&a, &token, Method::POST, "/admin/api/bans", Some(body)).await;
     assert_eq!(status, 503, "{answer}");
 }
+
+#[tokio::test]
+async fn the_audit_stream_keeps_the_newest_audit_max_entries_read_a_page_at_a_time_anywhere() {
+    let cluster = Cluster::new();
+    let token = add_moderator_in_redis(&cluster, "alice");
+    let instance = || {
+        let (url, secret) = (cluster.redis.url(), cluster.secret_file());
+        crate::helpers::spawn_with(move |c| {
+            c.redis = Some(url);
+            c.secret_file = Some(secret);
+            c.audit_max_entries = 3;
+        })
+    };
+    let (a, b) = (instance().await, instance().await);
+    for (n, app) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let body = json!({"slow_mode_secs": n + 1});
+        let (status, _) = api(
+            app,
+            &token,
+            Method::PUT,
+            "/admin/api/rooms/lobby",
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let reasons = |page: &Value| -> Vec<String> {
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["reason"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, first) = api(&a, &token, Method::GET, "/admin/api/audit?limit=2", None).await;
+    assert_eq!(
+        reasons(&first),
+        [
+            "slow_mode_secs=4 read_only=false",
+            "slow_mode_secs=3 read_only=false"
+        ]
+    );
+    let next = first["next"].as_i64().expect("a next page");
+    let path = format!("/admin/api/audit?limit=2&before={next}");
+    let (_, second) = api(&b, &token, Method::GET, &path, None).await;
+    assert_eq!(
+        reasons(&second),
+        ["slow_mode_secs=2 read_only=false"],
+        "the first is gone"
+    );
+    assert!(second.get("next").is_none());
+}
