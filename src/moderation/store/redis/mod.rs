@@ -6,8 +6,11 @@
 //! publishes its `Change` in the same MULTI, so an instance that hears nothing missed nothing
 //! that was stored; one that lost its subscription reloads everything (`listen.rs`).
 //!
-//! Its calls are blocking, with short timeouts, like the SQLite store's: the admin API is
-//! low traffic, and the `passerby moderator` commands have no runtime.
+//! The audit log's side is in `audit.rs`. Calls block, with short timeouts, like the SQLite
+//! store's: the admin API is low traffic, the `passerby moderator` commands share this code,
+//! and on the server's workers a wait hands the other tasks on (`run`).
+
+mod audit;
 
 use std::{
     sync::{Mutex, MutexGuard},
@@ -15,7 +18,7 @@ use std::{
 };
 
 use anyhow::Context;
-use redis::{Connection, streams::StreamRangeReply};
+use redis::Connection;
 
 use super::{ModerationStore, ModeratorRecord, StoreError, StoreResult};
 use crate::moderation::{
@@ -37,19 +40,9 @@ const BAN_IDS: &str = "passerby:moderation:bans:next";
 const MUTES: &str = "passerby:moderation:mutes";
 const MUTES_UNTIL: &str = "passerby:moderation:mutes:until";
 const ROOMS: &str = "passerby:moderation:rooms";
-const AUDIT: &str = "passerby:moderation:audit";
-const AUDIT_IDS: &str = "passerby:moderation:audit:next";
 
 /// How long a call may wait on Redis: past it the API answers 503 rather than hang.
 const TIMEOUT: Duration = Duration::from_secs(1);
-
-/// The id and the append in one step, so concurrent instances add stream ids in order.
-const AUDIT_SCRIPT: &str = r"
-local id = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], id .. '-0',
-  'time', ARGV[2], 'moderator', ARGV[3], 'action', ARGV[4], 'target', ARGV[5], unpack(ARGV, 6))
-return id
-";
 
 pub struct RedisStore {
     client: redis::Client,
@@ -220,53 +213,11 @@ impl ModerationStore for RedisStore {
     }
 
     fn audit(&self, entry: &NewAudit<'_>, keep: u64) -> StoreResult<i64> {
-        let script = redis::Script::new(AUDIT_SCRIPT);
-        let mut script = script.prepare_invoke();
-        script
-            .key(AUDIT)
-            .key(AUDIT_IDS)
-            .arg(keep.max(1))
-            .arg(entry.time)
-            .arg(entry.moderator)
-            .arg(entry.action)
-            .arg(entry.target);
-        if let Some(reason) = entry.reason {
-            script.arg("reason").arg(reason);
-        }
-        self.run(|c| script.invoke(c))
+        audit::append(self, entry, keep)
     }
 
     fn audit_page(&self, before: Option<i64>, limit: usize) -> StoreResult<Vec<AuditEntry>> {
-        let end = match before {
-            None => "+".to_owned(),
-            Some(before) if before <= 1 => return Ok(Vec::new()),
-            Some(before) => format!("{}-0", before - 1),
-        };
-        let reply: StreamRangeReply = self.run(|c| {
-            redis::cmd("XREVRANGE")
-                .arg(AUDIT)
-                .arg(end)
-                .arg("-")
-                .arg("COUNT")
-                .arg(limit)
-                .query(c)
-        })?;
-        Ok(reply
-            .ids
-            .into_iter()
-            .filter_map(|entry| {
-                let id = entry.id.split_once('-')?.0.parse().ok()?;
-                let field = |name: &str| entry.get::<String>(name);
-                Some(AuditEntry {
-                    id,
-                    time: field("time")?.parse().ok()?,
-                    moderator: field("moderator")?,
-                    action: field("action")?,
-                    target: field("target")?,
-                    reason: field("reason"),
-                })
-            })
-            .collect())
+        audit::page(self, before, limit)
     }
 
     fn add_ban(&self, new: &NewBan) -> StoreResult<Ban> {
