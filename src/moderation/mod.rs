@@ -16,6 +16,7 @@ pub mod rooms;
 pub mod store;
 pub mod time;
 pub mod token;
+pub mod words;
 
 use std::{
     net::IpAddr,
