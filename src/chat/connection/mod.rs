@@ -324,6 +324,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         match command {
             ClientCommand::Chat(raw) => {
                 let Some(text) = self.text(&raw) else { return };
+                let Some(text) = self.filtered(text) else {
+                    return;
+                };
                 if self.within_rate_limit() && !self.muted() && !self.room_refused() {
                     // Sent with the rest of this turn's chat, in one fan-out.
                     self.chats.push(text);
@@ -338,6 +341,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                         &data,
                     );
                 }
+                let Some(text) = self.filtered(text) else {
+                    return;
+                };
                 if !self.within_rate_limit() || self.muted() || self.room_refused() {
                     return;
                 }

@@ -12,8 +12,12 @@ use crate::{
         text::{ChatText, TextError},
     },
     metrics::Reject,
+    moderation::words::FilterMode,
     ws::close,
 };
+
+/// The `error` for a message the word filter refuses.
+pub const FILTERED: &str = "not sent: the message contains a word the moderators filter out";
 
 impl<T> Connection<'_, T> {
     pub(super) fn not_sent(&self, e: &EngineError) {
@@ -43,6 +47,28 @@ impl<T> Connection<'_, T> {
                 self.refuse(Reject::TooLong, &e.to_string(), raw);
                 None
             }
+        }
+    }
+
+    /// The message as the word filter lets it out: as it was, or masked; `None` when the
+    /// filter rejects it, and then it is a refused message (a token, the refusal budget).
+    pub(super) fn filtered(&mut self, text: ChatText) -> Option<ChatText> {
+        let filter = self.state.moderation.word_filter();
+        if filter.is_empty() {
+            return Some(text);
+        }
+        match filter.mode() {
+            FilterMode::Reject if filter.matches(text.as_str()) => {
+                self.refuse(Reject::Filtered, FILTERED, text.as_str());
+                None
+            }
+            FilterMode::Reject => Some(text),
+            // A masked text has the characters of the original, none of them turned blank,
+            // so it parses again within the same limit.
+            FilterMode::Mask => match filter.mask(text.as_str()) {
+                Some(masked) => ChatText::parse(&masked, self.state.chat.max_message_chars).ok(),
+                None => Some(text),
+            },
         }
     }
 

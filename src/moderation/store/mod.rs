@@ -1,7 +1,7 @@
 //! `ModerationStore`: where moderators, bans, mutes and the audit log are kept.
 //!
 //! One implementation today, SQLite in the data dir (`sqlite.rs`). The in-memory views that
-//! every sign-in and message consult (`Bans`, `Mutes`) are built from a store at start and
+//! every sign-in and message consult (`Bans`, `Mutes`, the compiled word filter) are built from a store at start and
 //! kept in step by `Moderation`, so a store only needs to be right, not fast. A Redis store
 //! implements the same trait and, beside it, tells other instances of each change.
 
@@ -16,6 +16,7 @@ use super::{
     name::ModeratorName,
     rooms::RoomSettings,
     token::TokenHash,
+    words::FilterSpec,
 };
 
 /// A moderator as `passerby moderator list` shows them.
@@ -31,6 +32,8 @@ pub enum StoreError {
     ModeratorExists(ModeratorName),
     #[error("moderation store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("moderation store: the stored word filter is unreadable: {0}")]
+    BadWordFilter(#[from] serde_json::Error),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -65,4 +68,9 @@ pub trait ModerationStore: Send + Sync + std::fmt::Debug {
     /// Sets a room's settings; the defaults delete its row.
     fn put_room_settings(&self, room: &str, settings: RoomSettings) -> StoreResult<()>;
     fn room_settings(&self) -> StoreResult<Vec<(String, RoomSettings)>>;
+
+    /// Replaces the word filter (one per server; no words clears it).
+    fn put_word_filter(&self, filter: &FilterSpec) -> StoreResult<()>;
+    /// The word filter as last put, `None` if never set.
+    fn word_filter(&self) -> StoreResult<Option<FilterSpec>>;
 }

@@ -208,6 +208,10 @@ mod tests {
                 max_room_settings: 10,
                 audit_max_entries: 10,
                 auth_failures_per_minute: 10.0,
+                word_filter: crate::moderation::words::FilterLimits {
+                    max_words: 10,
+                    max_word_chars: 10,
+                },
             },
         )
         .unwrap();

@@ -9,6 +9,7 @@ mod bans;
 mod messages;
 mod rooms;
 mod users;
+mod word_filter;
 
 use axum::{
     Json, Router,
@@ -49,6 +50,11 @@ pub fn router() -> Router<AppState> {
         .route("/admin/api/bans", post(bans::create).get(bans::list))
         .route("/admin/api/bans/{id}", delete(bans::remove))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // Its own bound, from the flags: a list of words is larger than any other body here.
+        .route(
+            "/admin/api/word-filter",
+            put(word_filter::put).get(word_filter::get),
+        )
 }
 
 /// A JSON body, refused with the API's error shape (and 413 past `MAX_BODY`).
