@@ -8,6 +8,7 @@ mod cli;
 mod kick;
 mod mute;
 mod rooms;
+mod word_filter;
 
 use std::{path::Path, process::Command};
 
