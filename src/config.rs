@@ -431,6 +431,7 @@ mod tests {
         assert_eq!(c.moderator_auth_failures, 10.0);
         assert_eq!((c.max_bans, c.max_mutes), (10_000, 10_000));
         assert_eq!(c.audit_max_entries, 100_000);
+        assert_eq!((c.max_filter_words, c.max_filter_word_chars), (2000, 50));
         assert_eq!((c.socket_rate, c.socket_burst), (2.0, 30.0));
         assert_eq!(
             (c.socket_address_rate, c.socket_address_burst),

@@ -148,3 +148,58 @@ fn a_long_message_against_many_words_is_one_pass() {
     // quadratic matcher.
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn a_filter_is_stored_put_in_force_and_read_again_on_open() {
+    use crate::moderation::{Moderation, ModerationError, Settings};
+    let settings = Settings {
+        session_hours: 1,
+        max_bans: 1,
+        max_mutes: 1,
+        max_room_settings: 1,
+        audit_max_entries: 1,
+        auth_failures_per_minute: 1.0,
+        word_filter: LIMITS,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let moderation = Moderation::open(dir.path(), settings).unwrap();
+    assert!(moderation.word_filter().is_empty());
+    let spec = FilterSpec {
+        words: vec!["bad".into()],
+        mode: FilterMode::Reject,
+    };
+    let held = moderation.word_filter();
+    moderation.set_word_filter(spec.clone()).unwrap();
+    assert!(
+        held.is_empty(),
+        "a message under way keeps the filter it began with"
+    );
+    assert!(moderation.word_filter().matches("BAD"));
+    let too_long = FilterSpec {
+        words: vec!["x".repeat(9)],
+        mode: FilterMode::Mask,
+    };
+    assert!(matches!(
+        moderation.set_word_filter(too_long),
+        Err(ModerationError::Filter(FilterError::WordTooLong { .. }))
+    ));
+    assert_eq!(
+        moderation.word_filter().spec(),
+        &spec,
+        "a refused one changes nothing"
+    );
+    drop(moderation);
+
+    let reopened = Moderation::open(dir.path(), settings).unwrap();
+    assert_eq!(reopened.word_filter().spec(), &spec);
+    drop(reopened);
+    let smaller = Settings {
+        word_filter: FilterLimits {
+            max_words: 10,
+            max_word_chars: 2,
+        },
+        ..settings
+    };
+    let refused = Moderation::open(dir.path(), smaller).unwrap_err();
+    assert!(refused.to_string().contains("word filter"), "{refused}");
+}
