@@ -63,11 +63,18 @@ impl<T> Connection<'_, T> {
                 None
             }
             FilterMode::Reject => Some(text),
-            // A masked text has the characters of the original, none of them turned blank,
-            // so it parses again within the same limit.
             FilterMode::Mask => match filter.mask(text.as_str()) {
-                Some(masked) => ChatText::parse(&masked, self.state.chat.max_message_chars).ok(),
                 None => Some(text),
+                // A masked text has as many characters as the original, none turned blank,
+                // so it parses again; were it not to, the message is refused, neither sent
+                // unmasked nor dropped without a word.
+                Some(masked) => match ChatText::parse(&masked, self.state.chat.max_message_chars) {
+                    Ok(masked) => Some(masked),
+                    Err(_) => {
+                        self.refuse(Reject::Filtered, FILTERED, text.as_str());
+                        None
+                    }
+                },
             },
         }
     }

@@ -85,10 +85,21 @@ fn fold_into(segment: &str, out: &mut String) {
     out.extend(folded.nfkc().filter(|c| !is_format(*c)));
 }
 
-/// Zero-width spaces and joiners, soft hyphens, direction marks and tags: invisible, so
-/// inserted between letters they would hide a word from the filter and not from a reader.
+/// Zero-width spaces and joiners, soft hyphens, direction marks and tags (category Cf), and
+/// the other characters Unicode says to ignore when not shown (variation selectors, the
+/// grapheme joiner, Hangul fillers): invisible, so inserted between letters they would hide
+/// a word from the filter and not from a reader. Dropped for matching only; the message keeps
+/// them.
 fn is_format(c: char) -> bool {
     c.general_category() == GeneralCategory::Format
+        || matches!(c,
+            '\u{034F}'                 // combining grapheme joiner
+            | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+            | '\u{17B4}' | '\u{17B5}'  // Khmer inherent vowels
+            | '\u{180B}'..='\u{180F}'  // Mongolian variation selectors
+            | '\u{FE00}'..='\u{FE0F}'  // variation selectors 1–16
+            | '\u{E0100}'..='\u{E01EF}' // variation selectors 17–256
+        )
 }
 
 /// Whether nothing before `c` can compose with it: `c` is a starter, and so is the first
@@ -133,6 +144,13 @@ mod tests {
     fn format_characters_are_dropped_and_their_bytes_belong_to_no_match() {
         let text = "b\u{200B}a\u{00AD}d\u{2060}";
         assert_eq!(Normalized::of(text).text, "bad");
+        for hidden in ["\u{FE0F}", "\u{034F}", "\u{3164}", "\u{E0041}", "\u{202E}"] {
+            assert_eq!(
+                Normalized::of(&format!("b{hidden}ad")).text,
+                "bad",
+                "{hidden:?}"
+            );
+        }
         assert_eq!(spans(text), ["b", "a", "d"]);
     }
 
