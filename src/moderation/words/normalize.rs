@@ -27,6 +27,8 @@ pub struct Normalized {
     owner: Vec<u32>,
     /// Byte ranges of the original text.
     segments: Vec<Range<usize>>,
+    /// Reused for each segment's folding, so a message costs no allocation per character.
+    scratch: String,
 }
 
 impl Normalized {
@@ -35,6 +37,7 @@ impl Normalized {
             text: String::with_capacity(original.len()),
             owner: Vec::with_capacity(original.len()),
             segments: Vec::new(),
+            scratch: String::new(),
         };
         let mut start = 0;
         for (i, c) in original.char_indices() {
@@ -64,7 +67,7 @@ impl Normalized {
 
     fn push_segment(&mut self, original: &str, range: Range<usize>) {
         let index = self.segments.len() as u32;
-        fold_into(&original[range.clone()], &mut self.text);
+        fold_into(&original[range.clone()], &mut self.text, &mut self.scratch);
         self.owner.resize(self.text.len(), index);
         self.segments.push(range);
     }
@@ -73,16 +76,67 @@ impl Normalized {
 /// The normal form of a filter word: what `Normalized::of(word).text` would be.
 pub fn normalize(word: &str) -> String {
     let mut out = String::with_capacity(word.len());
-    fold_into(word, &mut out);
+    fold_into(word, &mut out, &mut String::new());
     out
 }
 
 /// Unicode's compatibility caseless form (NFKC of the full case folding of NFKC: folding can
 /// leave text unnormalized, as "ẞ" folding to "ss" does not, but "ǰ" folding to "ǰ" does),
 /// without format characters, appended to `out`.
-fn fold_into(segment: &str, out: &mut String) {
-    let folded: String = segment.nfkc().default_case_fold().collect();
-    out.extend(folded.nfkc().filter(|c| !is_format(*c)));
+fn fold_into(segment: &str, out: &mut String, scratch: &mut String) {
+    // Most segments are one ASCII character, whose caseless form is its lower case.
+    if let [byte] = segment.as_bytes() {
+        out.push(char::from(byte.to_ascii_lowercase()));
+        return;
+    }
+    if let Some(c) = single_char(segment) {
+        // One character already in NFKC whose folding is one character in NFKC (a Han
+        // character, a Greek capital): no normalizer needs to run.
+        if let Some(folded) = single_char_fold(c) {
+            if !is_format(folded) {
+                out.push(folded);
+            }
+            return;
+        }
+    }
+    scratch.clear();
+    scratch.extend(segment.nfkc().default_case_fold());
+    out.extend(scratch.nfkc().filter(|c| !is_format(*c)));
+}
+
+fn single_char(segment: &str) -> Option<char> {
+    let mut chars = segment.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
+    }
+}
+
+/// The folding of `c`, if `c` and its folding are each one character that NFKC leaves as it is.
+fn single_char_fold(c: char) -> Option<char> {
+    if is_plain_cjk(c) {
+        return Some(c);
+    }
+    if !is_stable(c) {
+        return None;
+    }
+    let mut folded = std::iter::once(c).default_case_fold();
+    match (folded.next(), folded.next()) {
+        (Some(f), None) if f == c || is_stable(f) => Some(f),
+        _ => None,
+    }
+}
+
+/// The unified Han ideographs and the Hangul syllables, most of a Chinese, Japanese or Korean
+/// message: starters that NFKC and case folding leave as they are, so the tables need not be
+/// asked. (A Hangul syllable may take a trailing consonant after it; that consonant is what
+/// joins its segment, not the syllable.)
+fn is_plain_cjk(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}')
+}
+
+fn is_stable(c: char) -> bool {
+    is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes
 }
 
 /// Zero-width spaces and joiners, soft hyphens, direction marks and tags (category Cf), and
@@ -106,6 +160,10 @@ fn is_format(c: char) -> bool {
 /// character it decomposes to, which is not one that composes with what precedes it (NFKC
 /// quick check Maybe: combining marks, Hangul vowels and trailing consonants, a few others).
 fn starts_segment(c: char) -> bool {
+    c.is_ascii() || is_plain_cjk(c) || starts_segment_by_tables(c)
+}
+
+fn starts_segment_by_tables(c: char) -> bool {
     let mut first = None;
     decompose_compatible(c, |d| {
         first.get_or_insert(d);
@@ -177,6 +235,18 @@ mod tests {
             let whole: String = text.nfkc().default_case_fold().collect::<String>();
             let whole: String = whole.nfkc().filter(|c| !is_format(*c)).collect();
             assert_eq!(Normalized::of(text).text, whole, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_shortcuts_agree_with_the_tables() {
+        let plain = ('\u{4E00}'..='\u{9FFF}').chain('\u{AC00}'..='\u{D7A3}');
+        for c in plain.chain((0..128u8).map(char::from)) {
+            assert!(starts_segment_by_tables(c), "{c:?}");
+            assert!(is_stable(c), "{c:?}");
+            let folded: String = std::iter::once(c).default_case_fold().collect();
+            let expected = c.to_ascii_lowercase().to_string();
+            assert_eq!(folded.nfkc().collect::<String>(), expected, "{c:?}");
         }
     }
 
