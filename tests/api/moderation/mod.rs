@@ -7,6 +7,7 @@ mod bans;
 mod cli;
 mod kick;
 mod mute;
+mod page;
 mod rooms;
 
 use std::{path::Path, process::Command};
