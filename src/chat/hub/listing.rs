@@ -56,3 +56,38 @@ impl Hub {
         (page, more)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{auth::UserName, chat::outbox::Outbox};
+
+    fn attach(hub: &Hub, room: &str, id: u64) {
+        let user = Arc::new(User::guest(id, UserName::parse(&format!("u{id}")).unwrap()));
+        let session = crate::auth::SessionId::from_bytes([id as u8; 16]);
+        let room = RoomName::parse(room).unwrap();
+        let _ = hub.attach(room, user, session, Outbox::new(4));
+    }
+
+    #[test]
+    fn pages_go_by_name_and_cap_the_users_listed_but_not_counted() {
+        let hub = Hub::default();
+        for (room, id) in [("d", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5), ("b", 6)] {
+            attach(&hub, room, id);
+        }
+        let names = |page: &[RoomListing]| -> Vec<String> {
+            page.iter().map(|r| r.room.to_string()).collect()
+        };
+        let (first, more) = hub.rooms_page(None, 2, 2);
+        assert_eq!(names(&first), ["a", "b"]);
+        assert!(more);
+        assert_eq!(first[1].online, 3);
+        let ids: Vec<u64> = first[1].users.iter().map(|u| u.id).collect();
+        assert_eq!(ids, [2, 5], "the first who came, up to the cap");
+        let (rest, more) = hub.rooms_page(Some("b"), 2, 2);
+        assert_eq!(names(&rest), ["c", "d"]);
+        assert!(!more);
+        let (none, more) = hub.rooms_page(Some("d"), 2, 2);
+        assert!(none.is_empty() && !more);
+    }
+}
