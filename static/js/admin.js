@@ -48,8 +48,8 @@ $(function () {
 
   // ---- lists, each a page at a time with a "more" button ----------------------------------
 
-  // `load(name, url, key, row)`: fetches `url`, appends a row per item of `reply[key]`, and
-  // offers the next page while the server names one.
+  // `list(name, url, key, row, more)`: fetches `url` (the next page if `more`), appends a row
+  // per item of `reply[key]`, and offers the next page while the server names one.
   var cursors = {};
 
   function list(name, url, key, row, more) {
@@ -160,7 +160,8 @@ $(function () {
   // A user in the rooms list fills in the form; the moderator adds a reason and confirms.
   $('#rooms').on('click', 'button.pick', function () {
     $('#act-user').val($(this).attr('data-user'));
-    $('#user-form button[data-action="' + $(this).attr('data-action') + '"]').trigger('focus');
+    $('#user-form button[data-action]').removeClass('btn-primary').addClass('btn-ghost');
+    $('#user-form button[data-action="' + $(this).attr('data-action') + '"]').removeClass('btn-ghost').addClass('btn-primary');
     $('#act-reason').trigger('focus');
   });
 
