@@ -165,12 +165,13 @@ $(function () {
     $('#act-reason').trigger('focus');
   });
 
-  var pressed = null;
-  $('#user-form').on('click', 'button[data-action]', function () { pressed = $(this).attr('data-action'); });
-  $('#user-form').on('submit', function (e) {
-    e.preventDefault();
-    var action = pressed || 'kick';
-    pressed = null;
+  // Each button acts; Enter in the form does what the highlighted button (the last picked,
+  // kick at first) does, never something harsher behind the moderator's back.
+  function highlighted() {
+    return $('#user-form button[data-action].btn-primary').attr('data-action') || 'kick';
+  }
+
+  function actOnUser(action) {
     var user = Number($('#act-user').val());
     if (!(user > 0)) { $('#act-user').trigger('focus'); return; }
     var reason = reasonFrom($('#act-reason'));
@@ -188,6 +189,12 @@ $(function () {
       say(fill(t.done, { name: t[action] + ' #' + user }));
       loadAll();
     }).fail(failed);
+  }
+
+  $('#user-form').on('click', 'button[data-action]', function () { actOnUser($(this).attr('data-action')); });
+  $('#user-form').on('submit', function (e) {
+    e.preventDefault();
+    actOnUser(highlighted());
   });
 
   $('#address-form').on('submit', function (e) {

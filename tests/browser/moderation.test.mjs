@@ -141,6 +141,17 @@ describe('moderating from the pages', () => {
     await mod.locator('#rooms .room-entry[data-room="news"] .room-users li', { hasText: 'Listener' }).waitFor();
     await mod.locator('#bans button.lift').click();
     await mod.locator('#bans tr.nothing').waitFor();
+
+    // The page's own forms: a user picked from the rooms list and kicked with Enter, and an
+    // address range banned.
+    await mod.locator('#rooms .room-users li', { hasText: 'Listener' }).locator('button.pick[data-action="kick"]').click();
+    await mod.fill('#act-reason', 'from the page');
+    await mod.press('#act-reason', 'Enter');
+    await listener.page.locator('#mod-notice[data-kind="kicked"]', { hasText: 'Reason: from the page' }).waitFor();
+    await mod.fill('#ban-address', '203.0.113.0/24');
+    await mod.fill('#address-reason', 'a bad network');
+    await mod.click('#ban-address-go');
+    await mod.locator('#bans tr', { hasText: '203.0.113.0/24' }).waitFor();
     await spammer.page.reload();
     await spammer.page.locator('#status[data-state="online"]').waitFor();
 
