@@ -192,10 +192,11 @@ $(function () {
   }
 
   $('#user-form').on('click', 'button[data-action]', function () { actOnUser($(this).attr('data-action')); });
-  $('#user-form').on('submit', function (e) {
-    e.preventDefault();
-    actOnUser(highlighted());
+  // Its buttons are not submit buttons, so Enter is caught here, not by the form.
+  $('#user-form').on('keydown', 'input', function (e) {
+    if (e.key === 'Enter') { e.preventDefault(); actOnUser(highlighted()); }
   });
+  $('#user-form').on('submit', function (e) { e.preventDefault(); });
 
   $('#address-form').on('submit', function (e) {
     e.preventDefault();
