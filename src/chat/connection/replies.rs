@@ -111,8 +111,12 @@ impl<T> Connection<'_, T> {
     }
 
     /// True, and the user told why, while the room's slow mode or read-only flag refuses what
-    /// they send; a message let through counts toward the slow mode.
+    /// they send; a message let through counts toward the slow mode. A moderator's socket is
+    /// never refused: a read-only room is where moderators announce.
     pub(super) fn room_refused(&mut self) -> bool {
+        if self.moderator {
+            return false;
+        }
         let room = self.member.room().as_str();
         match self.state.moderation.admit(room, self.member.user().id) {
             Ok(()) => false,

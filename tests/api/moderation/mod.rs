@@ -7,6 +7,7 @@ mod bans;
 mod cli;
 mod kick;
 mod mute;
+mod page;
 mod rooms;
 mod word_filter;
 
