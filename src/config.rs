@@ -289,6 +289,14 @@ pub struct Config {
     /// Moderator actions the audit log keeps; each one past it drops the oldest.
     #[arg(long, env = "PASSERBY_AUDIT_MAX_ENTRIES", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub audit_max_entries: u64,
+
+    /// Words in the word filter; a longer list is refused with 413.
+    #[arg(long, env = "PASSERBY_MAX_FILTER_WORDS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_filter_words: u64,
+
+    /// Characters in one word of the word filter; a longer word is refused with 400.
+    #[arg(long, env = "PASSERBY_MAX_FILTER_WORD_CHARS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub max_filter_word_chars: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -324,6 +332,10 @@ impl Config {
             max_room_settings: usize::try_from(self.max_room_settings).unwrap_or(usize::MAX),
             audit_max_entries: self.audit_max_entries,
             auth_failures_per_minute: self.moderator_auth_failures,
+            word_filter: crate::moderation::words::FilterLimits {
+                max_words: usize::try_from(self.max_filter_words).unwrap_or(usize::MAX),
+                max_word_chars: usize::try_from(self.max_filter_word_chars).unwrap_or(usize::MAX),
+            },
         }
     }
 
@@ -419,6 +431,7 @@ mod tests {
         assert_eq!(c.moderator_auth_failures, 10.0);
         assert_eq!((c.max_bans, c.max_mutes), (10_000, 10_000));
         assert_eq!(c.audit_max_entries, 100_000);
+        assert_eq!((c.max_filter_words, c.max_filter_word_chars), (2000, 50));
         assert_eq!((c.socket_rate, c.socket_burst), (2.0, 30.0));
         assert_eq!(
             (c.socket_address_rate, c.socket_address_burst),

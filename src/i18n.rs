@@ -1,6 +1,10 @@
 //! The page's language: Chinese, as in the seed, unless the browser's `Accept-Language`
 //! prefers English. Every string the page shows lives here, in both languages.
 
+mod moderation;
+
+pub use moderation::ModStrings;
+
 /// A language the page is written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
@@ -58,6 +62,14 @@ impl Lang {
         match self {
             Lang::Zh => &ZH,
             Lang::En => &EN,
+        }
+    }
+
+    /// What the pages say about moderation.
+    pub fn moderation(self) -> &'static ModStrings {
+        match self {
+            Lang::Zh => &moderation::ZH,
+            Lang::En => &moderation::EN,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use askama::Template;
 
-use crate::i18n::{Lang, Strings};
+use crate::i18n::{Lang, ModStrings, Strings};
 
 /// The chat page, the seed's `ws.html`, in the visitor's language.
 #[derive(Template)]
@@ -11,6 +11,8 @@ pub struct ChatPage<'a> {
     pub lang: Lang,
     /// What the page says, in `lang`.
     pub t: &'static Strings,
+    /// What it says about moderation, in `lang`.
+    pub m: &'static ModStrings,
     /// The guest name offered to a visitor who signs in without typing one.
     pub guest_name: &'a str,
     /// The name of the signed-in visitor, who is connected at once.
@@ -27,4 +29,15 @@ pub struct RoomErrorPage<'a> {
     pub lang: Lang,
     pub t: &'static Strings,
     pub reason: &'a str,
+}
+
+/// `/admin`, the moderators' page, in the visitor's language.
+#[derive(Template)]
+#[template(path = "admin.html")]
+pub struct AdminPage<'a> {
+    pub lang: Lang,
+    pub t: &'static Strings,
+    pub m: &'static ModStrings,
+    /// The moderator the visitor's cookie names, who sees the panels at once.
+    pub moderator: Option<&'a str>,
 }

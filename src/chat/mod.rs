@@ -240,6 +240,17 @@ impl Engine {
         self.hub.close_user(user, code, reason)
     }
 
+    /// The rooms with sockets on this instance, by name after `after`, a bounded page of
+    /// them and of each one's users, and whether more rooms follow.
+    pub fn rooms_here(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        max_users: usize,
+    ) -> (Vec<hub::RoomListing>, bool) {
+        self.hub.rooms_page(after, limit, max_users)
+    }
+
     /// Closes every socket of one sign-in on this instance (signed out); returns how many.
     pub fn close_session(&self, session: &SessionId, code: u16, reason: &'static str) -> usize {
         self.hub.close_session(session, code, reason)

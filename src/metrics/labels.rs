@@ -22,13 +22,15 @@ pub enum Reject {
     BadRecipient,
     /// An `image` naming no file this server stored.
     BadImage,
+    /// A message with a word the moderators filter out, while the filter rejects.
+    Filtered,
     /// A socket past `--max-refused` refused messages a minute, closed with 1008. Counted once,
     /// beside the refused messages themselves.
     TooManyRefused,
 }
 
 impl Reject {
-    pub const ALL: [Reject; 10] = [
+    pub const ALL: [Reject; 11] = [
         Reject::TooLong,
         Reject::RateLimited,
         Reject::BadCommand,
@@ -38,6 +40,7 @@ impl Reject {
         Reject::Protocol,
         Reject::BadRecipient,
         Reject::BadImage,
+        Reject::Filtered,
         Reject::TooManyRefused,
     ];
 
@@ -52,6 +55,7 @@ impl Reject {
             Reject::Protocol => "protocol",
             Reject::BadRecipient => "bad_recipient",
             Reject::BadImage => "bad_image",
+            Reject::Filtered => "filtered",
             Reject::TooManyRefused => "too_many_refused",
         }
     }

@@ -12,9 +12,9 @@ pub struct AuditEntry {
     /// Milliseconds since the epoch.
     pub time: i64,
     pub moderator: String,
-    /// `kick`, `ban`, `unban`, `mute`, `unmute`, `room`, `session`.
+    /// `kick`, `ban`, `unban`, `mute`, `unmute`, `room`, `session`, `word_filter`.
     pub action: String,
-    /// `user:<id>`, `address:<net>`, `ban:<id>`, `room:<name>` or `moderator:<name>`.
+    /// `user:<id>`, `address:<net>`, `ban:<id>`, `room:<name>`, `moderator:<name>` or `word-filter`.
     pub target: String,
     pub reason: Option<String>,
 }

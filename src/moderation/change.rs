@@ -5,9 +5,11 @@
 //! and, for a ban or a kick, closes its own matching sockets. The instance that made the
 //! change applied it already, so it skips its own (`Published::from`).
 //!
-//! A new moderation setting (such as the word filter) is one more variant here, written and
-//! published by its store method, applied in `Moderation::apply` and read back in
-//! `Moderation::reload`.
+//! A new moderation setting is one more variant here, written and published by its store
+//! method (as `RedisStore::put_word_filter` does), applied in `Moderation::apply` and read
+//! back in `Moderation::reload`.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +20,7 @@ use super::{
     rooms::RoomSettings,
     store::StoreError,
     time,
+    words::{FilterSpec, WordFilter},
 };
 use crate::chat::{Engine, protocol::close};
 
@@ -44,6 +47,10 @@ pub enum Change {
     Kick {
         user: u64,
         reason: String,
+    },
+    /// Compiled by each instance from the spec, as at start.
+    WordFilter {
+        filter: FilterSpec,
     },
 }
 
@@ -74,6 +81,16 @@ impl Moderation {
             Change::Kick { user, reason } => {
                 engine.close_user(user, close::REMOVED, &reason);
             }
+            Change::WordFilter { filter } => self.hear_word_filter(Some(filter)),
+        }
+    }
+
+    /// Puts a filter set elsewhere in force here. One that does not fit this instance's
+    /// flags (`--max-filter-words` set lower here) keeps the one in force, said in the log.
+    fn hear_word_filter(&self, spec: Option<FilterSpec>) {
+        match WordFilter::build(spec.unwrap_or_default(), self.settings.word_filter) {
+            Ok(filter) => self.apply_word_filter(Arc::new(filter)),
+            Err(e) => tracing::error!(error = %e, "a word filter set elsewhere does not fit here"),
         }
     }
 
@@ -84,6 +101,7 @@ impl Moderation {
         let bans = self.store.bans(now)?;
         let mutes = self.store.mutes(now)?;
         let rooms = self.store.room_settings()?;
+        let filter = self.store.word_filter()?;
         let new: Vec<Ban> = {
             let mut held = self.bans_mut();
             let new = bans
@@ -96,6 +114,7 @@ impl Moderation {
         };
         *self.mutes_mut() = Mutes::new(mutes);
         self.rooms_mut().replace(rooms);
+        self.hear_word_filter(filter);
         for ban in &new {
             self.close_banned(ban, engine);
         }

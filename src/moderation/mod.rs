@@ -1,10 +1,11 @@
-//! Moderation: moderators and their tokens, bans, mutes and the audit log.
+//! Moderation: moderators and their tokens, bans, mutes, room settings, the word filter and
+//! the audit log.
 //!
 //! Everything is kept by a `ModerationStore` (SQLite in the data dir, or Redis with
 //! `--redis`), and what every sign-in, socket and message consults — the bans, mutes and room
-//! settings in force — is also held here in memory, so those checks never wait on a disk or
-//! a network. With Redis every change is published and every instance applies it to its own
-//! copy (`change.rs`, `listen.rs`).
+//! settings in force, the compiled word filter — is also held here in memory, so those checks
+//! never wait on a disk or a network. With Redis every change is published and every
+//! instance applies it to its own copy (`change.rs`, `listen.rs`).
 
 pub mod addresses;
 pub mod audit;
@@ -20,6 +21,7 @@ pub mod rooms;
 pub mod store;
 pub mod time;
 pub mod token;
+pub mod words;
 
 use std::{
     net::IpAddr,
@@ -42,6 +44,7 @@ use store::{ModerationStore, RedisStore, SqliteStore, StoreError};
 
 use crate::chat::Engine;
 use token::TokenHash;
+use words::{FilterError, FilterLimits, FilterSpec, WordFilter};
 
 /// The bounds and lifetimes, from the flags.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +61,8 @@ pub struct Settings {
     pub audit_max_entries: u64,
     /// `--moderator-auth-failures`: failed attempts per client address per minute.
     pub auth_failures_per_minute: f64,
+    /// `--max-filter-words` and `--max-filter-word-chars`.
+    pub word_filter: FilterLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +74,8 @@ pub enum ModerationError {
     #[error("{max} rooms have settings already (--max-room-settings): clear one first")]
     TooManyRooms { max: usize },
     #[error(transparent)]
+    Filter(#[from] FilterError),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -79,6 +86,8 @@ pub struct Moderation {
     mutes: RwLock<Mutes>,
     rooms: RwLock<Rooms>,
     writes: Mutex<()>,
+    /// Swapped whole on change; a message clones the `Arc` and matches without a lock held.
+    word_filter: RwLock<Arc<WordFilter>>,
     pub failures: AuthFailures,
     pub settings: Settings,
     /// Users' open sockets by client address, for bans of an address range.
@@ -106,12 +115,21 @@ impl Moderation {
         let bans = Bans::new(store.bans(now)?);
         let mutes = Mutes::new(store.mutes(now)?);
         let rooms = Rooms::new(store.room_settings()?);
+        let word_filter = match store.word_filter()? {
+            // Built under today's flags: a filter stored under larger ones stops the start
+            // with the reason, rather than being cut short without a word.
+            Some(spec) => WordFilter::build(spec, settings.word_filter).map_err(|e| {
+                anyhow::anyhow!("the stored word filter does not fit the flags: {e}")
+            })?,
+            None => WordFilter::default(),
+        };
         Ok(Moderation {
             store,
             bans: RwLock::new(bans),
             mutes: RwLock::new(mutes),
             rooms: RwLock::new(rooms),
             writes: Mutex::new(()),
+            word_filter: RwLock::new(Arc::new(word_filter)),
             failures: AuthFailures::new(settings.auth_failures_per_minute),
             settings,
             addresses: Addresses::default(),
@@ -315,6 +333,27 @@ impl Moderation {
     /// away) holds up moderators, never a sign-in or a message.
     fn writing(&self) -> MutexGuard<'_, ()> {
         self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The word filter in force: asked on every message and sign-in.
+    pub fn word_filter(&self) -> Arc<WordFilter> {
+        Arc::clone(&self.word_filter.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Checks and compiles a new word filter, stores it, and puts it in force.
+    pub fn set_word_filter(&self, spec: FilterSpec) -> Result<Arc<WordFilter>, ModerationError> {
+        let filter = Arc::new(WordFilter::build(spec, self.settings.word_filter)?);
+        let _writing = self.writing();
+        self.store.put_word_filter(filter.spec())?;
+        self.apply_word_filter(Arc::clone(&filter));
+        Ok(filter)
+    }
+
+    /// Puts a compiled filter in force on this instance. The one place a filter changes in
+    /// memory: an instance told of a change made elsewhere (`change.rs`) compiles the spec it
+    /// was told with `WordFilter::build` and calls this too.
+    pub fn apply_word_filter(&self, filter: Arc<WordFilter>) {
+        *self.word_filter.write().unwrap_or_else(|p| p.into_inner()) = filter;
     }
 
     fn bans_mut(&self) -> RwLockWriteGuard<'_, Bans> {

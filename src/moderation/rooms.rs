@@ -1,7 +1,7 @@
 //! Room settings: slow mode (one message per user per N seconds) and read-only rooms.
 //!
-//! Read-only takes messages from moderators only; no chat user is a moderator yet, so today
-//! a read-only room takes no messages at all.
+//! Read-only takes messages from moderators only: a socket opened with a good moderator
+//! cookie skips these checks (`chat::connection`), every other one is refused here.
 
 use std::{
     collections::HashMap,

@@ -82,6 +82,7 @@ fn render(
     let page = ChatPage {
         lang,
         t: lang.strings(),
+        m: lang.moderation(),
         guest_name: guest.as_str(),
         signed_in_as: user.map(|u| u.name.as_str()),
         max_message_chars: state.chat.max_message_chars,

@@ -126,7 +126,18 @@ pub async fn sign_in(
         ));
     }
     let name = match body.name.filter(|n| !n.is_empty()) {
-        Some(raw) => UserName::parse(&raw).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        Some(raw) => {
+            let name = UserName::parse(&raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            // Refused in either mode: a name is shown beside every line, and a masked one
+            // would leave everyone guessing who is who. The offered guest names are ours and
+            // not checked, so a filter can never stop every sign-in.
+            state
+                .moderation
+                .word_filter()
+                .check_name(name.as_str())
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            name
+        }
         None => auth::guest_name(state.user_ids.issued()),
     };
     let id = state.user_ids.allocate().await.map_err(|e| {

@@ -10,13 +10,14 @@ use serde::Deserialize;
 use std::time::Instant;
 
 use super::{
+    admin,
     client_addr::ClientAddr,
     origin::{self, Scheme},
 };
 use crate::{
     auth,
     chat::{
-        connection::{self, CLOSE_GRACE},
+        connection::{self, CLOSE_GRACE, Writer},
         protocol::close,
         room::RoomName,
     },
@@ -97,6 +98,7 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
     // Signed and well formed; whether it is still good (age, sign-out) is asked after the
     // upgrade, where the answer can be a close code.
     let signed = auth::signed_session(&jar);
+    let moderator = admin::auth::from_cookie(state, &jar);
     // Before the upgrade: a loop of opens and closes is refused while it costs us nothing.
     let opened =
         state
@@ -178,7 +180,14 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
                 }
             };
             let _open = OpenConnection::count(&state.metrics);
-            connection::run(socket, &state, session, room, since, client).await;
+            if let Some(name) = &moderator {
+                tracing::info!(user = user.id, moderator = %name, "a moderator's socket");
+            }
+            let writer = Writer {
+                session,
+                moderator: moderator.is_some(),
+            };
+            connection::run(socket, &state, writer, room, since, client).await;
         })
     })
 }

@@ -17,10 +17,14 @@ $(function () {
     'too-many-rooms',
     'joined', 'left',
     'you', 'sign-in-failed', 'not-connected', 'whisper-to', 'private-to', 'private-from',
-    'bad-room', 'upload-failed', 'click-to-whisper', 'loading-older', 'beginning'], function (_, key) {
+    'bad-room', 'upload-failed', 'click-to-whisper', 'loading-older', 'beginning',
+    'kicked', 'banned', 'banned-forever', 'muted', 'because'], function (_, key) {
     t[key] = $app.attr('data-t-' + key) || key;
   });
 
+  // Why a moderator removed or muted us, in the page's language (moderate.js).
+  var moderation = window.passerbyModeration;
+  var moderator = null; // our moderator name if the browser holds a good moderator cookie
   var ws = null;        // the current socket, or null
   var wanted = false;   // whether we should be connected (signed in and not refused)
   var me = null;        // our user, from the sign-in answer or the `list` event
@@ -56,7 +60,9 @@ $(function () {
     var scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     var query = new URLSearchParams({ room: room });
     if (lastId !== null) { query.set('since', String(lastId)); }
-    return scheme + '//' + location.host + '/ws?' + query.toString();
+    // The moderator cookie is sent to /admin paths only: a moderator's socket opens there.
+    var path = moderator ? '/admin/ws?' : '/ws?';
+    return scheme + '//' + location.host + path + query.toString();
   }
 
   function avatarUrl(image) {
@@ -321,17 +327,39 @@ $(function () {
       case 'chat':
       case 'private':
       case 'image':
+        // One of ours got through: a mute we were shown is over.
+        if (me !== null && ev.user && ev.user.id === me.id) { hideModeration('muted'); }
         message(ev);
         break;
       case 'delete':
         forget(ev);
         break;
       case 'error':
+        if (showModeration(ev.data)) { break; }
         // A refused page (over the rate limit, busy) may be asked for again by scrolling.
         if (pageBefore !== null) { pageBefore = null; topMarker(null); }
         systemLine('error', ev.data, ev.time);
         break;
     }
+  }
+
+  // ---- being moderated ----------------------------------------------------------------------
+
+  // A kick, ban or mute as a notice of its own above the compose box; false for anything
+  // else, which the caller shows as it always did.
+  function showModeration(text, removed) {
+    var explained = moderation.explain(String(text), t, lang);
+    if (!explained) {
+      if (!removed) { return false; }
+      explained = { kind: 'removed', text: fill(t.refused, { reason: text }) };
+    }
+    $('#mod-notice').attr('data-kind', explained.kind).text(explained.text).prop('hidden', false);
+    return true;
+  }
+
+  function hideModeration(kind) {
+    var $notice = $('#mod-notice');
+    if (!kind || $notice.attr('data-kind') === kind) { $notice.prop('hidden', true).text(''); }
   }
 
   // ---- the socket -------------------------------------------------------------------------
@@ -385,6 +413,11 @@ $(function () {
         // refused again, so the page waits for the reader.
         wanted = false;
         setStatus('error', t['too-many-rooms']);
+      } else if (e.code === 4003) {
+        // Kicked or banned by a moderator: say why, in our language, and stay out.
+        wanted = false;
+        showModeration(e.reason || '', true);
+        setStatus('error', $('#mod-notice').text());
       } else if (e.code >= 4000) {
         // Refused for a reason a retry will not fix, such as a bad room name.
         wanted = false;
@@ -439,6 +472,7 @@ $(function () {
     }
     me = null;
     online = [];
+    hideModeration();
     setWhisper(null);
     lastId = null;
     firstLive = null;
@@ -458,7 +492,8 @@ $(function () {
   }
 
   function failNotice(text) {
-    $('#notice').addClass('error').text(text).prop('hidden', false);
+    var explained = moderation.explain(String(text), t, lang);
+    $('#notice').addClass('error').text(explained ? explained.text : text).prop('hidden', false);
   }
 
   $('#signin-form').on('submit', function (e) {
@@ -605,10 +640,23 @@ $(function () {
   // maxlength counts UTF-16 units, the server counts characters: never more than the server's.
   $('#mes').attr('maxlength', maxChars);
 
-  var signedInAs = $app.attr('data-signed-in');
-  if (signedInAs) {
-    enterRoom(signedInAs);
-  } else {
-    $('#name').trigger('focus');
+  // A moderator's page shows their buttons (moderate.js) and writes where only they may.
+  // Asked before the first socket opens, so that socket is already the moderator's; the
+  // answer is 200 for everyone, so no error shows in the console for the rest.
+  function start() {
+    var signedInAs = $app.attr('data-signed-in');
+    if (signedInAs) {
+      enterRoom(signedInAs);
+    } else {
+      $('#name').trigger('focus');
+    }
   }
+  $.ajax({ url: '/admin/session', method: 'get', dataType: 'json', timeout: 3000 })
+    .done(function (reply) {
+      if (reply && typeof reply.moderator === 'string' && reply.moderator) {
+        moderator = reply.moderator;
+        $app.attr('data-moderator', moderator).trigger('passerby:moderator', [moderator]);
+      }
+    })
+    .always(start);
 });

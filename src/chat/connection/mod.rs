@@ -76,13 +76,21 @@ enum End {
     Close(u16, Cow<'static, str>),
 }
 
+/// Who writes on a socket: the user's sign-in, and whether the socket came with a good
+/// moderator cookie (a moderator writes in read-only and slow rooms too).
+#[derive(Debug)]
+pub struct Writer {
+    pub session: Session,
+    pub moderator: bool,
+}
+
 /// Runs a signed-in user's socket until it ends, then takes them out of the room. Of `state`
 /// it uses the engine, the message rate limit, the chat settings, the shutdown token, the
 /// metrics, the refusal log and the uploads (an `image` may only name a stored file).
 pub async fn run<T>(
     mut socket: WsSocket<T>,
     state: &AppState,
-    session: Session,
+    writer: Writer,
     room: RoomName,
     since: Option<u64>,
     client: IpAddr,
@@ -90,6 +98,7 @@ pub async fn run<T>(
     T: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let outbox = Outbox::bounded(state.chat.outbound_queue, state.chat.outbound_queue_bytes);
+    let Writer { session, moderator } = writer;
     let user = session.user.clone();
     let member = match state
         .engine
@@ -153,6 +162,7 @@ pub async fn run<T>(
         member,
         outbox,
         client,
+        moderator,
         last_heard: Instant::now(),
         expires: state.sessions.expires(&session),
         writes: slow::Watch::default(),
@@ -196,6 +206,8 @@ struct Connection<'a, T> {
     member: Membership,
     outbox: Outbox,
     client: IpAddr,
+    /// Read-only rooms and slow mode let a moderator's socket through.
+    moderator: bool,
     last_heard: Instant,
     /// When its cookie passes `--cookie-days` (unix seconds): an open socket is no exception.
     expires: u64,
@@ -324,6 +336,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         match command {
             ClientCommand::Chat(raw) => {
                 let Some(text) = self.text(&raw) else { return };
+                let Some(text) = self.filtered(text) else {
+                    return;
+                };
                 if self.within_rate_limit() && !self.muted() && !self.room_refused() {
                     // Sent with the rest of this turn's chat, in one fan-out.
                     self.chats.push(text);
@@ -338,6 +353,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                         &data,
                     );
                 }
+                let Some(text) = self.filtered(text) else {
+                    return;
+                };
                 if !self.within_rate_limit() || self.muted() || self.room_refused() {
                     return;
                 }

@@ -12,8 +12,12 @@ use crate::{
         text::{ChatText, TextError},
     },
     metrics::Reject,
+    moderation::words::FilterMode,
     ws::close,
 };
+
+/// The `error` for a message the word filter refuses.
+pub const FILTERED: &str = "not sent: the message contains a word the moderators filter out";
 
 impl<T> Connection<'_, T> {
     pub(super) fn not_sent(&self, e: &EngineError) {
@@ -43,6 +47,35 @@ impl<T> Connection<'_, T> {
                 self.refuse(Reject::TooLong, &e.to_string(), raw);
                 None
             }
+        }
+    }
+
+    /// The message as the word filter lets it out: as it was, or masked; `None` when the
+    /// filter rejects it, and then it is a refused message (a token, the refusal budget).
+    pub(super) fn filtered(&mut self, text: ChatText) -> Option<ChatText> {
+        let filter = self.state.moderation.word_filter();
+        if filter.is_empty() {
+            return Some(text);
+        }
+        match filter.mode() {
+            FilterMode::Reject if filter.matches(text.as_str()) => {
+                self.refuse(Reject::Filtered, FILTERED, text.as_str());
+                None
+            }
+            FilterMode::Reject => Some(text),
+            FilterMode::Mask => match filter.mask(text.as_str()) {
+                None => Some(text),
+                // A masked text has as many characters as the original, none turned blank,
+                // so it parses again; were it not to, the message is refused, neither sent
+                // unmasked nor dropped without a word.
+                Some(masked) => match ChatText::parse(&masked, self.state.chat.max_message_chars) {
+                    Ok(masked) => Some(masked),
+                    Err(_) => {
+                        self.refuse(Reject::Filtered, FILTERED, text.as_str());
+                        None
+                    }
+                },
+            },
         }
     }
 
@@ -78,8 +111,12 @@ impl<T> Connection<'_, T> {
     }
 
     /// True, and the user told why, while the room's slow mode or read-only flag refuses what
-    /// they send; a message let through counts toward the slow mode.
+    /// they send; a message let through counts toward the slow mode. A moderator's socket is
+    /// never refused: a read-only room is where moderators announce.
     pub(super) fn room_refused(&mut self) -> bool {
+        if self.moderator {
+            return false;
+        }
         let room = self.member.room().as_str();
         match self.state.moderation.admit(room, self.member.user().id) {
             Ok(()) => false,

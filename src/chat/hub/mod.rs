@@ -15,6 +15,7 @@
 //! Each socket also knows the sign-in (`SessionId`) it came with, indexed in
 //! `State::sessions`, so signing out closes that browser's tabs and no one else's.
 
+mod listing;
 mod socket;
 mod stamp;
 #[cfg(test)]
@@ -36,6 +37,7 @@ use super::{
     room::RoomName,
 };
 use crate::auth::{SessionId, User};
+pub use listing::RoomListing;
 use socket::Socket;
 pub use stamp::Unstamped;
 

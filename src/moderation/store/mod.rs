@@ -1,9 +1,10 @@
 //! `ModerationStore`: where moderators, bans, mutes and the audit log are kept.
 //!
-//! SQLite in the data dir (`sqlite.rs`), or with `--redis` Redis (`redis.rs`), which also
+//! SQLite in the data dir (`sqlite.rs`), or with `--redis` Redis (`redis/`), which also
 //! publishes every change to the other instances. The in-memory views that every sign-in
-//! and message consult (`Bans`, `Mutes`, `Rooms`) are built from a store at start and kept in
-//! step by `Moderation`, so a store only needs to be right, not fast.
+//! and message consult (`Bans`, `Mutes`, `Rooms`, the compiled word filter) are built from a
+//! store at start and kept in step by `Moderation`, so a store only needs to be right, not
+//! fast.
 
 mod redis;
 mod sqlite;
@@ -19,6 +20,7 @@ use super::{
     name::ModeratorName,
     rooms::RoomSettings,
     token::TokenHash,
+    words::FilterSpec,
 };
 
 /// A moderator as `passerby moderator list` shows them.
@@ -38,7 +40,8 @@ pub enum StoreError {
     /// what this instance last heard.
     #[error("moderation store (Redis): {0}")]
     Redis(#[from] ::redis::RedisError),
-    #[error("moderation store: {0}")]
+    /// Something stored (the word filter, a ban in Redis) does not read back.
+    #[error("moderation store: unreadable: {0}")]
     Json(#[from] serde_json::Error),
 }
 
@@ -81,6 +84,12 @@ pub trait ModerationStore: Send + Sync + std::fmt::Debug {
     /// Sets a room's settings; the defaults delete its row.
     fn put_room_settings(&self, room: &str, settings: RoomSettings) -> StoreResult<()>;
     fn room_settings(&self) -> StoreResult<Vec<(String, RoomSettings)>>;
+
+    /// Replaces the word filter (one per server; no words clears it). A shared store tells
+    /// the other instances in the same step (`Change::WordFilter`).
+    fn put_word_filter(&self, filter: &FilterSpec) -> StoreResult<()>;
+    /// The word filter as last put, `None` if never set.
+    fn word_filter(&self) -> StoreResult<Option<FilterSpec>>;
 
     /// Tells the other instances of a change that is not stored (a kick). Every write above
     /// is told by the store that shares it, in the same step; alone, there is no one to tell.

@@ -17,6 +17,7 @@ use crate::moderation::{
     name::ModeratorName,
     rooms::RoomSettings,
     token::TokenHash,
+    words::FilterSpec,
 };
 
 pub const FILE_NAME: &str = "moderation.sqlite3";
@@ -48,6 +49,10 @@ CREATE TABLE IF NOT EXISTS rooms (
     room TEXT PRIMARY KEY,
     slow_mode_secs INTEGER NOT NULL,
     read_only INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS word_filter (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    spec TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS mutes (
     user_id INTEGER PRIMARY KEY,
@@ -322,5 +327,25 @@ impl ModerationStore for SqliteStore {
             ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put_word_filter(&self, filter: &FilterSpec) -> StoreResult<()> {
+        // One row of JSON: the filter is read whole at start and replaced whole on change.
+        let spec = serde_json::to_string(filter)?;
+        self.conn().execute(
+            "INSERT OR REPLACE INTO word_filter (id, spec) VALUES (1, ?1)",
+            [spec],
+        )?;
+        Ok(())
+    }
+
+    fn word_filter(&self) -> StoreResult<Option<FilterSpec>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT spec FROM word_filter WHERE id = 1")?;
+        let mut rows = stmt.query([])?;
+        match rows.next()? {
+            Some(row) => Ok(Some(serde_json::from_str(&row.get::<_, String>(0)?)?)),
+            None => Ok(None),
+        }
     }
 }

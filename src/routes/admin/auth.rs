@@ -79,6 +79,21 @@ impl FromRequestParts<AppState> for Moderator {
     }
 }
 
+/// The moderator the request's cookie names, if it is good: the chat socket asks, so a
+/// moderator may write in a read-only room. The cookie only comes with `/admin` paths, so
+/// the page opens its socket on `/admin/ws`. A bad cookie there is no failed sign-in: the
+/// socket goes on as the user's.
+pub fn from_cookie(state: &AppState, jar: &SignedCookieJar) -> Option<ModeratorName> {
+    let cookie = jar.get(COOKIE_NAME)?;
+    match verify_cookie(&state.moderation, cookie.value(), time::now_ms()) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check a moderator cookie on a socket");
+            None
+        }
+    }
+}
+
 fn throttled(moderation: &Moderation, client: std::net::IpAddr, now: Instant) -> Result<()> {
     moderation
         .failures
@@ -209,6 +224,10 @@ mod tests {
                 max_room_settings: 10,
                 audit_max_entries: 10,
                 auth_failures_per_minute: 10.0,
+                word_filter: crate::moderation::words::FilterLimits {
+                    max_words: 10,
+                    max_word_chars: 10,
+                },
             },
         )
         .unwrap();

@@ -1,4 +1,4 @@
-//! `/admin/session` and `/admin/api/*`: the moderators' JSON API.
+//! `/admin` (the moderators' page), `/admin/session` and `/admin/api/*`: the moderators' JSON API.
 //!
 //! Every `/admin/api/*` handler takes a `Moderator`, so nothing there runs for anyone else.
 //! Bodies are capped at `MAX_BODY` bytes and every list is a page of at most `MAX_PAGE`.
@@ -7,8 +7,10 @@ mod audit;
 pub mod auth;
 mod bans;
 mod messages;
+mod page;
 mod rooms;
 mod users;
+mod word_filter;
 
 use axum::{
     Json, Router,
@@ -24,14 +26,21 @@ use crate::{error::ApiError, moderation::store::StoreError, state::AppState};
 const MAX_BODY: usize = 4096;
 
 /// Items a page holds unless `limit` asks for fewer.
-const DEFAULT_PAGE: usize = 50;
+pub const DEFAULT_PAGE: usize = 50;
 
 /// The most items one page holds, whatever `limit` asks.
 pub const MAX_PAGE: usize = 200;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin/session", post(auth::sign_in).delete(auth::sign_out))
+        .route("/admin", get(page::get))
+        .route(
+            "/admin/session",
+            post(auth::sign_in).delete(auth::sign_out).get(page::who),
+        )
+        // The chat socket, for a moderator's page: the moderator cookie comes with `/admin`
+        // paths only, and the socket checks it (a read-only room takes their messages).
+        .route("/admin/ws", get(crate::routes::socket::socket_or_not_found))
         .route("/admin/api/me", get(auth::me))
         .route("/admin/api/audit", get(audit::list))
         .route("/admin/api/users/{id}/kick", post(users::kick))
@@ -40,6 +49,7 @@ pub fn router() -> Router<AppState> {
             post(users::mute).delete(users::unmute),
         )
         .route("/admin/api/mutes", get(users::mutes))
+        .route("/admin/api/rooms", get(rooms::list))
         .route("/admin/api/rooms/{room}", put(rooms::put).get(rooms::get))
         .route(
             "/admin/api/rooms/{room}/messages/{id}",
@@ -49,6 +59,11 @@ pub fn router() -> Router<AppState> {
         .route("/admin/api/bans", post(bans::create).get(bans::list))
         .route("/admin/api/bans/{id}", delete(bans::remove))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // Its own bound, from the flags: a list of words is larger than any other body here.
+        .route(
+            "/admin/api/word-filter",
+            put(word_filter::put).get(word_filter::get),
+        )
 }
 
 /// A JSON body, refused with the API's error shape (and 413 past `MAX_BODY`).

@@ -7,7 +7,9 @@ mod bans;
 mod cli;
 mod kick;
 mod mute;
+mod page;
 mod rooms;
+mod word_filter;
 
 use std::{path::Path, process::Command};
 

@@ -29,6 +29,7 @@ use crate::moderation::{
     name::ModeratorName,
     rooms::RoomSettings,
     token::TokenHash,
+    words::FilterSpec,
 };
 
 pub const CHANNEL: &str = "passerby:moderation:changes";
@@ -40,6 +41,7 @@ const BAN_IDS: &str = "passerby:moderation:bans:next";
 const MUTES: &str = "passerby:moderation:mutes";
 const MUTES_UNTIL: &str = "passerby:moderation:mutes:until";
 const ROOMS: &str = "passerby:moderation:rooms";
+const WORD_FILTER: &str = "passerby:moderation:word-filter";
 
 /// How long a call may wait on Redis: past it the API answers 503 rather than hang.
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -360,6 +362,27 @@ impl ModerationStore for RedisStore {
             .into_iter()
             .filter_map(|(room, json)| Some((room, decode("room setting", &json)?)))
             .collect())
+    }
+
+    fn put_word_filter(&self, filter: &FilterSpec) -> StoreResult<()> {
+        let json = serde_json::to_string(filter)?;
+        let message = self.message(Change::WordFilter {
+            filter: filter.clone(),
+        })?;
+        self.run(|c| {
+            redis::pipe()
+                .atomic()
+                .set(WORD_FILTER, json)
+                .ignore()
+                .publish(CHANNEL, message)
+                .ignore()
+                .query::<()>(c)
+        })
+    }
+
+    fn word_filter(&self) -> StoreResult<Option<FilterSpec>> {
+        let json: Option<String> = self.run(|c| redis::cmd("GET").arg(WORD_FILTER).query(c))?;
+        Ok(json.map(|json| serde_json::from_str(&json)).transpose()?)
     }
 
     fn announce(&self, change: Change) -> StoreResult<()> {
