@@ -162,7 +162,7 @@ fn a_filter_is_stored_put_in_force_and_read_again_on_open() {
         word_filter: LIMITS,
     };
     let dir = tempfile::tempdir().unwrap();
-    let moderation = Moderation::open(dir.path(), settings).unwrap();
+    let moderation = Moderation::open(dir.path(), None, settings).unwrap();
     assert!(moderation.word_filter().is_empty());
     let spec = FilterSpec {
         words: vec!["bad".into()],
@@ -190,7 +190,7 @@ fn a_filter_is_stored_put_in_force_and_read_again_on_open() {
     );
     drop(moderation);
 
-    let reopened = Moderation::open(dir.path(), settings).unwrap();
+    let reopened = Moderation::open(dir.path(), None, settings).unwrap();
     assert_eq!(reopened.word_filter().spec(), &spec);
     drop(reopened);
     let smaller = Settings {
@@ -200,6 +200,6 @@ fn a_filter_is_stored_put_in_force_and_read_again_on_open() {
         },
         ..settings
     };
-    let refused = Moderation::open(dir.path(), smaller).unwrap_err();
+    let refused = Moderation::open(dir.path(), None, smaller).unwrap_err();
     assert!(refused.to_string().contains("word filter"), "{refused}");
 }
