@@ -2,6 +2,7 @@
 
 mod deletion;
 mod moderation;
+mod moderation_store;
 mod presence;
 mod queue;
 mod sessions;
