@@ -10,7 +10,7 @@ $(function () {
   var lang = document.documentElement.lang || 'zh-CN';
   var t = {};
   $.each(['lift', 'unmute', 'forever', 'nothing', 'done', 'failed', 'online-count', 'read-only',
-    'slow', 'bad-token', 'kick', 'mute', 'ban'], function (_, key) {
+    'slow', 'bad-token', 'kick', 'mute', 'ban', 'word-filter'], function (_, key) {
     t[key] = $admin.attr('data-t-' + key) || key;
   });
 
@@ -131,7 +131,16 @@ $(function () {
     });
   }
 
+  // The filter in force, one word per line, as the server normalized it.
+  function loadFilter() {
+    return api('get', '/admin/api/word-filter').done(function (spec) {
+      $('#filter-words').val(((spec && spec.words) || []).join('\n'));
+      $('#filter-mode').val((spec && spec.mode) || 'mask');
+    });
+  }
+
   function loadAll() {
+    loadFilter();
     loadRooms(false);
     loadBans(false);
     loadMutes(false);
@@ -224,6 +233,17 @@ $(function () {
       loadRooms(false);
       loadAudit(false);
     }).fail(failed);
+  });
+
+  $('#filter-form').on('submit', function (e) {
+    e.preventDefault();
+    var words = $.grep(String($('#filter-words').val()).split('\n'), function (w) { return w.trim() !== ''; });
+    api('put', '/admin/api/word-filter', { words: words, mode: $('#filter-mode').val() })
+      .done(function (spec) {
+        say(fill(t.done, { name: t['word-filter'] }));
+        $('#filter-words').val(spec.words.join('\n'));
+        loadAudit(false);
+      }).fail(failed);
   });
 
   $('#bans').on('click', 'button.lift', function () {

@@ -155,6 +155,17 @@ describe('moderating from the pages', () => {
     await spammer.page.reload();
     await spammer.page.locator('#status[data-state="online"]').waitFor();
 
+    // The word filter, set on the page: a full-width word masks the plain one in a message.
+    await mod.fill('#filter-words', 'ＳＰＡＭ');
+    await mod.selectOption('#filter-mode', 'mask');
+    await mod.click('#filter-save');
+    await mod.locator('#audit tr', { has: mod.locator('td', { hasText: /^word_filter$/ }) }).first().waitFor();
+    await send(spammer.page, 'buy spam now');
+    await spammer.page.locator('#log .msg .bubble', { hasText: 'buy **** now' }).waitFor();
+    // The page shows the filter in force when it loads.
+    await mod.reload();
+    await eventually('the filter shown again', () => mod.inputValue('#filter-words'), (v) => v === 'ＳＰＡＭ');
+
     await mod.click('#signout');
     await mod.locator('#signed-out').waitFor();
     const who = await mod.evaluate(() => fetch('/admin/session').then((r) => r.json()));
