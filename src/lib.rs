@@ -13,6 +13,7 @@ pub mod i18n;
 pub mod log_sample;
 pub mod metrics;
 pub mod moderation;
+pub mod pubsub;
 pub mod routes;
 pub mod server;
 pub mod sessions;

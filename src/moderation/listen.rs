@@ -5,74 +5,52 @@
 //! While Redis is away the checks go on with the last state heard: a ban made elsewhere then
 //! takes effect here once the subscription is back.
 
-use std::{sync::Arc, time::Duration};
-
-use futures_util::StreamExt;
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
 
 use super::{Moderation, change::Published, store::CHANNEL};
-use crate::chat::Engine;
+use crate::{
+    chat::Engine,
+    pubsub::{Listener, Topic},
+};
 
-pub(super) async fn subscribe(
-    client: &redis::Client,
-) -> redis::RedisResult<redis::aio::PubSubStream> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(CHANNEL).await?;
-    Ok(pubsub.into_on_message())
+pub(super) const TOPIC: Topic = Topic::Channel(CHANNEL);
+
+/// Applies the other instances' changes here; after a lost subscription, reloads everything.
+pub(super) struct Changes {
+    pub moderation: Arc<Moderation>,
+    pub engine: Arc<Engine>,
 }
 
-pub(super) async fn keep_subscribed(
-    moderation: Arc<Moderation>,
-    engine: Arc<Engine>,
-    client: redis::Client,
-    mut messages: redis::aio::PubSubStream,
-    stop: CancellationToken,
-) {
-    loop {
-        loop {
-            let message = tokio::select! {
-                () = stop.cancelled() => return,
-                message = messages.next() => message,
-            };
-            let Some(message) = message else { break };
-            let published: Published = match serde_json::from_slice(message.get_payload_bytes()) {
-                Ok(published) => published,
-                Err(e) => {
-                    tracing::warn!(error = %e, "unreadable moderation change from Redis");
-                    continue;
-                }
-            };
-            if published.from != moderation.instance {
-                moderation.apply(published.change, &engine);
+impl Listener for Changes {
+    fn heard(&mut self, message: &redis::Msg) {
+        let published: Published = match serde_json::from_slice(message.get_payload_bytes()) {
+            Ok(published) => published,
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable moderation change from Redis");
+                return;
             }
+        };
+        if published.from != self.moderation.instance {
+            self.moderation.apply(published.change, &self.engine);
         }
-        tracing::error!("lost the Redis subscription to moderation changes; subscribing again");
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+    }
+
+    /// Applying a change twice does nothing more, so one heard again after the reload is
+    /// harmless; a reload that failed leaves this instance behind, so it subscribes again.
+    async fn caught_up(&mut self) -> bool {
+        let (moderation, engine) = (self.moderation.clone(), self.engine.clone());
+        match tokio::task::spawn_blocking(move || moderation.reload(&engine)).await {
+            Ok(Ok(())) => {
+                tracing::info!("moderation reloaded from Redis");
+                true
             }
-            match subscribe(&client).await {
-                Ok(stream) => {
-                    messages = stream;
-                    // Subscribed first, then read: a change made in between is heard twice
-                    // rather than not at all, and applying one twice does nothing more.
-                    let (moderation, engine) = (moderation.clone(), engine.clone());
-                    let reloaded =
-                        tokio::task::spawn_blocking(move || moderation.reload(&engine)).await;
-                    match reloaded {
-                        Ok(Ok(())) => {
-                            tracing::info!("moderation reloaded from Redis");
-                            break;
-                        }
-                        // Subscribed but not caught up: try both again.
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "could not reload moderation from Redis")
-                        }
-                        Err(e) => tracing::warn!(error = %e, "moderation reload stopped"),
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot subscribe to moderation yet"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not reload moderation from Redis");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "moderation reload stopped");
+                false
             }
         }
     }

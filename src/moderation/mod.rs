@@ -42,7 +42,7 @@ use name::ModeratorName;
 use rooms::{RoomRefusal, RoomSettings, Rooms};
 use store::{ModerationStore, RedisStore, SqliteStore, StoreError};
 
-use crate::chat::Engine;
+use crate::{chat::Engine, pubsub};
 use token::TokenHash;
 use words::{FilterError, FilterLimits, FilterSpec, WordFilter};
 
@@ -148,14 +148,19 @@ impl Moderation {
         let Some(client) = self.redis.clone() else {
             return Ok(());
         };
-        let messages = listen::subscribe(&client)
+        let messages = pubsub::subscribe(&client, listen::TOPIC)
             .await
             .context("subscribing to moderation changes in Redis")?;
-        tokio::spawn(listen::keep_subscribed(
-            self.clone(),
+        let changes = listen::Changes {
+            moderation: self.clone(),
             engine,
+        };
+        tokio::spawn(pubsub::keep_subscribed(
             client,
+            listen::TOPIC,
+            "moderation changes",
             messages,
+            changes,
             stop,
         ));
         Ok(())

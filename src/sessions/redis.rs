@@ -5,7 +5,6 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use futures_util::StreamExt;
 use redis::{
     Script,
     aio::{ConnectionManager, ConnectionManagerConfig},
@@ -16,6 +15,7 @@ use super::{RevokeError, SIGNED_OUT};
 use crate::{
     auth::SessionId,
     chat::{Engine, protocol::close},
+    pubsub::{self, Listener, Topic},
 };
 
 const KEY: &str = "passerby:sessions:revoked";
@@ -59,15 +59,20 @@ impl Revoked {
             .with_context(|| format!("cannot reach Redis at {url}"))?;
         // Subscribed before the server serves: a sign-out on another instance from then on
         // reaches this one's sockets.
-        let messages = subscribe(&client)
+        let messages = pubsub::subscribe(&client, TOPIC)
             .await
             .context("subscribing to sign-outs in Redis")?;
         let stop = stop.child_token();
-        tokio::spawn(keep_subscribed(
-            client,
-            conn.clone(),
+        let sign_outs = SignOuts {
+            conn: conn.clone(),
             engine,
+        };
+        tokio::spawn(pubsub::keep_subscribed(
+            client,
+            TOPIC,
+            "sign-outs",
             messages,
+            sign_outs,
             stop.clone(),
         ));
         Ok(Revoked {
@@ -120,55 +125,33 @@ impl Revoked {
     }
 }
 
-async fn subscribe(client: &redis::Client) -> redis::RedisResult<redis::aio::PubSubStream> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(CHANNEL).await?;
-    Ok(pubsub.into_on_message())
+const TOPIC: Topic = Topic::Channel(CHANNEL);
+
+/// Closes the sockets of every session signed out anywhere; after a lost subscription, asks
+/// Redis about the sessions with sockets here, since a sign-out published meanwhile was missed.
+struct SignOuts {
+    conn: ConnectionManager,
+    engine: Arc<Engine>,
 }
 
-/// Closes the sockets of every session signed out anywhere; after a lost subscription,
-/// subscribes again and asks Redis about the sessions with sockets here, since a sign-out
-/// published meanwhile was missed.
-async fn keep_subscribed(
-    client: redis::Client,
-    mut conn: ConnectionManager,
-    engine: Arc<Engine>,
-    mut messages: redis::aio::PubSubStream,
-    stop: CancellationToken,
-) {
-    loop {
-        loop {
-            let message = tokio::select! {
-                () = stop.cancelled() => return,
-                message = messages.next() => message,
-            };
-            let Some(message) = message else { break };
-            let Some(id) = std::str::from_utf8(message.get_payload_bytes())
-                .ok()
-                .and_then(SessionId::parse)
-            else {
-                tracing::warn!("unreadable sign-out from Redis");
-                continue;
-            };
-            engine.close_session(&id, close::INVALID_USER, SIGNED_OUT);
+impl Listener for SignOuts {
+    fn heard(&mut self, message: &redis::Msg) {
+        let Some(id) = std::str::from_utf8(message.get_payload_bytes())
+            .ok()
+            .and_then(SessionId::parse)
+        else {
+            tracing::warn!("unreadable sign-out from Redis");
+            return;
+        };
+        self.engine
+            .close_session(&id, close::INVALID_USER, SIGNED_OUT);
+    }
+
+    async fn caught_up(&mut self) -> bool {
+        if let Err(e) = catch_up(&mut self.conn, &self.engine).await {
+            tracing::warn!(error = %e, "could not catch up on sign-outs");
         }
-        tracing::error!("lost the Redis subscription to sign-outs; subscribing again");
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_millis(250)) => {}
-            }
-            match subscribe(&client).await {
-                Ok(stream) => {
-                    messages = stream;
-                    if let Err(e) = catch_up(&mut conn, &engine).await {
-                        tracing::warn!(error = %e, "could not catch up on sign-outs");
-                    }
-                    break;
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot subscribe to sign-outs yet"),
-            }
-        }
+        true
     }
 }
 

@@ -39,7 +39,7 @@ use self::{
     heartbeat::Heartbeat,
     queue::Jobs,
     state::{Epoch, Seen},
-    subscriber::{keep_subscribed, subscribe},
+    subscriber::FanOut,
     wire::{Pieces, Scripts},
     worker::{Job, Worker},
 };
@@ -54,6 +54,7 @@ use crate::{
         room::RoomName,
         text::ChatText,
     },
+    pubsub,
 };
 
 /// How the engine reaches Redis and how long a dead instance may look alive.
@@ -136,15 +137,21 @@ impl RedisLog {
         let scripts = Arc::new(Scripts::load());
         let stop = CancellationToken::new();
         // Subscribed before any socket joins, so no event of theirs is missed.
-        let subscribed = subscribe(&client)
+        let subscribed = pubsub::subscribe(&client, subscriber::TOPIC)
             .await
             .with_context(|| format!("cannot subscribe at {}", settings.url))?;
-        tokio::spawn(keep_subscribed(
+        let fan_out = FanOut {
+            conn: conn.clone(),
+            hub: hub.clone(),
+            seen: seen.clone(),
+        };
+        let what = "chat events";
+        tokio::spawn(pubsub::keep_subscribed(
             client,
-            conn.clone(),
-            hub.clone(),
-            seen.clone(),
+            subscriber::TOPIC,
+            what,
             subscribed,
+            fan_out,
             stop.clone(),
         ));
         let mut heartbeat = Heartbeat {

@@ -1,11 +1,9 @@
 //! The subscription to every room: fans out what Redis publishes to this instance's
 //! sockets, and after a lost subscription catches up from the streams.
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, sync::Arc};
 
-use futures_util::StreamExt;
 use redis::{aio::ConnectionManager, streams::StreamRangeReply};
-use tokio_util::sync::CancellationToken;
 
 use super::{
     state::Seen,
@@ -14,57 +12,36 @@ use super::{
         stream_key, text_frame,
     },
 };
-use crate::chat::{hub::Hub, log::Event, room::RoomName};
+use crate::{
+    chat::{hub::Hub, log::Event, room::RoomName},
+    pubsub::{Listener, Topic},
+};
 
-pub(super) async fn subscribe(
-    client: &redis::Client,
-) -> redis::RedisResult<redis::aio::PubSubStream> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.psubscribe(CHANNELS).await?;
-    Ok(pubsub.into_on_message())
+/// The subscription to every room's channel.
+pub(super) const TOPIC: Topic = Topic::Pattern(CHANNELS);
+
+/// Fans out what Redis publishes to this instance's sockets.
+pub(super) struct FanOut {
+    pub conn: ConnectionManager,
+    pub hub: Arc<Hub>,
+    pub seen: Arc<Seen>,
 }
 
-/// Fans out what Redis publishes; when the subscription drops, subscribes again.
-pub(super) async fn keep_subscribed(
-    client: redis::Client,
-    mut conn: ConnectionManager,
-    hub: Arc<Hub>,
-    seen: Arc<Seen>,
-    mut messages: redis::aio::PubSubStream,
-    stop: CancellationToken,
-) {
-    loop {
-        loop {
-            let message = tokio::select! {
-                () = stop.cancelled() => return,
-                message = messages.next() => message,
-            };
-            let Some(message) = message else { break };
-            fan_out(
-                &hub,
-                &seen,
-                message.get_channel_name(),
-                message.get_payload_bytes(),
-            );
+impl Listener for FanOut {
+    fn heard(&mut self, message: &redis::Msg) {
+        fan_out(
+            &self.hub,
+            &self.seen,
+            message.get_channel_name(),
+            message.get_payload_bytes(),
+        );
+    }
+
+    async fn caught_up(&mut self) -> bool {
+        if let Err(e) = catch_up(&mut self.conn, &self.hub, &self.seen).await {
+            tracing::warn!(error = %e, "could not catch up from Redis");
         }
-        tracing::error!("lost the Redis subscription; subscribing again");
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_millis(250)) => {}
-            }
-            match subscribe(&client).await {
-                Ok(stream) => {
-                    tracing::info!("subscribed to Redis again");
-                    messages = stream;
-                    if let Err(e) = catch_up(&mut conn, &hub, &seen).await {
-                        tracing::warn!(error = %e, "could not catch up from Redis");
-                    }
-                    break;
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot subscribe to Redis yet"),
-            }
-        }
+        true
     }
 }
 
