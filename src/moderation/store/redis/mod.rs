@@ -127,6 +127,46 @@ impl RedisStore {
     }
 
     /// Ids of the entries of `zset` that ended by `now_ms`.
+    /// Removes one timed entry (a ban by id, a mute by user) from its hash and its index by
+    /// end, and publishes `change`, in one transaction; whether it was there.
+    fn remove_timed(
+        &self,
+        (hash, until): (&str, &str),
+        key: impl redis::ToRedisArgs + Copy,
+        change: Change,
+    ) -> StoreResult<bool> {
+        let message = self.message(change)?;
+        let (removed,): (u32,) = self.run(|c| {
+            redis::pipe()
+                .atomic()
+                .hdel(hash, key)
+                .zrem(until, key)
+                .ignore()
+                .publish(CHANNEL, message)
+                .ignore()
+                .query(c)
+        })?;
+        Ok(removed > 0)
+    }
+
+    /// Forgets timed entries that ended, found while reading them all.
+    fn forget_ended<K: redis::ToRedisArgs>(
+        &self,
+        (hash, until): (&str, &str),
+        keys: &[K],
+    ) -> StoreResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.run(|c| {
+            redis::pipe()
+                .atomic()
+                .hdel(hash, keys)
+                .zrem(until, keys)
+                .query::<()>(c)
+        })
+    }
+
     fn ended(c: &mut Connection, zset: &str, now_ms: i64) -> redis::RedisResult<Vec<String>> {
         redis::cmd("ZRANGEBYSCORE")
             .arg(zset)
@@ -252,18 +292,7 @@ impl ModerationStore for RedisStore {
     }
 
     fn remove_ban(&self, id: i64) -> StoreResult<bool> {
-        let message = self.message(Change::Unban { id })?;
-        let (removed,): (u32,) = self.run(|c| {
-            redis::pipe()
-                .atomic()
-                .hdel(BANS, id)
-                .zrem(BANS_UNTIL, id)
-                .ignore()
-                .publish(CHANNEL, message)
-                .ignore()
-                .query(c)
-        })?;
-        Ok(removed > 0)
+        self.remove_timed((BANS, BANS_UNTIL), id, Change::Unban { id })
     }
 
     fn bans(&self, now_ms: i64) -> StoreResult<Vec<Ban>> {
@@ -272,16 +301,8 @@ impl ModerationStore for RedisStore {
             .iter()
             .filter_map(|(_, json)| decode::<Ban>("ban", json))
             .partition(|b| b.in_force(now_ms));
-        if !ended.is_empty() {
-            let ids: Vec<i64> = ended.iter().map(|b| b.id).collect();
-            self.run(|c| {
-                redis::pipe()
-                    .atomic()
-                    .hdel(BANS, &ids)
-                    .zrem(BANS_UNTIL, &ids)
-                    .query::<()>(c)
-            })?;
-        }
+        let ids: Vec<i64> = ended.iter().map(|b| b.id).collect();
+        self.forget_ended((BANS, BANS_UNTIL), &ids)?;
         Ok(bans)
     }
 
@@ -304,18 +325,7 @@ impl ModerationStore for RedisStore {
     }
 
     fn remove_mute(&self, user: u64) -> StoreResult<bool> {
-        let message = self.message(Change::Unmute { user })?;
-        let (removed,): (u32,) = self.run(|c| {
-            redis::pipe()
-                .atomic()
-                .hdel(MUTES, user)
-                .zrem(MUTES_UNTIL, user)
-                .ignore()
-                .publish(CHANNEL, message)
-                .ignore()
-                .query(c)
-        })?;
-        Ok(removed > 0)
+        self.remove_timed((MUTES, MUTES_UNTIL), user, Change::Unmute { user })
     }
 
     fn mutes(&self, now_ms: i64) -> StoreResult<Vec<Mute>> {
@@ -324,16 +334,8 @@ impl ModerationStore for RedisStore {
             .iter()
             .filter_map(|(_, json)| decode::<Mute>("mute", json))
             .partition(|m| m.until > now_ms);
-        if !ended.is_empty() {
-            let users: Vec<u64> = ended.iter().map(|m| m.user).collect();
-            self.run(|c| {
-                redis::pipe()
-                    .atomic()
-                    .hdel(MUTES, &users)
-                    .zrem(MUTES_UNTIL, &users)
-                    .query::<()>(c)
-            })?;
-        }
+        let users: Vec<u64> = ended.iter().map(|m| m.user).collect();
+        self.forget_ended((MUTES, MUTES_UNTIL), &users)?;
         Ok(mutes)
     }
 
