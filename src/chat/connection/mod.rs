@@ -4,16 +4,17 @@
 //! There is no timer per socket; the server rings every outbox once per ping interval.
 
 use std::{
-    borrow::Cow,
     future::poll_fn,
     net::IpAddr,
     task::{Context, Poll},
     time::{Duration, Instant},
 };
 
+mod end;
 mod replies;
 mod slow;
 
+use end::{End, FELL_BEHIND, WRITE_TIMED_OUT};
 use slow::Slow;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -61,21 +62,6 @@ pub struct Settings {
 
 /// A client that stops reading blocks our writes, and one that reads too slowly falls behind;
 /// each way of noticing counts as a slow reader.
-const WRITE_TIMED_OUT: &str = "write timed out";
-const OVERFLOWED: &str = "too slow: outbound queue overflowed";
-const FELL_BEHIND: &str = "too slow: could not keep up";
-
-/// How a connection ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum End {
-    /// The TCP connection ended or broke: nothing more can be sent.
-    Gone,
-    /// The client sent a close frame, which we answer.
-    ClientClosed(Option<u16>),
-    /// We close, with this code.
-    Close(u16, Cow<'static, str>),
-}
-
 /// Who writes on a socket: the user's sign-in, and whether the socket came with a good
 /// moderator cookie (a moderator writes in read-only and slow rooms too).
 #[derive(Debug)]
@@ -175,29 +161,7 @@ pub async fn run<T>(
         mut socket, member, ..
     } = conn;
     state.engine.leave(member).await;
-    match end {
-        End::Gone => tracing::info!(user = user.id, %client, "connection lost"),
-        End::ClientClosed(code) => {
-            tracing::info!(user = user.id, %client, code, "closed by client");
-            socket.answer_close(code, CLOSE_GRACE).await;
-        }
-        End::Close(code, reason) => {
-            if code == close::POLICY
-                && matches!(reason.as_ref(), OVERFLOWED | WRITE_TIMED_OUT | FELL_BEHIND)
-            {
-                state.metrics.slow_readers.inc();
-            }
-            if let Some(reject) = Reject::for_close_code(code) {
-                state.metrics.reject(reject);
-            }
-            tracing::info!(user = user.id, %client, code, %reason, "closed by server");
-            if code == close::POLICY {
-                // A slow reader: what it has not taken by now it will not get.
-                socket.discard_queued();
-            }
-            socket.close(code, &reason, CLOSE_GRACE).await;
-        }
-    }
+    end.close(&mut socket, state, user.id, client).await;
 }
 
 struct Connection<'a, T> {
@@ -240,7 +204,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
             };
             let news = self.outbox.poll_news(cx, self.socket.queue_mut(), flushed);
             match news.signal {
-                Some(Signal::Overflowed) => return Poll::Ready(slow_reader()),
+                Some(Signal::Overflowed) => return Poll::Ready(End::slow_reader()),
                 Some(Signal::Close(code, reason)) => return Poll::Ready(End::Close(code, reason)),
                 None => {}
             }
@@ -409,8 +373,4 @@ impl<T> Connection<'_, T> {
         }
         self.chats.clear();
     }
-}
-
-fn slow_reader() -> End {
-    End::Close(close::POLICY, OVERFLOWED.into())
 }

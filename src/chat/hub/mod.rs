@@ -15,6 +15,7 @@
 //! Each socket also knows the sign-in (`SessionId`) it came with, indexed in
 //! `State::sessions`, so signing out closes that browser's tabs and no one else's.
 
+mod close;
 mod listing;
 mod socket;
 mod stamp;
@@ -32,8 +33,8 @@ use std::{
 use super::{
     Membership,
     log::{Entry, Event, Visibility},
-    outbox::{Outbox, Signal},
-    protocol::{Chunk, EventData, EventKind, ServerEvent, close, now_ms},
+    outbox::Outbox,
+    protocol::{Chunk, EventData, EventKind, ServerEvent, now_ms},
     room::RoomName,
 };
 use crate::auth::{SessionId, User};
@@ -55,20 +56,6 @@ struct State {
     users: HashMap<u64, HashMap<u64, RoomName>>,
     /// Each sign-in's sockets here, with the room each is in: a sign-out closes them.
     sessions: HashMap<SessionId, HashMap<u64, RoomName>>,
-}
-
-impl State {
-    /// Signals each of `sockets` (an index's entry: socket id → room) to close.
-    fn close(&self, sockets: Option<&HashMap<u64, RoomName>>, code: u16, reason: &str) -> usize {
-        let sockets = sockets.into_iter().flatten();
-        sockets
-            .filter_map(|(socket, room)| self.rooms.get(room)?.sockets.get(socket))
-            .map(|socket| {
-                let reason = reason.to_owned().into();
-                socket.outbox.signal(Signal::Close(code, reason));
-            })
-            .count()
-    }
 }
 
 /// One room's sockets on this instance.
@@ -316,15 +303,6 @@ impl Hub {
         true
     }
 
-    /// Asks every socket of `user` here to close with `code` and `reason` (cut to what a close
-    /// frame holds); returns how many. Found through the per-user index, so it costs that
-    /// user's sockets only.
-    pub fn close_user(&self, user: u64, code: u16, reason: &str) -> usize {
-        let reason = close::fit_reason(reason);
-        let state = self.lock();
-        state.close(state.users.get(&user), code, reason)
-    }
-
     /// Runs `f` on every socket's outbox here (ticks, shutdown).
     pub fn for_each_outbox(&self, f: impl Fn(&Outbox)) {
         for members in self.lock().rooms.values() {
@@ -333,18 +311,6 @@ impl Hub {
                 .values()
                 .for_each(|socket| f(&socket.outbox));
         }
-    }
-
-    /// Tells every socket of one sign-in here to close with `code` and `reason` (its task
-    /// closes it and leaves); returns how many were told.
-    pub fn close_session(&self, session: &SessionId, code: u16, reason: &'static str) -> usize {
-        let state = self.lock();
-        state.close(state.sessions.get(session), code, reason)
-    }
-
-    /// The sign-ins with a socket here (a catch-up after a lost subscription checks them).
-    pub fn sessions(&self) -> Vec<SessionId> {
-        self.lock().sessions.keys().copied().collect()
     }
 
     /// Users with a socket in the room here.

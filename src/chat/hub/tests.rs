@@ -6,7 +6,10 @@ use std::{
 use super::*;
 use crate::{
     auth::UserName,
-    chat::protocol::{Frame, ServerEvent},
+    chat::{
+        outbox::Signal,
+        protocol::{Frame, ServerEvent},
+    },
     ws::frame,
 };
 

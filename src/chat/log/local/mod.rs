@@ -9,6 +9,7 @@
 //! once; the hub carries it to the two users' sockets in other rooms (see `chat::hub`).
 
 mod delete;
+mod events;
 mod memory;
 #[cfg(test)]
 mod rooms_tests;
@@ -39,6 +40,7 @@ use crate::{
         text::ChatText,
     },
 };
+use events::{kept, presence_counted, take_ids};
 use memory::Memory;
 use sqlite::Sqlite;
 pub use sqlite::Storage;
@@ -166,47 +168,6 @@ impl<K: Keeper> LocalLog<K> {
     /// A `join` or `left`: for the whole room, with its count of users here.
     fn presence(&self, id: u64, kind: EventKind, room: &RoomName, user: &User) -> Kept {
         presence_counted(id, kind, user, self.hub.online(room))
-    }
-}
-
-/// Takes the room's next `n` ids and returns the first. Checked: ids that wrapped would
-/// repeat ones clients already hold, so a room that runs out refuses instead.
-fn take_ids(last_id: &mut u64, n: u64) -> Result<u64, EngineError> {
-    let last = last_id.checked_add(n).ok_or(EngineError::IdsExhausted)?;
-    let first = *last_id + 1;
-    *last_id = last;
-    Ok(first)
-}
-
-/// A `join` or `left` with the count of users it leaves in the room.
-fn presence_counted(id: u64, kind: EventKind, user: &User, count: usize) -> Kept {
-    let text = match kind {
-        EventKind::Join => format!("{} joined.", user.name),
-        _ => format!("{} is left.", user.name),
-    };
-    kept(id, kind, user, EventData::Text(&text), Some(count))
-}
-
-/// A room event with its id, serialized once for every recipient.
-fn kept(id: u64, kind: EventKind, user: &User, data: EventData<'_>, count: Option<usize>) -> Kept {
-    let time = now_ms();
-    let frame = ServerEvent {
-        id,
-        kind,
-        user,
-        data,
-        time,
-        count,
-    }
-    .to_frame();
-    Kept {
-        event: Event {
-            id,
-            visible: Visibility::Room,
-            frame,
-        },
-        time,
-        kind,
     }
 }
 
