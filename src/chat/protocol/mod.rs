@@ -103,8 +103,13 @@ pub struct ServerEvent<'a> {
 
 impl ServerEvent<'_> {
     pub fn to_frame(&self) -> Frame {
-        frame::text(|buf| serde_json::to_writer(buf, self).expect("events always serialize"))
+        event_frame(self)
     }
+}
+
+/// An event serialized once into its text frame: every event type's `to_frame`.
+fn event_frame(event: &impl Serialize) -> Frame {
+    frame::text(|buf| serde_json::to_writer(buf, event).expect("events always serialize"))
 }
 
 /// A `private` event: the seed's shape plus `to`, the recipient. `user` is the sender.
@@ -121,7 +126,7 @@ pub struct PrivateEvent<'a> {
 
 impl PrivateEvent<'_> {
     pub fn to_frame(&self) -> Frame {
-        frame::text(|buf| serde_json::to_writer(buf, self).expect("events always serialize"))
+        event_frame(self)
     }
 }
 
@@ -158,7 +163,7 @@ impl<'a> DeleteData<'a> {
 
 impl DeleteEvent<'_> {
     pub fn to_frame(&self) -> Frame {
-        frame::text(|buf| serde_json::to_writer(buf, self).expect("events always serialize"))
+        event_frame(self)
     }
 }
 
@@ -201,7 +206,7 @@ pub struct HistoryEvent<'a> {
 
 impl HistoryEvent<'_> {
     pub fn to_frame(&self) -> Frame {
-        frame::text(|buf| serde_json::to_writer(buf, self).expect("events always serialize"))
+        event_frame(self)
     }
 }
 
