@@ -115,6 +115,13 @@ impl TestApp {
         cookie_pair(&response).expect("sign-in sets the cookie")
     }
 
+    /// The page `GET /ws` serves to the holder of `cookie`.
+    pub async fn page(&self, cookie: &str) -> String {
+        let response = self.http.get(self.url("/ws")).header("cookie", cookie);
+        let response = response.send().await.expect("page request");
+        response.text().await.expect("the page")
+    }
+
     /// Signs in and opens a socket, which has received its `join`, `list` and `history`.
     pub async fn join(&self, name: &str) -> (Client, Value) {
         let cookie = self.sign_in(name).await;

@@ -350,16 +350,7 @@ async fn the_page_is_chinese_by_default_and_english_when_the_browser_prefers_it(
 async fn a_signed_in_visitor_gets_the_room_view_at_once() {
     let app = spawn_app().await;
     let cookie = app.sign_in("<b>Eve</b>").await;
-    let html = app
-        .http
-        .get(app.url("/ws"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&cookie).await;
     assert!(
         html.contains(r#"data-signed-in="&#60;b&#62;Eve&#60;/b&#62;""#),
         "escaped"

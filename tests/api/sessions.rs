@@ -11,12 +11,11 @@ use passerby::{
     auth::{self, Session, SessionId, User, UserName},
     config::Config,
 };
-use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
 use crate::{
     helpers::{Client, TestApp, spawn_in},
-    upload::{PNG, uploaded},
+    upload::{PNG, file, upload, uploaded},
 };
 
 /// The most a sign-out may take to close the session's other tabs.
@@ -65,33 +64,12 @@ pub async fn sign_out(app: &TestApp, cookie: &str) -> reqwest::Response {
 }
 
 async fn upload_status(app: &TestApp, cookie: &str) -> (u16, Value) {
-    let part = Part::bytes(PNG.to_vec())
-        .file_name("a.png")
-        .mime_str("image/png")
-        .unwrap();
-    let response = app
-        .http
-        .post(app.url("/upload"))
-        .header("cookie", cookie)
-        .multipart(Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    upload(app, Some(cookie), file(PNG, "a.png", "image/png")).await
 }
 
 /// Whom the page greets: the signed-in name, or "" for the sign-in form.
 async fn greeted_as(app: &TestApp, cookie: &str) -> String {
-    let page = app
-        .http
-        .get(app.url("/ws"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(cookie).await;
     let (_, rest) = page.split_once("data-signed-in=\"").expect("the page");
     rest.split('"').next().unwrap().to_owned()
 }

@@ -19,7 +19,7 @@ pub const PNG: &[u8] = &[
 const SVG: &[u8] = br#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>"#;
 const QUIET: Duration = Duration::from_millis(200);
 
-fn file(bytes: &[u8], name: &str, mime: &str) -> Form {
+pub fn file(bytes: &[u8], name: &str, mime: &str) -> Form {
     Form::new().part(
         "file",
         Part::bytes(bytes.to_vec())
@@ -30,7 +30,7 @@ fn file(bytes: &[u8], name: &str, mime: &str) -> Form {
 }
 
 /// Posts `form` with `cookie` (if any); the status and the JSON reply.
-async fn upload(app: &TestApp, cookie: Option<&str>, form: Form) -> (u16, Value) {
+pub async fn upload(app: &TestApp, cookie: Option<&str>, form: Form) -> (u16, Value) {
     let mut request = app.http.post(app.url("/upload")).multipart(form);
     if let Some(cookie) = cookie {
         request = request.header("Cookie", cookie);

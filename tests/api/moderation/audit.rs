@@ -1,22 +1,9 @@
 //! `GET /admin/api/audit`: every moderator action, newest first, paged and bounded.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{Moderated, spawn_moderated};
-
-async fn sign_in_page(m: &Moderated) {
-    let response = m
-        .call(
-            Method::POST,
-            "/admin/session",
-            None,
-            Some(json!({ "token": m.token })),
-            &[],
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-}
+use super::spawn_moderated;
 
 fn ids(page: &Value) -> Vec<i64> {
     page["entries"]
@@ -31,7 +18,7 @@ fn ids(page: &Value) -> Vec<i64> {
 async fn the_audit_log_lists_who_did_what_newest_first_a_page_at_a_time() {
     let m = spawn_moderated(|_| {}).await;
     for _ in 0..3 {
-        sign_in_page(&m).await;
+        m.session_cookie().await;
     }
     let (status, page) = m.api(Method::GET, "/admin/api/audit", None).await;
     assert_eq!(status, 200);
@@ -77,7 +64,7 @@ async fn the_audit_log_lists_who_did_what_newest_first_a_page_at_a_time() {
 async fn the_audit_log_keeps_only_the_newest_entries_and_survives_a_restart() {
     let m = spawn_moderated(|c| c.audit_max_entries = 2).await;
     for _ in 0..4 {
-        sign_in_page(&m).await;
+        m.session_cookie().await;
     }
     let (_, page) = m.api(Method::GET, "/admin/api/audit", None).await;
     let kept = ids(&page);

@@ -49,28 +49,12 @@ async fn a_token_opens_the_api_and_a_missing_wrong_or_removed_one_gets_401() {
 #[tokio::test]
 async fn the_session_cookie_is_strict_lasts_hours_and_dies_with_its_moderator() {
     let m = spawn_moderated(|c| c.moderator_session_hours = 3).await;
-    let wrong = m
-        .call(
-            Method::POST,
-            "/admin/session",
-            None,
-            Some(json!({"token": "pbm_nope"})),
-            &[],
-        )
-        .await;
+    let wrong = m.open_session("pbm_nope").await;
     assert_eq!(wrong.status(), 401);
     assert!(cookie_pair(&wrong).is_none());
 
     let bob = add_moderator(m.dir.path(), "bob");
-    let signed_in = m
-        .call(
-            Method::POST,
-            "/admin/session",
-            None,
-            Some(json!({ "token": bob })),
-            &[],
-        )
-        .await;
+    let signed_in = m.open_session(&bob).await;
     assert_eq!(signed_in.status(), 200);
     let set = signed_in.headers()["set-cookie"]
         .to_str()

@@ -81,6 +81,20 @@ impl Moderated {
         request.send().await.expect("API request")
     }
 
+    /// `POST /admin/session` with `token`, as the moderators' page signs in.
+    pub async fn open_session(&self, token: &str) -> reqwest::Response {
+        let body = serde_json::json!({ "token": token });
+        self.call(Method::POST, "/admin/session", None, Some(body), &[])
+            .await
+    }
+
+    /// Alice's moderator cookie, from `POST /admin/session`.
+    pub async fn session_cookie(&self) -> String {
+        let signed_in = self.open_session(&self.token).await;
+        assert_eq!(signed_in.status(), 200);
+        crate::helpers::cookie_pair(&signed_in).expect("a moderator cookie")
+    }
+
     /// A call as alice: the status and the JSON body.
     pub async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let response = self.call(method, path, Some(&self.token), body, &[]).await;

@@ -6,22 +6,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::{moderator, spawn_moderated};
-use crate::helpers::{Client, cookie_pair, still_chatting};
-
-/// Alice's moderator cookie, from `POST /admin/session`.
-async fn moderator_cookie(m: &super::Moderated) -> String {
-    let signed_in = m
-        .call(
-            Method::POST,
-            "/admin/session",
-            None,
-            Some(json!({ "token": m.token })),
-            &[],
-        )
-        .await;
-    assert_eq!(signed_in.status(), 200);
-    cookie_pair(&signed_in).expect("a moderator cookie")
-}
+use crate::helpers::{Client, still_chatting};
 
 /// A chat user's socket on `path`, with the moderator cookie too if given.
 async fn socket(m: &super::Moderated, name: &str, path: &str, moderator: Option<&str>) -> Client {
@@ -52,7 +37,7 @@ async fn a_read_only_room_takes_a_moderators_socket_and_refuses_everyone_elses()
         )
         .await;
     assert_eq!(status, 200);
-    let cookie = moderator_cookie(&m).await;
+    let cookie = m.session_cookie().await;
     let mut warden = socket(&m, "warden", "/admin/ws?room=news", Some(&cookie)).await;
     let mut reader = socket(&m, "reader", "/admin/ws?room=news", None).await;
     warden.expect("join").await;
@@ -178,7 +163,7 @@ async fn the_page_is_served_in_both_languages_with_no_inline_script() {
         }
     };
     assert_eq!(who(None).await, json!({"moderator": null}));
-    let cookie = moderator_cookie(&m).await;
+    let cookie = m.session_cookie().await;
     assert_eq!(
         who(Some(cookie.clone())).await,
         json!({"moderator": "alice"})
