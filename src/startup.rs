@@ -140,7 +140,8 @@ impl App {
                 Engine::sqlite(metrics.events.clone(), storage, rooms)?
             }
         }
-        .presence_grace(config.presence_grace_secs);
+        .presence_grace(config.presence_grace_secs)
+        .big_rooms(config.big_rooms.big_rooms());
         let engine = Arc::new(engine);
         let shutdown = CancellationToken::new();
         let sessions = match &config.redis {

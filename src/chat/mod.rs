@@ -25,6 +25,7 @@ use crate::{
     upload::UploadName,
 };
 use departures::Departures;
+pub use hub::BigRooms;
 use hub::{Departure, Hub};
 pub use log::local::Storage;
 pub use log::{DeleteError, Deleted, Deletion, Visibility, redis::RedisSettings};
@@ -153,6 +154,26 @@ impl Engine {
         self
     }
 
+    /// Above `big.threshold` users a room's `join`s and `left`s go out as one `presence` per
+    /// `big.interval`, and its `list` is a first page (see `hub::big`). Starts the task that
+    /// sends them, which ends with the hub: call within the runtime.
+    pub fn big_rooms(self, big: BigRooms) -> Self {
+        self.hub.set_big_rooms(big);
+        if big.threshold > 0 {
+            let hub = Arc::downgrade(&self.hub);
+            tokio::spawn(async move {
+                let mut clock = tokio::time::interval(big.interval);
+                clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    clock.tick().await;
+                    let Some(hub) = hub.upgrade() else { return };
+                    hub.flush_presence();
+                }
+            });
+        }
+        self
+    }
+
     /// Adds a socket to a room. The user's first socket there broadcasts `join`; then the
     /// socket's outbox receives `list`, the users online, and `history`: the recent events,
     /// or with `since` (the last id the client saw) every event after it. Live events follow
@@ -215,6 +236,11 @@ impl Engine {
     /// Sends this socket a page of the history before `before` (a `history` with `before`).
     pub fn history_page(&self, member: &Membership, before: u64) -> Result<(), EngineError> {
         self.log.page(member, before)
+    }
+
+    /// Sends this socket a page of its room's users after the cursor `after` (a `users`).
+    pub fn users(&self, member: &Membership, after: u64) -> Result<(), EngineError> {
+        self.log.users(member, after)
     }
 
     /// Sends an `error` event to this socket only, after what the log still holds for it.

@@ -7,6 +7,9 @@ use ipnet::IpNet;
 
 use crate::{routes::client_addr::parse_proxy, store::history::Retention};
 
+mod big_rooms;
+pub use big_rooms::BigRoomFlags;
+
 /// The command line: the server's flags, and optionally a command to run instead of serving.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "passerby", version, about = "A self-hosted guest chat server")]
@@ -297,6 +300,9 @@ pub struct Config {
     /// Characters in one word of the word filter; a longer word is refused with 400.
     #[arg(long, env = "PASSERBY_MAX_FILTER_WORD_CHARS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub max_filter_word_chars: u64,
+
+    #[command(flatten)]
+    pub big_rooms: BigRoomFlags,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -31,6 +31,9 @@ fn defaults_match_the_documented_contract() {
     assert_eq!(c.room_idle_secs, Duration::from_secs(300));
     assert_eq!(c.presence_grace_secs, Duration::from_secs(5));
     assert_eq!(c.history_max_presence, 200);
+    assert_eq!(c.big_rooms.big_room, 200);
+    assert_eq!(c.big_rooms.presence_interval_ms, 1000);
+    assert_eq!(c.big_rooms.list_page, 100);
     assert_eq!(c.max_rooms, 10_000);
     assert_eq!(c.room_rate, 30.0);
     assert_eq!(c.moderator_session_hours, 12);

@@ -358,6 +358,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     self.reply_error(&format!("history not read: {e}"));
                 }
             }
+            ClientCommand::Users { after } => {
+                // A page of users is bounded by --list-page, and costs a token like a page.
+                if !self.within_rate_limit() {
+                    return;
+                }
+                self.send_chats();
+                if let Err(e) = self.state.engine.users(&self.member, after) {
+                    tracing::warn!(user, error = %e, "users page not read");
+                    self.reply_error(&format!("users not read: {e}"));
+                }
+            }
         }
     }
 }

@@ -15,6 +15,9 @@
 //! Each socket also knows the sign-in (`SessionId`) it came with, indexed in
 //! `State::sessions`, so signing out closes that browser's tabs and no one else's.
 
+pub mod big;
+#[cfg(test)]
+mod big_tests;
 mod close;
 mod listing;
 mod socket;
@@ -23,7 +26,7 @@ mod stamp;
 mod tests;
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
@@ -34,10 +37,11 @@ use super::{
     Membership,
     log::{Entry, Event, Visibility},
     outbox::Outbox,
-    protocol::{Chunk, EventData, EventKind, ServerEvent, now_ms},
+    protocol::{self, Chunk, EventData, EventKind, ServerEvent, now_ms},
     room::RoomName,
 };
 use crate::auth::{SessionId, User};
+pub use big::BigRooms;
 pub use listing::RoomListing;
 use socket::Socket;
 pub use stamp::Unstamped;
@@ -56,6 +60,9 @@ struct State {
     users: HashMap<u64, HashMap<u64, RoomName>>,
     /// Each sign-in's sockets here, with the room each is in: a sign-out closes them.
     sessions: HashMap<SessionId, HashMap<u64, RoomName>>,
+    big: BigRooms,
+    /// Big rooms holding `join`s and `left`s for their next `presence`.
+    batched: HashSet<RoomName>,
 }
 
 /// One room's sockets on this instance.
@@ -66,6 +73,8 @@ struct Members {
     /// Users in the order they came, for `list`.
     arrival: BTreeMap<u64, u64>,
     next_arrival: u64,
+    /// A big room's `join`s and `left`s since its last `presence`.
+    batch: Option<big::Batch>,
 }
 
 #[derive(Debug)]
@@ -148,8 +157,14 @@ impl Hub {
 
     /// Hands a joining socket its first frames, then whatever the room heard meanwhile above
     /// its floor; from here on it hears the room live.
-    pub fn settle(&self, member: &Membership, entry: Entry) {
+    /// In a big room the joiner's own `join` is left out too: the next `presence` has it.
+    pub fn settle(&self, member: &Membership, mut entry: Entry) {
         let mut state = self.lock();
+        if state.big.is_big(entry.count) {
+            entry
+                .frames
+                .retain(|frame| protocol::presence::read_presence(frame).is_none());
+        }
         if let Some(socket) = state
             .rooms
             .get_mut(&member.room)
@@ -229,8 +244,19 @@ impl Hub {
             return;
         }
         let mut state = self.lock();
-        let State { rooms, users, .. } = &mut *state;
+        let State {
+            rooms,
+            users,
+            big,
+            batched,
+            ..
+        } = &mut *state;
         if let Some(members) = rooms.get_mut(room) {
+            let (events, started) = members.hold_presence(events, big);
+            if started {
+                batched.insert(room.clone());
+            }
+            let events = &*events;
             let shared = events
                 .iter()
                 .all(|e| e.visible == Visibility::Room)

@@ -5,7 +5,7 @@ use crate::{
     chat::{
         log::{Entry, Event},
         outbox::Outbox,
-        protocol::{self, Chunk},
+        protocol::{self, Chunk, Frame},
         room::RoomName,
     },
 };
@@ -24,6 +24,8 @@ pub(super) struct Socket {
     pending: Option<Vec<Event>>,
     /// While joining: whispers kept in other rooms, sent once the socket knows its `last`.
     asides: Vec<(Event, RoomName)>,
+    /// While joining: a big room's `presence` frames, sent once the socket is settled.
+    late: Vec<Frame>,
 }
 
 impl Socket {
@@ -35,6 +37,7 @@ impl Socket {
             last: 0,
             pending: Some(Vec::new()),
             asides: Vec::new(),
+            late: Vec::new(),
         }
     }
 
@@ -51,6 +54,20 @@ impl Socket {
         for (event, origin) in std::mem::take(&mut self.asides) {
             self.aside(&event, &origin);
         }
+        for frame in std::mem::take(&mut self.late) {
+            self.late(frame);
+        }
+    }
+
+    /// A frame that is no event of the room and carries no id (a big room's `presence`):
+    /// after whatever the socket was sent, or once it is settled.
+    pub(super) fn late(&mut self, frame: Frame) {
+        if self.pending.is_some() {
+            self.late.push(frame);
+            return;
+        }
+        // A full outbox marks its socket for closing; its task does the rest.
+        let _ = self.outbox.push(frame);
     }
 
     /// A whisper kept in `origin`, another room: it carries this socket's `last` (see

@@ -59,6 +59,7 @@ fn settled(hub: &Hub, room: &RoomName, id: u64, floor: u64) -> (Membership, Outb
             frames: Vec::new(),
             floor,
             joined: false,
+            count: 0,
         },
     );
     (member, outbox)
@@ -136,6 +137,7 @@ fn a_joining_socket_hears_what_came_after_its_floor_and_nothing_before() {
             ],
             floor: 5,
             joined: false,
+            count: 0,
         },
     );
     hub.deliver(
@@ -241,6 +243,7 @@ fn a_whisper_goes_aside_to_the_pairs_sockets_in_other_rooms_without_their_ids() 
             frames: Vec::new(),
             floor: 9,
             joined: false,
+            count: 0,
         },
     );
     hub.deliver(&tea, &[event(8, Visibility::Room)]);

@@ -57,6 +57,8 @@ pub struct Entry {
     pub floor: u64,
     /// This socket brought its user into the room (it sent `join`).
     pub joined: bool,
+    /// The room's users, as its `list` counts them: whether the room is big (`hub::big`).
+    pub count: usize,
 }
 
 /// Whether the log took what it was given; it answers without waiting on delivery.
@@ -92,6 +94,10 @@ pub trait EventLog: Send + Sync + fmt::Debug {
     /// fill it, sent to its socket only as a `history` with `before`. `Err` if it cannot be
     /// read now (busy).
     fn page(&self, member: &Membership, before: u64) -> Accepted;
+
+    /// A page of the room's users after the cursor `after`, sent to the member's socket only
+    /// as a `users` (see `hub::big`). `Err` if it cannot be read now (busy).
+    fn users(&self, member: &Membership, after: u64) -> Accepted;
 
     /// Detaches the socket; the user's last one in the room sends `left`. True if this
     /// instance announced it.

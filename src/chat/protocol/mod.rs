@@ -3,6 +3,8 @@
 //! Every event has the seed's shape `{"id","type","user","data"}`, plus `time` (ms since the
 //! epoch) and, on presence events, `count` (users online in the room).
 
+pub mod presence;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -69,6 +71,10 @@ pub enum EventKind {
     History,
     /// A moderator deleted messages of the room (see `DeleteEvent`).
     Delete,
+    /// A big room's joins and lefts of one interval (see `presence::PresenceEvent`).
+    Presence,
+    /// A page of the room's users one socket asked for (see `presence::UsersEvent`).
+    Users,
 }
 
 impl EventKind {
@@ -254,6 +260,10 @@ pub enum ClientCommand {
     History {
         before: u64,
     },
+    /// A page of the room's users after this cursor (0: from the first).
+    Users {
+        after: u64,
+    },
 }
 
 /// A command we cannot read: an unknown `type`, or fields missing or of the wrong kind. The
@@ -274,6 +284,7 @@ pub fn parse_client_text(text: &str) -> Result<ClientCommand, BadCommand> {
         Private { to: u64, data: String },
         Image { data: String },
         History { before: u64 },
+        Users { after: u64 },
     }
     match serde_json::from_value::<Wire>(command) {
         Ok(Wire::Chat { data }) => Ok(ClientCommand::Chat(data)),
@@ -283,6 +294,7 @@ pub fn parse_client_text(text: &str) -> Result<ClientCommand, BadCommand> {
             "history needs `before`, an event id above 0".into(),
         )),
         Ok(Wire::History { before }) => Ok(ClientCommand::History { before }),
+        Ok(Wire::Users { after }) => Ok(ClientCommand::Users { after }),
         Err(e) => Err(BadCommand(e.to_string())),
     }
 }

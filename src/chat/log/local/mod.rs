@@ -34,7 +34,7 @@ use crate::{
     chat::{
         EngineError, Membership, Whisper,
         hub::{Arrival, Departure, Hub},
-        protocol::{EventData, EventKind, Frame, PrivateEvent, ServerEvent, now_ms},
+        protocol::{EventData, EventKind, Frame, PrivateEvent, now_ms, presence::ListEvent},
         room::RoomName,
         rooms::{Reserved, RoomPolicy, Rooms},
         text::ChatText,
@@ -202,16 +202,18 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         let joined =
             first.then(|| self.presence(first_id, EventKind::Join, &member.room, &member.user));
         let mut frames: Vec<Frame> = joined.iter().map(|j| j.event.frame.clone()).collect();
-        let users = self.hub.users(&member.room);
+        // The whole room, or in a big one its first page and where the rest begins.
+        let (users, count, next) = self.hub.first_page(&member.room);
         let users: Vec<&User> = users.iter().map(|u| &**u).collect();
         frames.push(
-            ServerEvent {
+            ListEvent {
                 id: *last_id - 1,
                 kind: EventKind::List,
                 user: &member.user,
-                data: EventData::Users(&users),
+                data: &users,
                 time: now_ms(),
-                count: Some(users.len()),
+                count,
+                next,
             }
             .to_frame(),
         );
@@ -235,6 +237,7 @@ impl<K: Keeper> EventLog for LocalLog<K> {
                             frames,
                             floor,
                             joined: is_joined,
+                            count,
                         },
                     ))
                 }
@@ -302,6 +305,12 @@ impl<K: Keeper> EventLog for LocalLog<K> {
 
     fn page(&self, member: &Membership, before: u64) -> Accepted {
         self.keeper.page(member, before)
+    }
+
+    /// The hub holds the whole room: a page is a short look under its lock.
+    fn users(&self, member: &Membership, after: u64) -> Accepted {
+        self.hub.reply_users(member, after);
+        Ok(())
     }
 
     fn leave(&self, member: Membership) -> bool {

@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 
 use super::{
     RedisLog,
+    users::cursor_after,
     wire::{
         entry_id, parse_visibility, presence_key, presence_texts, stream_key, text_frame, user_json,
     },
@@ -17,7 +18,7 @@ use crate::{
     chat::{
         EngineError, Membership,
         log::{Accepted, Entry, Joiner},
-        protocol::{EventData, EventKind, ServerEvent, now_ms},
+        protocol::{EventKind, now_ms, presence::ListEvent},
         recovery,
     },
 };
@@ -144,20 +145,32 @@ impl RedisLog {
         }
         let stored = stored.into_iter().map(|(_, body)| body).collect();
         let bounded = plan.bound(stored, self.settings.policy.max_bytes);
-        let users: Vec<User> = serde_json::from_str(&joined.users).unwrap_or_default();
+        // The script hands over the whole room (an O(n) transfer per join); a big room's
+        // joiner gets its first page only, and where the rest begins.
+        let mut users: Vec<User> = serde_json::from_str(&joined.users).unwrap_or_default();
+        let count = users.len();
+        let shown = self.hub.big_rooms().list_len(count);
+        let next = match users.get(shown..) {
+            Some([_, ..]) => {
+                users.truncate(shown);
+                cursor_after(&mut conn, &member.room, users.last()).await?
+            }
+            _ => None,
+        };
         let users: Vec<&User> = users.iter().collect();
         let mut frames = Vec::with_capacity(3);
         if !joined.joined.is_empty() {
             frames.push(text_frame(joined.joined.as_bytes()));
         }
         frames.push(
-            ServerEvent {
+            ListEvent {
                 id: list_id,
                 kind: EventKind::List,
                 user,
-                data: EventData::Users(&users),
+                data: &users,
                 time: now_ms(),
-                count: Some(users.len()),
+                count,
+                next,
             }
             .to_frame(),
         );
@@ -166,6 +179,7 @@ impl RedisLog {
             frames,
             floor: history_id,
             joined: !joined.joined.is_empty(),
+            count,
         })
     }
 }

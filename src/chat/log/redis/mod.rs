@@ -24,6 +24,7 @@ mod heartbeat;
 mod queue;
 mod state;
 mod subscriber;
+mod users;
 mod wire;
 mod worker;
 
@@ -258,6 +259,10 @@ impl EventLog for RedisLog {
 
     fn page(&self, member: &Membership, before: u64) -> Accepted {
         RedisLog::page(self, member, before)
+    }
+
+    fn users(&self, member: &Membership, after: u64) -> Accepted {
+        self.users_page(member, after)
     }
 
     /// Always false: whether `left` goes out is for Redis to decide, later, and whichever
