@@ -92,7 +92,10 @@ async fn a_big_room_sends_presence_instead_of_join_and_left_and_others_keep_chat
     assert_eq!(carol.expect("chat").await["data"], "still here");
 
     let (dave, _) = enters_big(&app, "dave").await;
-    assert_eq!(names(&alice.expect("presence").await["data"]["joined"]), ["dave"]);
+    assert_eq!(
+        names(&alice.expect("presence").await["data"]["joined"]),
+        ["dave"]
+    );
     close(carol).await;
     let presence = alice.expect("presence").await;
     assert_eq!(names(&presence["data"]["left"]), ["carol"]);
@@ -102,7 +105,10 @@ async fn a_big_room_sends_presence_instead_of_join_and_left_and_others_keep_chat
     close(dave).await;
     let left = next_besides_presence(&mut alice).await;
     assert_eq!(left["type"], "left", "{left}");
-    assert_eq!((&left["data"], &left["count"]), (&json!("dave is left."), &json!(2)));
+    assert_eq!(
+        (&left["data"], &left["count"]),
+        (&json!("dave is left."), &json!(2))
+    );
 
     // History keeps each join and left with its id: a recovery replays them.
     let cookie = app.sign_in("erin").await;
@@ -154,7 +160,10 @@ async fn a_big_rooms_list_is_a_first_page_and_users_pages_the_rest_at_a_messages
     let refused = next_besides_presence(&mut last).await;
     assert_eq!(refused["type"], "error", "{refused}");
     assert!(
-        refused["data"].as_str().unwrap().starts_with("too many messages"),
+        refused["data"]
+            .as_str()
+            .unwrap()
+            .starts_with("too many messages"),
         "{refused}"
     );
     last.say(r#"{"type":"users"}"#).await;
@@ -162,8 +171,14 @@ async fn a_big_rooms_list_is_a_first_page_and_users_pages_the_rest_at_a_messages
     assert_eq!(bad["type"], "error", "{bad}");
 
     alice.say("others chat on").await;
-    assert_eq!(next_besides_presence(&mut bob).await["data"], "others chat on");
-    assert_eq!(next_besides_presence(&mut alice).await["data"], "others chat on");
+    assert_eq!(
+        next_besides_presence(&mut bob).await["data"],
+        "others chat on"
+    );
+    assert_eq!(
+        next_besides_presence(&mut alice).await["data"],
+        "others chat on"
+    );
 }
 
 /// The next text frame as sent, and parsed.
@@ -226,7 +241,10 @@ async fn a_small_room_keeps_the_seeds_list_join_and_left_byte_for_byte() {
     assert_eq!(text, seed_bytes(&join));
     let (carol, _) = app.join("carol").await;
     let (text, join) = raw(&mut alice).await;
-    assert_eq!((join["type"].as_str(), join["count"].as_u64()), (Some("join"), Some(3)));
+    assert_eq!(
+        (join["type"].as_str(), join["count"].as_u64()),
+        (Some("join"), Some(3))
+    );
     assert_eq!(text, seed_bytes(&join), "a room at the line is small");
     close(carol).await;
     let (text, left) = raw(&mut alice).await;

@@ -1,5 +1,6 @@
 //! Several passerby instances sharing one real `redis-server`, started on a free port.
 
+mod big_rooms;
 mod deletion;
 mod moderation;
 mod moderation_store;
