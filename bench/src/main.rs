@@ -112,6 +112,17 @@ struct Args {
     /// Abuse: scales every count and duration (1 is the full size).
     #[arg(long, default_value_t = 1.0)]
     abuse_scale: f64,
+    /// Instead of the suite: --crowd-clients users gathering in one big room, then in rooms
+    /// of --room-size, then --crowd-off-clients in one room with big rooms off (0 skips it):
+    /// ramp time, frames per client, memory per connection (see docs/BENCHMARKS.md).
+    #[arg(long)]
+    crowd: bool,
+    /// Crowd: clients in each run.
+    #[arg(long, default_value_t = 10_000)]
+    crowd_clients: usize,
+    /// Crowd: clients of the run in one room with big rooms off (the seed's presence).
+    #[arg(long, default_value_t = 5_000)]
+    crowd_off_clients: usize,
     /// Internal (the idle attack's helper): hold --hold-count idle connections to this
     /// address until stdin closes.
     #[arg(long, hide = true)]
@@ -149,6 +160,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.redis_ratio {
         return modes::redis_ratio(&args).await;
+    }
+    if args.crowd {
+        return modes::crowd(&args).await;
     }
     if let Some(other) = &args.compare {
         return compare::compare(&args, other).await;

@@ -102,6 +102,65 @@ pub async fn redis_ratio(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A crowd gathering: one room of --crowd-clients with big rooms on (the defaults), the same
+/// number in rooms of --room-size, and one room of --crowd-off-clients with big rooms off.
+pub async fn crowd(args: &Args) -> anyhow::Result<()> {
+    // Longer than the presence interval (1 s): the last `presence` has gone out.
+    let quiet = Duration::from_secs(3);
+    let mut runs = vec![
+        (
+            "one room, big rooms on",
+            args.crowd_clients,
+            args.crowd_clients,
+            &[][..],
+        ),
+        (
+            "rooms of --room-size",
+            args.crowd_clients,
+            args.room_size,
+            &[][..],
+        ),
+    ];
+    if args.crowd_off_clients > 0 {
+        let off = &["--big-room", "0"][..];
+        runs.push((
+            "one room, big rooms off",
+            args.crowd_off_clients,
+            args.crowd_off_clients,
+            off,
+        ));
+    }
+    let mut rows = Vec::new();
+    for (label, clients, room_size, extra) in runs {
+        let data = tempfile_dir::Dir::new()?;
+        let (server, target) = start_with(args, "passerby", &data, extra).await?;
+        eprintln!("passerby: crowd, {label}: {clients} in rooms of {room_size}");
+        let crowd = scenario::crowd(&target, &[server.pid()], clients, room_size, quiet).await?;
+        server.stop().await;
+        eprintln!("{}", serde_json::to_string_pretty(&crowd)?);
+        rows.push((label, crowd));
+    }
+    println!(
+        "| Run | clients | room size | ramp | connects/s | frames per client (mean, most) | KiB received per client | RSS per connection | dropped |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (label, c) in &rows {
+        println!(
+            "| {label} | {} | {} | {:.2} s | {:.0} | {:.1}, {} | {:.1} | {:.2} KiB | {} |",
+            c.clients,
+            c.room_size,
+            c.seconds,
+            c.connects_per_sec,
+            c.frames_mean,
+            c.frames_max,
+            c.bytes_mean / 1024.0,
+            c.rss_per_connection.unwrap_or(f64::NAN) / 1024.0,
+            c.disconnected
+        );
+    }
+    Ok(())
+}
+
 /// Each attack against a fresh passerby at its default limits (only the data dir and the port
 /// set), then the table to paste into docs/BENCHMARKS.md.
 pub async fn abuse(args: &Args, open_files: u64) -> anyhow::Result<()> {

@@ -22,8 +22,10 @@ use crate::{
     server::ProcStats,
 };
 
+mod crowd;
 mod fanout;
 
+pub use crowd::{Crowd, crowd};
 pub use fanout::{Fanout, Room, fanout};
 
 /// The processes whose CPU time and RSS count as the server's; none when it runs in-process.

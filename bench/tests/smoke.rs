@@ -7,6 +7,12 @@ use passerby::{config::Config, startup::App};
 use passerby_bench::{client::Target, scenario};
 
 async fn start() -> (Target, tokio::sync::oneshot::Sender<()>, tempfile::TempDir) {
+    start_with(|_| {}).await
+}
+
+async fn start_with(
+    configure: impl FnOnce(&mut Config),
+) -> (Target, tokio::sync::oneshot::Sender<()>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::with_data_dir(dir.path());
     config.bind = "127.0.0.1:0".parse().expect("address");
@@ -21,6 +27,7 @@ async fn start() -> (Target, tokio::sync::oneshot::Sender<()>, tempfile::TempDir
     config.socket_address_rate = 1e9;
     config.socket_address_burst = 1e9;
     config.room_rate = 1e9;
+    configure(&mut config);
     let app = App::build(config).await.expect("server builds");
     let target = Target {
         addr: app.local_addr(),
@@ -59,6 +66,26 @@ async fn every_scenario_runs_and_loses_nothing() {
         .expect("ramp runs");
     assert_eq!(ramp.disconnected, 0);
     assert!(ramp.connects_per_sec > 0.0);
+}
+
+/// A crowd gathering in one big room: every client gets in, none is dropped, and each gets
+/// a few frames (its list, history, a presence per interval), not one per later arrival.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_gathers_in_a_big_room_with_a_few_frames_each() {
+    let (target, _stop, _dir) = start_with(|c| {
+        c.big_rooms.big_room = 10;
+        c.big_rooms.presence_interval_ms = 100;
+    })
+    .await;
+    let crowd = scenario::crowd(&target, &[], 120, 120, Duration::from_millis(500))
+        .await
+        .expect("the crowd gathers");
+    assert_eq!(crowd.disconnected, 0);
+    assert!(crowd.frames_mean >= 2.0, "{crowd:?}");
+    assert!(
+        crowd.frames_mean < 60.0,
+        "presence comes summed up, not a join per arrival: {crowd:?}"
+    );
 }
 
 /// `--compare` keeps each build's clients connected and runs the fan-out in turns: every burst
