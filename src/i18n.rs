@@ -157,6 +157,8 @@ pub struct Strings {
     pub js_loading_older: &'static str,
     /// At the top of the conversation once no older events remain.
     pub js_beginning: &'static str,
+    /// Under a big room's online list while more users remain to load: `{n}` of them.
+    pub js_more_users: &'static str,
 }
 
 const ZH: Strings = Strings {
@@ -200,6 +202,7 @@ const ZH: Strings = Strings {
     js_click_to_whisper: "点击和 {name} 私聊",
     js_loading_older: "正在加载更早的消息…",
     js_beginning: "对话从这里开始",
+    js_more_users: "还有 {n} 人…",
 };
 
 const EN: Strings = Strings {
@@ -243,6 +246,7 @@ const EN: Strings = Strings {
     js_click_to_whisper: "Click to whisper to {name}",
     js_loading_older: "Loading earlier messages…",
     js_beginning: "This is the beginning of the conversation",
+    js_more_users: "{n} more…",
 };
 
 #[cfg(test)]

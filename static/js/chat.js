@@ -18,7 +18,7 @@ $(function () {
     'joined', 'left',
     'you', 'sign-in-failed', 'not-connected', 'whisper-to', 'private-to', 'private-from',
     'bad-room', 'upload-failed', 'click-to-whisper', 'loading-older', 'beginning',
-    'kicked', 'banned', 'banned-forever', 'muted', 'because'], function (_, key) {
+    'kicked', 'banned', 'banned-forever', 'muted', 'because', 'more-users'], function (_, key) {
     t[key] = $app.attr('data-t-' + key) || key;
   });
 
@@ -28,7 +28,12 @@ $(function () {
   var ws = null;        // the current socket, or null
   var wanted = false;   // whether we should be connected (signed in and not refused)
   var me = null;        // our user, from the sign-in answer or the `list` event
-  var online = [];      // users in the room, in the order they came
+  var online = [];      // users in the room, in the order they came (a big room: those loaded)
+  // A big room's list comes a page at a time: how many are in the room, the cursor of the
+  // next page (null once all are loaded), and the cursor of the page we asked for, or null.
+  var onlineCount = 0;
+  var usersNext = null;
+  var usersAsked = null;
   var attempt = 0;      // reconnect attempts since the last good connection
   var retryTimer = null;
   var countdown = null;
@@ -279,7 +284,7 @@ $(function () {
     maybeLoadOlder();
   }
 
-  function renderOnline(count) {
+  function renderOnline() {
     var $ul = $('#online').empty();
     $.each(online, function (_, u) {
       var $li = $('<li>').attr('data-id', u.id).appendTo($ul);
@@ -294,8 +299,63 @@ $(function () {
           .toggleClass('whispering', whisperTo !== null && whisperTo.id === u.id);
       }
     });
-    $('#count').text(typeof count === 'number' ? count : online.length);
+    $('#count').text(onlineCount);
+    // A big room: the rest of the list is a page away (scrolling down, or this button).
+    var rest = Math.max(0, onlineCount - online.length);
+    $('#more-users').prop('hidden', usersNext === null)
+      .text(fill(t['more-users'], { n: rest }));
   }
+
+  // The next page of a big room's users, one request at a time; the server counts each like
+  // a message.
+  function loadMoreUsers() {
+    if (usersNext === null || usersAsked !== null || !ws || ws.readyState !== WebSocket.OPEN) { return; }
+    usersAsked = usersNext;
+    ws.send(JSON.stringify({ type: 'users', after: usersNext }));
+  }
+
+  function knownUser(id) {
+    return $.grep(online, function (u) { return u.id === id; }).length > 0;
+  }
+
+  // A page we asked for: its users after those shown (a page from 0 starts the list again).
+  function showUsers(ev) {
+    if (ev.after !== usersAsked) { return; }
+    usersAsked = null;
+    var page = Array.isArray(ev.data) ? ev.data : [];
+    if (ev.after === 0) { online = []; }
+    $.each(page, function (_, u) { if (!knownUser(u.id)) { online.push(u); } });
+    usersNext = typeof ev.next === 'number' ? ev.next : null;
+    onlineCount = typeof ev.count === 'number' ? ev.count : online.length;
+    renderOnline();
+  }
+
+  // A big room's joins and lefts of the last interval. Who joined comes after everyone, so
+  // they are shown only once the whole list is (else the next pages bring them); a list
+  // missing some of them (`more`) is asked for again.
+  function applyPresence(ev) {
+    var data = ev.data || {};
+    var left = {};
+    $.each(Array.isArray(data.left) ? data.left : [], function (_, u) { left[u.id] = true; });
+    online = $.grep(online, function (u) { return !left[u.id]; });
+    if (usersNext === null) {
+      $.each(Array.isArray(data.joined) ? data.joined : [], function (_, u) {
+        if (!knownUser(u.id)) { online.push(u); }
+      });
+    }
+    if (typeof data.count === 'number') { onlineCount = data.count; }
+    if (data.more === true && usersNext === null && usersAsked === null) {
+      usersNext = 0;
+      loadMoreUsers();
+    }
+    renderOnline();
+  }
+
+  $('#more-users').on('click', loadMoreUsers);
+  $('#online').closest('.people').add('#online').on('scroll', function () {
+    var el = this;
+    if (el.scrollHeight - el.scrollTop - el.clientHeight < 48) { loadMoreUsers(); }
+  });
 
   function knowMe(user) {
     me = user;
@@ -310,18 +370,23 @@ $(function () {
         attempt = 0;
         knowMe(ev.user);
         online = Array.isArray(ev.data) ? ev.data.slice() : [];
-        renderOnline(ev.count);
+        onlineCount = typeof ev.count === 'number' ? ev.count : online.length;
+        usersNext = typeof ev.next === 'number' ? ev.next : null;
+        usersAsked = null;
+        renderOnline();
         setStatus('online', t.connected);
         break;
       case 'join':
         online = $.grep(online, function (u) { return u.id !== ev.user.id; });
-        online.push(ev.user);
-        renderOnline(ev.count);
+        if (usersNext === null) { online.push(ev.user); }
+        if (typeof ev.count === 'number') { onlineCount = ev.count; }
+        renderOnline();
         systemLine('join', fill(t.joined, { name: ev.user.name }), ev.time, ev.id);
         break;
       case 'left':
         online = $.grep(online, function (u) { return u.id !== ev.user.id; });
-        renderOnline(ev.count);
+        if (typeof ev.count === 'number') { onlineCount = ev.count; }
+        renderOnline();
         systemLine('left', fill(t.left, { name: ev.user.name }), ev.time, ev.id);
         break;
       case 'chat':
@@ -334,10 +399,17 @@ $(function () {
       case 'delete':
         forget(ev);
         break;
+      case 'presence':
+        applyPresence(ev);
+        break;
+      case 'users':
+        showUsers(ev);
+        break;
       case 'error':
         if (showModeration(ev.data)) { break; }
         // A refused page (over the rate limit, busy) may be asked for again by scrolling.
         if (pageBefore !== null) { pageBefore = null; topMarker(null); }
+        usersAsked = null;
         systemLine('error', ev.data, ev.time);
         break;
     }
@@ -380,6 +452,7 @@ $(function () {
     ws = socket;
     firstLive = null;
     pageBefore = null;
+    usersAsked = null;
     socket.onmessage = function (m) {
       if (ws !== socket) { return; }
       var ev;
@@ -472,6 +545,9 @@ $(function () {
     }
     me = null;
     online = [];
+    onlineCount = 0;
+    usersNext = null;
+    usersAsked = null;
     hideModeration();
     setWhisper(null);
     lastId = null;
@@ -481,6 +557,7 @@ $(function () {
     $log.empty();
     $('#online').empty();
     $('#count').text('0');
+    $('#more-users').prop('hidden', true);
     $('#empty').prop('hidden', false);
     $('#jump').prop('hidden', true);
     $('#me-avatar').prop('hidden', true);
