@@ -40,6 +40,9 @@ pub struct Crowd {
     pub disconnected: usize,
 }
 
+/// A client's sending half, kept to close it, and what it received.
+type Member = (SplitSink<Ws, Message>, Arc<Counts>);
+
 #[derive(Default)]
 struct Counts {
     frames: AtomicU64,
@@ -59,32 +62,30 @@ pub async fn crowd(
     let before = stats(pid);
     let http = reqwest::Client::new();
     let start = Instant::now();
-    let joined: Vec<anyhow::Result<(SplitSink<Ws, Message>, Arc<Counts>)>> =
-        stream::iter(0..clients)
-            .map(|i| {
-                let http = http.clone();
-                let room = format!("crowd{}", i / room_size.max(1));
-                async move {
-                    let target = target.instance(i);
-                    let cookie = target.sign_in(&http, &format!("c{i}")).await?;
-                    let ws = target.connect(&cookie, Some(&room)).await?;
-                    let (sink, stream) = ws.split();
-                    let counts = Arc::new(Counts::default());
-                    let (listed, list) = oneshot::channel();
-                    tokio::spawn(count(stream, counts.clone(), listed));
-                    tokio::time::timeout(Duration::from_secs(60), list)
-                        .await
-                        .context("no list within 60 s")?
-                        .context("closed before its list")?;
-                    Ok((sink, counts))
-                }
-            })
-            .buffer_unordered(64)
-            .collect()
-            .await;
+    let joined: Vec<anyhow::Result<Member>> = stream::iter(0..clients)
+        .map(|i| {
+            let http = http.clone();
+            let room = format!("crowd{}", i / room_size.max(1));
+            async move {
+                let target = target.instance(i);
+                let cookie = target.sign_in(&http, &format!("c{i}")).await?;
+                let ws = target.connect(&cookie, Some(&room)).await?;
+                let (sink, stream) = ws.split();
+                let counts = Arc::new(Counts::default());
+                let (listed, list) = oneshot::channel();
+                tokio::spawn(count(stream, counts.clone(), listed));
+                tokio::time::timeout(Duration::from_secs(60), list)
+                    .await
+                    .context("no list within 60 s")?
+                    .context("closed before its list")?;
+                Ok((sink, counts))
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
     let seconds = start.elapsed().as_secs_f64();
-    let members: Vec<(SplitSink<Ws, Message>, Arc<Counts>)> =
-        joined.into_iter().collect::<anyhow::Result<_>>()?;
+    let members: Vec<Member> = joined.into_iter().collect::<anyhow::Result<_>>()?;
     let total = || -> u64 { members.iter().map(|(_, c)| c.frames.load(Relaxed)).sum() };
     // Quiet: what the ramp set going (joins, presence, lists) has all arrived.
     let mut last = (total(), Instant::now());
