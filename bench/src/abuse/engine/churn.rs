@@ -13,7 +13,7 @@ use std::{
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{event, open, touch, users};
+use super::{event, moves, open, touch, users};
 use crate::abuse::{
     Answer, Ctx, lock,
     raw::{ATTACKER, BYSTANDER, Tally},
@@ -72,11 +72,13 @@ pub async fn churn(ctx: &Ctx) -> anyhow::Result<Answer> {
             let next = tokio::time::timeout(Duration::from_millis(100), watcher.next()).await;
             match next {
                 Err(_) => continue,
-                Ok(Some(Ok(Message::Text(text)))) => match event(&text).map(|e| e.0) {
-                    Some(k) if k == "join" => _ = w.joins.fetch_add(1, Relaxed),
-                    Some(k) if k == "left" => _ = w.lefts.fetch_add(1, Relaxed),
-                    _ => {}
-                },
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    if let Some((kind, v)) = event(&text) {
+                        let (joins, lefts) = moves(&kind, &v);
+                        w.joins.fetch_add(joins, Relaxed);
+                        w.lefts.fetch_add(lefts, Relaxed);
+                    }
+                }
                 Ok(Some(Ok(Message::Close(frame)))) => {
                     let code = frame.map_or(1005, |f| u16::from(f.code));
                     *lock(&w.closed) = Some(format!("close {code}"));

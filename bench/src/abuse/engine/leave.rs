@@ -14,7 +14,7 @@ use futures_util::{StreamExt, stream};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{address, event, open, users};
+use super::{address, event, moves, open, users};
 use crate::abuse::{Answer, Ctx, lock, raw::Tally};
 
 const ROOM: &str = "crowd";
@@ -42,11 +42,13 @@ fn read(mut ws: crate::client::Ws, r: Arc<Reader>) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(message) = ws.next().await {
             match message {
-                Ok(Message::Text(text)) => match event(&text).map(|e| e.0) {
-                    Some(k) if k == "join" => _ = r.joins.fetch_add(1, Relaxed),
-                    Some(k) if k == "left" => _ = r.lefts.fetch_add(1, Relaxed),
-                    _ => {}
-                },
+                Ok(Message::Text(text)) => {
+                    if let Some((kind, v)) = event(&text) {
+                        let (joins, lefts) = moves(&kind, &v);
+                        r.joins.fetch_add(joins, Relaxed);
+                        r.lefts.fetch_add(lefts, Relaxed);
+                    }
+                }
                 Ok(Message::Close(frame)) => {
                     let code = frame.map_or(1005, |f| u16::from(f.code));
                     *lock(&r.closed) = Some(format!("close {code}"));

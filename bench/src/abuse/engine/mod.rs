@@ -88,6 +88,22 @@ pub fn event(text: &str) -> Option<(String, serde_json::Value)> {
     Some((v.get("type")?.as_str()?.to_owned(), v))
 }
 
+/// The joins and lefts an event tells of: one for a `join` or `left`, and in a big room a
+/// `presence`'s lists (each cut to `--list-page`, so a flood past it counts short).
+pub fn moves(kind: &str, v: &serde_json::Value) -> (u64, u64) {
+    let len = |list: &str| {
+        v.pointer(&format!("/data/{list}"))
+            .and_then(|l| l.as_array())
+            .map_or(0, |l| l.len() as u64)
+    };
+    match kind {
+        "join" => (1, 0),
+        "left" => (0, 1),
+        "presence" => (len("joined"), len("left")),
+        _ => (0, 0),
+    }
+}
+
 /// An `error` event's text, cut short enough to count alike ones together.
 pub fn error_key(v: &serde_json::Value) -> String {
     let text = v.get("data").and_then(|d| d.as_str()).unwrap_or("?");
