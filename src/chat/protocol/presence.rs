@@ -111,3 +111,112 @@ pub fn read_presence(frame: &Frame) -> Option<Presence> {
         count: head.count,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::protocol::{EventData, ServerEvent};
+
+    fn user(id: u64) -> User {
+        User {
+            kind: "游客".into(),
+            id,
+            name: format!("u{id}"),
+            image: (id % 10) as u8,
+        }
+    }
+
+    #[test]
+    fn a_list_without_next_is_the_seeds_list_byte_for_byte() {
+        let (me, other) = (user(1), user(2));
+        let users = [&me, &other];
+        let seed = ServerEvent {
+            id: 4,
+            kind: EventKind::List,
+            user: &me,
+            data: EventData::Users(&users),
+            time: 9,
+            count: Some(2),
+        }
+        .to_frame();
+        let list = ListEvent {
+            id: 4,
+            kind: EventKind::List,
+            user: &me,
+            data: &users,
+            time: 9,
+            count: 2,
+            next: None,
+        };
+        assert_eq!(list.to_frame(), seed);
+        let paged = ListEvent {
+            next: Some(3),
+            count: 5,
+            ..list
+        };
+        assert!(
+            frame::payload(&paged.to_frame()).ends_with(br#","count":5,"next":3}"#),
+            "the cursor comes last"
+        );
+    }
+
+    #[test]
+    fn join_and_left_frames_read_back_and_nothing_else_does() {
+        let who = user(7);
+        let event = |kind, count| {
+            ServerEvent {
+                id: 12,
+                kind,
+                user: &who,
+                data: EventData::Text("u7 joined."),
+                time: 1,
+                count,
+            }
+            .to_frame()
+        };
+        assert_eq!(
+            read_presence(&event(EventKind::Join, Some(3))),
+            Some(Presence {
+                joined: true,
+                user: who.clone(),
+                count: 3
+            })
+        );
+        let left = read_presence(&event(EventKind::Left, Some(2))).unwrap();
+        assert!(!left.joined && left.count == 2);
+        assert_eq!(read_presence(&event(EventKind::Chat, None)), None);
+        // A chat whose text looks like a join is still a chat: the type is read, not the text.
+        let sly = ServerEvent {
+            id: 1,
+            kind: EventKind::Chat,
+            user: &who,
+            data: EventData::Text(r#"{"id":1,"type":"join""#),
+            time: 1,
+            count: None,
+        }
+        .to_frame();
+        assert_eq!(read_presence(&sly), None);
+    }
+
+    #[test]
+    fn a_presence_has_no_id_and_says_more_only_when_cut() {
+        let (a, b) = (user(1), user(2));
+        let frame = PresenceEvent {
+            kind: EventKind::Presence,
+            data: PresenceData {
+                joined: &[&a],
+                left: &[&b],
+                count: 300,
+                more: false,
+            },
+            time: 5,
+        }
+        .to_frame();
+        let json: serde_json::Value = serde_json::from_slice(frame::payload(&frame)).unwrap();
+        assert_eq!(json["type"], "presence");
+        assert!(json.get("id").is_none() && json["data"].get("more").is_none());
+        assert_eq!(json["data"]["joined"][0]["id"], 1);
+        assert_eq!(json["data"]["left"][0]["id"], 2);
+        assert_eq!(json["data"]["count"], 300);
+    }
+}
