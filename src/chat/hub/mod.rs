@@ -349,19 +349,6 @@ impl Hub {
         self.lock().users.len()
     }
 
-    /// The room's users here, in the order they came.
-    pub fn users(&self, room: &RoomName) -> Vec<Arc<User>> {
-        let state = self.lock();
-        let Some(members) = state.rooms.get(room) else {
-            return Vec::new();
-        };
-        members
-            .arrival
-            .values()
-            .map(|id| members.users[id].user.clone())
-            .collect()
-    }
-
     /// A user with a socket here, by id.
     pub fn user(&self, id: u64) -> Option<Arc<User>> {
         let state = self.lock();

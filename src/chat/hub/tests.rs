@@ -87,7 +87,11 @@ fn a_lingering_user_stays_in_the_room_until_every_departure_ends() {
     let (a, _) = hub.attach(lobby.clone(), user(1), sid(1), Outbox::new(4));
     assert_eq!(hub.detach_lingering(&a), Some(Departure::Lingers));
     assert_eq!(hub.online(&lobby), 1, "still in the room");
-    assert_eq!(hub.users(&lobby).len(), 1, "and in its list");
+    assert_eq!(
+        hub.users_page(&lobby, 0, usize::MAX).0.len(),
+        1,
+        "and in its list"
+    );
     // A reload: no arrival, then gone again before the first grace ended.
     let (b, again) = hub.attach(lobby.clone(), user(1), sid(1), Outbox::new(4));
     assert_eq!(again, Arrival::Again);
@@ -216,7 +220,12 @@ fn users_are_found_by_id_and_their_rooms_listed() {
     settled(&hub, &other, 2, 0);
     assert_eq!(hub.user(2).unwrap().id, 2);
     assert!(hub.user(3).is_none());
-    let names: Vec<u64> = hub.users(&other).iter().map(|u| u.id).collect();
+    let names: Vec<u64> = hub
+        .users_page(&other, 0, usize::MAX)
+        .0
+        .iter()
+        .map(|u| u.id)
+        .collect();
     assert_eq!(names, [1, 2], "in the order they came");
     assert_eq!(hub.users_online(), 2);
 }
