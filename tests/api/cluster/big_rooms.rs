@@ -66,3 +66,47 @@ async fn a_big_room_across_two_instances_sends_presence_and_pages_its_users() {
     assert_eq!(next_besides_presence(&mut alice).await["data"], "across");
     assert_eq!(next_besides_presence(&mut dave).await["data"], "across");
 }
+
+#[tokio::test]
+async fn users_pages_past_history_reads_are_refused_as_busy_and_others_chat_on() {
+    let cluster = Cluster::new();
+    let (url, secret) = (cluster.redis.url(), cluster.secret_file());
+    let a = spawn_with(move |c| {
+        big(c, 2, 2);
+        c.redis = Some(url);
+        c.secret_file = Some(secret);
+        c.history_reads = 1;
+    })
+    .await;
+    let (mut alice, _) = a.join("alice").await;
+    let (mut bob, _) = a.join("bob").await;
+    alice.expect("join").await;
+
+    // Redis stalls: the first page is under way and holds the one read there may be.
+    cluster.redis.freeze();
+    let ask = serde_json::json!({"type": "users", "after": 0}).to_string();
+    bob.say(&ask).await;
+    bob.say(&ask).await;
+    let busy = bob.expect("error").await;
+    assert_eq!(
+        busy["data"], "users not read: the server is busy: try again in a moment",
+        "{busy}"
+    );
+    cluster.redis.thaw();
+    let first = next_besides_presence(&mut bob).await;
+    assert!(
+        first["type"] == "users" || first["type"] == "error",
+        "the first request is answered either way: {first}"
+    );
+    bob.say("after the stall").await;
+    assert_eq!(
+        next_besides_presence(&mut alice).await["data"],
+        "after the stall"
+    );
+    assert_eq!(
+        next_besides_presence(&mut bob).await["data"],
+        "after the stall"
+    );
+    let page = users_after(&mut bob, 0).await;
+    assert_eq!(names(&page["data"]), ["alice", "bob"]);
+}
