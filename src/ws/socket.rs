@@ -23,6 +23,8 @@ type BoxFuture<'a> = Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 const READ_CHUNK: usize = 4096;
 /// Frames handed to one `writev`.
 const MAX_IOVECS: usize = 64;
+/// Chunks an empty write queue may keep room for: a few turns' worth, 256 bytes.
+const KEEP_QUEUED: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -218,7 +220,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
                 }
             }
         }
-        if self.writes.capacity() > 4 * MAX_IOVECS {
+        // A burst's queue is given back once written: the outbox swaps its queue with this
+        // one, so an idle socket would otherwise hold two burst-sized queues for good (16
+        // bytes a chunk: 8 KiB after a room's worth of joins).
+        if self.writes.capacity() > KEEP_QUEUED {
             self.writes = VecDeque::new();
         }
         Pin::new(&mut self.io).poll_flush(cx)

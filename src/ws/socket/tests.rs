@@ -219,3 +219,28 @@ async fn unwritten_counts_what_is_left_of_a_partly_written_chunk() {
     let mut got = vec![0; 5];
     client.read_exact(&mut got).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_written_burst_leaves_no_burst_sized_queue_behind() {
+    let (mut client, server) = duplex(64 * 1024);
+    let mut socket = WsSocket::new(server, frame::MAX_MESSAGE_BYTES);
+    // A room's worth of joins queued before the socket's turn: one chunk each.
+    for i in 0..200 {
+        socket.queue(frame::text(|b| {
+            b.extend_from_slice(format!("join {i}").as_bytes())
+        }));
+    }
+    assert!(socket.writes.capacity() >= 200);
+    let reader = tokio::spawn(async move {
+        let mut sink = Vec::new();
+        let _ = client.read_to_end(&mut sink).await;
+    });
+    socket.flush().await.unwrap();
+    assert!(
+        socket.writes.capacity() <= KEEP_QUEUED,
+        "kept room for {} chunks",
+        socket.writes.capacity()
+    );
+    drop(socket);
+    reader.await.unwrap();
+}
