@@ -124,17 +124,16 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
     ws.on_upgrade(move |mut socket| {
         sockets.track_future(async move {
             // The upgrade goes through first, as in the seed: a browser only sees close codes.
-            // Awaits boxed but the socket's loop: the task keeps only the loop's state for
-            // the socket's life (see `connection::run`).
-            let session = match Box::pin(state.sessions.verify(signed)).await {
+            let session = match state.sessions.verify(signed).await {
                 Ok(session) => session,
                 Err(Refusal::Unavailable) => {
-                    Box::pin(socket.close(
-                        ws_close::TRY_AGAIN_LATER,
-                        &Refusal::Unavailable.to_string(),
-                        CLOSE_GRACE,
-                    ))
-                    .await;
+                    socket
+                        .close(
+                            ws_close::TRY_AGAIN_LATER,
+                            &Refusal::Unavailable.to_string(),
+                            CLOSE_GRACE,
+                        )
+                        .await;
                     return;
                 }
                 Err(refusal) => {
@@ -144,7 +143,7 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
                         _ => ("socket_without_user", "Invalid user"),
                     };
                     origin::refused_request(&state, client, label);
-                    Box::pin(socket.close(close::INVALID_USER, reason, CLOSE_GRACE)).await;
+                    socket.close(close::INVALID_USER, reason, CLOSE_GRACE).await;
                     return;
                 }
             };
@@ -154,7 +153,8 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
             if let Some(ban) = state.moderation.banned(Some(user.id), Some(client)) {
                 origin::refused_request(&state, client, "banned_socket");
                 let reason = ban.describe();
-                Box::pin(socket.close(close::REMOVED, close::fit_reason(&reason), CLOSE_GRACE))
+                socket
+                    .close(close::REMOVED, close::fit_reason(&reason), CLOSE_GRACE)
                     .await;
                 return;
             }
@@ -162,7 +162,9 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
             let Some(_tab) = state.tabs.take(user.id) else {
                 state.metrics.refuse(Refused::PerUser);
                 origin::refused_request(&state, client, "sockets_per_user");
-                Box::pin(socket.close(close::TOO_MANY_SOCKETS, TOO_MANY_TABS, CLOSE_GRACE)).await;
+                socket
+                    .close(close::TOO_MANY_SOCKETS, TOO_MANY_TABS, CLOSE_GRACE)
+                    .await;
                 return;
             };
             let room = match room {
@@ -171,7 +173,9 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
                     let reason = e.to_string();
                     tracing::debug!(user = user.id, %client, reason, "refused a bad room name");
                     origin::refused_request(&state, client, "bad_room_name");
-                    Box::pin(socket.close(close::INVALID_ROOM, &reason, CLOSE_GRACE)).await;
+                    socket
+                        .close(close::INVALID_ROOM, &reason, CLOSE_GRACE)
+                        .await;
                     return;
                 }
             };

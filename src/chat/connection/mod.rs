@@ -86,38 +86,36 @@ pub async fn run<T>(
     let outbox = Outbox::bounded(state.chat.outbound_queue, state.chat.outbound_queue_bytes);
     let Writer { session, moderator } = writer;
     let user = session.user.clone();
-    // Every await but the socket's loop is boxed: each socket's task holds, while it lives,
-    // the largest state it may ever be in, and these (Redis's above all) are the largest.
-    let member = match Box::pin(state.engine.join(
-        room,
-        user.clone(),
-        session.id,
-        outbox.clone(),
-        since,
-    ))
-    .await
+    let member = match state
+        .engine
+        .join(room, user.clone(), session.id, outbox.clone(), since)
+        .await
     {
         Ok(member) => member,
         Err(e) if e.too_many_rooms() => {
             tracing::info!(user = user.id, %client, error = %e, "join refused: rooms");
-            Box::pin(socket.close(protocol::close::TOO_MANY_ROOMS, &e.to_string(), CLOSE_GRACE))
+            socket
+                .close(protocol::close::TOO_MANY_ROOMS, &e.to_string(), CLOSE_GRACE)
                 .await;
             return;
         }
         Err(e) if e.retry_later() => {
             // Busy or not stored: the page reconnects with its backoff.
             tracing::warn!(user = user.id, %client, error = %e, "join refused for now");
-            Box::pin(socket.close(
-                close::TRY_AGAIN_LATER,
-                "server busy: try again later",
-                CLOSE_GRACE,
-            ))
-            .await;
+            socket
+                .close(
+                    close::TRY_AGAIN_LATER,
+                    "server busy: try again later",
+                    CLOSE_GRACE,
+                )
+                .await;
             return;
         }
         Err(e) => {
             tracing::error!(user = user.id, %client, error = %e, "join failed");
-            Box::pin(socket.close(close::INTERNAL, "chat engine unavailable", CLOSE_GRACE)).await;
+            socket
+                .close(close::INTERNAL, "chat engine unavailable", CLOSE_GRACE)
+                .await;
             return;
         }
     };
@@ -137,7 +135,7 @@ pub async fn run<T>(
     // A sign-out stores the revocation, then closes the session's sockets in the hub: one
     // checked before that store and joined after that close would be missed, so ask again
     // now that the hub knows this socket.
-    if let Ok(true) = Box::pin(state.sessions.is_revoked(&session.id, unix_now())).await {
+    if let Ok(true) = state.sessions.is_revoked(&session.id, unix_now()).await {
         outbox.signal(Signal::Close(
             protocol::close::INVALID_USER,
             SIGNED_OUT.into(),
@@ -163,7 +161,7 @@ pub async fn run<T>(
         mut socket, member, ..
     } = conn;
     state.engine.leave(member).await;
-    Box::pin(end.close(&mut socket, state, user.id, client)).await;
+    end.close(&mut socket, state, user.id, client).await;
 }
 
 struct Connection<'a, T> {
