@@ -89,8 +89,8 @@ impl App {
         if config.upload_quota_bytes == 0 {
             anyhow::bail!("--upload-quota-bytes must be above 0");
         }
-        let uploads = Uploads::open(&config.data_dir, config.max_upload_bytes)
-            .with_context(|| format!("opening {}/uploads", config.data_dir.display()))?;
+        let uploads = Uploads::open(config.uploads())
+            .with_context(|| format!("opening the uploads in {}", config.upload_dir().display()))?;
         let metrics = Arc::new(Metrics::new());
         let policy = HistoryPolicy {
             on_join: config.history_on_join,

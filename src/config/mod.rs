@@ -7,6 +7,9 @@ use ipnet::IpNet;
 
 use crate::{routes::client_addr::parse_proxy, store::history::Retention};
 
+mod uploads;
+pub use uploads::UploadFlags;
+
 /// The command line: the server's flags, and optionally a command to run instead of serving.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "passerby", version, about = "A self-hosted guest chat server")]
@@ -97,6 +100,10 @@ pub struct Config {
     /// be 64 KiB more, for the multipart framing (nginx's client_max_body_size is the sum).
     #[arg(long, env = "PASSERBY_MAX_UPLOAD_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub max_upload_bytes: usize,
+
+    /// Where uploaded images are kept: a folder, or an S3-compatible store (`uploads.rs`).
+    #[command(flatten)]
+    pub upload: UploadFlags,
 
     /// Directory served under /static/.
     #[arg(long, env = "PASSERBY_STATIC_DIR", default_value = "static")]

@@ -11,6 +11,7 @@ use std::{
 };
 
 mod end;
+mod image;
 mod replies;
 mod slow;
 
@@ -155,6 +156,7 @@ pub async fn run<T>(
         rate_limited: false,
         refusals: Refusals::new(state.chat.max_refused, Instant::now()),
         chats: Vec::new(),
+        image: None,
     };
     let end = poll_fn(|cx| conn.poll(cx)).await;
     let Connection {
@@ -183,6 +185,8 @@ struct Connection<'a, T> {
     refusals: Refusals,
     /// Chat messages read this turn, sent to the engine together when the turn ends.
     chats: Vec<ChatText>,
+    /// An `image` message whose image the object store is asked about (`image.rs`).
+    image: Option<image::PendingImage>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
@@ -221,6 +225,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 // read either, so its pings and messages wait in its own TCP buffers, not in
                 // ours. The write's readiness or the outbox wakes us; a write that stays
                 // stuck is closed by the tick (1008).
+                return Poll::Pending;
+            }
+            if self.poll_image(cx).is_pending() {
                 return Poll::Pending;
             }
             match self.socket.poll_next(cx) {
@@ -334,19 +341,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     Err(e) => self.not_sent(&e),
                 }
             }
-            ClientCommand::Image(url) => {
-                let image = match self.state.uploads.find(&url) {
-                    Ok(image) => image,
-                    Err(e) => return self.refuse(Reject::BadImage, &e.to_string(), &url),
-                };
-                if !self.within_rate_limit() || self.muted() || self.room_refused() {
-                    return;
-                }
-                self.send_chats();
-                if let Err(e) = self.state.engine.image(&self.member, &image) {
-                    self.not_sent(&e);
-                }
-            }
+            ClientCommand::Image(url) => self.on_image(url),
             ClientCommand::History { before } => {
                 // A page is a read of up to a frame's bytes: it costs a message's token.
                 if !self.within_rate_limit() {
