@@ -211,7 +211,12 @@ impl Bucket {
     pub async fn head(&self, name: &UploadName) -> Result<Meta, StoreError> {
         let location = self.location(name);
         let meta = self
-            .within("asking the store", name, self.store.head(&location), self.timeout)
+            .within(
+                "asking the store",
+                name,
+                self.store.head(&location),
+                self.timeout,
+            )
             .await?;
         Ok(Meta {
             last_modified: system_time(meta.last_modified.timestamp()),
@@ -220,7 +225,12 @@ impl Bucket {
 
     /// Copies a received file to the store under its name, in one PUT or in 5 MiB parts,
     /// holding at most one part in memory.
-    pub async fn put(&self, name: &UploadName, file: &FilePath, len: usize) -> Result<(), StoreError> {
+    pub async fn put(
+        &self,
+        name: &UploadName,
+        file: &FilePath,
+        len: usize,
+    ) -> Result<(), StoreError> {
         let mut attributes = Attributes::new();
         attributes.insert(Attribute::ContentType, name.kind().content_type().into());
         attributes.insert(Attribute::CacheControl, super::IMMUTABLE.into());
@@ -239,8 +249,13 @@ impl Bucket {
                 source: Box::new(e),
             })
         };
-        self.within("storing", name, async { io(copy.await) }, self.timeout * parts)
-            .await
+        self.within(
+            "storing",
+            name,
+            async { io(copy.await) },
+            self.timeout * parts,
+        )
+        .await
     }
 
     /// Opens the image for reading: found within the deadline, then each chunk within it.

@@ -87,7 +87,10 @@ mod tests {
             .unwrap();
         Folder::open(dir.path()).unwrap();
         assert!(!dir.path().join(old).exists(), "a crash's leftover goes");
-        assert!(dir.path().join(young).exists(), "an upload in progress stays");
+        assert!(
+            dir.path().join(young).exists(),
+            "an upload in progress stays"
+        );
         assert!(dir.path().join(image).exists());
         let later = SystemTime::now() + Duration::from_secs(1);
         folder.sweep(later, Duration::ZERO).unwrap();

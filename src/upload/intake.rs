@@ -50,7 +50,9 @@ impl Intake {
     /// Opens a temp file in `dir` for an upload of at most `max` bytes.
     pub async fn start(dir: PathBuf, max: usize) -> io::Result<Intake> {
         let temp = tokio::task::spawn_blocking(move || {
-            tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)
+            tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .tempfile_in(dir)
         })
         .await
         .map_err(io::Error::other)??;

@@ -255,7 +255,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (in_dir(dir.path()), in_dir(dir.path()));
         let url = UploadName::for_content(PNG, ImageKind::Png).url();
-        assert!(found_now(&b, &url).is_err(), "not known before it is stored");
+        assert!(
+            found_now(&b, &url).is_err(),
+            "not known before it is stored"
+        );
         let name = store(&a, PNG).await;
         assert_eq!(found_now(&b, &url), Ok(name), "a miss is not remembered");
     }

@@ -6,6 +6,7 @@ mod moderation_store;
 mod presence;
 mod queue;
 mod sessions;
+mod uploads;
 mod whispers;
 mod wire;
 
