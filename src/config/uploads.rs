@@ -41,7 +41,8 @@ pub struct UploadFlags {
     pub upload_store_allow_http: bool,
 
     /// Seconds the store has to answer each call (and to send each chunk of an image); past
-    /// it the upload or the image gets 503, an `image` message an `error`.
+    /// it the upload or the image gets 503, an `image` message an `error`. An `image`
+    /// message's look in --upload-dir (a file server may stall too) has as long.
     #[arg(long, env = "PASSERBY_UPLOAD_STORE_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
     pub upload_store_timeout: Duration,
 
@@ -70,6 +71,7 @@ impl Config {
             dir: self.upload_dir(),
             max_bytes: self.max_upload_bytes,
             known_images: flags.upload_known_images,
+            timeout: flags.upload_store_timeout,
             store: flags.upload_store.clone().map(|url| StoreSettings {
                 url,
                 endpoint: flags.upload_store_endpoint.clone(),

@@ -59,11 +59,6 @@ impl Folder {
     pub fn path(&self, name: &UploadName) -> PathBuf {
         self.dir.join(name.as_str())
     }
-
-    /// Whether the folder holds the file, whichever instance stored it.
-    pub fn contains(&self, name: &UploadName) -> bool {
-        self.path(name).is_file()
-    }
 }
 
 #[cfg(test)]

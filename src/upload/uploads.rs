@@ -7,7 +7,7 @@ use std::{
     path::{Path, PathBuf},
     pin::Pin,
     sync::Arc,
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use super::{
@@ -26,6 +26,9 @@ pub struct UploadSettings {
     pub max_bytes: usize,
     /// `--upload-known-images`: names remembered as stored.
     pub known_images: usize,
+    /// `--upload-store-timeout`: how long the store, or the folder when an `image` message
+    /// asks it (an NFS server may stall), has to answer.
+    pub timeout: Duration,
     /// `--upload-store` and its settings.
     pub store: Option<StoreSettings>,
 }
@@ -36,6 +39,7 @@ pub struct Uploads {
     bucket: Option<Bucket>,
     known: Arc<Known>,
     max_bytes: usize,
+    timeout: Duration,
 }
 
 /// Why a received upload was not kept: the disk's or the store's failure, not the client's.
@@ -88,6 +92,7 @@ impl Uploads {
             bucket,
             known: Arc::new(Known::new(settings.known_images)),
             max_bytes: settings.max_bytes,
+            timeout: settings.timeout,
         })
     }
 
@@ -131,20 +136,33 @@ impl Uploads {
     }
 
     /// The stored image an `image` message's `/uploads/<name>` URL names. A name this instance
-    /// knows is stored answers at once; otherwise the folder is looked at, or the store asked.
+    /// knows is stored answers at once; otherwise the folder is looked at or the store asked,
+    /// off the socket's thread and within the deadline.
     pub fn find(&self, url: &str) -> Result<Found, ImageNameError> {
         let name = UploadName::from_url(url)?;
         if self.known.contains(&name) {
             return Ok(Found::Now(name));
         }
+        let (known, url) = (self.known.clone(), url.to_owned());
         let Some(bucket) = &self.bucket else {
-            if !self.folder.contains(&name) {
-                return Err(ImageNameError::NotStored(url.to_owned()));
-            }
-            self.known.insert(&name);
-            return Ok(Found::Now(name));
+            let (path, deadline) = (self.folder.path(&name), self.timeout);
+            return Ok(Found::Later(Box::pin(async move {
+                // A look at a shared folder is a call to its file server, which may stall.
+                let look = tokio::task::spawn_blocking(move || path.is_file());
+                match tokio::time::timeout(deadline, look).await {
+                    Ok(Ok(true)) => {
+                        known.insert(&name);
+                        Ok(name)
+                    }
+                    Ok(Ok(false)) => Err(ImageNameError::NotStored(url).into()),
+                    Ok(Err(_)) | Err(_) => {
+                        tracing::warn!(image = %name, ?deadline, "the upload folder did not answer");
+                        Err(LookupError::Store(StoreError::Unavailable))
+                    }
+                }
+            })));
         };
-        let (bucket, known, url) = (bucket.clone(), self.known.clone(), url.to_owned());
+        let bucket = bucket.clone();
         Ok(Found::Later(Box::pin(async move {
             match bucket.head(&name).await {
                 Ok(_) => {
@@ -192,6 +210,7 @@ mod tests {
             dir: dir.to_owned(),
             max_bytes: 100,
             known_images: 10,
+            timeout: Duration::from_secs(5),
             store: None,
         })
         .unwrap()
@@ -203,10 +222,12 @@ mod tests {
         uploads.keep(intake.finish().await.unwrap()).await.unwrap()
     }
 
-    fn found_now(uploads: &Uploads, url: &str) -> Result<UploadName, ImageNameError> {
-        match uploads.find(url)? {
+    /// The image an `image` message names, once the folder has answered.
+    async fn found(uploads: &Uploads, url: &str) -> Result<UploadName, String> {
+        let found = uploads.find(url).map_err(|e| e.to_string())?;
+        match found {
             Found::Now(name) => Ok(name),
-            Found::Later(_) => panic!("a folder answers at once"),
+            Found::Later(lookup) => lookup.await.map_err(|e| e.to_string()),
         }
     }
 
@@ -230,22 +251,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let uploads = in_dir(dir.path());
         let name = store(&uploads, PNG).await;
-        assert_eq!(found_now(&uploads, &name.url()), Ok(name));
+        assert_eq!(found(&uploads, &name.url()).await, Ok(name.clone()));
+        assert!(
+            matches!(uploads.find(&name.url()), Ok(Found::Now(_))),
+            "a name kept here is known without a look"
+        );
         let other = UploadName::for_content(b"other", ImageKind::Png).url();
         assert_eq!(
-            found_now(&uploads, &other).unwrap_err().to_string(),
+            found(&uploads, &other).await.unwrap_err(),
             format!("no uploaded image {other}: upload it with POST /upload first")
         );
         assert_eq!(
-            found_now(&uploads, "https://x.example/a.png")
-                .unwrap_err()
-                .to_string(),
+            found(&uploads, "https://x.example/a.png")
+                .await
+                .unwrap_err(),
             "an image must be an /uploads/<name> URL from POST /upload"
         );
         assert_eq!(
-            found_now(&uploads, "/uploads/a.png")
-                .unwrap_err()
-                .to_string(),
+            found(&uploads, "/uploads/a.png").await.unwrap_err(),
             "\"a.png\" is not the name of an uploaded image"
         );
     }
@@ -256,10 +279,10 @@ mod tests {
         let (a, b) = (in_dir(dir.path()), in_dir(dir.path()));
         let url = UploadName::for_content(PNG, ImageKind::Png).url();
         assert!(
-            found_now(&b, &url).is_err(),
+            found(&b, &url).await.is_err(),
             "not known before it is stored"
         );
         let name = store(&a, PNG).await;
-        assert_eq!(found_now(&b, &url), Ok(name), "a miss is not remembered");
+        assert_eq!(found(&b, &url).await, Ok(name), "a miss is not remembered");
     }
 }
