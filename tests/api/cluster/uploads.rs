@@ -35,6 +35,13 @@ impl Cluster {
     }
 }
 
+/// Whatever the store does, the answer comes within the wait.
+async fn answered<T>(call: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, call)
+        .await
+        .expect("an answer, not a hang")
+}
+
 fn image(url: &str) -> String {
     serde_json::json!({"type": "image", "data": url}).to_string()
 }
@@ -78,8 +85,9 @@ async fn instances_sharing_an_upload_dir_serve_and_accept_each_others_images() {
     );
     let (mut alice, _) = a.join("alice").await;
     let url = uploaded(&a, &a.sign_in("alice").await, PNG).await;
-    served_as_a_file_is(&b, &url).await;
+    // The message first: B has not seen the image yet, so it must find it in the folder.
     sent_through(&b, &mut alice, &url).await;
+    served_as_a_file_is(&b, &url).await;
 }
 
 /// `s3s-fs` in the foreground on a free port, its buckets folders of a temp dir; killed on drop.
@@ -215,6 +223,8 @@ async fn instances_on_one_bucket_serve_and_accept_each_others_images() {
         "{objects:?}"
     );
 
+    // The message first: B has not seen the image yet, so it must ask the store.
+    sent_through(&b, &mut alice, &url).await;
     served_as_a_file_is(&b, &url).await;
     // A copy dated when it was stored is current: 304, as for a file.
     let last_modified = b.get(&url).await.headers()["last-modified"].clone();
@@ -229,7 +239,6 @@ async fn instances_on_one_bucket_serve_and_accept_each_others_images() {
     let missing = format!("/uploads/{}.png", "ab".repeat(32));
     assert_eq!(b.get(&missing).await.status(), 404);
 
-    sent_through(&b, &mut alice, &url).await;
     let (mut bob, _) = b.join("bob").await;
     bob.say(&image(&missing)).await;
     let error = bob.expect("error").await;
@@ -256,14 +265,15 @@ async fn a_store_that_is_down_answers_503_and_an_error_never_a_hang() {
     // Frozen: every call meets its one-second deadline.
     s3.freeze();
     let started = Instant::now();
-    let served = b.get(&url).await;
+    let served = answered(b.get(&url)).await;
     assert_eq!(served.status(), 503);
     assert!(served.headers().contains_key("retry-after"));
     let reason = served.json::<serde_json::Value>().await.unwrap();
     assert_eq!(reason["data"], DOWN);
     let mut png = PNG.to_vec();
     png.extend_from_slice(&[7; 64]);
-    let (status, reply) = upload(&a, Some(&alice), file(&png, "b.png", "image/png")).await;
+    let (status, reply) =
+        answered(upload(&a, Some(&alice), file(&png, "b.png", "image/png"))).await;
     assert_eq!((status, reply["data"].as_str()), (503, Some(DOWN)));
     // B never saw the image: it must ask the store, and tells Bob it could not, while the
     // chat goes on around him.
@@ -289,7 +299,7 @@ async fn a_store_that_is_down_answers_503_and_an_error_never_a_hang() {
     // Killed: refused at once, the same answer.
     s3.thaw();
     s3.kill();
-    assert_eq!(b.get(&url).await.status(), 503);
+    assert_eq!(answered(b.get(&url)).await.status(), 503);
     // A, which stored the image, still knows it exists: its message goes through.
     carol.say(&image(&url)).await;
     assert_eq!(bob.expect("image").await["data"], url.as_str());
