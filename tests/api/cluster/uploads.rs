@@ -13,6 +13,7 @@ use passerby::{config::Config, upload::StoreUrl};
 use super::Cluster;
 use crate::{
     helpers::{Client, TestApp, WAIT, rejected_uploads, spawn_with},
+    nginx::Nginx,
     upload::{PNG, file, upload, uploaded},
 };
 
@@ -29,6 +30,7 @@ impl Cluster {
             c.secret_file = Some(secret);
             c.rate_limit = 1000.0;
             c.rate_burst = 1000.0;
+            c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
             configure(c);
         })
         .await
@@ -88,6 +90,61 @@ async fn instances_sharing_an_upload_dir_serve_and_accept_each_others_images() {
     // The message first: B has not seen the image yet, so it must find it in the folder.
     sent_through(&b, &mut alice, &url).await;
     served_as_a_file_is(&b, &url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_round_robin_nginx_every_upload_is_served_and_accepted_whichever_instance_answers() {
+    let cluster = Cluster::new();
+    let shared = tempfile::tempdir().unwrap();
+    let dir = shared.path().to_owned();
+    let sharing = |c: &mut Config| c.upload.upload_dir = Some(dir.clone());
+    let (a, b) = (
+        cluster.instance_with(sharing).await,
+        cluster.instance_with(sharing).await,
+    );
+    let nginx = Nginx::start_upstream(&[a.addr, b.addr]);
+    let cookie = nginx.sign_in("alice").await;
+    let mut sockets = Vec::new();
+    for name in ["alice", "bob"] {
+        let cookie = if name == "alice" {
+            cookie.clone()
+        } else {
+            nginx.sign_in(name).await
+        };
+        let mut socket = nginx.connect("/ws", &cookie).await;
+        socket.expect("join").await;
+        socket.expect("list").await;
+        socket.expect("history").await;
+        sockets.push(socket);
+    }
+    sockets[0].expect("join").await;
+    let http = reqwest::Client::new();
+    // Round robin sends each request to the other instance: two in a row meet both.
+    for i in 0..4u8 {
+        let mut png = PNG.to_vec();
+        png.extend_from_slice(&[i; 16]);
+        let response = http
+            .post(nginx.url("/upload"))
+            .header("Origin", nginx.origin())
+            .header("Cookie", &cookie)
+            .multipart(file(&png, "a.png", "image/png"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let reply: serde_json::Value = response.json().await.unwrap();
+        let url = reply["data"].as_str().unwrap().to_owned();
+        for _ in 0..2 {
+            let served = http.get(nginx.url(&url)).send().await.unwrap();
+            assert_eq!(served.status(), 200, "{url}");
+            assert_eq!(served.bytes().await.unwrap(), png);
+        }
+        let sender = usize::from(i % 2);
+        sockets[sender].say(&image(&url)).await;
+        for socket in &mut sockets {
+            assert_eq!(socket.expect("image").await["data"], url.as_str());
+        }
+    }
 }
 
 /// `s3s-fs` in the foreground on a free port, its buckets folders of a temp dir; killed on drop.
