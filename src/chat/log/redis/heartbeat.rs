@@ -13,6 +13,7 @@ use super::{
     state::Seen,
     wire::{Scripts, presence_texts, user_json},
 };
+use crate::redis_retry::retry_dropped;
 
 /// Entries one beat reaps at most, so a beat never holds Redis for long; the rest wait for
 /// the next beat (three per TTL, from every instance).
@@ -73,7 +74,13 @@ impl Heartbeat {
         for here in self.sockets.snapshot() {
             beat.arg(here.socket);
         }
-        let missing: Vec<u64> = beat.invoke_async(&mut self.conn).await?;
+        // Run twice, a beat only refreshes twice.
+        let missing: Vec<u64> = retry_dropped(|| {
+            let mut conn = self.conn.clone();
+            let beat = &beat;
+            async move { beat.invoke_async(&mut conn).await }
+        })
+        .await?;
         if !missing.is_empty() {
             self.restore(&missing).await?;
         }

@@ -14,7 +14,7 @@ use super::{
     state::Seen,
     wire::{Scripts, presence_texts, user_json},
 };
-use crate::{auth::User, chat::room::RoomName};
+use crate::{auth::User, chat::room::RoomName, redis_retry::retry_dropped};
 
 /// How long a socket that left stays marked so in Redis: a join or beat of it that Redis
 /// runs late, after the leave, must find the mark. Scripts held by a stalled Redis run as
@@ -115,9 +115,8 @@ impl Leaves {
 
     async fn send(&mut self, leave: &Leave) -> redis::RedisResult<()> {
         let (_, left) = presence_texts(&leave.user);
-        self.scripts
-            .leave
-            .arg(leave.room.as_str())
+        let mut call = self.scripts.leave.prepare_invoke();
+        call.arg(leave.room.as_str())
             .arg(&self.instance)
             .arg(leave.socket)
             .arg(leave.user.id)
@@ -126,10 +125,14 @@ impl Leaves {
             .arg(self.max_presence)
             .arg(self.seen.get(&leave.room))
             .arg(millis(GONE_FOR))
-            .arg(u8::from(leave.announced))
-            .invoke_async::<u64>(&mut self.conn)
-            .await
-            .map(drop)
+            .arg(u8::from(leave.announced));
+        retry_dropped(|| {
+            let mut conn = self.conn.clone();
+            let call = &call;
+            async move { call.invoke_async::<u64>(&mut conn).await }
+        })
+        .await
+        .map(drop)
     }
 }
 
