@@ -98,7 +98,7 @@ async fn arrives(app: &TestApp, cookie: &str) -> (Client, Value) {
     (client, list["user"].clone())
 }
 
-fn presence_of<'a>(events: &'a [Value], kind: &str, name: &str) -> usize {
+fn presence_of(events: &[Value], kind: &str, name: &str) -> usize {
     events
         .iter()
         .filter(|e| e["type"] == kind && e["user"]["name"] == name)
