@@ -19,7 +19,7 @@ use crate::{auth::User, chat::room::RoomName, redis_retry::retry_dropped};
 /// How long a socket that left stays marked so in Redis: a join or beat of it that Redis
 /// runs late, after the leave, must find the mark. Scripts held by a stalled Redis run as
 /// soon as it goes on, so this only has to outlast that burst, with a wide margin.
-pub(super) const GONE_FOR: Duration = Duration::from_secs(600);
+pub(super) const GONE_FOR: Duration = Duration::from_secs(120);
 
 /// The longest wait between two tries of the leaves Redis has not answered.
 const MOST_BACKOFF: Duration = Duration::from_secs(8);
@@ -27,11 +27,11 @@ const MOST_BACKOFF: Duration = Duration::from_secs(8);
 /// One socket's entry to take out of Redis.
 #[derive(Debug, Clone)]
 pub(super) struct Leave {
-    socket: u64,
+    pub socket: u64,
     room: RoomName,
     user: Arc<User>,
     /// Redis answered its join: if Redis forgot the entry, it still owes the room a `left`.
-    announced: bool,
+    pub announced: bool,
 }
 
 impl Leave {

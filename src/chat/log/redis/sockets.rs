@@ -95,3 +95,51 @@ impl Sockets {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        auth::{SessionId, UserName},
+        chat::{hub::Hub, outbox::Outbox},
+    };
+
+    fn member(hub: &Hub, name: &str, id: u64) -> Membership {
+        let user = Arc::new(User::guest(id, UserName::parse(name).unwrap()));
+        let room = RoomName::parse("lobby").unwrap();
+        hub.attach(room, user, SessionId::from_bytes([1; 16]), Outbox::new(4))
+            .0
+    }
+
+    #[test]
+    fn only_a_socket_whose_join_answered_is_refreshed_and_its_leave_says_so() {
+        let (hub, sockets) = (Hub::default(), Sockets::default());
+        let (joined, timed_out) = (member(&hub, "a", 1), member(&hub, "b", 2));
+        sockets.entered(&joined);
+        let refreshed: Vec<u64> = sockets.snapshot().iter().map(|h| h.socket).collect();
+        assert_eq!(refreshed, [joined.socket]);
+        assert!(!sockets.leave(&timed_out).announced);
+        assert!(sockets.leave(&joined).announced);
+        assert!(sockets.snapshot().is_empty());
+    }
+
+    #[test]
+    fn a_lingering_socket_is_refreshed_until_it_departs_oldest_first() {
+        let (hub, sockets) = (Hub::default(), Sockets::default());
+        let (first, second) = (member(&hub, "a", 1), member(&hub, "a", 1));
+        sockets.entered(&first);
+        sockets.entered(&second);
+        sockets.linger(&first);
+        sockets.linger(&second);
+        assert_eq!(
+            sockets.snapshot().len(),
+            2,
+            "lingering sockets keep their entries"
+        );
+        let room = RoomName::parse("lobby").unwrap();
+        assert_eq!(sockets.depart(&room, 1).unwrap().socket, first.socket);
+        assert_eq!(sockets.depart(&room, 1).unwrap().socket, second.socket);
+        assert!(sockets.depart(&room, 1).is_none());
+        assert!(sockets.snapshot().is_empty());
+    }
+}
