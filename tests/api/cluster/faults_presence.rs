@@ -315,25 +315,21 @@ async fn redis_restarted_from_its_file_brings_no_storm_and_the_left_of_a_tab_clo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_first_sign_in_and_join_after_redis_returns_succeed() {
+async fn the_first_join_and_the_first_sign_in_after_redis_returns_succeed() {
     let mut cluster = Cluster::new();
     // A long TTL: no beat uses the dead connections before the requests do.
     let [a, b, _c] = three(&cluster, Duration::from_secs(60)).await;
     let (_alice, _) = a.join("alice").await;
-    let (_bob, _) = b.join("bob").await;
+    let carol_cookie = b.sign_in("carol").await;
     cluster.redis.kill();
     cluster.redis.restart();
-    let response = a.post_sign_in(&[("name", "carol")]).await;
-    assert_eq!(response.status(), 200, "the first sign-in");
-    let cookie = cookie_pair(&response).unwrap();
-    let mut carol = b.connect(&cookie).await;
+    let mut carol = b.connect(&carol_cookie).await;
     let first = carol.next_event().await;
     assert_eq!(first["type"], "join", "the first join: {first}");
-    greeting_rest(&mut carol).await;
-}
-
-/// The rest of a greeting after its `join`.
-async fn greeting_rest(client: &mut Client) {
-    client.expect("list").await;
-    client.expect("history").await;
+    carol.expect("list").await;
+    carol.expect("history").await;
+    let response = a.post_sign_in(&[("name", "dave")]).await;
+    assert_eq!(response.status(), 200, "the first sign-in");
+    let cookie = cookie_pair(&response).unwrap();
+    arrives(&a, &cookie).await;
 }
