@@ -75,12 +75,18 @@ impl Heartbeat {
             beat.arg(here.socket);
         }
         // Run twice, a beat only refreshes twice.
-        let missing: Vec<u64> = retry_dropped(|| {
+        let (reaped, missing): (u64, Vec<u64>) = retry_dropped(|| {
             let mut conn = self.conn.clone();
             let beat = &beat;
             async move { beat.invoke_async(&mut conn).await }
         })
         .await?;
+        if reaped > 0 {
+            tracing::warn!(
+                reaped,
+                "reaped sockets whose instance stopped refreshing them"
+            );
+        }
         if !missing.is_empty() {
             self.restore(&missing).await?;
         }
