@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// Longer than the engine's script timeout (2 s): calls made meanwhile time out, and Redis
-/// runs every one of them once it goes on.
+/// runs those it holds once it goes on.
 const FREEZE: Duration = Duration::from_secs(3);
 
 /// Redis is away this long, more than the TTL the tests give (1 s).
@@ -92,7 +92,7 @@ async fn entries_become(cluster: &Cluster, n: usize) {
     until(cluster, "socket entries", &hlen, |got: &usize| *got == n).await;
 }
 
-/// Signs in, opens a socket and reads its greeting; the user's JSON.
+/// Opens a socket and reads its greeting; the socket and the user's JSON.
 async fn arrives(app: &TestApp, cookie: &str) -> (Client, Value) {
     let mut client = app.connect(cookie).await;
     client.expect("join").await;
@@ -140,8 +140,8 @@ async fn a_tab_closed_during_a_freeze_takes_one_socket_out_and_its_user_stays() 
     alice.expect("left").await;
 
     cluster.redis.freeze();
-    // C's leave times out and is sent again while Redis stands still; Redis then runs
-    // every copy.
+    // C's leave times out while Redis stands still; Redis runs the copy it holds once it
+    // goes on, and C sends it again.
     close(tab).await;
     tokio::time::sleep(FREEZE).await;
     cluster.redis.thaw();
