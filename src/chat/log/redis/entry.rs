@@ -194,21 +194,23 @@ impl RedisLog {
             .clone()
             .try_acquire_owned()
             .map_err(|_| EngineError::Busy)?;
-        let mut conn = self.conn.clone();
+        let conn = self.conn.clone();
         let hub = self.hub.clone();
         let member = member.clone();
         let policy = self.settings.policy;
         let scan = self.scan_bound();
         tokio::spawn(async move {
             let _permit = permit;
-            let read = read_back(
-                &mut conn,
-                &stream_key(&member.room),
-                member.user.id,
-                (0, before.saturating_sub(1)),
-                policy.page.saturating_add(1),
-                scan,
-            )
+            let key = stream_key(&member.room);
+            let read = retry_dropped(|| {
+                let mut conn = conn.clone();
+                let (key, viewer) = (&key, member.user.id);
+                async move {
+                    let range = (0, before.saturating_sub(1));
+                    let want = policy.page.saturating_add(1);
+                    read_back(&mut conn, key, viewer, range, want, scan).await
+                }
+            })
             .await;
             match read {
                 Ok(events) => {
