@@ -173,7 +173,8 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_REDIS_URL", global = true)]
     pub redis: Option<String>,
 
-    /// With --redis: seconds after which a silent instance counts as dead and its users leave.
+    /// With --redis: seconds after which a socket's presence entry that its instance stopped
+    /// refreshing expires, and its user leaves if it was their last.
     #[arg(long, env = "PASSERBY_REDIS_PRESENCE_TTL", default_value = "30", value_parser = parse_seconds)]
     pub redis_presence_ttl: Duration,
 

@@ -10,6 +10,8 @@ use std::{
 use anyhow::Context;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::redis_retry::retry_dropped;
+
 use super::{
     UserIds,
     user_ids::{AllocateError, IdsExhausted},
@@ -85,19 +87,27 @@ impl IdSource {
                 e => e.into(),
             }),
             IdSource::Redis { conn, issued } => {
-                let id: u64 = redis::Script::new(ALLOCATE)
-                    .key(KEY)
-                    .arg(issued.load(Ordering::Relaxed))
-                    .invoke_async(&mut conn.clone())
-                    .await
-                    .map_err(|e| {
-                        // INCR refuses to go past 2^63 - 1 rather than wrap.
-                        if e.to_string().contains("overflow") {
-                            anyhow::Error::new(IdsExhausted)
-                        } else {
-                            anyhow::Error::new(e).context("Redis")
-                        }
-                    })?;
+                // Run twice (the first call ran, but its answer was lost with the
+                // connection), it only skips an id.
+                let id: u64 = retry_dropped(|| {
+                    let mut conn = conn.clone();
+                    async move {
+                        redis::Script::new(ALLOCATE)
+                            .key(KEY)
+                            .arg(issued.load(Ordering::Relaxed))
+                            .invoke_async(&mut conn)
+                            .await
+                    }
+                })
+                .await
+                .map_err(|e| {
+                    // INCR refuses to go past 2^63 - 1 rather than wrap.
+                    if e.to_string().contains("overflow") {
+                        anyhow::Error::new(IdsExhausted)
+                    } else {
+                        anyhow::Error::new(e).context("Redis")
+                    }
+                })?;
                 issued.fetch_max(id, Ordering::Relaxed);
                 Ok(id)
             }

@@ -343,8 +343,8 @@ impl Hub {
         Some(state.rooms.get(room)?.users.get(&id)?.user.clone())
     }
 
-    /// Every user here with their sockets per room: what Redis is told again if it forgot.
-    /// A lingering departure counts as a socket: Redis still counts it until it ends.
+    /// Every user here with their sockets per room; a lingering departure counts as a
+    /// socket, since the user is still in the room until it ends.
     pub fn presence(&self) -> Vec<(RoomName, Arc<User>, u32)> {
         let state = self.lock();
         state

@@ -9,9 +9,15 @@
 //! pair): every instance hears it on that room's channel, and its hub hands it to the pair's
 //! sockets in other rooms through its per-user index, so no script walks their rooms.
 //!
-//! Presence is counted per user in Redis, and per instance in a hash whose owner keeps a
-//! liveness key alive; when that key expires, a survivor reaps the hash and sends `left`
-//! for the users who were only there (`heartbeat`).
+//! Presence is one entry per socket in Redis, with its own expiry (`scripts/presence.lua`):
+//! a user is in a room while any of their entries is, `join` goes out when the first comes
+//! and `left` when the last goes or expires, once. Adding an entry that is there, or taking
+//! out one that is gone, changes nothing, so a script retried or run late by a stalled Redis
+//! counts nothing twice (`presence`); a join that timed out is taken out again. Each beat
+//! refreshes this instance's entries in one call and reaps the entries nobody refreshed;
+//! after a pause in everyone's beats (Redis stopped or restarted) nothing is reaped until
+//! every instance has had a TTL to refresh, and entries Redis forgot are put back without a
+//! `join` (`heartbeat`).
 //!
 //! Sockets never wait on Redis: their events go to one worker task, in order (`worker`),
 //! through a queue bounded by `--history-queue` (`queue`). If the queue is full, the sender
@@ -21,7 +27,9 @@
 mod delete;
 mod entry;
 mod heartbeat;
+mod presence;
 mod queue;
+mod sockets;
 mod state;
 mod subscriber;
 mod wire;
@@ -37,8 +45,10 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use self::{
     heartbeat::Heartbeat,
+    presence::Leaves,
     queue::Jobs,
-    state::{Epoch, Seen},
+    sockets::Sockets,
+    state::Seen,
     subscriber::FanOut,
     wire::{Pieces, Scripts},
     worker::{Job, Worker},
@@ -88,7 +98,7 @@ pub struct RedisLog {
     scripts: Arc<Scripts>,
     hub: Arc<Hub>,
     seen: Arc<Seen>,
-    epoch: Arc<Epoch>,
+    sockets: Arc<Sockets>,
     settings: RedisSettings,
     jobs: Jobs,
     /// Pages of history being read now (`--history-reads` at most).
@@ -133,7 +143,7 @@ impl RedisLog {
                 .map_or(0, |d| d.as_nanos())
         );
         let seen = Arc::new(Seen::new(hub.clone()));
-        let epoch = Arc::new(Epoch::default());
+        let sockets = Arc::new(Sockets::default());
         let scripts = Arc::new(Scripts::load());
         let stop = CancellationToken::new();
         // Subscribed before any socket joins, so no event of theirs is missed.
@@ -157,10 +167,8 @@ impl RedisLog {
         let mut heartbeat = Heartbeat {
             conn: conn.clone(),
             scripts: scripts.clone(),
-            hub: hub.clone(),
+            sockets: sockets.clone(),
             seen: seen.clone(),
-            epoch: epoch.clone(),
-            retell: false,
             instance: instance.clone(),
             ttl: settings.presence_ttl,
             max_presence: settings.presence_kept(),
@@ -174,11 +182,14 @@ impl RedisLog {
                 scripts: scripts.clone(),
                 hub: hub.clone(),
                 seen: seen.clone(),
-                epoch: epoch.clone(),
-                instance: instance.clone(),
                 max_events: settings.max_events,
-                max_presence: settings.presence_kept(),
-                unsent_leaves: Vec::new(),
+                leaves: Leaves::new(
+                    conn.clone(),
+                    scripts.clone(),
+                    seen.clone(),
+                    instance.clone(),
+                    settings.presence_kept(),
+                ),
             }
             .run(queue),
         );
@@ -190,7 +201,7 @@ impl RedisLog {
             scripts,
             hub,
             seen,
-            epoch,
+            sockets,
             settings,
             jobs,
             pages,
@@ -201,13 +212,15 @@ impl RedisLog {
     /// Takes the socket out of the hub and, if it was there, tells Redis: only Redis knows
     /// whether it was the user's last socket in the room across the cluster.
     fn depart(&self, member: Membership) {
-        if let Some((_, epoch)) = self.epoch.detach(&self.hub, &member) {
-            let _ = self.jobs.always(Job::Leave {
-                room: member.room,
-                user: member.user.id,
-                epoch,
-            });
+        if self.hub.detach(&member).is_some() {
+            self.leave_redis(&member);
         }
+    }
+
+    /// Queues the socket's entry to leave Redis; only Redis knows whether it was the user's
+    /// last in the room across the cluster.
+    fn leave_redis(&self, member: &Membership) {
+        let _ = self.jobs.always(Job::Leave(self.sockets.leave(member)));
     }
 }
 
@@ -267,32 +280,28 @@ impl EventLog for RedisLog {
         false
     }
 
-    /// A socket that is not the user's last here leaves Redis's counts at once; the last
-    /// one stays counted until `depart`, so Redis sees no `left` and, when the user comes
-    /// back through any instance meanwhile, no `join`.
+    /// A socket that is not the user's last here takes its entry out of Redis at once; the
+    /// last one keeps its entry (refreshed by the beat) until `depart`, so Redis sees no
+    /// `left` and, when the user comes back through any instance meanwhile, no `join`.
     fn linger(&self, member: Membership) -> Option<Departure> {
-        let (departure, epoch) = self.epoch.detach_lingering(&self.hub, &member)?;
-        if departure != Departure::Lingers {
-            let _ = self.jobs.always(Job::Leave {
-                room: member.room,
-                user: member.user.id,
-                epoch,
-            });
+        let departure = self.hub.detach_lingering(&member)?;
+        if departure == Departure::Lingers {
+            self.sockets.linger(&member);
+        } else {
+            self.leave_redis(&member);
         }
         Some(departure)
     }
 
-    /// Each lingering socket leaves Redis's counts now, whether or not its user came back
-    /// meanwhile: a socket that came back was counted on its own. Redis sends `left` when
-    /// a user's count across the cluster reaches 0, once, whichever instance brings it there.
+    /// Each lingering socket's entry leaves Redis now, whether or not its user came back
+    /// meanwhile: a socket that came back has an entry of its own. Redis sends `left` when a
+    /// user's last entry in the room goes, once, whichever instance takes it out.
     fn depart(&self, room: &RoomName, users: &[Arc<User>]) -> usize {
         for user in users {
-            if let Some(epoch) = self.epoch.depart(&self.hub, room, user.id) {
-                let _ = self.jobs.always(Job::Leave {
-                    room: room.clone(),
-                    user: user.id,
-                    epoch,
-                });
+            if self.hub.depart(room, user.id).is_some()
+                && let Some(leave) = self.sockets.depart(room, user.id)
+            {
+                let _ = self.jobs.always(Job::Leave(leave));
             }
         }
         0

@@ -15,6 +15,7 @@ use super::{
 use crate::{
     chat::{hub::Hub, log::Event, room::RoomName},
     pubsub::{Listener, Topic},
+    redis_retry::retry_dropped,
 };
 
 /// The subscription to every room's channel.
@@ -38,7 +39,14 @@ impl Listener for FanOut {
     }
 
     async fn caught_up(&mut self) -> bool {
-        if let Err(e) = catch_up(&mut self.conn, &self.hub, &self.seen).await {
+        // The first call after Redis returns may find the old connection dead; catching
+        // up twice delivers nothing twice.
+        let caught = retry_dropped(|| {
+            let mut conn = self.conn.clone();
+            let (hub, seen) = (&self.hub, &self.seen);
+            async move { catch_up(&mut conn, hub, seen).await }
+        });
+        if let Err(e) = caught.await {
             tracing::warn!(error = %e, "could not catch up from Redis");
         }
         true

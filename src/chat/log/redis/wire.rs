@@ -17,13 +17,15 @@ pub(super) const CHANNELS: &str = "passerby:room:*";
 pub(super) const CHANNEL_PREFIX: &str = "passerby:room:";
 
 const PRELUDE: &str = include_str!("scripts/prelude.lua");
+const PRESENCE: &str = include_str!("scripts/presence.lua");
 
-/// The scripts, each with the shared prelude (`scripts/prelude.lua`) in front.
+/// The scripts, each with the shared prelude (`scripts/prelude.lua`) in front, and the
+/// presence ones with `scripts/presence.lua` after it.
 pub(super) struct Scripts {
     pub join: Script,
     pub leave: Script,
-    pub reap: Script,
-    pub rejoin: Script,
+    pub beat: Script,
+    pub restore: Script,
     pub emit: Script,
     pub private: Script,
     pub delete: Script,
@@ -32,11 +34,12 @@ pub(super) struct Scripts {
 impl Scripts {
     pub fn load() -> Scripts {
         let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+        let presence = |body: &str| Script::new(&format!("{PRELUDE}\n{PRESENCE}\n{body}"));
         Scripts {
-            join: with_prelude(include_str!("scripts/join.lua")),
-            leave: with_prelude(include_str!("scripts/leave.lua")),
-            reap: with_prelude(include_str!("scripts/reap.lua")),
-            rejoin: with_prelude(include_str!("scripts/rejoin.lua")),
+            join: presence(include_str!("scripts/join.lua")),
+            leave: presence(include_str!("scripts/leave.lua")),
+            beat: presence(include_str!("scripts/beat.lua")),
+            restore: presence(include_str!("scripts/restore.lua")),
             emit: with_prelude(include_str!("scripts/emit.lua")),
             private: with_prelude(include_str!("scripts/private.lua")),
             delete: with_prelude(include_str!("scripts/delete.lua")),
@@ -222,8 +225,9 @@ mod tests {
     fn the_scripts_name_presence_events_as_serde_does() {
         let scripts = [
             PRELUDE,
+            PRESENCE,
             include_str!("scripts/join.lua"),
-            include_str!("scripts/rejoin.lua"),
+            include_str!("scripts/restore.lua"),
         ]
         .concat();
         for kind in [EventKind::Join, EventKind::Left] {

@@ -1,5 +1,5 @@
 //! The one task that calls the scripts for this instance's sockets, in the order they
-//! asked, so a socket never waits on Redis; and the leaves Redis has not heard yet.
+//! asked, so a socket never waits on Redis; leaves go through `presence::Leaves`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -7,11 +7,12 @@ use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
+    presence::{Leave, Leaves},
     queue::Queued,
-    state::{Epoch, Seen},
+    state::Seen,
     wire::{Pieces, Scripts},
 };
-use crate::chat::{EngineError, Membership, hub::Hub, room::RoomName};
+use crate::chat::{EngineError, Membership, hub::Hub};
 
 /// Work for the worker task, done in the order the sockets asked.
 #[derive(Debug)]
@@ -30,11 +31,7 @@ pub(super) enum Job {
         member: Membership,
         message: String,
     },
-    Leave {
-        room: RoomName,
-        user: u64,
-        epoch: u64,
-    },
+    Leave(Leave),
     Flush(oneshot::Sender<()>),
 }
 
@@ -43,13 +40,8 @@ pub(super) struct Worker {
     pub scripts: Arc<Scripts>,
     pub hub: Arc<Hub>,
     pub seen: Arc<Seen>,
-    pub epoch: Arc<Epoch>,
-    pub instance: String,
     pub max_events: u64,
-    /// The presence stream's bound, for `left`.
-    pub max_presence: u64,
-    /// Sockets that closed while Redis was away: their users are still online there.
-    pub unsent_leaves: Vec<(RoomName, u64, u64)>,
+    pub leaves: Leaves,
 }
 
 impl Worker {
@@ -62,7 +54,7 @@ impl Worker {
                     None => return,
                 },
                 _ = retry.tick() => {
-                    self.retry_leaves().await;
+                    self.leaves.retry().await;
                     continue;
                 }
             };
@@ -112,39 +104,9 @@ impl Worker {
                 }
             }
             Job::Error { member, message } => self.reply(&member, &message),
-            Job::Leave { room, user, epoch } => {
-                if let Err(e) = self.leave(&room, user, epoch).await {
-                    tracing::error!(user, error = %e, "left not sent yet: Redis");
-                    self.unsent_leaves.push((room, user, epoch));
-                }
-            }
+            Job::Leave(leave) => self.leaves.run(leave).await,
             Job::Flush(done) => {
                 let _ = done.send(());
-            }
-        }
-    }
-
-    async fn leave(&mut self, room: &RoomName, user: u64, epoch: u64) -> redis::RedisResult<()> {
-        if epoch != self.epoch.current() {
-            return Ok(());
-        }
-        self.scripts
-            .leave
-            .arg(room.as_str())
-            .arg(&self.instance)
-            .arg(user)
-            .arg(self.max_presence)
-            .arg(self.seen.get(room))
-            .invoke_async::<u64>(&mut self.conn)
-            .await
-            .map(drop)
-    }
-
-    async fn retry_leaves(&mut self) {
-        while let Some((room, user, epoch)) = self.unsent_leaves.pop() {
-            if self.leave(&room, user, epoch).await.is_err() {
-                self.unsent_leaves.push((room, user, epoch));
-                return;
             }
         }
     }

@@ -3,10 +3,10 @@
 --
 -- Keys (all under passerby:): room:<r>:seq (last id), room:<r>:stream (the messages'
 -- history, entry id <id>-0), room:<r>:presence (`join` and `left`, kept apart under their
--- own bound, so they never push messages out), room:<r>:users (user -> sockets in the cluster), room:<r>:order (arrival order),
--- room:<r>:info (user -> user JSON), room:<r>:left (user -> the data of their `left`, a JSON
--- string), user:<u>:rooms (room -> sockets), instance:<i> (alive while refreshed),
--- instance:<i>:sockets ("<room> <user>" -> sockets on that instance), instances (set).
+-- own bound, so they never push messages out), room:<r>:users (user -> sockets in the
+-- cluster), room:<r>:order (arrival order), room:<r>:info (user -> user JSON),
+-- room:<r>:left (user -> the data of their `left`, a JSON string), user:<u>:rooms (room ->
+-- sockets); the sockets' own entries are in presence.lua.
 --
 -- An event arrives in pieces, each already JSON as serde writes it: its `type`, the user
 -- and the `data` (and, for a whisper, the recipient, from room:<r>:info). `emit` builds the
@@ -46,32 +46,6 @@ local function emit(room, kind, user, to, data, vis, counted, max)
   end
   redis.call('PUBLISH', base, id .. ' ' .. vis .. ' ' .. json)
   return json
-end
-
--- Takes `k` sockets of `uid` in `room` off instance `inst`; the user's last one across the
--- cluster sends `left`.
-local function depart(room, inst, uid, k, max)
-  local base = 'passerby:room:' .. room
-  local field = room .. ' ' .. uid
-  local sockets = 'passerby:instance:' .. inst .. ':sockets'
-  if redis.call('HINCRBY', sockets, field, -k) <= 0 then
-    redis.call('HDEL', sockets, field)
-  end
-  local rooms = 'passerby:user:' .. uid .. ':rooms'
-  if redis.call('HINCRBY', rooms, room, -k) <= 0 then
-    redis.call('HDEL', rooms, room)
-  end
-  if redis.call('HINCRBY', base .. ':users', uid, -k) <= 0 then
-    redis.call('HDEL', base .. ':users', uid)
-    redis.call('ZREM', base .. ':order', uid)
-    local user = redis.call('HGET', base .. ':info', uid)
-    local left = redis.call('HGET', base .. ':left', uid)
-    redis.call('HDEL', base .. ':info', uid)
-    redis.call('HDEL', base .. ':left', uid)
-    if user and left then
-      emit(room, '"left"', user, nil, left, '0 0', true, max)
-    end
-  end
 end
 
 -- A Redis that lost its data (restarted without persistence) would start ids again at 1;
