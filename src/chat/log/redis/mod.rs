@@ -20,6 +20,7 @@
 
 mod delete;
 mod entry;
+mod gaps;
 mod heartbeat;
 mod queue;
 mod state;
@@ -36,6 +37,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use self::{
+    gaps::{Bound, Gaps},
     heartbeat::Heartbeat,
     queue::Jobs,
     state::{Epoch, Seen},
@@ -55,6 +57,7 @@ use crate::{
         text::ChatText,
     },
     pubsub,
+    store::Floor,
 };
 
 /// How the engine reaches Redis and how long a dead instance may look alive.
@@ -69,6 +72,12 @@ pub struct RedisSettings {
     pub queue: usize,
     /// `join` and `left` kept per room, in a stream of their own.
     pub max_presence: u64,
+    /// What Redis is raised to, kept in the data dir.
+    pub floor: Arc<Floor>,
+    /// `--redis-position-check`.
+    pub position_check: Duration,
+    /// `--redis-subscriber-timeout`.
+    pub subscriber_timeout: Duration,
 }
 
 impl RedisSettings {
@@ -140,19 +149,39 @@ impl RedisLog {
         let subscribed = pubsub::subscribe(&client, subscriber::TOPIC)
             .await
             .with_context(|| format!("cannot subscribe at {}", settings.url))?;
-        let fan_out = FanOut {
+        let mut gaps = Gaps {
             conn: conn.clone(),
+            scripts: scripts.clone(),
             hub: hub.clone(),
             seen: seen.clone(),
+            floor: settings.floor.clone(),
+            bound: Bound {
+                events: settings.policy.page,
+                bytes: settings.policy.max_bytes,
+            },
+            rooms: Default::default(),
         };
-        let what = "chat events";
-        tokio::spawn(pubsub::keep_subscribed(
+        // Before anything is issued: a Redis that lost its data starts above this instance's
+        // floor.
+        gaps.raise_floor()
+            .await
+            .with_context(|| format!("raising Redis to the floor at {}", settings.url))?;
+        let fan_out = FanOut {
+            hub: hub.clone(),
+            seen: seen.clone(),
+            gaps,
+            check_every: settings.position_check,
+        };
+        tokio::spawn(pubsub::keep_subscribed_with(
             client,
             subscriber::TOPIC,
-            what,
+            "chat events",
             subscribed,
             fan_out,
             stop.clone(),
+            pubsub::Liveness {
+                silent: settings.subscriber_timeout,
+            },
         ));
         let mut heartbeat = Heartbeat {
             conn: conn.clone(),
@@ -302,11 +331,17 @@ impl EventLog for RedisLog {
         self.delete_messages(what).boxed()
     }
 
+    /// At shutdown: the worker's queue is done, and the floor written exactly, so a restart
+    /// moves no id.
     fn flush(&self) -> BoxFuture<'_, ()> {
         async move {
             let (tx, rx) = oneshot::channel();
             if self.jobs.always(Job::Flush(tx)).is_ok() {
                 let _ = rx.await;
+            }
+            self.settings.floor.see_room(self.seen.highest());
+            if let Err(e) = self.settings.floor.close() {
+                tracing::error!(error = %e, "could not write the Redis floor in the data dir");
             }
         }
         .boxed()
