@@ -337,10 +337,10 @@ async fn redis_restarted_empty_while_an_instance_restarts_never_sends_an_id_back
         })
     };
     let w = restartable().await;
-    // X keeps its sockets through the outage, and is kept away from the new Redis until W
-    // has issued ids in it.
+    // X keeps its sockets through the outage; X and B are kept away from the new Redis
+    // until W has issued ids in it, so W's floor alone stands between it and a reused id.
     let x = instance(&cluster, proxy.url(), SOON, NEVER).await;
-    let _b = instance(&cluster, cluster.redis.url(), NEVER, NEVER).await;
+    let _b = instance(&cluster, proxy.url(), NEVER, NEVER).await;
     let (mut alice, _) = w.join("alice").await;
     let (mut bob, _) = x.join("bob").await;
     alice.expect("join").await;
