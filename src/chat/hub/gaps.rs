@@ -61,3 +61,105 @@ impl Hub {
         told
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::VecDeque,
+        sync::Arc,
+        task::{Context, Waker},
+    };
+
+    use super::*;
+    use crate::{
+        auth::{SessionId, User, UserName},
+        chat::{
+            log::{Entry, Event, Visibility},
+            outbox::Outbox,
+        },
+        ws::frame,
+    };
+
+    fn join(hub: &Hub, room: &RoomName, id: u64, floor: Option<u64>) -> Outbox {
+        let user = Arc::new(User::guest(id, UserName::parse(&format!("u{id}")).unwrap()));
+        let outbox = Outbox::new(64);
+        let session = SessionId::from_bytes([id as u8; 16]);
+        let (member, _) = hub.attach(room.clone(), user, session, outbox.clone());
+        if let Some(floor) = floor {
+            let entry = Entry {
+                frames: Vec::new(),
+                floor,
+                joined: false,
+            };
+            hub.settle(&member, entry);
+        }
+        outbox
+    }
+
+    fn events(outbox: &Outbox) -> Vec<serde_json::Value> {
+        let mut batch = VecDeque::new();
+        outbox.poll_news(&Context::from_waker(Waker::noop()), &mut batch, true);
+        batch
+            .iter()
+            .flat_map(|c| c.iter())
+            .map(|f| serde_json::from_slice(frame::payload(f)).unwrap())
+            .collect()
+    }
+
+    fn chat(id: u64) -> Event {
+        let user = User::guest(1, UserName::parse("a").unwrap());
+        let frame = ServerEvent {
+            id,
+            kind: EventKind::Chat,
+            user: &user,
+            data: EventData::Text("x"),
+            time: 0,
+            count: None,
+        }
+        .to_frame();
+        Event {
+            id,
+            visible: Visibility::Room,
+            frame,
+        }
+    }
+
+    #[test]
+    fn a_rooms_position_is_the_lowest_id_a_settled_socket_had() {
+        let hub = Hub::default();
+        let lobby = RoomName::lobby();
+        join(&hub, &lobby, 1, Some(10));
+        join(&hub, &lobby, 2, Some(4));
+        join(&hub, &lobby, 3, None);
+        assert_eq!(
+            hub.positions(),
+            [(lobby, 4)],
+            "a joining socket is left out"
+        );
+    }
+
+    #[test]
+    fn only_sockets_behind_are_told_truncated_with_their_last_id_and_skip_what_they_were_told() {
+        let hub = Hub::default();
+        let lobby = RoomName::lobby();
+        let behind = join(&hub, &lobby, 1, Some(4));
+        let ahead = join(&hub, &lobby, 2, Some(9));
+        assert_eq!(hub.truncate(&lobby, 8, 20, "gone"), 1);
+        let told = events(&behind);
+        assert_eq!(told.len(), 1);
+        assert_eq!(
+            (&told[0]["type"], &told[0]["id"], &told[0]["user"]["id"]),
+            (&"truncated".into(), &4.into(), &1.into())
+        );
+        assert!(events(&ahead).is_empty());
+        hub.deliver(&lobby, &[chat(20), chat(21)]);
+        let ids = |o: &Outbox| -> Vec<u64> {
+            events(o)
+                .iter()
+                .map(|e| e["id"].as_u64().unwrap())
+                .collect()
+        };
+        assert_eq!(ids(&behind), [21], "nothing up to what it was told");
+        assert_eq!(ids(&ahead), [20, 21]);
+    }
+}

@@ -3,7 +3,10 @@
 //! Each room event is one Lua script call (`scripts/*.lua`): it INCRs the room's sequence,
 //! appends the event to the room's stream (the history, capped at the retention) and
 //! publishes it, so ids, history and fan-out agree across the cluster. Every instance
-//! pattern-subscribes to all rooms and hands what it hears to its hub (`subscriber`).
+//! pattern-subscribes to all rooms and hands what it hears to its hub (`subscriber`); what
+//! its sockets missed (a lost or silent subscription, a Redis that lost data) is sent from
+//! the streams or told to them as `truncated` (`gaps`), and ids never go back below the
+//! instance's floor in its data dir (`store::Floor`).
 //!
 //! A whisper is one such event of the sender's room (`scripts/private.lua`, visible to the
 //! pair): every instance hears it on that room's channel, and its hub hands it to the pair's
