@@ -3,6 +3,7 @@
 //! that can keep it away (`Proxy::refuse`) or leave its subscription half-open
 //! (`Proxy::silence_subscriptions`).
 
+mod lost_data;
 mod proxy;
 
 use std::time::Duration;
@@ -12,7 +13,7 @@ use serde_json::Value;
 
 use self::proxy::Proxy;
 use super::Cluster;
-use crate::helpers::{Client, TestApp, WAIT, spawn_in, spawn_with};
+use crate::helpers::{Client, TestApp, WAIT, spawn_with};
 
 /// A check or a ping that never comes within a test: the rule under test acts alone.
 const NEVER: Duration = Duration::from_secs(3600);
@@ -153,6 +154,24 @@ async fn after_a_lost_subscription_the_quiet_instance_gets_every_chat_in_order()
 }
 
 #[tokio::test]
+async fn chats_going_on_through_lost_subscriptions_all_reach_every_instance_in_order() {
+    const SENT: usize = 150;
+    let cluster = Cluster::new();
+    let (_proxy, _apps, alice, mut carol) = three(&cluster, NEVER, NEVER).await;
+    let mut redis = redis(&cluster).await;
+    let sender = tokio::spawn(async move {
+        let mut alice = alice;
+        say_each(&mut alice, SENT, "storm").await
+    });
+    // Every instance loses its subscription three times while alice talks.
+    for _ in 0..3 {
+        lose_subscriptions(&mut redis, 3).await;
+    }
+    let sent = sender.await.unwrap();
+    assert_eq!(chats(&mut carol, SENT).await, sent);
+}
+
+#[tokio::test]
 async fn a_join_during_the_resubscribe_window_does_not_make_catch_up_skip() {
     let cluster = Cluster::new();
     let (proxy, [_a, _b, c], mut alice, mut carol) = three(&cluster, NEVER, NEVER).await;
@@ -244,57 +263,6 @@ async fn a_half_open_subscription_is_detected_and_made_again() {
     assert_eq!(chats(&mut carol, 3).await, after);
 }
 
-/// Waits until some instance's position check raised `passerby:floor` to `id`: it has
-/// looked at the rooms with sockets there since it saw `id`, and knows their epochs.
-async fn checked_past(redis: &MultiplexedConnection, id: u64) {
-    wait_for(|| {
-        let mut redis = redis.clone();
-        async move {
-            let floor: Option<u64> = redis::cmd("GET")
-                .arg("passerby:floor")
-                .query_async(&mut redis)
-                .await
-                .unwrap();
-            floor >= Some(id)
-        }
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn sockets_are_told_truncated_when_redis_lost_their_rooms_stream() {
-    let cluster = Cluster::new();
-    let (_proxy, _apps, mut alice, mut carol) = three(&cluster, SOON, NEVER).await;
-    let redis = redis(&cluster).await;
-    alice.say("kept").await;
-    let kept = chat(&mut carol, false).await["id"].as_u64().unwrap();
-    checked_past(&redis, kept).await;
-    // As an eviction or a FLUSHALL would: the room's keys are gone.
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("passerby:room:lobby:*")
-        .query_async(&mut redis.clone())
-        .await
-        .unwrap();
-    let _: () = redis::cmd("DEL")
-        .arg(&keys)
-        .query_async(&mut redis.clone())
-        .await
-        .unwrap();
-    let truncated = told(&mut carol).await;
-    assert_eq!(
-        truncated["id"], kept,
-        "no id of its own: the last the socket had"
-    );
-    assert_eq!(truncated["user"]["name"], "carol");
-    alice.say("after").await;
-    let after = chat(&mut carol, false).await;
-    assert_eq!(after["data"], "after");
-    assert!(
-        after["id"].as_u64() > Some(kept),
-        "ids never go back: {after}"
-    );
-}
-
 #[tokio::test]
 async fn five_thousand_missed_events_tell_sockets_truncated_instead_of_closing_them() {
     const MISSED: usize = 5_000;
@@ -324,53 +292,6 @@ async fn five_thousand_missed_events_tell_sockets_truncated_instead_of_closing_t
     }
 }
 
-#[tokio::test]
-async fn redis_restarted_empty_while_an_instance_restarts_never_sends_an_id_back() {
-    let mut cluster = Cluster::new();
-    let proxy = Proxy::start(cluster.redis.port).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (url, secret) = (cluster.redis.url(), cluster.secret_file());
-    let restartable = || {
-        let (url, secret) = (url.clone(), secret.clone());
-        spawn_in(dir.path().to_owned(), move |c| {
-            configure(c, url, secret, NEVER, NEVER)
-        })
-    };
-    let w = restartable().await;
-    // X keeps its sockets through the outage; X and B are kept away from the new Redis
-    // until W has issued ids in it, so W's floor alone stands between it and a reused id.
-    let x = instance(&cluster, proxy.url(), SOON, NEVER).await;
-    let _b = instance(&cluster, proxy.url(), NEVER, NEVER).await;
-    let (mut alice, _) = w.join("alice").await;
-    let (mut bob, _) = x.join("bob").await;
-    alice.expect("join").await;
-    say_each(&mut alice, 40, "before").await;
-    let top = chat_ids(&mut bob, 40).await;
-    // Signed in and never seen again: an offline user holds this id.
-    let offline = signed_in_id(&w, "dave").await;
-    checked_past(&redis(&cluster).await, top).await;
-    w.stop().await.unwrap();
-    proxy.refuse(true);
-    cluster.redis.kill();
-    cluster.redis.restart();
-    let w = restartable().await;
-    let newcomer = signed_in_id(&w, "erin").await;
-    assert!(newcomer > offline, "user {newcomer} after {offline}");
-    let (mut erin, _) = w.join("erin2").await;
-    erin.say("after").await;
-    let after = chat(&mut erin, false).await;
-    assert!(after["id"].as_u64() > Some(top), "{after} after {top}");
-    proxy.refuse(false);
-    // Bob's view cannot hold what Redis lost: he is told to rebuild, then goes on above.
-    told(&mut bob).await;
-    let live = say_each(&mut erin, 3, "live").await;
-    for text in live {
-        let event = chat(&mut bob, false).await;
-        assert_eq!(event["data"], text.as_str());
-        assert!(event["id"].as_u64() > Some(top), "{event} after {top}");
-    }
-}
-
 /// The next event past presence, which must be `truncated`.
 async fn told(client: &mut Client) -> Value {
     loop {
@@ -381,19 +302,4 @@ async fn told(client: &mut Client) -> Value {
             _ => panic!("expected truncated, got {event}"),
         }
     }
-}
-
-/// Reads `n` chats; the last one's id.
-async fn chat_ids(client: &mut Client, n: usize) -> u64 {
-    let mut last = 0;
-    for _ in 0..n {
-        last = chat(client, false).await["id"].as_u64().unwrap();
-    }
-    last
-}
-
-async fn signed_in_id(app: &TestApp, name: &str) -> u64 {
-    let response = app.post_sign_in(&[("name", name)]).await;
-    let body: Value = response.json().await.unwrap();
-    body["user"]["id"].as_u64().unwrap()
 }
