@@ -104,8 +104,9 @@ impl Gaps {
                 .iter()
                 .map(|(room, lowest)| {
                     let position = self.rooms.get(room);
+                    // Every socket there had everything up to the lowest id among them.
                     let from = match position {
-                        Some(p) if !lost => p.through,
+                        Some(p) if !lost => p.through.max(*lowest),
                         _ => *lowest,
                     };
                     // Trimming is only worth asking about where something may be sent.
