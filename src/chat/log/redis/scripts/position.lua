@@ -9,7 +9,8 @@
 -- Also returns the user counter, for the instance's floor.
 local rooms_floor = tonumber(ARGV[1])
 if tonumber(redis.call('GET', 'passerby:floor') or '0') < rooms_floor then
-  redis.call('SET', 'passerby:floor', rooms_floor)
+  -- The argument as given: a Lua number would be written as 1e+14 past 14 digits.
+  redis.call('SET', 'passerby:floor', ARGV[1])
 end
 raise_user(ARGV[2])
 
