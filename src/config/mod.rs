@@ -178,6 +178,17 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_REDIS_PRESENCE_TTL", default_value = "30", value_parser = parse_seconds)]
     pub redis_presence_ttl: Duration,
 
+    /// With --redis: seconds between checks that this instance's sockets missed nothing Redis
+    /// kept (what is missing is sent, or the sockets are told `truncated`), and writes of
+    /// the floor in the data dir.
+    #[arg(long, env = "PASSERBY_REDIS_POSITION_CHECK", default_value = "5", value_parser = parse_seconds)]
+    pub redis_position_check: Duration,
+
+    /// With --redis: seconds a subscription may leave a ping unanswered before it is dropped
+    /// and made again (a half-open connection); it is pinged every third of this.
+    #[arg(long, env = "PASSERBY_REDIS_SUBSCRIBER_TIMEOUT", default_value = "15", value_parser = parse_seconds)]
+    pub redis_subscriber_timeout: Duration,
+
     // The edge: what one client, address or user may hold. Each bound answers past it.
     /// Largest WebSocket message a client may send, after reassembly; larger is closed with 1009.
     #[arg(long, env = "PASSERBY_MAX_WS_MESSAGE_BYTES", default_value_t = 64 * 1024)]

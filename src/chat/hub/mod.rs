@@ -16,6 +16,7 @@
 //! `State::sessions`, so signing out closes that browser's tabs and no one else's.
 
 mod close;
+mod gaps;
 mod listing;
 mod socket;
 mod stamp;

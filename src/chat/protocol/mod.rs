@@ -69,6 +69,10 @@ pub enum EventKind {
     History,
     /// A moderator deleted messages of the room (see `DeleteEvent`).
     Delete,
+    /// To one socket: events it should have had are gone (Redis lost them, or too many were
+    /// missed to send at once); like `error` it takes no id. The client rebuilds from a
+    /// fresh join.
+    Truncated,
 }
 
 impl EventKind {

@@ -2,6 +2,7 @@
 
 mod deletion;
 mod faults_presence;
+mod faults_gaps;
 mod moderation;
 mod moderation_store;
 mod presence;

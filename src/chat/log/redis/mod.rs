@@ -3,7 +3,10 @@
 //! Each room event is one Lua script call (`scripts/*.lua`): it INCRs the room's sequence,
 //! appends the event to the room's stream (the history, capped at the retention) and
 //! publishes it, so ids, history and fan-out agree across the cluster. Every instance
-//! pattern-subscribes to all rooms and hands what it hears to its hub (`subscriber`).
+//! pattern-subscribes to all rooms and hands what it hears to its hub (`subscriber`); what
+//! its sockets missed (a lost or silent subscription, a Redis that lost data) is sent from
+//! the streams or told to them as `truncated` (`gaps`), and ids never go back below the
+//! instance's floor in its data dir (`store::Floor`).
 //!
 //! A whisper is one such event of the sender's room (`scripts/private.lua`, visible to the
 //! pair): every instance hears it on that room's channel, and its hub hands it to the pair's
@@ -26,6 +29,7 @@
 
 mod delete;
 mod entry;
+mod gaps;
 mod heartbeat;
 mod presence;
 mod queue;
@@ -44,6 +48,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use self::{
+    gaps::{Bound, Gaps},
     heartbeat::Heartbeat,
     presence::Leaves,
     queue::Jobs,
@@ -65,6 +70,7 @@ use crate::{
         text::ChatText,
     },
     pubsub,
+    store::Floor,
 };
 
 /// How the engine reaches Redis and how long a dead instance may look alive.
@@ -79,6 +85,12 @@ pub struct RedisSettings {
     pub queue: usize,
     /// `join` and `left` kept per room, in a stream of their own.
     pub max_presence: u64,
+    /// What Redis is raised to, kept in the data dir.
+    pub floor: Arc<Floor>,
+    /// `--redis-position-check`.
+    pub position_check: Duration,
+    /// `--redis-subscriber-timeout`.
+    pub subscriber_timeout: Duration,
 }
 
 impl RedisSettings {
@@ -150,19 +162,39 @@ impl RedisLog {
         let subscribed = pubsub::subscribe(&client, subscriber::TOPIC)
             .await
             .with_context(|| format!("cannot subscribe at {}", settings.url))?;
-        let fan_out = FanOut {
+        let mut gaps = Gaps {
             conn: conn.clone(),
+            scripts: scripts.clone(),
             hub: hub.clone(),
             seen: seen.clone(),
+            floor: settings.floor.clone(),
+            bound: Bound {
+                events: settings.policy.page,
+                bytes: settings.policy.max_bytes,
+            },
+            rooms: Default::default(),
         };
-        let what = "chat events";
-        tokio::spawn(pubsub::keep_subscribed(
+        // Before anything is issued: a Redis that lost its data starts above this instance's
+        // floor.
+        gaps.raise_floor()
+            .await
+            .with_context(|| format!("raising Redis to the floor at {}", settings.url))?;
+        let fan_out = FanOut {
+            hub: hub.clone(),
+            seen: seen.clone(),
+            gaps,
+            check_every: settings.position_check,
+        };
+        tokio::spawn(pubsub::keep_subscribed_with(
             client,
             subscriber::TOPIC,
-            what,
+            "chat events",
             subscribed,
             fan_out,
             stop.clone(),
+            pubsub::Liveness {
+                silent: settings.subscriber_timeout,
+            },
         ));
         let mut heartbeat = Heartbeat {
             conn: conn.clone(),
@@ -311,11 +343,17 @@ impl EventLog for RedisLog {
         self.delete_messages(what).boxed()
     }
 
+    /// At shutdown: the worker's queue is done, and the floor written exactly, so a restart
+    /// moves no id.
     fn flush(&self) -> BoxFuture<'_, ()> {
         async move {
             let (tx, rx) = oneshot::channel();
             if self.jobs.always(Job::Flush(tx)).is_ok() {
                 let _ = rx.await;
+            }
+            self.settings.floor.see_room(self.seen.highest());
+            if let Err(e) = self.settings.floor.close() {
+                tracing::error!(error = %e, "could not write the Redis floor in the data dir");
             }
         }
         .boxed()

@@ -9,6 +9,8 @@ use crate::chat::{hub::Hub, room::RoomName};
 
 /// The highest id this instance saw in each room; it outlives the room's sockets, so a
 /// Redis that lost its data never hands out an id again (see `raise` in `prelude.lua`).
+/// Only what Redis is raised to: what this instance's sockets were actually sent is the
+/// hub's, and a join moves this mark forward without sending anything (see `gaps`).
 ///
 /// Bounded: the subscriber hears every room of the cluster, so once the map doubles, rooms
 /// without a socket here are forgotten. A room with sockets here keeps its guard; one
@@ -23,6 +25,8 @@ pub(super) struct Seen {
 struct SeenRooms {
     last: HashMap<RoomName, u64>,
     prune_at: usize,
+    /// The highest id of any room, pruned or not: the instance's floor (`store::Floor`).
+    highest: u64,
 }
 
 /// Rooms remembered before the first pruning.
@@ -35,6 +39,7 @@ impl Seen {
             rooms: Mutex::new(SeenRooms {
                 last: HashMap::new(),
                 prune_at: SEEN_PRUNE_AT,
+                highest: 0,
             }),
         }
     }
@@ -49,8 +54,14 @@ impl Seen {
             seen.last.retain(|room, _| self.hub.online(room) > 0);
             seen.prune_at = (seen.last.len() * 2).max(SEEN_PRUNE_AT);
         }
+        seen.highest = seen.highest.max(id);
         let last = seen.last.entry(room.clone()).or_default();
         *last = (*last).max(id);
+    }
+
+    /// The highest id seen in any room.
+    pub fn highest(&self) -> u64 {
+        self.lock().highest
     }
 
     /// Rooms remembered now.

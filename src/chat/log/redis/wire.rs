@@ -29,6 +29,8 @@ pub(super) struct Scripts {
     pub emit: Script,
     pub private: Script,
     pub delete: Script,
+    /// Read by `gaps` only; it raises what any script would.
+    pub position: Script,
 }
 
 impl Scripts {
@@ -43,6 +45,7 @@ impl Scripts {
             emit: with_prelude(include_str!("scripts/emit.lua")),
             private: with_prelude(include_str!("scripts/private.lua")),
             delete: with_prelude(include_str!("scripts/delete.lua")),
+            position: with_prelude(include_str!("scripts/position.lua")),
         }
     }
 }
