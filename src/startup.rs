@@ -124,6 +124,8 @@ impl App {
                         max_events: config.history_max_events,
                         queue: usize::try_from(config.history_queue).unwrap_or(usize::MAX),
                         max_presence: config.history_max_presence,
+                        lanes: usize::try_from(config.redis_lanes).unwrap_or(1),
+                        batch: usize::try_from(config.redis_batch).unwrap_or(1),
                     },
                     metrics.events.clone(),
                 )

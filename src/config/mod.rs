@@ -166,6 +166,14 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_REDIS_URL", global = true)]
     pub redis: Option<String>,
 
+    /// With --redis: lanes that call Redis side by side; each room keeps to one lane, in order.
+    #[arg(long, env = "PASSERBY_REDIS_LANES", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub redis_lanes: u64,
+
+    /// With --redis: messages of one room a lane sends in one script call at most.
+    #[arg(long, env = "PASSERBY_REDIS_BATCH", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub redis_batch: u64,
+
     /// With --redis: seconds after which a silent instance counts as dead and its users leave.
     #[arg(long, env = "PASSERBY_REDIS_PRESENCE_TTL", default_value = "30", value_parser = parse_seconds)]
     pub redis_presence_ttl: Duration,

@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{
     Membership, Whisper,
     outbox::{Outbox, Signal},
-    protocol::{self, ClientCommand, parse_client_text},
+    protocol::{self, Cid, ClientCommand, parse_client_text},
     refusal::Refusals,
     room::RoomName,
     text::ChatText,
@@ -182,7 +182,7 @@ struct Connection<'a, T> {
     /// What this socket's refused messages have cost it so far.
     refusals: Refusals,
     /// Chat messages read this turn, sent to the engine together when the turn ends.
-    chats: Vec<ChatText>,
+    chats: Vec<(ChatText, Option<Cid>)>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
@@ -298,17 +298,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         };
         let user = self.member.user().id;
         match command {
-            ClientCommand::Chat(raw) => {
-                let Some(text) = self.text(&raw) else { return };
+            ClientCommand::Chat { data, cid } => {
+                let Some(text) = self.text(&data) else { return };
                 let Some(text) = self.filtered(text) else {
                     return;
                 };
                 if self.within_rate_limit() && !self.muted() && !self.room_refused() {
                     // Sent with the rest of this turn's chat, in one fan-out.
-                    self.chats.push(text);
+                    self.chats.push((text, cid));
                 }
             }
-            ClientCommand::Private { to, data } => {
+            ClientCommand::Private { to, data, cid } => {
                 let Some(text) = self.text(&data) else { return };
                 if to == user {
                     return self.refuse(
@@ -324,7 +324,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     return;
                 }
                 self.send_chats();
-                let sent = self.state.engine.private(&self.member, to, &text);
+                let sent = self
+                    .state
+                    .engine
+                    .private(&self.member, to, &text, cid.as_ref());
                 match sent {
                     // The engine answered it; it took its token above like a sent one.
                     Ok(Whisper::RecipientOffline) => {
@@ -334,7 +337,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     Err(e) => self.not_sent(&e),
                 }
             }
-            ClientCommand::Image(url) => {
+            ClientCommand::Image { data: url, cid } => {
                 let image = match self.state.uploads.find(&url) {
                     Ok(image) => image,
                     Err(e) => return self.refuse(Reject::BadImage, &e.to_string(), &url),
@@ -343,7 +346,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     return;
                 }
                 self.send_chats();
-                if let Err(e) = self.state.engine.image(&self.member, &image) {
+                if let Err(e) = self.state.engine.image(&self.member, &image, cid.as_ref()) {
                     self.not_sent(&e);
                 }
             }

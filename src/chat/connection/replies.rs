@@ -23,8 +23,7 @@ impl<T> Connection<'_, T> {
     pub(super) fn not_sent(&self, e: &EngineError) {
         let user = self.member.user().id;
         tracing::warn!(user, error = %e, "message not sent");
-        let message = format!("not sent: {e}");
-        self.state.engine.reply_error(&self.member, &message);
+        self.state.engine.refuse(&self.member, e);
     }
 
     /// An `error` to this socket, after the messages it sent before the bad one.

@@ -55,5 +55,6 @@ pub(super) fn kept(
         },
         time,
         kind,
+        cid: None,
     }
 }

@@ -34,7 +34,7 @@ fn joiner(room: &str, id: u64) -> Joiner {
 /// Joins, says something and leaves; the room's last id before it left.
 async fn visit(log: &impl EventLog, room: &str, user: u64) -> Result<u64, EngineError> {
     let (member, entry): (Membership, _) = log.join(joiner(room, user)).await?;
-    log.publish(&member, EventKind::Chat, &["hello"])?;
+    log.publish(&member, EventKind::Chat, &["hello".into()])?;
     log.leave(member);
     Ok(entry.floor)
 }

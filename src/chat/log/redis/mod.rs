@@ -13,15 +13,18 @@
 //! liveness key alive; when that key expires, a survivor reaps the hash and sends `left`
 //! for the users who were only there (`heartbeat`).
 //!
-//! Sockets never wait on Redis: their events go to one worker task, in order (`worker`),
-//! through a queue bounded by `--history-queue` (`queue`). If the queue is full, the sender
-//! gets an `error` (busy) and a joiner is closed with 1013; if Redis refuses or is gone, the
-//! sender gets an `error`.
+//! Sockets never wait on Redis: their events go to worker lanes, each room's in order
+//! (`worker`), through a queue bounded by `--history-queue` (`queue`); a lane sends a room's
+//! queued messages in one script call and its rooms' calls in one round trip (`send`). If the
+//! queue is full, the sender gets an `error` (`busy`) and a joiner is closed with 1013. A
+//! call whose answer is lost is sent again until Redis answers, and runs once, so `not sent`
+//! means not stored; a message with a `cid` gets an `ack` with its id.
 
 mod delete;
 mod entry;
 mod heartbeat;
 mod queue;
+mod send;
 mod state;
 mod subscriber;
 mod wire;
@@ -32,7 +35,6 @@ use std::{fmt, sync::Arc, time::Duration};
 use anyhow::Context;
 use futures_util::{FutureExt, future::BoxFuture};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use self::{
@@ -43,13 +45,13 @@ use self::{
     wire::{Pieces, Scripts},
     worker::{Job, Worker},
 };
-use super::{Accepted, DeleteError, Deleted, Deletion, Entry, EventLog, Joiner};
+use super::{Accepted, DeleteError, Deleted, Deletion, Entry, EventLog, Joiner, Said};
 use crate::{
     auth::User,
     chat::{
         EngineError, Membership, Whisper,
         hub::{Departure, Hub},
-        protocol::EventKind,
+        protocol::{Cid, EventKind, Reply},
         recovery::HistoryPolicy,
         room::RoomName,
         text::ChatText,
@@ -69,6 +71,10 @@ pub struct RedisSettings {
     pub queue: usize,
     /// `join` and `left` kept per room, in a stream of their own.
     pub max_presence: u64,
+    /// Lanes that call Redis side by side, each for its share of the rooms (`--redis-lanes`).
+    pub lanes: usize,
+    /// Messages of one room sent in one call at most (`--redis-batch`).
+    pub batch: usize,
 }
 
 impl RedisSettings {
@@ -167,21 +173,26 @@ impl RedisLog {
         };
         heartbeat.beat().await.context("registering with Redis")?;
         tokio::spawn(heartbeat.run(stop.clone()));
-        let (jobs, queue) = Jobs::new(settings.queue);
-        tokio::spawn(
-            Worker {
-                conn: conn.clone(),
-                scripts: scripts.clone(),
-                hub: hub.clone(),
-                seen: seen.clone(),
-                epoch: epoch.clone(),
-                instance: instance.clone(),
-                max_events: settings.max_events,
-                max_presence: settings.presence_kept(),
-                unsent_leaves: Vec::new(),
-            }
-            .run(queue),
-        );
+        let (jobs, lanes) = Jobs::new(settings.queue, settings.lanes);
+        for lane in lanes {
+            tokio::spawn(
+                Worker {
+                    conn: conn.clone(),
+                    scripts: scripts.clone(),
+                    hub: hub.clone(),
+                    seen: seen.clone(),
+                    epoch: epoch.clone(),
+                    instance: instance.clone(),
+                    max_events: settings.max_events,
+                    max_presence: settings.presence_kept(),
+                    batch: settings.batch.max(1),
+                    window: super::CID_WINDOW.as_secs(),
+                    calls: 0,
+                    unsent_leaves: Vec::new(),
+                }
+                .run(lane),
+            );
+        }
         tracing::info!(instance, url = settings.url, "chat engine: Redis");
         let pages = Arc::new(tokio::sync::Semaphore::new(settings.policy.reads));
         Ok(RedisLog {
@@ -216,12 +227,14 @@ impl EventLog for RedisLog {
         self.enter(joiner).boxed()
     }
 
-    fn publish(&self, member: &Membership, kind: EventKind, data: &[&str]) -> Accepted {
+    fn publish(&self, member: &Membership, kind: EventKind, data: &[Said<'_>]) -> Accepted {
         self.jobs.push(
             data.iter()
-                .map(|text| Job::Emit {
+                .map(|said| Job::Message {
                     member: member.clone(),
-                    event: Pieces::new(kind, &member.user, text),
+                    to: None,
+                    event: Pieces::new(kind, &member.user, said.text),
+                    cid: said.cid.cloned(),
                 })
                 .collect(),
         )
@@ -229,30 +242,37 @@ impl EventLog for RedisLog {
 
     /// Whether the recipient is online is for Redis to say; if not, the worker answers the
     /// sender with an `error`.
-    fn private(&self, member: &Membership, to: u64, text: &ChatText) -> Accepted<Whisper> {
-        self.jobs.push(vec![Job::Private {
+    fn private(
+        &self,
+        member: &Membership,
+        to: u64,
+        text: &ChatText,
+        cid: Option<&Cid>,
+    ) -> Accepted<Whisper> {
+        self.jobs.push(vec![Job::Message {
             member: member.clone(),
-            to,
+            to: Some(to),
             event: Pieces::new(EventKind::Private, &member.user, text.as_str()),
+            cid: cid.cloned(),
         }])?;
         Ok(Whisper::Delivered)
     }
 
     /// Through the worker, so it comes after the socket's events still on their way; with
     /// the queue full, at once: out of order beats not told.
-    fn reply_error(&self, member: &Membership, message: String) {
-        let job = Job::Error {
+    fn reply(&self, member: &Membership, reply: Reply) {
+        let job = Job::Reply {
             member: member.clone(),
-            message: message.clone(),
+            reply: reply.clone(),
         };
         if let Err(e) = self.jobs.push(vec![job]) {
             if matches!(e, EngineError::WorkerGone) {
                 tracing::error!(
                     user = member.user.id,
-                    "error reply sent at once: the Redis worker stopped"
+                    "reply sent at once: the Redis worker stopped"
                 );
             }
-            self.hub.reply_error(member, &message);
+            self.hub.reply(member, &reply);
         }
     }
 
@@ -304,9 +324,8 @@ impl EventLog for RedisLog {
 
     fn flush(&self) -> BoxFuture<'_, ()> {
         async move {
-            let (tx, rx) = oneshot::channel();
-            if self.jobs.always(Job::Flush(tx)).is_ok() {
-                let _ = rx.await;
+            for lane in self.jobs.flush() {
+                let _ = lane.await;
             }
         }
         .boxed()

@@ -52,11 +52,15 @@ fn fan_out(hub: &Hub, seen: &Seen, channel: &str, payload: &[u8]) {
     else {
         return;
     };
-    let Some(event) = parse_published(payload) else {
+    let Some(events) = parse_published(payload) else {
         tracing::warn!(channel, "unreadable message from Redis");
         return;
     };
-    deliver(hub, seen, &room, event);
+    // A batch goes out as one chunk per socket.
+    for event in &events {
+        seen.see(&room, event.id);
+    }
+    hub.deliver(&room, &events);
 }
 
 /// After a lost subscription: what was published meanwhile, from the streams, so live
