@@ -251,10 +251,10 @@ impl Engine {
     }
 
     /// Tells this socket its message was not stored, and why (`not sent: …`, with the
-    /// error's `code`), after what the log still holds for it.
-    pub fn refuse(&self, member: &Membership, e: &EngineError) {
-        self.log
-            .reply(member, Reply::coded(e.code(), format!("not sent: {e}")));
+    /// error's `code` and the message's `cid`), after what the log still holds for it.
+    pub fn refuse(&self, member: &Membership, e: &EngineError, cid: Option<&Cid>) {
+        let text = format!("not sent: {e}");
+        self.log.reply(member, Reply::coded(e.code(), text, cid));
     }
 
     /// Tells every socket on this instance that the ping interval elapsed.

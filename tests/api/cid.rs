@@ -70,7 +70,10 @@ async fn a_cid_is_acked_with_its_id_and_a_retry_after_a_reconnect_is_stored_once
         let (ack, before) = until_ack(&mut alice, "m-1").await;
         let sent = said(&before, "hello").next().expect("the chat came first");
         assert_eq!(ack["data"]["id"], sent["id"], "{ack}");
-        assert_eq!(ack["id"], sent["id"], "the ack takes no id: the last one the socket had");
+        assert_eq!(
+            ack["id"], sent["id"],
+            "the ack takes no id: the last one the socket had"
+        );
         assert!(ack.get("user").is_none(), "{ack}");
 
         // The same socket sends it again: the same ack, nothing new in the room.
@@ -148,10 +151,17 @@ async fn messages_without_a_cid_get_no_ack_and_a_bad_cid_is_a_bad_command() {
         alice.say(&chat("last", "ok")).await;
         let (_, before) = until_ack(&mut alice, "ok").await;
         let kinds: Vec<&str> = before.iter().map(|e| e["type"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["chat", "chat", "error", "error", "chat"], "{before:?}");
+        assert_eq!(
+            kinds,
+            ["chat", "chat", "error", "error", "chat"],
+            "{before:?}"
+        );
         for error in &before[2..4] {
             let text = error["data"].as_str().unwrap();
-            assert!(text.starts_with("bad command") && text.contains("cid"), "{error}");
+            assert!(
+                text.starts_with("bad command") && text.contains("cid"),
+                "{error}"
+            );
         }
     }
 }

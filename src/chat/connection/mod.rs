@@ -334,7 +334,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                         self.rejected(Reject::BadRecipient, None);
                     }
                     Ok(_) => {}
-                    Err(e) => self.not_sent(&e),
+                    Err(e) => self.not_sent(&e, [cid.as_ref()]),
                 }
             }
             ClientCommand::Image { data: url, cid } => {
@@ -347,7 +347,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 }
                 self.send_chats();
                 if let Err(e) = self.state.engine.image(&self.member, &image, cid.as_ref()) {
-                    self.not_sent(&e);
+                    self.not_sent(&e, [cid.as_ref()]);
                 }
             }
             ClientCommand::History { before } => {
@@ -372,7 +372,7 @@ impl<T> Connection<'_, T> {
             return;
         }
         if let Err(e) = self.state.engine.chat(&self.member, &self.chats) {
-            self.not_sent(&e);
+            self.not_sent(&e, self.chats.iter().map(|(_, cid)| cid.as_ref()));
         }
         self.chats.clear();
     }

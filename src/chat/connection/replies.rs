@@ -8,6 +8,7 @@ use crate::{
     chat::{
         EngineError,
         outbox::Signal,
+        protocol::Cid,
         refusal::{TOO_MANY_REFUSED, Verdict},
         text::{ChatText, TextError},
     },
@@ -20,10 +21,21 @@ use crate::{
 pub const FILTERED: &str = "not sent: the message contains a word the moderators filter out";
 
 impl<T> Connection<'_, T> {
-    pub(super) fn not_sent(&self, e: &EngineError) {
+    /// The messages `cids` were refused: one `error`, or one for each if any had a `cid`.
+    pub(super) fn not_sent<'c>(
+        &self,
+        e: &EngineError,
+        cids: impl IntoIterator<Item = Option<&'c Cid>>,
+    ) {
         let user = self.member.user().id;
         tracing::warn!(user, error = %e, "message not sent");
-        self.state.engine.refuse(&self.member, e);
+        let cids: Vec<Option<&Cid>> = cids.into_iter().collect();
+        if cids.iter().all(Option::is_none) {
+            return self.state.engine.refuse(&self.member, e, None);
+        }
+        for cid in cids {
+            self.state.engine.refuse(&self.member, e, cid);
+        }
     }
 
     /// An `error` to this socket, after the messages it sent before the bad one.

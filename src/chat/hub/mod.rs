@@ -270,13 +270,14 @@ impl Hub {
     /// An `error` or an `ack` to one socket, stamped like `reply_error`.
     pub fn reply(&self, member: &Membership, reply: &Reply) {
         let frame = match reply {
-            Reply::Error { code, text } => Unstamped::new(&ErrorEvent {
+            Reply::Error { code, text, cid } => Unstamped::new(&ErrorEvent {
                 id: 0,
                 kind: EventKind::Error,
                 user: &member.user,
                 data: text,
                 time: now_ms(),
                 code: *code,
+                cid: cid.as_ref(),
             }),
             Reply::Ack { cid, id } => Unstamped::new(&AckEvent {
                 id: 0,

@@ -129,6 +129,9 @@ pub struct ErrorEvent<'a> {
     pub time: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<&'a str>,
+    /// The refused message's `cid`, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cid: Option<&'a Cid>,
 }
 
 /// What one socket is told that is no event of its room, in order behind what it is owed.
@@ -137,6 +140,7 @@ pub enum Reply {
     Error {
         code: Option<&'static str>,
         text: String,
+        cid: Option<Cid>,
     },
     /// Its message `cid` was stored with this id.
     Ack { cid: Cid, id: u64 },
@@ -147,13 +151,16 @@ impl Reply {
         Reply::Error {
             code: None,
             text: text.into(),
+            cid: None,
         }
     }
 
-    pub fn coded(code: &'static str, text: impl Into<String>) -> Reply {
+    /// An `error` with its stable code, about the message `cid` if it had one.
+    pub fn coded(code: &'static str, text: impl Into<String>, cid: Option<&Cid>) -> Reply {
         Reply::Error {
             code: Some(code),
             text: text.into(),
+            cid: cid.cloned(),
         }
     }
 }

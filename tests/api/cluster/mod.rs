@@ -1,6 +1,7 @@
 //! Several passerby instances sharing one real `redis-server`, started on a free port.
 
 mod deletion;
+mod faults_sends;
 mod moderation;
 mod moderation_store;
 mod presence;

@@ -333,7 +333,7 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         let Some(recipient) = self.hub.user(to) else {
             drop((cids, rooms));
             let text = format!("user {to} is not online");
-            self.reply(member, Reply::coded(code::NOT_ONLINE, text));
+            self.reply(member, Reply::coded(code::NOT_ONLINE, text, cid));
             return Ok(Whisper::RecipientOffline);
         };
         let last_id = rooms.ids(&member.room, now);

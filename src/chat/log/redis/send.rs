@@ -171,7 +171,7 @@ impl Worker {
                 (0, _, Some(to)) => {
                     let text = format!("user {to} is not online");
                     self.hub
-                        .reply(member, &Reply::coded(code::NOT_ONLINE, text));
+                        .reply(member, &Reply::coded(code::NOT_ONLINE, text, cid.as_ref()));
                 }
                 (0, _, None) => {}
                 (id, Some(cid), _) => {
@@ -188,9 +188,9 @@ impl Worker {
         tracing::warn!(room = %call.room, error = %e, "messages not sent");
         let text = format!("not sent: {}", EngineError::from(e.clone()));
         for queued in &call.jobs {
-            if let Job::Message { member, .. } = &queued.job {
-                self.hub
-                    .reply(member, &Reply::coded(code::NOT_SENT, text.clone()));
+            if let Job::Message { member, cid, .. } = &queued.job {
+                let refused = Reply::coded(code::NOT_SENT, text.clone(), cid.as_ref());
+                self.hub.reply(member, &refused);
             }
         }
     }

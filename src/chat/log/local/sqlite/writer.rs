@@ -331,9 +331,18 @@ impl Writer {
                 events,
                 sender,
             } => match sender {
-                Some(sender) => self
-                    .hub
-                    .reply(&sender, &Reply::coded(code::NOT_SENT, NOT_STORED)),
+                // One `error` per message that had a `cid`, so its client knows which.
+                Some(sender) => {
+                    let mut cids: Vec<_> = events.iter().filter_map(|k| k.cid.as_ref()).collect();
+                    if cids.is_empty() {
+                        self.hub
+                            .reply(&sender, &Reply::coded(code::NOT_SENT, NOT_STORED, None));
+                    }
+                    for cid in cids.drain(..) {
+                        let refused = Reply::coded(code::NOT_SENT, NOT_STORED, Some(cid));
+                        self.hub.reply(&sender, &refused);
+                    }
+                }
                 None => {
                     tracing::error!(room = %room, events = events.len(), "presence not stored, not sent")
                 }
