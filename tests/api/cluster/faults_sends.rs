@@ -130,7 +130,21 @@ async fn during_a_freeze_each_message_is_acked_and_delivered_once_or_refused_and
     alice.say(&chat("thawed", "end")).await;
     heard_by_alice.extend(until_chat(&mut alice, "thawed").await);
     let heard_by_carol = until_chat(&mut carol, "thawed").await;
-    for heard in [&heard_by_alice, &heard_by_carol] {
+    // What Redis kept, whatever pub/sub carried: a newcomer's history.
+    let mut dave = c.connect(&c.sign_in("dave").await).await;
+    dave.expect("join").await;
+    dave.expect("list").await;
+    let kept = dave.expect("history").await["data"]
+        .as_array()
+        .unwrap()
+        .clone();
+    eprintln!(
+        "KEPT {:?}",
+        kept.iter()
+            .map(|e| (e["id"].clone(), e["data"].clone()))
+            .collect::<Vec<_>>()
+    );
+    for heard in [&heard_by_alice, &heard_by_carol, &kept] {
         for (prefix, answers) in [("", &from_alice), ("b", &from_bob)] {
             for (cid, answer) in answers {
                 let said = text(&format!("{prefix}{cid}"));
@@ -315,4 +329,65 @@ async fn a_flooded_room_does_not_hold_up_a_quiet_room_on_the_same_instance() {
             next += 1;
         }
     }
+}
+
+/// The script's side of "a retry is never a duplicate", against the real redis-server: a
+/// call sent again with its number stores nothing and answers as the first time; an older
+/// call that Redis runs late (a copy it read from a connection the engine gave up on) does
+/// nothing; a `cid` seen before answers with its first id.
+#[tokio::test]
+async fn a_numbered_call_runs_once_and_a_late_older_copy_does_nothing() {
+    let cluster = Cluster::new();
+    let script = redis::Script::new(&format!(
+        "{}\n{}",
+        include_str!("../../../src/chat/log/redis/scripts/prelude.lua"),
+        include_str!("../../../src/chat/log/redis/scripts/emit.lua")
+    ));
+    let client = redis::Client::open(cluster.redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let call = |number: u64, cid: &'static str, text: &'static str| {
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .arg("lobby")
+            .arg(100)
+            .arg(0)
+            .arg("test-instance")
+            .arg(number)
+            .arg(60)
+            .arg(1)
+            .arg(1)
+            .arg(cid)
+            .arg(0)
+            .arg("\"chat\"")
+            .arg("{\"id\":1}")
+            .arg(format!("\"{text}\""));
+        invocation
+    };
+    let ids = |conn: &mut redis::aio::MultiplexedConnection| {
+        let mut conn = conn.clone();
+        async move {
+            let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+                .arg("passerby:room:lobby:stream")
+                .arg("-")
+                .arg("+")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            entries.len()
+        }
+    };
+    let first: Vec<u64> = call(1, "", "one").invoke_async(&mut conn).await.unwrap();
+    let again: Vec<u64> = call(1, "", "one").invoke_async(&mut conn).await.unwrap();
+    assert_eq!(first, again, "a retry answers as the first time");
+    assert_eq!(ids(&mut conn).await, 1, "and stores nothing");
+    let second: Vec<u64> = call(2, "c", "two").invoke_async(&mut conn).await.unwrap();
+    assert_eq!(second, [first[0] + 1]);
+    let late: Vec<u64> = call(1, "", "one").invoke_async(&mut conn).await.unwrap();
+    assert!(
+        late.is_empty(),
+        "an older call run late does nothing: {late:?}"
+    );
+    let retold: Vec<u64> = call(3, "c", "two").invoke_async(&mut conn).await.unwrap();
+    assert_eq!(retold, second, "a cid stored before answers with its id");
+    assert_eq!(ids(&mut conn).await, 2);
 }
