@@ -10,7 +10,11 @@ use std::{
 };
 
 pub use crate::chat::log::CID_WINDOW as WINDOW;
-use crate::chat::{protocol::Cid, room::RoomName};
+use crate::chat::{
+    log::Said,
+    protocol::{Cid, Reply},
+    room::RoomName,
+};
 
 /// The newest `cid`s remembered per user; an older one sent again is stored again.
 pub const PER_USER: usize = 256;
@@ -50,6 +54,30 @@ impl RecentCids {
             .take_while(|s| now.duration_since(s.at) < WINDOW)
             .find(|s| s.cid == *cid && s.room == *room)
             .map(|s| s.id)
+    }
+
+    /// Splits a sender's messages into those to store and the `ack`s of those already stored.
+    pub fn split<'a, 's>(
+        &self,
+        room: &RoomName,
+        user: u64,
+        said: &'a [Said<'s>],
+        now: Instant,
+    ) -> (Vec<&'a Said<'s>>, Vec<Reply>) {
+        let (mut fresh, mut again) = (Vec::with_capacity(said.len()), Vec::new());
+        for said in said {
+            match said
+                .cid
+                .and_then(|cid| Some((cid, self.get(room, user, cid, now)?)))
+            {
+                Some((cid, id)) => again.push(Reply::Ack {
+                    cid: cid.clone(),
+                    id,
+                }),
+                None => fresh.push(said),
+            }
+        }
+        (fresh, again)
     }
 
     pub fn remember(&mut self, room: &RoomName, user: u64, cid: &Cid, id: u64, now: Instant) {

@@ -27,7 +27,7 @@ use std::{
 use futures_util::{FutureExt, future::BoxFuture};
 
 use super::{
-    Accepted, DeleteError, Deleted, Deletion, Entry, Event, EventLog, Joiner, Said, Visibility,
+    Accepted, DeleteError, Deleted, Deletion, Entry, Event, EventLog, Joiner, Said,
     deletion::Doomed,
 };
 use crate::{
@@ -35,16 +35,14 @@ use crate::{
     chat::{
         EngineError, Membership, Whisper,
         hub::{Arrival, Departure, Hub},
-        protocol::{
-            Cid, EventData, EventKind, Frame, PrivateEvent, Reply, ServerEvent, code, now_ms,
-        },
+        protocol::{Cid, EventData, EventKind, Frame, Reply, ServerEvent, code, now_ms},
         room::RoomName,
         rooms::{Reserved, RoomPolicy, Rooms},
         text::ChatText,
     },
 };
 use cids::RecentCids;
-use events::{kept, presence_counted, take_ids};
+use events::{kept, presence_counted, take_ids, whisper};
 use memory::Memory;
 use sqlite::Sqlite;
 pub use sqlite::Storage;
@@ -268,19 +266,7 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         let mut rooms = self.lock();
         let now = Instant::now();
         let mut cids = self.lock_cids();
-        let (mut fresh, mut again) = (Vec::with_capacity(data.len()), Vec::new());
-        for said in data {
-            let stored = said
-                .cid
-                .and_then(|cid| Some((cid, cids.get(&member.room, member.user.id, cid, now)?)));
-            match stored {
-                Some((cid, id)) => again.push(Reply::Ack {
-                    cid: cid.clone(),
-                    id,
-                }),
-                None => fresh.push(said),
-            }
-        }
+        let (fresh, again) = cids.split(&member.room, member.user.id, data, now);
         if !fresh.is_empty() {
             let last_id = rooms.ids(&member.room, now);
             let first = take_ids(last_id, fresh.len() as u64)?;
@@ -341,26 +327,8 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         if let Some(cid) = cid {
             cids.remember(&member.room, member.user.id, cid, id, now);
         }
-        let time = now_ms();
-        let frame = PrivateEvent {
-            id,
-            kind: EventKind::Private,
-            user: &member.user,
-            to: &recipient,
-            data: text.as_str(),
-            time,
-        }
-        .to_frame();
-        let event = Kept {
-            event: Event {
-                id,
-                visible: Visibility::Pair(member.user.id, to),
-                frame,
-            },
-            time,
-            kind: EventKind::Private,
-            cid: cid.cloned(),
-        };
+        let mut event = whisper(id, &member.user, &recipient, text.as_str());
+        event.cid = cid.cloned();
         self.keeper.keep(&member.room, vec![event], Some(member))?;
         Ok(Whisper::Delivered)
     }
