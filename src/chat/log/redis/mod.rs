@@ -1,11 +1,12 @@
 //! `RedisLog`: many instances behind one load balancer act as one chat.
 //!
-//! Each room event is one Lua script call (`scripts/*.lua`): it INCRs the room's sequence,
-//! appends the event to the room's stream (the history, capped at the retention) and
-//! publishes it, so ids, history and fan-out agree across the cluster. Every instance
-//! pattern-subscribes to all rooms and hands what it hears to its hub (`subscriber`).
+//! Room events go through Lua scripts (`scripts/*.lua`): one call INCRs the room's sequence
+//! for each event, appends it to the room's stream (the history, capped at the retention)
+//! and publishes them (a batch of one room's messages in one message), so ids, history and
+//! fan-out agree across the cluster. Every instance pattern-subscribes to all rooms and
+//! hands what it hears to its hub (`subscriber`).
 //!
-//! A whisper is one such event of the sender's room (`scripts/private.lua`, visible to the
+//! A whisper is one such event of the sender's room (in `scripts/emit.lua`, visible to the
 //! pair): every instance hears it on that room's channel, and its hub hands it to the pair's
 //! sockets in other rooms through its per-user index, so no script walks their rooms.
 //!
