@@ -122,10 +122,13 @@ pub(super) fn parse_published(payload: &[u8]) -> Option<Vec<Event>> {
 
 fn parse_event(payload: &[u8]) -> Option<Event> {
     let mut parts = payload.splitn(4, |&b| b == b' ');
-    let id = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
-    let a = std::str::from_utf8(parts.next()?).ok()?;
-    let b = std::str::from_utf8(parts.next()?).ok()?;
-    let visible = parse_visibility(&format!("{a} {b}"))?;
+    let mut number = || -> Option<u64> { std::str::from_utf8(parts.next()?).ok()?.parse().ok() };
+    let (id, a, b) = (number()?, number()?, number()?);
+    let visible = if (a, b) == (0, 0) {
+        Visibility::Room
+    } else {
+        Visibility::Pair(a, b)
+    };
     Some(Event {
         id,
         visible,
