@@ -113,6 +113,7 @@ impl App {
             idle: config.room_idle_secs,
             max_rooms: usize::try_from(config.max_rooms).unwrap_or(usize::MAX),
             per_minute: config.room_rate,
+            cid_window: config.cid_window_secs,
         };
         let engine = match (&config.redis, config.history_retention()) {
             (Some(url), _) => {
@@ -126,6 +127,7 @@ impl App {
                         max_presence: config.history_max_presence,
                         lanes: usize::try_from(config.redis_lanes).unwrap_or(1),
                         batch: usize::try_from(config.redis_batch).unwrap_or(1),
+                        cid_window: config.cid_window_secs,
                     },
                     metrics.events.clone(),
                 )

@@ -241,6 +241,10 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_LOG_SAMPLE_INTERVAL", default_value = "10", value_parser = parse_seconds)]
     pub log_sample_interval: Duration,
 
+    /// Seconds a message's `cid` is remembered: a retry with it within this is stored once.
+    #[arg(long, env = "PASSERBY_CID_WINDOW_SECS", default_value = "600", value_parser = parse_seconds)]
+    pub cid_window_secs: Duration,
+
     /// Seconds an empty room stays in memory after its last event; its ids go on where they
     /// stopped when it is used again.
     #[arg(long, env = "PASSERBY_ROOM_IDLE_SECS", default_value = "300", value_parser = parse_seconds)]

@@ -165,3 +165,38 @@ async fn messages_without_a_cid_get_no_ack_and_a_bad_cid_is_a_bad_command() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_cid_is_remembered_for_the_window_only_and_then_names_a_new_message() {
+    let app = spawn_with(|c| {
+        c.rate_limit = 1000.0;
+        c.rate_burst = 1000.0;
+        c.cid_window_secs = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let (mut alice, _) = app.join("alice").await;
+    let (mut bob, _) = app.join("bob").await;
+    alice.expect("join").await;
+    alice.say(&chat("once", "w")).await;
+    let (first, _) = until_ack(&mut alice, "w").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    alice.say(&chat("twice", "w")).await;
+    let (second, _) = until_ack(&mut alice, "w").await;
+    assert!(
+        second["data"]["id"].as_u64() > first["data"]["id"].as_u64(),
+        "past the window the cid is a new message: {second}"
+    );
+    bob.say("bob still chats").await;
+    let heard = until_chat(&mut alice, "bob still chats").await;
+    assert!(heard.is_empty(), "{heard:?}");
+    let heard = until_chat(&mut bob, "bob still chats").await;
+    assert_eq!(texts_of(&heard), ["once", "twice"]);
+}
+
+fn texts_of(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "chat")
+        .map(|e| e["data"].as_str().unwrap())
+        .collect()
+}

@@ -74,10 +74,6 @@ impl<'a> From<&'a str> for Said<'a> {
     }
 }
 
-/// How long a `cid` is remembered: a retry within it is stored once. Longer than any
-/// reconnect a page makes with its backoff, short enough that a user's ids cost little.
-pub const CID_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
-
 /// Whether the log took what it was given; it answers without waiting on delivery.
 pub type Accepted<T = ()> = Result<T, EngineError>;
 

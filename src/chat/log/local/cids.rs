@@ -1,15 +1,15 @@
 //! The `cid`s each user's messages were stored under lately, so a retry of one (after a lost
 //! `ack`, a reconnect) is answered with the same id instead of being stored again.
 //!
-//! Bounded twice: a user's `PER_USER` newest, each for `WINDOW`. Users whose entries all
-//! expired are dropped whenever the map has doubled since the last sweep.
+//! Bounded twice: a user's `PER_USER` newest, each for the window (`--cid-window-secs`).
+//! Users whose entries all expired are dropped whenever the map has doubled since the last
+//! sweep.
 
 use std::{
     collections::{HashMap, VecDeque},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
-pub use crate::chat::log::CID_WINDOW as WINDOW;
 use crate::chat::{
     log::Said,
     protocol::{Cid, Reply},
@@ -33,25 +33,25 @@ struct Stored {
 pub(super) struct RecentCids {
     users: HashMap<u64, VecDeque<Stored>>,
     sweep_at: usize,
-}
-
-impl Default for RecentCids {
-    fn default() -> Self {
-        RecentCids {
-            users: HashMap::new(),
-            sweep_at: SWEEP_AT,
-        }
-    }
+    window: Duration,
 }
 
 impl RecentCids {
+    pub fn new(window: Duration) -> Self {
+        RecentCids {
+            users: HashMap::new(),
+            sweep_at: SWEEP_AT,
+            window,
+        }
+    }
+
     /// The id `user`'s message `cid` got in `room`, if it was stored within the window.
     pub fn get(&self, room: &RoomName, user: u64, cid: &Cid, now: Instant) -> Option<u64> {
         self.users
             .get(&user)?
             .iter()
             .rev()
-            .take_while(|s| now.duration_since(s.at) < WINDOW)
+            .take_while(|s| now.duration_since(s.at) < self.window)
             .find(|s| s.cid == *cid && s.room == *room)
             .map(|s| s.id)
     }
@@ -85,7 +85,7 @@ impl RecentCids {
             self.users.retain(|_, stored| {
                 stored
                     .back()
-                    .is_some_and(|s| now.duration_since(s.at) < WINDOW)
+                    .is_some_and(|s| now.duration_since(s.at) < self.window)
             });
             self.sweep_at = (self.users.len() * 2).max(SWEEP_AT);
         }
@@ -93,7 +93,7 @@ impl RecentCids {
         while stored.len() >= PER_USER
             || stored
                 .front()
-                .is_some_and(|s| now.duration_since(s.at) >= WINDOW)
+                .is_some_and(|s| now.duration_since(s.at) >= self.window)
         {
             stored.pop_front();
         }
@@ -110,12 +110,14 @@ impl RecentCids {
 mod tests {
     use super::*;
 
+    const WINDOW: Duration = Duration::from_secs(600);
+
     #[test]
     fn a_cid_is_found_for_its_user_and_room_within_the_window_and_per_user_bound() {
         let (room, other) = (RoomName::parse("a").unwrap(), RoomName::parse("b").unwrap());
         let cid = Cid::parse("m1").unwrap();
         let now = Instant::now();
-        let mut cids = RecentCids::default();
+        let mut cids = RecentCids::new(WINDOW);
         cids.remember(&room, 1, &cid, 7, now);
         assert_eq!(cids.get(&room, 1, &cid, now), Some(7));
         assert_eq!(cids.get(&room, 2, &cid, now), None, "another user's");
@@ -139,7 +141,7 @@ mod tests {
         let room = RoomName::parse("a").unwrap();
         let cid = Cid::parse("x").unwrap();
         let now = Instant::now();
-        let mut cids = RecentCids::default();
+        let mut cids = RecentCids::new(WINDOW);
         for user in 0..SWEEP_AT as u64 {
             cids.remember(&room, user, &cid, 1, now);
         }

@@ -144,7 +144,7 @@ impl LocalLog<Memory> {
             keeper: Memory::new(hub.clone()),
             hub,
             rooms: Mutex::new(Rooms::new(rooms)),
-            cids: Mutex::default(),
+            cids: Mutex::new(RecentCids::new(rooms.cid_window)),
         }
     }
 }
@@ -157,7 +157,7 @@ impl LocalLog<Sqlite> {
             keeper: Sqlite::spawn(hub.clone(), storage)?,
             hub,
             rooms: Mutex::new(Rooms::new(rooms)),
-            cids: Mutex::default(),
+            cids: Mutex::new(RecentCids::new(rooms.cid_window)),
         })
     }
 }

@@ -19,6 +19,7 @@ const ONE_ROOM: RoomPolicy = RoomPolicy {
     idle: Duration::from_secs(3600),
     max_rooms: 1,
     per_minute: 60.0,
+    cid_window: Duration::from_secs(600),
 };
 
 fn joiner(room: &str, id: u64) -> Joiner {

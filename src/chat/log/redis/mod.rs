@@ -76,6 +76,8 @@ pub struct RedisSettings {
     pub lanes: usize,
     /// Messages of one room sent in one call at most (`--redis-batch`).
     pub batch: usize,
+    /// How long a `cid` (and a call's answer) is kept (`--cid-window-secs`).
+    pub cid_window: Duration,
 }
 
 impl RedisSettings {
@@ -187,7 +189,7 @@ impl RedisLog {
                     max_events: settings.max_events,
                     max_presence: settings.presence_kept(),
                     batch: settings.batch.max(1),
-                    window: super::CID_WINDOW.as_secs(),
+                    window: settings.cid_window.as_secs().max(1),
                     calls: 0,
                     unsent_leaves: Vec::new(),
                 }
