@@ -250,6 +250,11 @@ impl Engine {
         self.log.reply(member, Reply::error(message));
     }
 
+    /// An `error` or `ack` for this socket, after what the log still holds for it.
+    pub fn reply(&self, member: &Membership, reply: Reply) {
+        self.log.reply(member, reply);
+    }
+
     /// Tells this socket its message was not stored, and why (`not sent: …`, with the
     /// error's `code` and the message's `cid`), after what the log still holds for it.
     pub fn refuse(&self, member: &Membership, e: &EngineError, cid: Option<&Cid>) {
