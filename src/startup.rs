@@ -118,6 +118,7 @@ impl App {
             idle: config.room_idle_secs,
             max_rooms: usize::try_from(config.max_rooms).unwrap_or(usize::MAX),
             per_minute: config.room_rate,
+            cid_window: config.cid_window_secs,
         };
         let engine = match (&config.redis, config.history_retention(), floor) {
             (Some(url), _, Some(floor)) => {
@@ -132,6 +133,9 @@ impl App {
                         floor,
                         position_check: config.redis_position_check,
                         subscriber_timeout: config.redis_subscriber_timeout,
+                        lanes: usize::try_from(config.redis_lanes).unwrap_or(1),
+                        batch: usize::try_from(config.redis_batch).unwrap_or(1),
+                        cid_window: config.cid_window_secs,
                     },
                     metrics.events.clone(),
                 )

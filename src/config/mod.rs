@@ -173,6 +173,14 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_REDIS_URL", global = true)]
     pub redis: Option<String>,
 
+    /// With --redis: lanes that call Redis side by side; each room keeps to one lane, in order.
+    #[arg(long, env = "PASSERBY_REDIS_LANES", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub redis_lanes: u64,
+
+    /// With --redis: messages of one room a lane sends in one script call at most.
+    #[arg(long, env = "PASSERBY_REDIS_BATCH", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub redis_batch: u64,
+
     /// With --redis: seconds after which a socket's presence entry that its instance stopped
     /// refreshing expires, and its user leaves if it was their last.
     #[arg(long, env = "PASSERBY_REDIS_PRESENCE_TTL", default_value = "30", value_parser = parse_seconds)]
@@ -251,6 +259,10 @@ pub struct Config {
     /// the line carries the count since the last one.
     #[arg(long, env = "PASSERBY_LOG_SAMPLE_INTERVAL", default_value = "10", value_parser = parse_seconds)]
     pub log_sample_interval: Duration,
+
+    /// Seconds a message's `cid` is remembered: a retry with it within this is stored once.
+    #[arg(long, env = "PASSERBY_CID_WINDOW_SECS", default_value = "600", value_parser = parse_seconds)]
+    pub cid_window_secs: Duration,
 
     /// Seconds an empty room stays in memory after its last event; its ids go on where they
     /// stopped when it is used again.

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod caps;
+mod cid;
 mod cluster;
 mod deletion;
 mod disk_full;

@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 
 use super::Connection;
 use crate::{
+    chat::protocol::{Cid, Reply, code},
     metrics::Reject,
     upload::{Found, Lookup, LookupError, UploadName},
 };
@@ -13,14 +14,15 @@ use crate::{
 /// An `image` message waiting for the store to say whether its image exists.
 pub(super) struct PendingImage {
     url: String,
+    cid: Option<Cid>,
     lookup: Lookup,
 }
 
 impl<T> Connection<'_, T> {
-    pub(super) fn on_image(&mut self, url: String) {
+    pub(super) fn on_image(&mut self, url: String, cid: Option<Cid>) {
         match self.state.uploads.find(&url) {
-            Ok(Found::Now(image)) => self.send_image(&image),
-            Ok(Found::Later(lookup)) => self.image = Some(PendingImage { url, lookup }),
+            Ok(Found::Now(image)) => self.send_image(&image, cid.as_ref()),
+            Ok(Found::Later(lookup)) => self.image = Some(PendingImage { url, cid, lookup }),
             Err(e) => self.refuse(Reject::BadImage, &e.to_string(), &url),
         }
     }
@@ -34,23 +36,28 @@ impl<T> Connection<'_, T> {
             return Poll::Pending;
         };
         let url = std::mem::take(&mut pending.url);
+        let cid = pending.cid.take();
         self.image = None;
         match found {
-            Ok(image) => self.send_image(&image),
+            Ok(image) => self.send_image(&image, cid.as_ref()),
             Err(LookupError::Name(e)) => self.refuse(Reject::BadImage, &e.to_string(), &url),
             // The store's failure, not the client's: no refusal is counted.
-            Err(LookupError::Store(e)) => self.reply_error(&format!("not sent: {e}")),
+            Err(LookupError::Store(e)) => {
+                self.send_chats();
+                let reply = Reply::coded(code::NOT_SENT, format!("not sent: {e}"), cid.as_ref());
+                self.state.engine.reply(&self.member, reply);
+            }
         }
         Poll::Ready(())
     }
 
-    fn send_image(&mut self, image: &UploadName) {
+    fn send_image(&mut self, image: &UploadName, cid: Option<&Cid>) {
         if !self.within_rate_limit() || self.muted() || self.room_refused() {
             return;
         }
         self.send_chats();
-        if let Err(e) = self.state.engine.image(&self.member, image) {
-            self.not_sent(&e);
+        if let Err(e) = self.state.engine.image(&self.member, image, cid) {
+            self.not_sent(&e, [cid]);
         }
     }
 }

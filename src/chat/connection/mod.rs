@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{
     Membership, Whisper,
     outbox::{Outbox, Signal},
-    protocol::{self, ClientCommand, parse_client_text},
+    protocol::{self, Cid, ClientCommand, parse_client_text},
     refusal::Refusals,
     room::RoomName,
     text::ChatText,
@@ -184,7 +184,7 @@ struct Connection<'a, T> {
     /// What this socket's refused messages have cost it so far.
     refusals: Refusals,
     /// Chat messages read this turn, sent to the engine together when the turn ends.
-    chats: Vec<ChatText>,
+    chats: Vec<(ChatText, Option<Cid>)>,
     /// An `image` message whose image the object store is asked about (`image.rs`).
     image: Option<image::PendingImage>,
 }
@@ -305,17 +305,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         };
         let user = self.member.user().id;
         match command {
-            ClientCommand::Chat(raw) => {
-                let Some(text) = self.text(&raw) else { return };
+            ClientCommand::Chat { data, cid } => {
+                let Some(text) = self.text(&data) else { return };
                 let Some(text) = self.filtered(text) else {
                     return;
                 };
                 if self.within_rate_limit() && !self.muted() && !self.room_refused() {
                     // Sent with the rest of this turn's chat, in one fan-out.
-                    self.chats.push(text);
+                    self.chats.push((text, cid));
                 }
             }
-            ClientCommand::Private { to, data } => {
+            ClientCommand::Private { to, data, cid } => {
                 let Some(text) = self.text(&data) else { return };
                 if to == user {
                     return self.refuse(
@@ -331,17 +331,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     return;
                 }
                 self.send_chats();
-                let sent = self.state.engine.private(&self.member, to, &text);
+                let sent = self
+                    .state
+                    .engine
+                    .private(&self.member, to, &text, cid.as_ref());
                 match sent {
                     // The engine answered it; it took its token above like a sent one.
                     Ok(Whisper::RecipientOffline) => {
                         self.rejected(Reject::BadRecipient, None);
                     }
                     Ok(_) => {}
-                    Err(e) => self.not_sent(&e),
+                    Err(e) => self.not_sent(&e, [cid.as_ref()]),
                 }
             }
-            ClientCommand::Image(url) => self.on_image(url),
+            ClientCommand::Image { data: url, cid } => self.on_image(url, cid),
             ClientCommand::History { before } => {
                 // A page is a read of up to a frame's bytes: it costs a message's token.
                 if !self.within_rate_limit() {
@@ -364,7 +367,7 @@ impl<T> Connection<'_, T> {
             return;
         }
         if let Err(e) = self.state.engine.chat(&self.member, &self.chats) {
-            self.not_sent(&e);
+            self.not_sent(&e, self.chats.iter().map(|(_, cid)| cid.as_ref()));
         }
         self.chats.clear();
     }

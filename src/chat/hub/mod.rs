@@ -35,7 +35,7 @@ use super::{
     Membership,
     log::{Entry, Event, Visibility},
     outbox::Outbox,
-    protocol::{Chunk, EventData, EventKind, ServerEvent, now_ms},
+    protocol::{AckData, AckEvent, Chunk, ErrorEvent, EventKind, Reply, now_ms},
     room::RoomName,
 };
 use crate::auth::{SessionId, User};
@@ -265,23 +265,30 @@ impl Hub {
     /// it is not an event of the room, so it takes no id of its own, and a client that
     /// resumes from it misses nothing.
     pub fn reply_error(&self, member: &Membership, message: &str) {
-        let sent = self.reply_with(
-            member,
-            Unstamped::new(&ServerEvent {
+        self.reply(member, &Reply::error(message));
+    }
+
+    /// An `error` or an `ack` to one socket, stamped like `reply_error`.
+    pub fn reply(&self, member: &Membership, reply: &Reply) {
+        let frame = match reply {
+            Reply::Error { code, text, cid } => Unstamped::new(&ErrorEvent {
                 id: 0,
                 kind: EventKind::Error,
                 user: &member.user,
-                data: EventData::Text(message),
+                data: text,
                 time: now_ms(),
-                count: None,
+                code: *code,
+                cid: cid.as_ref(),
             }),
-        );
-        if !sent {
-            tracing::debug!(
-                user = member.user.id,
-                message,
-                "no socket for the error reply"
-            );
+            Reply::Ack { cid, id } => Unstamped::new(&AckEvent {
+                id: 0,
+                kind: EventKind::Ack,
+                data: AckData { cid, id: *id },
+                time: now_ms(),
+            }),
+        };
+        if !self.reply_with(member, frame) {
+            tracing::debug!(user = member.user.id, ?reply, "no socket for the reply");
         }
     }
 

@@ -1,14 +1,15 @@
 //! `RedisLog`: many instances behind one load balancer act as one chat.
 //!
-//! Each room event is one Lua script call (`scripts/*.lua`): it INCRs the room's sequence,
-//! appends the event to the room's stream (the history, capped at the retention) and
-//! publishes it, so ids, history and fan-out agree across the cluster. Every instance
-//! pattern-subscribes to all rooms and hands what it hears to its hub (`subscriber`); what
-//! its sockets missed (a lost or silent subscription, a Redis that lost data) is sent from
-//! the streams or told to them as `truncated` (`gaps`), and ids never go back below the
-//! instance's floor in its data dir (`store::Floor`).
+//! Room events go through Lua scripts (`scripts/*.lua`): one call INCRs the room's sequence
+//! for each event, appends it to the room's stream (the history, capped at the retention)
+//! and publishes them (a batch of one room's messages in one message), so ids, history and
+//! fan-out agree across the cluster. Every instance pattern-subscribes to all rooms and
+//! hands what it hears to its hub (`subscriber`); what its sockets missed (a lost or
+//! silent subscription, a Redis that lost data) is sent from the streams or told to them as
+//! `truncated` (`gaps`), and ids never go back below the instance's floor in its data dir
+//! (`store::Floor`).
 //!
-//! A whisper is one such event of the sender's room (`scripts/private.lua`, visible to the
+//! A whisper is one such event of the sender's room (in `scripts/emit.lua`, visible to the
 //! pair): every instance hears it on that room's channel, and its hub hands it to the pair's
 //! sockets in other rooms through its per-user index, so no script walks their rooms.
 //!
@@ -22,10 +23,12 @@
 //! every instance has had a TTL to refresh, and entries Redis forgot are put back without a
 //! `join` (`heartbeat`).
 //!
-//! Sockets never wait on Redis: their events go to one worker task, in order (`worker`),
-//! through a queue bounded by `--history-queue` (`queue`). If the queue is full, the sender
-//! gets an `error` (busy) and a joiner is closed with 1013; if Redis refuses or is gone, the
-//! sender gets an `error`.
+//! Sockets never wait on Redis: their events go to worker lanes, each room's in order
+//! (`worker`), through a queue bounded by `--history-queue` (`queue`); a lane sends a room's
+//! queued messages in one script call and its rooms' calls in one round trip (`send`). If the
+//! queue is full, the sender gets an `error` (`busy`) and a joiner is closed with 1013. A
+//! call whose answer is lost is sent again until Redis answers, and runs once, so `not sent`
+//! means not stored; a message with a `cid` gets an `ack` with its id.
 
 mod delete;
 mod entry;
@@ -33,6 +36,7 @@ mod gaps;
 mod heartbeat;
 mod presence;
 mod queue;
+mod send;
 mod sockets;
 mod state;
 mod subscriber;
@@ -44,7 +48,6 @@ use std::{fmt, sync::Arc, time::Duration};
 use anyhow::Context;
 use futures_util::{FutureExt, future::BoxFuture};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use self::{
@@ -58,13 +61,13 @@ use self::{
     wire::{Pieces, Scripts},
     worker::{Job, Worker},
 };
-use super::{Accepted, DeleteError, Deleted, Deletion, Entry, EventLog, Joiner};
+use super::{Accepted, DeleteError, Deleted, Deletion, Entry, EventLog, Joiner, Said};
 use crate::{
     auth::User,
     chat::{
         EngineError, Membership, Whisper,
         hub::{Departure, Hub},
-        protocol::EventKind,
+        protocol::{Cid, EventKind, Reply},
         recovery::HistoryPolicy,
         room::RoomName,
         text::ChatText,
@@ -91,6 +94,12 @@ pub struct RedisSettings {
     pub position_check: Duration,
     /// `--redis-subscriber-timeout`.
     pub subscriber_timeout: Duration,
+    /// Lanes that call Redis side by side, each for its share of the rooms (`--redis-lanes`).
+    pub lanes: usize,
+    /// Messages of one room sent in one call at most (`--redis-batch`).
+    pub batch: usize,
+    /// How long a `cid` (and a call's answer) is kept (`--cid-window-secs`).
+    pub cid_window: Duration,
 }
 
 impl RedisSettings {
@@ -207,24 +216,30 @@ impl RedisLog {
         };
         heartbeat.beat().await.context("registering with Redis")?;
         tokio::spawn(heartbeat.run(stop.clone()));
-        let (jobs, queue) = Jobs::new(settings.queue);
-        tokio::spawn(
-            Worker {
-                conn: conn.clone(),
-                scripts: scripts.clone(),
-                hub: hub.clone(),
-                seen: seen.clone(),
-                max_events: settings.max_events,
-                leaves: Leaves::new(
-                    conn.clone(),
-                    scripts.clone(),
-                    seen.clone(),
-                    instance.clone(),
-                    settings.presence_kept(),
-                ),
-            }
-            .run(queue),
-        );
+        let (jobs, lanes) = Jobs::new(settings.queue, settings.lanes);
+        for lane in lanes {
+            tokio::spawn(
+                Worker {
+                    conn: conn.clone(),
+                    scripts: scripts.clone(),
+                    hub: hub.clone(),
+                    seen: seen.clone(),
+                    instance: instance.clone(),
+                    max_events: settings.max_events,
+                    batch: settings.batch.max(1),
+                    window: settings.cid_window.as_secs().max(1),
+                    calls: 0,
+                    leaves: Leaves::new(
+                        conn.clone(),
+                        scripts.clone(),
+                        seen.clone(),
+                        instance.clone(),
+                        settings.presence_kept(),
+                    ),
+                }
+                .run(lane),
+            );
+        }
         tracing::info!(instance, url = settings.url, "chat engine: Redis");
         let pages = Arc::new(tokio::sync::Semaphore::new(settings.policy.reads));
         Ok(RedisLog {
@@ -261,12 +276,14 @@ impl EventLog for RedisLog {
         self.enter(joiner).boxed()
     }
 
-    fn publish(&self, member: &Membership, kind: EventKind, data: &[&str]) -> Accepted {
+    fn publish(&self, member: &Membership, kind: EventKind, data: &[Said<'_>]) -> Accepted {
         self.jobs.push(
             data.iter()
-                .map(|text| Job::Emit {
+                .map(|said| Job::Message {
                     member: member.clone(),
-                    event: Pieces::new(kind, &member.user, text),
+                    to: None,
+                    event: Pieces::new(kind, &member.user, said.text),
+                    cid: said.cid.cloned(),
                 })
                 .collect(),
         )
@@ -274,30 +291,37 @@ impl EventLog for RedisLog {
 
     /// Whether the recipient is online is for Redis to say; if not, the worker answers the
     /// sender with an `error`.
-    fn private(&self, member: &Membership, to: u64, text: &ChatText) -> Accepted<Whisper> {
-        self.jobs.push(vec![Job::Private {
+    fn private(
+        &self,
+        member: &Membership,
+        to: u64,
+        text: &ChatText,
+        cid: Option<&Cid>,
+    ) -> Accepted<Whisper> {
+        self.jobs.push(vec![Job::Message {
             member: member.clone(),
-            to,
+            to: Some(to),
             event: Pieces::new(EventKind::Private, &member.user, text.as_str()),
+            cid: cid.cloned(),
         }])?;
         Ok(Whisper::Delivered)
     }
 
     /// Through the worker, so it comes after the socket's events still on their way; with
     /// the queue full, at once: out of order beats not told.
-    fn reply_error(&self, member: &Membership, message: String) {
-        let job = Job::Error {
+    fn reply(&self, member: &Membership, reply: Reply) {
+        let job = Job::Reply {
             member: member.clone(),
-            message: message.clone(),
+            reply: reply.clone(),
         };
         if let Err(e) = self.jobs.push(vec![job]) {
             if matches!(e, EngineError::WorkerGone) {
                 tracing::error!(
                     user = member.user.id,
-                    "error reply sent at once: the Redis worker stopped"
+                    "reply sent at once: the Redis worker stopped"
                 );
             }
-            self.hub.reply_error(member, &message);
+            self.hub.reply(member, &reply);
         }
     }
 
@@ -347,9 +371,8 @@ impl EventLog for RedisLog {
     /// moves no id.
     fn flush(&self) -> BoxFuture<'_, ()> {
         async move {
-            let (tx, rx) = oneshot::channel();
-            if self.jobs.always(Job::Flush(tx)).is_ok() {
-                let _ = rx.await;
+            for lane in self.jobs.flush() {
+                let _ = lane.await;
             }
             self.settings.floor.see_room(self.seen.highest());
             if let Err(e) = self.settings.floor.close() {

@@ -43,6 +43,11 @@ impl Leave {
             announced,
         }
     }
+
+    /// Its room, whose lane keeps its order.
+    pub fn room(&self) -> &RoomName {
+        &self.room
+    }
 }
 
 /// Sends leaves for the worker, and keeps those Redis did not answer to try again, with a

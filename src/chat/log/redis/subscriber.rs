@@ -35,13 +35,16 @@ impl Listener for FanOut {
         else {
             return;
         };
-        let Some(event) = parse_published(message.get_payload_bytes()) else {
+        let Some(events) = parse_published(message.get_payload_bytes()) else {
             tracing::warn!(channel, "unreadable message from Redis");
             return;
         };
-        self.seen.see(&room, event.id);
-        self.gaps.heard(&room, event.id);
-        self.hub.deliver(&room, &[event]);
+        for event in &events {
+            self.seen.see(&room, event.id);
+            self.gaps.heard(&room, event.id);
+        }
+        // A batch goes out as one chunk per socket.
+        self.hub.deliver(&room, &events);
     }
 
     /// Until it succeeds: a catch-up that failed leaves a gap nobody would notice.
