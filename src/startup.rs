@@ -26,7 +26,7 @@ use crate::{
     server::{EdgeSettings, Server, tally::Tally},
     sessions::Sessions,
     state::{AppState, Inner},
-    store::{IdSource, UserIds},
+    store::{Floor, IdSource, UserIds},
     upload::{UploadLimits, UploadPolicy, Uploads},
     ws::close,
 };
@@ -48,9 +48,14 @@ impl App {
         fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let key = auth::load_or_create_key(&config.secret_path())?;
-        let user_ids = match &config.redis {
-            Some(url) => IdSource::redis(url).await?,
-            None => IdSource::File(UserIds::open(&config.data_dir)?),
+        // With Redis: what a Redis that lost its data is raised to (`store::Floor`).
+        let floor = match &config.redis {
+            Some(_) => Some(Arc::new(Floor::open(&config.data_dir)?)),
+            None => None,
+        };
+        let user_ids = match (&config.redis, &floor) {
+            (Some(url), Some(floor)) => IdSource::redis(url, floor.clone()).await?,
+            _ => IdSource::File(UserIds::open(&config.data_dir)?),
         };
         if !(config.rate_limit > 0.0 && config.rate_burst >= 1.0) {
             anyhow::bail!("--rate-limit must be above 0 and --rate-burst at least 1");
@@ -89,8 +94,8 @@ impl App {
         if config.upload_quota_bytes == 0 {
             anyhow::bail!("--upload-quota-bytes must be above 0");
         }
-        let uploads = Uploads::open(&config.data_dir, config.max_upload_bytes)
-            .with_context(|| format!("opening {}/uploads", config.data_dir.display()))?;
+        let uploads = Uploads::open(config.uploads())
+            .with_context(|| format!("opening the uploads in {}", config.upload_dir().display()))?;
         let metrics = Arc::new(Metrics::new());
         let policy = HistoryPolicy {
             on_join: config.history_on_join,
@@ -113,9 +118,10 @@ impl App {
             idle: config.room_idle_secs,
             max_rooms: usize::try_from(config.max_rooms).unwrap_or(usize::MAX),
             per_minute: config.room_rate,
+            cid_window: config.cid_window_secs,
         };
-        let engine = match (&config.redis, config.history_retention()) {
-            (Some(url), _) => {
+        let engine = match (&config.redis, config.history_retention(), floor) {
+            (Some(url), _, Some(floor)) => {
                 Engine::redis(
                     RedisSettings {
                         url: url.clone(),
@@ -124,13 +130,19 @@ impl App {
                         max_events: config.history_max_events,
                         queue: usize::try_from(config.history_queue).unwrap_or(usize::MAX),
                         max_presence: config.history_max_presence,
+                        floor,
+                        position_check: config.redis_position_check,
+                        subscriber_timeout: config.redis_subscriber_timeout,
+                        lanes: usize::try_from(config.redis_lanes).unwrap_or(1),
+                        batch: usize::try_from(config.redis_batch).unwrap_or(1),
+                        cid_window: config.cid_window_secs,
                     },
                     metrics.events.clone(),
                 )
                 .await?
             }
-            (None, None) => Engine::memory(metrics.events.clone(), rooms),
-            (None, Some(retention)) => {
+            (_, None, _) => Engine::memory(metrics.events.clone(), rooms),
+            (_, Some(retention), _) => {
                 let queue = usize::try_from(config.history_queue).unwrap_or(usize::MAX);
                 let mut storage = Storage::open(&config.data_dir, retention, policy, queue)?;
                 storage.store.keep_presence(config.history_max_presence);

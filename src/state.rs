@@ -44,7 +44,7 @@ pub struct Inner {
     pub sign_ins: RateLimiter,
     /// Chat messages per user: chat, whispers and images take from one bucket.
     pub messages: RateLimiter,
-    /// Uploaded images in the data dir; an `image` message may only name one of them.
+    /// Uploaded images, in a folder or a store; an `image` message may only name one of them.
     pub uploads: Uploads,
     /// Uploads in progress, and each user's upload rate and byte quota.
     pub upload_limits: UploadLimits,

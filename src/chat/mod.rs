@@ -31,7 +31,7 @@ pub use log::local::Storage;
 pub use log::{DeleteError, Deleted, Deletion, Visibility, redis::RedisSettings};
 use log::{EventLog, local::LocalLog};
 use outbox::{Outbox, Signal};
-use protocol::EventKind;
+use protocol::{Cid, EventKind, Reply};
 use room::RoomName;
 use rooms::RoomPolicy;
 use text::ChatText;
@@ -92,6 +92,15 @@ impl EngineError {
     /// A failure that may pass: the client should try again later (close code 1013).
     pub fn retry_later(&self) -> bool {
         matches!(self, EngineError::Busy | EngineError::NotStored)
+    }
+
+    /// The `code` of the `error` a sender gets when its message was refused for this:
+    /// `busy` (retry in a moment) or `not_sent`; either way it was not stored.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Busy => protocol::code::BUSY,
+            _ => protocol::code::NOT_SENT,
+        }
     }
 
     /// Refused for the room limits: close code 4005, the page says so and stops.
@@ -203,17 +212,35 @@ impl Engine {
 
     /// Broadcasts chat messages from one sender to the room, in order, each with the room's
     /// next id. Sockets never wait on the engine: what follows arrives in their outboxes.
-    pub fn chat(&self, member: &Membership, texts: &[ChatText]) -> Result<(), EngineError> {
-        let data: Vec<&str> = texts.iter().map(ChatText::as_str).collect();
+    /// A message with a `cid` is stored once however often it is sent, and its sender gets an
+    /// `ack` with the id it got.
+    pub fn chat(
+        &self,
+        member: &Membership,
+        texts: &[(ChatText, Option<Cid>)],
+    ) -> Result<(), EngineError> {
+        let data: Vec<log::Said<'_>> = texts
+            .iter()
+            .map(|(text, cid)| log::Said {
+                text: text.as_str(),
+                cid: cid.as_ref(),
+            })
+            .collect();
         self.log.publish(member, EventKind::Chat, &data)?;
         self.events.chat.inc_by(texts.len() as u64);
         Ok(())
     }
 
     /// Broadcasts an uploaded image to the room, with the room's next id.
-    pub fn image(&self, member: &Membership, image: &UploadName) -> Result<(), EngineError> {
+    pub fn image(
+        &self,
+        member: &Membership,
+        image: &UploadName,
+        cid: Option<&Cid>,
+    ) -> Result<(), EngineError> {
+        let url = image.url();
         self.log
-            .publish(member, EventKind::Image, &[&image.url()])?;
+            .publish(member, EventKind::Image, &[log::Said { text: &url, cid }])?;
         self.events.image.inc();
         Ok(())
     }
@@ -225,8 +252,9 @@ impl Engine {
         member: &Membership,
         to: u64,
         text: &ChatText,
+        cid: Option<&Cid>,
     ) -> Result<Whisper, EngineError> {
-        let whisper = self.log.private(member, to, text)?;
+        let whisper = self.log.private(member, to, text, cid)?;
         if whisper == Whisper::Delivered {
             self.events.private.inc();
         }
@@ -245,7 +273,19 @@ impl Engine {
 
     /// Sends an `error` event to this socket only, after what the log still holds for it.
     pub fn reply_error(&self, member: &Membership, message: &str) {
-        self.log.reply_error(member, message.to_owned());
+        self.log.reply(member, Reply::error(message));
+    }
+
+    /// An `error` or `ack` for this socket, after what the log still holds for it.
+    pub fn reply(&self, member: &Membership, reply: Reply) {
+        self.log.reply(member, reply);
+    }
+
+    /// Tells this socket its message was not stored, and why (`not sent: …`, with the
+    /// error's `code` and the message's `cid`), after what the log still holds for it.
+    pub fn refuse(&self, member: &Membership, e: &EngineError, cid: Option<&Cid>) {
+        let text = format!("not sent: {e}");
+        self.log.reply(member, Reply::coded(e.code(), text, cid));
     }
 
     /// Tells every socket on this instance that the ping interval elapsed.

@@ -29,6 +29,8 @@ pub struct RoomPolicy {
     pub max_rooms: usize,
     /// New rooms one user may open per minute, sustained and in a burst.
     pub per_minute: f64,
+    /// How long a sender's `cid`s are remembered (`--cid-window-secs`).
+    pub cid_window: Duration,
 }
 
 impl Default for RoomPolicy {
@@ -37,6 +39,7 @@ impl Default for RoomPolicy {
             idle: Duration::from_secs(300),
             max_rooms: 10_000,
             per_minute: 30.0,
+            cid_window: Duration::from_secs(600),
         }
     }
 }
@@ -191,6 +194,7 @@ mod tests {
             idle: Duration::from_secs(10),
             max_rooms,
             per_minute,
+            ..RoomPolicy::default()
         }
     }
 

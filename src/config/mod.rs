@@ -9,6 +9,8 @@ use crate::{routes::client_addr::parse_proxy, store::history::Retention};
 
 mod big_rooms;
 pub use big_rooms::BigRoomFlags;
+mod uploads;
+pub use uploads::UploadFlags;
 
 /// The command line: the server's flags, and optionally a command to run instead of serving.
 #[derive(Debug, Clone, Parser)]
@@ -101,6 +103,10 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_MAX_UPLOAD_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub max_upload_bytes: usize,
 
+    /// Where uploaded images are kept: a folder, or an S3-compatible store (`uploads.rs`).
+    #[command(flatten)]
+    pub upload: UploadFlags,
+
     /// Directory served under /static/.
     #[arg(long, env = "PASSERBY_STATIC_DIR", default_value = "static")]
     pub static_dir: PathBuf,
@@ -169,9 +175,29 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_REDIS_URL", global = true)]
     pub redis: Option<String>,
 
-    /// With --redis: seconds after which a silent instance counts as dead and its users leave.
+    /// With --redis: lanes that call Redis side by side; each room keeps to one lane, in order.
+    #[arg(long, env = "PASSERBY_REDIS_LANES", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub redis_lanes: u64,
+
+    /// With --redis: messages of one room a lane sends in one script call at most.
+    #[arg(long, env = "PASSERBY_REDIS_BATCH", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub redis_batch: u64,
+
+    /// With --redis: seconds after which a socket's presence entry that its instance stopped
+    /// refreshing expires, and its user leaves if it was their last.
     #[arg(long, env = "PASSERBY_REDIS_PRESENCE_TTL", default_value = "30", value_parser = parse_seconds)]
     pub redis_presence_ttl: Duration,
+
+    /// With --redis: seconds between checks that this instance's sockets missed nothing Redis
+    /// kept (what is missing is sent, or the sockets are told `truncated`), and writes of
+    /// the floor in the data dir.
+    #[arg(long, env = "PASSERBY_REDIS_POSITION_CHECK", default_value = "5", value_parser = parse_seconds)]
+    pub redis_position_check: Duration,
+
+    /// With --redis: seconds a subscription may leave a ping unanswered before it is dropped
+    /// and made again (a half-open connection); it is pinged every third of this.
+    #[arg(long, env = "PASSERBY_REDIS_SUBSCRIBER_TIMEOUT", default_value = "15", value_parser = parse_seconds)]
+    pub redis_subscriber_timeout: Duration,
 
     // The edge: what one client, address or user may hold. Each bound answers past it.
     /// Largest WebSocket message a client may send, after reassembly; larger is closed with 1009.
@@ -235,6 +261,10 @@ pub struct Config {
     /// the line carries the count since the last one.
     #[arg(long, env = "PASSERBY_LOG_SAMPLE_INTERVAL", default_value = "10", value_parser = parse_seconds)]
     pub log_sample_interval: Duration,
+
+    /// Seconds a message's `cid` is remembered: a retry with it within this is stored once.
+    #[arg(long, env = "PASSERBY_CID_WINDOW_SECS", default_value = "600", value_parser = parse_seconds)]
+    pub cid_window_secs: Duration,
 
     /// Seconds an empty room stays in memory after its last event; its ids go on where they
     /// stopped when it is used again.

@@ -28,6 +28,11 @@ fn defaults_match_the_documented_contract() {
     assert_eq!(c.write_timeout, Duration::from_secs(30));
     assert_eq!(c.redis, None, "the embedded engine unless Redis is named");
     assert_eq!(c.redis_presence_ttl, Duration::from_secs(30));
+    assert_eq!(c.redis_position_check, Duration::from_secs(5));
+    assert_eq!(c.redis_subscriber_timeout, Duration::from_secs(15));
+    assert_eq!((c.redis_lanes, c.redis_batch), (4, 64));
+    assert_eq!(c.cid_window_secs, Duration::from_secs(600));
+    assert!(Config::try_parse_from(["passerby", "--redis-lanes", "0"]).is_err());
     assert_eq!(c.room_idle_secs, Duration::from_secs(300));
     assert_eq!(c.presence_grace_secs, Duration::from_secs(5));
     assert_eq!(c.history_max_presence, 200);

@@ -94,10 +94,12 @@ pub enum UploadReject {
     Quota,
     /// The body sent nothing for `--body-timeout` (408).
     Timeout,
+    /// The object store failed or did not answer within `--upload-store-timeout` (503).
+    StoreUnavailable,
 }
 
 impl UploadReject {
-    pub const ALL: [UploadReject; 9] = [
+    pub const ALL: [UploadReject; 10] = [
         UploadReject::NotSignedIn,
         UploadReject::TooLarge,
         UploadReject::UnsupportedType,
@@ -107,6 +109,7 @@ impl UploadReject {
         UploadReject::RateLimited,
         UploadReject::Quota,
         UploadReject::Timeout,
+        UploadReject::StoreUnavailable,
     ];
 
     pub fn label(self) -> &'static str {
@@ -118,6 +121,7 @@ impl UploadReject {
             UploadReject::Busy => "busy",
             UploadReject::ServerBusy => "server_busy",
             UploadReject::RateLimited => "rate_limited",
+            UploadReject::StoreUnavailable => "store_unavailable",
             UploadReject::Quota => "quota",
             UploadReject::Timeout => "timeout",
         }

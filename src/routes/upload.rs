@@ -1,4 +1,5 @@
-//! `POST /upload` stores an image for a signed-in user; `GET /uploads/{name}` serves it.
+//! `POST /upload` stores an image for a signed-in user; `GET /uploads/{name}` serves it, from
+//! the folder or streamed from the object store, with the same headers either way.
 //!
 //! What counts as an image, its name and its storage live in `crate::upload`; these handlers
 //! only move bytes between HTTP and there.
@@ -31,11 +32,11 @@ use crate::{
     metrics::UploadReject,
     sessions::Refusal,
     state::AppState,
-    upload::{IntakeError, Refused, UploadName},
+    upload::{IMMUTABLE, Image, IntakeError, KeepError, Refused, StoreError, UploadName},
 };
 
-/// A stored file never changes under its name (the name is its hash), so caches keep it.
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// How long a client should wait before asking again when the image store is down.
+const STORE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, Serialize)]
 pub struct Reply {
@@ -84,6 +85,7 @@ fn log_reason(reason: UploadReject) -> &'static str {
         UploadReject::RateLimited => "upload_rate_limited",
         UploadReject::Quota => "upload_quota",
         UploadReject::Timeout => "upload_timeout",
+        UploadReject::StoreUnavailable => "upload_store_unavailable",
     }
 }
 
@@ -163,7 +165,8 @@ async fn receive(
             .map_err(refused)?;
         intake.push(&chunk).await.map_err(intake_error)?;
     }
-    let name = intake.finish().await.map_err(intake_error)?;
+    let received = intake.finish().await.map_err(intake_error)?;
+    let name = state.uploads.keep(received).await.map_err(keep_error)?;
     Ok((user.id, name))
 }
 
@@ -186,6 +189,22 @@ fn refused(refusal: Refused) -> (UploadReject, ApiError) {
 fn store_error(e: std::io::Error) -> (UploadReject, ApiError) {
     let e = anyhow::Error::new(e).context("storing an upload");
     (UploadReject::Malformed, ApiError::Internal(e))
+}
+
+fn keep_error(e: KeepError) -> (UploadReject, ApiError) {
+    match e {
+        KeepError::Io(e) => store_error(e),
+        KeepError::Store(e) => (UploadReject::StoreUnavailable, store_unavailable(&e)),
+    }
+}
+
+/// The store's failure is ours and passing: 503, and when to come back.
+fn store_unavailable(e: &StoreError) -> ApiError {
+    ApiError::RetryLater {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        reason: e.to_string(),
+        retry_after: STORE_RETRY,
+    }
 }
 
 fn intake_error(e: IntakeError) -> (UploadReject, ApiError) {
@@ -216,8 +235,8 @@ fn multipart_error(e: MultipartError) -> (UploadReject, ApiError) {
     (reason, ApiError::rejected(status, e.body_text()))
 }
 
-/// Serves a stored image. Only a valid `UploadName` reaches the file system; anything else,
-/// `..` and encoded slashes included, is 404.
+/// Serves a stored image. Only a valid `UploadName` reaches the file system or the store;
+/// anything else, `..` and encoded slashes included, is 404.
 pub async fn get(
     State(state): State<AppState>,
     name: Result<Path<String>, PathRejection>,
@@ -226,12 +245,35 @@ pub async fn get(
     let Some(name) = name.ok().and_then(|Path(raw)| UploadName::parse(&raw).ok()) else {
         return not_found();
     };
-    let Ok(mut response) = ServeFile::new(state.uploads.path(&name))
-        .oneshot(request)
-        .await;
-    if response.status() == StatusCode::NOT_FOUND {
-        return not_found();
-    }
+    let since = request
+        .headers()
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| httpdate::parse_http_date(v.to_str().ok()?).ok());
+    let mut response = match state.uploads.image(&name, since).await {
+        Ok(Image::File(path)) => {
+            let Ok(response) = ServeFile::new(path).oneshot(request).await;
+            if response.status() == StatusCode::NOT_FOUND {
+                return not_found();
+            }
+            response.map(Body::new)
+        }
+        Ok(Image::Object(object)) => {
+            let mut response = Body::from_stream(object.body).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(object.len));
+            headers.insert(header::LAST_MODIFIED, http_date(object.last_modified));
+            response
+        }
+        Ok(Image::NotModified(at)) => {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            response
+                .headers_mut()
+                .insert(header::LAST_MODIFIED, http_date(at));
+            response
+        }
+        Err(StoreError::NotFound) => return not_found(),
+        Err(e) => return store_unavailable(&e).into_response(),
+    };
     let headers = response.headers_mut();
     // Our own type from the name, which came from the content, rather than a guess.
     headers.insert(
@@ -243,7 +285,12 @@ pub async fn get(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    response.map(Body::new)
+    response
+}
+
+fn http_date(at: std::time::SystemTime) -> HeaderValue {
+    HeaderValue::try_from(httpdate::fmt_http_date(at))
+        .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
 }
 
 fn not_found() -> Response {

@@ -16,6 +16,7 @@ use crate::{
     auth::SessionId,
     chat::{Engine, protocol::close},
     pubsub::{self, Listener, Topic},
+    redis_retry::retry_dropped,
 };
 
 const KEY: &str = "passerby:sessions:revoked";
@@ -84,11 +85,17 @@ impl Revoked {
     }
 
     pub(super) async fn contains(&self, id: &SessionId, now: u64) -> redis::RedisResult<bool> {
-        let score: Option<u64> = redis::cmd("ZSCORE")
-            .arg(KEY)
-            .arg(id.to_string())
-            .query_async(&mut self.conn.clone())
-            .await?;
+        let score: Option<u64> = retry_dropped(|| {
+            let mut conn = self.conn.clone();
+            async move {
+                redis::cmd("ZSCORE")
+                    .arg(KEY)
+                    .arg(id.to_string())
+                    .query_async(&mut conn)
+                    .await
+            }
+        })
+        .await?;
         Ok(score.is_some_and(|expires| expires > now))
     }
 
@@ -106,17 +113,23 @@ impl Revoked {
         expires: u64,
         now: u64,
     ) -> Result<(), RevokeError> {
-        let stored: u8 = self
-            .script
-            .key(KEY)
-            .arg(id.to_string())
-            .arg(expires)
-            .arg(now)
-            .arg(self.max)
-            .arg(CHANNEL)
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .context("storing a sign-out in Redis")?;
+        // Run twice, it stores the sign-out once and tells the instances twice: harmless.
+        let stored: u8 = retry_dropped(|| {
+            let mut conn = self.conn.clone();
+            async move {
+                self.script
+                    .key(KEY)
+                    .arg(id.to_string())
+                    .arg(expires)
+                    .arg(now)
+                    .arg(self.max)
+                    .arg(CHANNEL)
+                    .invoke_async(&mut conn)
+                    .await
+            }
+        })
+        .await
+        .context("storing a sign-out in Redis")?;
         if stored == 0 {
             tracing::warn!(max = self.max, "sign-out refused: --max-revoked-sessions");
             return Err(RevokeError::Full);
@@ -148,7 +161,13 @@ impl Listener for SignOuts {
     }
 
     async fn caught_up(&mut self) -> bool {
-        if let Err(e) = catch_up(&mut self.conn, &self.engine).await {
+        // The first call after Redis returns may find the old connection dead.
+        let caught = retry_dropped(|| {
+            let mut conn = self.conn.clone();
+            let engine = &self.engine;
+            async move { catch_up(&mut conn, engine).await }
+        });
+        if let Err(e) = caught.await {
             tracing::warn!(error = %e, "could not catch up on sign-outs");
         }
         true

@@ -1,24 +1,32 @@
 //! `IdSource`: where user ids come from. The data dir's counter, or with `--redis` one counter
-//! in Redis, so every instance hands out ids that no other instance will.
+//! in Redis, so every instance hands out ids that no other instance will. With Redis each id
+//! is also kept in the instance's floor (`floor.rs`) before it is handed out, and the counter
+//! is raised to that floor first: a Redis that restarted empty, even while this instance
+//! restarted too, never hands out an id an offline user holds.
 
 use std::{
     fmt,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 use anyhow::Context;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::redis_retry::retry_dropped;
+
 use super::{
-    UserIds,
+    Floor, UserIds,
     user_ids::{AllocateError, IdsExhausted},
 };
 
 const KEY: &str = "passerby:user_ids";
 
-/// INCR, but never below the highest id this instance has seen handed out: a Redis that
-/// restarted empty must not give a live user's id to someone else.
+/// INCR, but never below the highest id this instance has seen handed out or kept in its
+/// floor: a Redis that restarted empty must not give a user's id to someone else.
 const ALLOCATE: &str = "
 local known = tonumber(ARGV[1])
 if tonumber(redis.call('GET', KEYS[1]) or '0') < known then
@@ -33,6 +41,7 @@ pub enum IdSource {
         conn: ConnectionManager,
         /// The highest id this instance saw handed out; guest names are numbered by it.
         issued: AtomicU64,
+        floor: Arc<Floor>,
     },
 }
 
@@ -48,7 +57,7 @@ impl fmt::Debug for IdSource {
 }
 
 impl IdSource {
-    pub async fn redis(url: &str) -> anyhow::Result<IdSource> {
+    pub async fn redis(url: &str, floor: Arc<Floor>) -> anyhow::Result<IdSource> {
         let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -65,6 +74,7 @@ impl IdSource {
         Ok(IdSource::Redis {
             conn,
             issued: AtomicU64::new(issued.unwrap_or(0)),
+            floor,
         })
     }
 
@@ -84,20 +94,36 @@ impl IdSource {
                 AllocateError::Exhausted(e) => e.into(),
                 e => e.into(),
             }),
-            IdSource::Redis { conn, issued } => {
-                let id: u64 = redis::Script::new(ALLOCATE)
-                    .key(KEY)
-                    .arg(issued.load(Ordering::Relaxed))
-                    .invoke_async(&mut conn.clone())
-                    .await
-                    .map_err(|e| {
-                        // INCR refuses to go past 2^63 - 1 rather than wrap.
-                        if e.to_string().contains("overflow") {
-                            anyhow::Error::new(IdsExhausted)
-                        } else {
-                            anyhow::Error::new(e).context("Redis")
-                        }
-                    })?;
+            IdSource::Redis {
+                conn,
+                issued,
+                floor,
+            } => {
+                let known = issued.load(Ordering::Relaxed).max(floor.values().users);
+                // Run twice (the first call ran, but its answer was lost with the
+                // connection), it only skips an id.
+                let id: u64 = retry_dropped(|| {
+                    let mut conn = conn.clone();
+                    async move {
+                        redis::Script::new(ALLOCATE)
+                            .key(KEY)
+                            .arg(known)
+                            .invoke_async(&mut conn)
+                            .await
+                    }
+                })
+                .await
+                .map_err(|e| {
+                    // INCR refuses to go past 2^63 - 1 rather than wrap.
+                    if e.to_string().contains("overflow") {
+                        anyhow::Error::new(IdsExhausted)
+                    } else {
+                        anyhow::Error::new(e).context("Redis")
+                    }
+                })?;
+                floor
+                    .issue_user(id)
+                    .context("writing the Redis floor in the data dir")?;
                 issued.fetch_max(id, Ordering::Relaxed);
                 Ok(id)
             }

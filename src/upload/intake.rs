@@ -1,6 +1,8 @@
 //! `Intake`: one upload on its way to the disk. Each chunk is hashed and written to a temp file
 //! as it arrives, so an upload holds a small buffer, never the whole file, and a refused or
 //! abandoned upload leaves nothing behind: the temp file goes when the `Intake` is dropped.
+//! A finished intake is a `Received` file, which `Uploads::keep` renames into the folder or
+//! copies to the object store.
 
 use std::{io, path::PathBuf};
 
@@ -32,7 +34,6 @@ pub enum IntakeError {
 /// are not an image, so a refused upload is never read to the end.
 #[derive(Debug)]
 pub struct Intake {
-    dir: PathBuf,
     max: usize,
     len: usize,
     /// The first `SNIFF_LEN` bytes, which say what the file is.
@@ -48,15 +49,15 @@ pub struct Intake {
 impl Intake {
     /// Opens a temp file in `dir` for an upload of at most `max` bytes.
     pub async fn start(dir: PathBuf, max: usize) -> io::Result<Intake> {
-        let at = dir.clone();
         let temp = tokio::task::spawn_blocking(move || {
-            tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(at)
+            tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .tempfile_in(dir)
         })
         .await
         .map_err(io::Error::other)??;
         let (file, temp) = temp.into_parts();
         Ok(Intake {
-            dir,
             max,
             len: 0,
             head: Vec::with_capacity(ImageKind::SNIFF_LEN),
@@ -99,10 +100,9 @@ impl Intake {
         Ok(())
     }
 
-    /// Keeps the file under its content hash and returns its name. A file shorter than
-    /// `SNIFF_LEN` is judged here. The rename means a reader never sees half a file; a file
-    /// already stored under that hash is the same content, so the temp file just goes.
-    pub async fn finish(mut self) -> Result<UploadName, IntakeError> {
+    /// The whole file, flushed to the disk, and the name its content gives it. A file
+    /// shorter than `SNIFF_LEN` is judged here.
+    pub async fn finish(mut self) -> Result<Received, IntakeError> {
         if self.len == 0 {
             return Err(IntakeError::Empty);
         }
@@ -113,9 +113,30 @@ impl Intake {
         self.file.flush().await?;
         self.file.get_ref().sync_all().await?;
         let Intake {
-            dir, hasher, temp, ..
+            hasher, temp, len, ..
         } = self;
-        let name = UploadName::for_hash(hasher, kind);
+        Ok(Received {
+            name: UploadName::for_hash(hasher, kind),
+            len,
+            temp,
+        })
+    }
+}
+
+/// A whole upload in its temp file, not yet kept: dropping it removes the file.
+#[derive(Debug)]
+pub struct Received {
+    pub name: UploadName,
+    pub len: usize,
+    pub temp: TempPath,
+}
+
+impl Received {
+    /// Moves the file into `dir` under its name. The rename means a reader never sees half a
+    /// file, on a shared folder too (a rename within one NFS export is atomic); a file already
+    /// stored under that name is the same content, so the temp file just goes.
+    pub async fn rename_into(self, dir: PathBuf) -> io::Result<UploadName> {
+        let Received { name, temp, .. } = self;
         let target = dir.join(name.as_str());
         tokio::task::spawn_blocking(move || {
             if target.is_file() {
@@ -164,7 +185,7 @@ mod tests {
         assert!(matches!(empty.finish().await, Err(IntakeError::Empty)));
         let mut short = start(10).await.unwrap();
         short.push(b"GIF89a").await.unwrap();
-        assert_eq!(short.finish().await.unwrap().kind(), ImageKind::Gif);
+        assert_eq!(short.finish().await.unwrap().name.kind(), ImageKind::Gif);
     }
 
     #[tokio::test]
@@ -180,7 +201,9 @@ mod tests {
             intake.push(chunk).await.unwrap();
         }
         assert_eq!(intake.len(), whole.len());
-        let name = intake.finish().await.unwrap();
+        let received = intake.finish().await.unwrap();
+        assert_eq!(received.len, whole.len());
+        let name = received.rename_into(dir.path().to_owned()).await.unwrap();
         assert_eq!(name, UploadName::for_content(&whole, ImageKind::Png));
         assert_eq!(
             std::fs::read(dir.path().join(name.as_str())).unwrap(),

@@ -1,23 +1,32 @@
-//! Uploaded images: which bytes count as an image (`ImageKind::sniff`), how a stored file is
-//! named (`UploadName`), and the folder that keeps them (`Uploads`, `<data-dir>/uploads/`).
-//! `intake` streams one upload to the disk; `limits` bounds what one user may upload.
+//! Uploaded images: which bytes count as an image (`ImageKind::sniff`) and how a stored file
+//! is named (`UploadName`). `uploads` keeps them, in a folder several instances may share
+//! (`folder`) or in S3-compatible object storage (`bucket`), and remembers which exist
+//! (`known`); `intake` streams one upload to a temp file; `limits` bounds what one user may
+//! upload.
 //!
 //! A file is named by the SHA-256 of its content, so the same image uploaded twice is stored
 //! once, and a name can be checked strictly: 64 lowercase hex digits, a dot, a known extension.
-//! Nothing else ever reaches the file system, so no path can climb out of the folder.
+//! Nothing else ever reaches the file system or the store, so no path can climb out.
 
+mod bucket;
+mod folder;
 mod intake;
+mod known;
 mod limits;
+mod uploads;
 
-use std::{
-    fmt, io,
-    path::{Path, PathBuf},
-};
+use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-pub use intake::{Intake, IntakeError};
+pub use bucket::{Object, Secret, Stalled, StoreError, StoreSettings, StoreUrl};
+pub use folder::STALE_TEMP;
+pub use intake::{Intake, IntakeError, Received};
 pub use limits::{Refused, Slot, UploadLimits, UploadPolicy};
+pub use uploads::{Found, Image, KeepError, Lookup, LookupError, UploadSettings, Uploads};
+
+/// A stored file never changes under its name (the name is its hash), so caches keep it.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// Where uploads are served and what an `image` message must name.
 pub const URL_PREFIX: &str = "/uploads/";
@@ -177,66 +186,9 @@ pub enum ImageNameError {
     NotAName(String),
     #[error("an image must be an {URL_PREFIX}<name> URL from POST /upload")]
     NotAnUploadUrl,
-    /// Well formed, but this server stored no such file.
+    /// Well formed, but no instance stored such a file.
     #[error("no uploaded image {0}: upload it with POST /upload first")]
     NotStored(String),
-}
-
-/// The folder of uploaded images, and the largest file it takes.
-#[derive(Debug)]
-pub struct Uploads {
-    dir: PathBuf,
-    max_bytes: usize,
-}
-
-impl Uploads {
-    /// Creates `<data-dir>/uploads/` if missing and removes temp files a crash left behind.
-    pub fn open(data_dir: &Path, max_bytes: usize) -> io::Result<Self> {
-        let dir = data_dir.join("uploads");
-        std::fs::create_dir_all(&dir)?;
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-        Ok(Uploads { dir, max_bytes })
-    }
-
-    pub fn max_bytes(&self) -> usize {
-        self.max_bytes
-    }
-
-    /// The largest request body `POST /upload` reads: the file plus its multipart framing.
-    pub fn body_limit(&self) -> usize {
-        body_limit(self.max_bytes)
-    }
-
-    /// Where a stored file is. `UploadName` admits no separator and no dot-dot, so the join
-    /// stays in the folder.
-    pub fn path(&self, name: &UploadName) -> PathBuf {
-        self.dir.join(name.as_str())
-    }
-
-    /// Whether this server stored the file: an `image` message may only name such a file.
-    pub fn contains(&self, name: &UploadName) -> bool {
-        self.path(name).is_file()
-    }
-
-    /// The stored image an `image` message's `/uploads/<name>` URL names.
-    pub fn find(&self, url: &str) -> Result<UploadName, ImageNameError> {
-        let name = UploadName::from_url(url)?;
-        if self.contains(&name) {
-            Ok(name)
-        } else {
-            Err(ImageNameError::NotStored(url.to_owned()))
-        }
-    }
-
-    /// Starts taking an upload: a temp file in the folder, which becomes the image or goes.
-    pub async fn intake(&self) -> io::Result<Intake> {
-        Intake::start(self.dir.clone(), self.max_bytes).await
-    }
 }
 
 pub fn body_limit(max_upload_bytes: usize) -> usize {
@@ -322,61 +274,5 @@ mod tests {
         }
         assert!(UploadName::from_url(&format!("https://x.example/uploads/{hex}.png")).is_err());
         assert!(UploadName::from_url(&format!("/uploads/{hex}.gif")).is_ok());
-    }
-
-    async fn store(uploads: &Uploads, bytes: &[u8]) -> UploadName {
-        let mut intake = uploads.intake().await.unwrap();
-        intake.push(bytes).await.unwrap();
-        intake.finish().await.unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_stored_file_is_found_under_its_hash_and_no_temp_file_is_left() {
-        let dir = tempfile::tempdir().unwrap();
-        let uploads = Uploads::open(dir.path(), 100).unwrap();
-        let name = store(&uploads, PNG).await;
-        assert_eq!(name, UploadName::for_content(PNG, ImageKind::Png));
-        assert!(uploads.contains(&name));
-        assert_eq!(std::fs::read(uploads.path(&name)).unwrap(), PNG);
-        assert_eq!(store(&uploads, PNG).await, name, "same content, same file");
-        let files: Vec<_> = std::fs::read_dir(dir.path().join("uploads"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(files, [std::ffi::OsString::from(name.as_str())]);
-        assert!(!uploads.contains(&UploadName::for_content(b"other", ImageKind::Png)));
-    }
-
-    #[tokio::test]
-    async fn an_image_url_finds_only_a_stored_file_and_says_why_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let uploads = Uploads::open(dir.path(), 100).unwrap();
-        let name = store(&uploads, PNG).await;
-        assert_eq!(uploads.find(&name.url()), Ok(name));
-        let other = UploadName::for_content(b"other", ImageKind::Png).url();
-        assert_eq!(
-            uploads.find(&other).unwrap_err().to_string(),
-            format!("no uploaded image {other}: upload it with POST /upload first")
-        );
-        assert_eq!(
-            uploads
-                .find("https://x.example/a.png")
-                .unwrap_err()
-                .to_string(),
-            "an image must be an /uploads/<name> URL from POST /upload"
-        );
-        assert_eq!(
-            uploads.find("/uploads/a.png").unwrap_err().to_string(),
-            "\"a.png\" is not the name of an uploaded image"
-        );
-    }
-
-    #[test]
-    fn a_crashs_temp_files_are_swept_at_start() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("uploads")).unwrap();
-        std::fs::write(dir.path().join("uploads/.upload-abc"), b"half").unwrap();
-        Uploads::open(dir.path(), 100).unwrap();
-        assert!(!dir.path().join("uploads/.upload-abc").exists());
     }
 }

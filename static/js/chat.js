@@ -457,6 +457,15 @@ $(function () {
       if (ws !== socket) { return; }
       var ev;
       try { ev = JSON.parse(m.data); } catch (e) { return; }
+      if (ev.type === 'truncated') {
+        // Events this socket should have had will never come: rebuild from a fresh join
+        // (the socket let go of on purpose, its close is ignored).
+        lastId = null;
+        ws = null;
+        socket.close();
+        connect();
+        return;
+      }
       if (ev.type === 'history' && typeof ev.before === 'number') {
         // A page we asked for: its id is not a place in the live stream to resume from.
         showPage(ev);

@@ -5,6 +5,7 @@
 
 mod big_rooms;
 mod caps;
+mod cid;
 mod cluster;
 mod deletion;
 mod disk_full;

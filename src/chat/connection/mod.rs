@@ -11,6 +11,7 @@ use std::{
 };
 
 mod end;
+mod image;
 mod replies;
 mod slow;
 
@@ -21,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{
     Membership, Whisper,
     outbox::{Outbox, Signal},
-    protocol::{self, ClientCommand, parse_client_text},
+    protocol::{self, Cid, ClientCommand, parse_client_text},
     refusal::Refusals,
     room::RoomName,
     text::ChatText,
@@ -155,6 +156,7 @@ pub async fn run<T>(
         rate_limited: false,
         refusals: Refusals::new(state.chat.max_refused, Instant::now()),
         chats: Vec::new(),
+        image: None,
     };
     let end = poll_fn(|cx| conn.poll(cx)).await;
     let Connection {
@@ -182,7 +184,9 @@ struct Connection<'a, T> {
     /// What this socket's refused messages have cost it so far.
     refusals: Refusals,
     /// Chat messages read this turn, sent to the engine together when the turn ends.
-    chats: Vec<ChatText>,
+    chats: Vec<(ChatText, Option<Cid>)>,
+    /// An `image` message whose image the object store is asked about (`image.rs`).
+    image: Option<image::PendingImage>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
@@ -221,6 +225,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                 // read either, so its pings and messages wait in its own TCP buffers, not in
                 // ours. The write's readiness or the outbox wakes us; a write that stays
                 // stuck is closed by the tick (1008).
+                return Poll::Pending;
+            }
+            if self.poll_image(cx).is_pending() {
                 return Poll::Pending;
             }
             match self.socket.poll_next(cx) {
@@ -298,17 +305,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
         };
         let user = self.member.user().id;
         match command {
-            ClientCommand::Chat(raw) => {
-                let Some(text) = self.text(&raw) else { return };
+            ClientCommand::Chat { data, cid } => {
+                let Some(text) = self.text(&data) else { return };
                 let Some(text) = self.filtered(text) else {
                     return;
                 };
                 if self.within_rate_limit() && !self.muted() && !self.room_refused() {
                     // Sent with the rest of this turn's chat, in one fan-out.
-                    self.chats.push(text);
+                    self.chats.push((text, cid));
                 }
             }
-            ClientCommand::Private { to, data } => {
+            ClientCommand::Private { to, data, cid } => {
                 let Some(text) = self.text(&data) else { return };
                 if to == user {
                     return self.refuse(
@@ -324,29 +331,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
                     return;
                 }
                 self.send_chats();
-                let sent = self.state.engine.private(&self.member, to, &text);
+                let sent = self
+                    .state
+                    .engine
+                    .private(&self.member, to, &text, cid.as_ref());
                 match sent {
                     // The engine answered it; it took its token above like a sent one.
                     Ok(Whisper::RecipientOffline) => {
                         self.rejected(Reject::BadRecipient, None);
                     }
                     Ok(_) => {}
-                    Err(e) => self.not_sent(&e),
+                    Err(e) => self.not_sent(&e, [cid.as_ref()]),
                 }
             }
-            ClientCommand::Image(url) => {
-                let image = match self.state.uploads.find(&url) {
-                    Ok(image) => image,
-                    Err(e) => return self.refuse(Reject::BadImage, &e.to_string(), &url),
-                };
-                if !self.within_rate_limit() || self.muted() || self.room_refused() {
-                    return;
-                }
-                self.send_chats();
-                if let Err(e) = self.state.engine.image(&self.member, &image) {
-                    self.not_sent(&e);
-                }
-            }
+            ClientCommand::Image { data: url, cid } => self.on_image(url, cid),
             ClientCommand::History { before } => {
                 // A page is a read of up to a frame's bytes: it costs a message's token.
                 if !self.within_rate_limit() {
@@ -380,7 +378,7 @@ impl<T> Connection<'_, T> {
             return;
         }
         if let Err(e) = self.state.engine.chat(&self.member, &self.chats) {
-            self.not_sent(&e);
+            self.not_sent(&e, self.chats.iter().map(|(_, cid)| cid.as_ref()));
         }
         self.chats.clear();
     }

@@ -8,6 +8,7 @@ use crate::{
     chat::{
         EngineError,
         outbox::Signal,
+        protocol::{Cid, Reply},
         refusal::{TOO_MANY_REFUSED, Verdict},
         text::{ChatText, TextError},
     },
@@ -20,17 +21,34 @@ use crate::{
 pub const FILTERED: &str = "not sent: the message contains a word the moderators filter out";
 
 impl<T> Connection<'_, T> {
-    pub(super) fn not_sent(&self, e: &EngineError) {
+    /// The messages `cids` were refused: one `error`, or one for each if any had a `cid`.
+    pub(super) fn not_sent<'c>(
+        &self,
+        e: &EngineError,
+        cids: impl IntoIterator<Item = Option<&'c Cid>>,
+    ) {
         let user = self.member.user().id;
         tracing::warn!(user, error = %e, "message not sent");
-        let message = format!("not sent: {e}");
-        self.state.engine.reply_error(&self.member, &message);
+        let cids: Vec<Option<&Cid>> = cids.into_iter().collect();
+        if cids.iter().all(Option::is_none) {
+            return self.state.engine.refuse(&self.member, e, None);
+        }
+        for cid in cids {
+            self.state.engine.refuse(&self.member, e, cid);
+        }
     }
 
     /// An `error` to this socket, after the messages it sent before the bad one.
     pub(super) fn reply_error(&mut self, message: &str) {
         self.send_chats();
         self.state.engine.reply_error(&self.member, message);
+    }
+
+    /// An `error` with its stable `code` (the refusal's metrics label, or the like).
+    pub(super) fn reply_coded(&mut self, code: &'static str, message: &str) {
+        self.send_chats();
+        let reply = Reply::coded(code, message, None);
+        self.state.engine.reply(&self.member, reply);
     }
 
     /// The message's text, or `None` if it was blank (ignored) or too long (answered).
@@ -95,7 +113,7 @@ impl<T> Connection<'_, T> {
                 "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
                 self.state.messages.retry_after().as_millis()
             );
-            self.reply_error(&message);
+            self.reply_coded(Reject::RateLimited.label(), &message);
         }
         false
     }
@@ -106,7 +124,7 @@ impl<T> Connection<'_, T> {
         let Some(mute) = self.state.moderation.muted(self.member.user().id) else {
             return false;
         };
-        self.reply_error(&mute.describe());
+        self.reply_coded("muted", &mute.describe());
         true
     }
 
@@ -121,7 +139,7 @@ impl<T> Connection<'_, T> {
         match self.state.moderation.admit(room, self.member.user().id) {
             Ok(()) => false,
             Err(refusal) => {
-                self.reply_error(&refusal.to_string());
+                self.reply_coded("room_rules", &refusal.to_string());
                 true
             }
         }
@@ -135,7 +153,7 @@ impl<T> Connection<'_, T> {
         let user = self.member.user().id;
         let _ = self.state.messages.try_acquire(user, Instant::now());
         if self.rejected(reason, Some(input)) == Verdict::Answer {
-            self.reply_error(message);
+            self.reply_coded(reason.label(), message);
         }
     }
 

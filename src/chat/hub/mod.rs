@@ -19,6 +19,7 @@ pub mod big;
 #[cfg(test)]
 mod big_tests;
 mod close;
+mod gaps;
 mod listing;
 mod socket;
 mod stamp;
@@ -37,7 +38,7 @@ use super::{
     Membership,
     log::{Entry, Event, Visibility},
     outbox::Outbox,
-    protocol::{self, Chunk, EventData, EventKind, ServerEvent, now_ms},
+    protocol::{self, AckData, AckEvent, Chunk, ErrorEvent, EventKind, Reply, now_ms},
     room::RoomName,
 };
 use crate::auth::{SessionId, User};
@@ -290,23 +291,30 @@ impl Hub {
     /// it is not an event of the room, so it takes no id of its own, and a client that
     /// resumes from it misses nothing.
     pub fn reply_error(&self, member: &Membership, message: &str) {
-        let sent = self.reply_with(
-            member,
-            Unstamped::new(&ServerEvent {
+        self.reply(member, &Reply::error(message));
+    }
+
+    /// An `error` or an `ack` to one socket, stamped like `reply_error`.
+    pub fn reply(&self, member: &Membership, reply: &Reply) {
+        let frame = match reply {
+            Reply::Error { code, text, cid } => Unstamped::new(&ErrorEvent {
                 id: 0,
                 kind: EventKind::Error,
                 user: &member.user,
-                data: EventData::Text(message),
+                data: text,
                 time: now_ms(),
-                count: None,
+                code: *code,
+                cid: cid.as_ref(),
             }),
-        );
-        if !sent {
-            tracing::debug!(
-                user = member.user.id,
-                message,
-                "no socket for the error reply"
-            );
+            Reply::Ack { cid, id } => Unstamped::new(&AckEvent {
+                id: 0,
+                kind: EventKind::Ack,
+                data: AckData { cid, id: *id },
+                time: now_ms(),
+            }),
+        };
+        if !self.reply_with(member, frame) {
+            tracing::debug!(user = member.user.id, ?reply, "no socket for the reply");
         }
     }
 
@@ -356,8 +364,8 @@ impl Hub {
         Some(state.rooms.get(room)?.users.get(&id)?.user.clone())
     }
 
-    /// Every user here with their sockets per room: what Redis is told again if it forgot.
-    /// A lingering departure counts as a socket: Redis still counts it until it ends.
+    /// Every user here with their sockets per room; a lingering departure counts as a
+    /// socket, since the user is still in the room until it ends.
     pub fn presence(&self) -> Vec<(RoomName, Arc<User>, u32)> {
         let state = self.lock();
         state

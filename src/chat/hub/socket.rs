@@ -45,6 +45,20 @@ impl Socket {
         self.last
     }
 
+    /// Whether it knows its floor (`settle`); before, what the room hears waits for it.
+    pub(super) fn settled(&self) -> bool {
+        self.pending.is_none()
+    }
+
+    pub(super) fn user(&self) -> u64 {
+        self.user
+    }
+
+    /// Events up to `id` will not be sent: the socket was told they are gone (`truncated`).
+    pub(super) fn skip_to(&mut self, id: u64) {
+        self.last = self.last.max(id);
+    }
+
     pub(super) fn settle(&mut self, entry: Entry) {
         self.last = entry.floor;
         // A full outbox marks its socket for closing; its task does the rest.

@@ -8,7 +8,7 @@ use crate::{
     auth::UserName,
     chat::{
         outbox::Signal,
-        protocol::{Frame, ServerEvent},
+        protocol::{EventData, Frame, ServerEvent},
     },
     ws::frame,
 };

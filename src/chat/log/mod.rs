@@ -16,7 +16,7 @@ use super::{
     EngineError, Membership, Whisper,
     hub::Departure,
     outbox::Outbox,
-    protocol::{EventKind, Frame},
+    protocol::{Cid, EventKind, Frame, Reply},
     room::RoomName,
     text::ChatText,
 };
@@ -61,6 +61,21 @@ pub struct Entry {
     pub count: usize,
 }
 
+/// One message a member sends: its text, and the client's own id for it if it gave one. A
+/// message with a `cid` the log already stored for that user in that room (within the
+/// window it remembers) is not stored again: the sender gets the same `ack`.
+#[derive(Debug, Clone, Copy)]
+pub struct Said<'a> {
+    pub text: &'a str,
+    pub cid: Option<&'a Cid>,
+}
+
+impl<'a> From<&'a str> for Said<'a> {
+    fn from(text: &'a str) -> Self {
+        Said { text, cid: None }
+    }
+}
+
 /// Whether the log took what it was given; it answers without waiting on delivery.
 pub type Accepted<T = ()> = Result<T, EngineError>;
 
@@ -82,13 +97,20 @@ pub trait EventLog: Send + Sync + fmt::Debug {
     fn join(&self, joiner: Joiner) -> BoxFuture<'_, Result<(Membership, Entry), EngineError>>;
 
     /// Appends a member's messages of one kind (`chat` or `image`) to its room, in order.
-    fn publish(&self, member: &Membership, kind: EventKind, data: &[&str]) -> Accepted;
+    /// Each one with a `cid` is answered with an `ack` once stored.
+    fn publish(&self, member: &Membership, kind: EventKind, data: &[Said<'_>]) -> Accepted;
 
-    /// A whisper to user `to`, seen by the two of them only.
-    fn private(&self, member: &Membership, to: u64, text: &ChatText) -> Accepted<Whisper>;
+    /// A whisper to user `to`, seen by the two of them only; acknowledged like `publish`.
+    fn private(
+        &self,
+        member: &Membership,
+        to: u64,
+        text: &ChatText,
+        cid: Option<&Cid>,
+    ) -> Accepted<Whisper>;
 
-    /// An `error` for this socket only, queued behind what the log still holds for it.
-    fn reply_error(&self, member: &Membership, message: String);
+    /// An `error` or `ack` for this socket only, queued behind what the log still holds for it.
+    fn reply(&self, member: &Membership, reply: Reply);
 
     /// A page of the events before `before` that the member may see, newest ones first to
     /// fill it, sent to its socket only as a `history` with `before`. `Err` if it cannot be

@@ -3,6 +3,7 @@
 //! Every event has the seed's shape `{"id","type","user","data"}`, plus `time` (ms since the
 //! epoch) and, on presence events, `count` (users online in the room).
 
+mod ack;
 pub mod presence;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::room::RoomName;
 use crate::{auth::User, ws::frame};
+pub use ack::{AckData, AckEvent, Cid};
 
 /// One event as a complete WebSocket frame. Cloning it shares the bytes, so a broadcast is
 /// serialized and framed once, whatever the number of recipients.
@@ -75,6 +77,12 @@ pub enum EventKind {
     Presence,
     /// A page of the room's users one socket asked for (see `presence::UsersEvent`).
     Users,
+    /// To one socket: events it should have had are gone (Redis lost them, or too many were
+    /// missed to send at once); like `error` it takes no id. The client rebuilds from a
+    /// fresh join.
+    Truncated,
+    /// To the sender only: the id its message `cid` was stored under (see `AckEvent`).
+    Ack,
 }
 
 impl EventKind {
@@ -116,6 +124,64 @@ impl ServerEvent<'_> {
 /// An event serialized once into its text frame: every event type's `to_frame`.
 fn event_frame(event: &impl Serialize) -> Frame {
     frame::text(|buf| serde_json::to_writer(buf, event).expect("events always serialize"))
+}
+
+/// `error`: the seed's shape, plus a stable `code` where the refusal has one (`busy`,
+/// `not_sent`, `not_online`), so a client can act on it without reading the text.
+#[derive(Debug, Serialize)]
+pub struct ErrorEvent<'a> {
+    pub id: u64,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    pub user: &'a User,
+    pub data: &'a str,
+    pub time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'a str>,
+    /// The refused message's `cid`, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cid: Option<&'a Cid>,
+}
+
+/// What one socket is told that is no event of its room, in order behind what it is owed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Error {
+        code: Option<&'static str>,
+        text: String,
+        cid: Option<Cid>,
+    },
+    /// Its message `cid` was stored with this id.
+    Ack { cid: Cid, id: u64 },
+}
+
+impl Reply {
+    pub fn error(text: impl Into<String>) -> Reply {
+        Reply::Error {
+            code: None,
+            text: text.into(),
+            cid: None,
+        }
+    }
+
+    /// An `error` with its stable code, about the message `cid` if it had one.
+    pub fn coded(code: &'static str, text: impl Into<String>, cid: Option<&Cid>) -> Reply {
+        Reply::Error {
+            code: Some(code),
+            text: text.into(),
+            cid: cid.cloned(),
+        }
+    }
+}
+
+/// The stable codes of `error` events.
+pub mod code {
+    /// A queue to the store is full: nothing was stored, retry in a moment.
+    pub const BUSY: &str = "busy";
+    /// Not stored, for certain: retrying cannot duplicate it.
+    pub const NOT_SENT: &str = "not_sent";
+    /// The whisper's recipient is not online: not stored.
+    pub const NOT_ONLINE: &str = "not_online";
 }
 
 /// A `private` event: the seed's shape plus `to`, the recipient. `user` is the sender.
@@ -248,22 +314,20 @@ pub fn now_ms() -> u64 {
 /// What a client's text frame asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ClientCommand {
-    Chat(String),
+    /// `cid`: the client's own id for the message (see `Cid`); plain text has none.
+    Chat { data: String, cid: Option<Cid> },
     /// A whisper to the user with this id.
     Private {
         to: u64,
         data: String,
+        cid: Option<Cid>,
     },
     /// An uploaded image's URL, `/uploads/<name>`.
-    Image(String),
+    Image { data: String, cid: Option<Cid> },
     /// A page of the events before this id (at least 1), newest first to fill it.
-    History {
-        before: u64,
-    },
+    History { before: u64 },
     /// A page of the room's users after this cursor (0: from the first).
-    Users {
-        after: u64,
-    },
+    Users { after: u64 },
 }
 
 /// A command we cannot read: an unknown `type`, or fields missing or of the wrong kind. The
@@ -275,21 +339,38 @@ pub struct BadCommand(String);
 /// A text frame is chat, unless it is a JSON object with a string `type`: then it is a command.
 pub fn parse_client_text(text: &str) -> Result<ClientCommand, BadCommand> {
     let Some(command) = as_command(text) else {
-        return Ok(ClientCommand::Chat(text.to_owned()));
+        return Ok(ClientCommand::Chat {
+            data: text.to_owned(),
+            cid: None,
+        });
     };
     #[derive(Deserialize)]
     #[serde(tag = "type", rename_all = "lowercase")]
     enum Wire {
-        Chat { data: String },
-        Private { to: u64, data: String },
-        Image { data: String },
-        History { before: u64 },
-        Users { after: u64 },
+        Chat {
+            data: String,
+            cid: Option<Cid>,
+        },
+        Private {
+            to: u64,
+            data: String,
+            cid: Option<Cid>,
+        },
+        Image {
+            data: String,
+            cid: Option<Cid>,
+        },
+        History {
+            before: u64,
+        },
+        Users {
+            after: u64,
+        },
     }
     match serde_json::from_value::<Wire>(command) {
-        Ok(Wire::Chat { data }) => Ok(ClientCommand::Chat(data)),
-        Ok(Wire::Private { to, data }) => Ok(ClientCommand::Private { to, data }),
-        Ok(Wire::Image { data }) => Ok(ClientCommand::Image(data)),
+        Ok(Wire::Chat { data, cid }) => Ok(ClientCommand::Chat { data, cid }),
+        Ok(Wire::Private { to, data, cid }) => Ok(ClientCommand::Private { to, data, cid }),
+        Ok(Wire::Image { data, cid }) => Ok(ClientCommand::Image { data, cid }),
         Ok(Wire::History { before: 0 }) => Err(BadCommand(
             "history needs `before`, an event id above 0".into(),
         )),

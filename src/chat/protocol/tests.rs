@@ -83,7 +83,10 @@ fn a_delete_names_one_id_in_id_and_always_lists_them_in_ids() {
 fn plain_text_is_chat() {
     assert_eq!(
         parse_client_text("hello"),
-        Ok(ClientCommand::Chat("hello".into()))
+        Ok(ClientCommand::Chat {
+            data: "hello".into(),
+            cid: None
+        })
     );
 }
 
@@ -92,7 +95,10 @@ fn json_without_a_string_type_is_chat_too() {
     for text in [r#"{"a":1}"#, r#"{"type":3}"#, "[1,2]", "{not json"] {
         assert_eq!(
             parse_client_text(text),
-            Ok(ClientCommand::Chat(text.into()))
+            Ok(ClientCommand::Chat {
+                data: text.into(),
+                cid: None
+            })
         );
     }
 }
@@ -101,7 +107,10 @@ fn json_without_a_string_type_is_chat_too() {
 fn chat_command_carries_its_data() {
     assert_eq!(
         parse_client_text(r#"{"type":"chat","data":"hi"}"#),
-        Ok(ClientCommand::Chat("hi".into()))
+        Ok(ClientCommand::Chat {
+            data: "hi".into(),
+            cid: None
+        })
     );
 }
 
@@ -111,12 +120,16 @@ fn private_and_image_commands_carry_their_fields() {
         parse_client_text(r#"{"type":"private","to":7,"data":"psst"}"#),
         Ok(ClientCommand::Private {
             to: 7,
-            data: "psst".into()
+            data: "psst".into(),
+            cid: None
         })
     );
     assert_eq!(
         parse_client_text(r#"{"type":"image","data":"/uploads/x.png"}"#),
-        Ok(ClientCommand::Image("/uploads/x.png".into()))
+        Ok(ClientCommand::Image {
+            data: "/uploads/x.png".into(),
+            cid: None
+        })
     );
     for bad in [
         r#"{"type":"private","data":"no one"}"#,
@@ -208,4 +221,44 @@ fn a_history_command_names_an_id_above_zero() {
     ] {
         assert!(parse_client_text(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn chat_private_and_image_may_carry_a_cid_and_a_bad_one_is_a_bad_command() {
+    let cid = |s: &str| Some(Cid::parse(s).unwrap());
+    assert_eq!(
+        parse_client_text(r#"{"type":"chat","data":"hi","cid":"m-1"}"#),
+        Ok(ClientCommand::Chat {
+            data: "hi".into(),
+            cid: cid("m-1")
+        })
+    );
+    assert_eq!(
+        parse_client_text(r#"{"type":"private","to":7,"data":"x","cid":"a.b"}"#),
+        Ok(ClientCommand::Private {
+            to: 7,
+            data: "x".into(),
+            cid: cid("a.b")
+        })
+    );
+    assert_eq!(
+        parse_client_text(r#"{"type":"image","data":"/uploads/x.png","cid":"9"}"#),
+        Ok(ClientCommand::Image {
+            data: "/uploads/x.png".into(),
+            cid: cid("9")
+        })
+    );
+    for bad in [
+        r#"{"type":"chat","data":"hi","cid":""}"#,
+        r#"{"type":"chat","data":"hi","cid":"a b"}"#,
+        r#"{"type":"chat","data":"hi","cid":7}"#,
+    ] {
+        let refused = parse_client_text(bad).unwrap_err().to_string();
+        assert!(refused.starts_with("bad command"), "{bad}: {refused}");
+    }
+    let long = format!(
+        r#"{{"type":"chat","data":"hi","cid":"{}"}}"#,
+        "x".repeat(Cid::MAX + 1)
+    );
+    assert!(parse_client_text(&long).is_err());
 }

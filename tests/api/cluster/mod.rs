@@ -2,11 +2,15 @@
 
 mod big_rooms;
 mod deletion;
+mod faults_gaps;
+mod faults_presence;
+mod faults_sends;
 mod moderation;
 mod moderation_store;
 mod presence;
 mod queue;
 mod sessions;
+mod uploads;
 mod whispers;
 mod wire;
 
@@ -362,13 +366,12 @@ async fn a_redis_restart_is_survived() {
     let mut cluster = Cluster::new();
     let a = cluster.instance().await;
     let (mut alice, alice_user) = a.join("alice").await;
+    alice.say("before").await;
+    let before = alice.expect("chat").await;
     cluster.redis.kill();
+    // Refused for certain (`not_sent`) if Redis was gone before it was sent; if the
+    // connection dropped under it, it is held and sent again once Redis is back.
     alice.say("into the void").await;
-    let error = alice.expect("error").await;
-    assert!(
-        error["data"].as_str().unwrap().starts_with("not sent"),
-        "{error}"
-    );
     cluster.redis.restart();
     // The socket stayed open; once the engine has reconnected, chat flows again.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -377,10 +380,11 @@ async fn a_redis_restart_is_survived() {
         loop {
             let event = alice.next_event().await;
             match event["type"].as_str() {
+                Some("chat") if event["data"] == "into the void" => {}
                 Some("chat") => {
                     assert_eq!(event["data"], "are we back");
                     assert!(
-                        event["id"].as_u64() > error["id"].as_u64(),
+                        event["id"].as_u64() > before["id"].as_u64(),
                         "ids go on from where they were, though Redis forgot them"
                     );
                     break 'back;
@@ -389,6 +393,7 @@ async fn a_redis_restart_is_survived() {
                 Some("join") => assert_eq!(event["user"]["name"], "alice"),
                 _ => {
                     assert_eq!(event["type"], "error", "{event}");
+                    assert_eq!(event["code"], "not_sent", "{event}");
                     break;
                 }
             }

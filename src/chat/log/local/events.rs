@@ -7,7 +7,7 @@ use crate::{
     chat::{
         EngineError,
         log::{Event, Visibility},
-        protocol::{EventData, EventKind, ServerEvent, now_ms},
+        protocol::{EventData, EventKind, PrivateEvent, ServerEvent, now_ms},
     },
 };
 
@@ -55,5 +55,30 @@ pub(super) fn kept(
         },
         time,
         kind,
+        cid: None,
+    }
+}
+
+/// A whisper of `user` to `to`: an event of the sender's room, visible to the two.
+pub(super) fn whisper(id: u64, user: &User, to: &User, text: &str) -> Kept {
+    let time = now_ms();
+    let frame = PrivateEvent {
+        id,
+        kind: EventKind::Private,
+        user,
+        to,
+        data: text,
+        time,
+    }
+    .to_frame();
+    Kept {
+        event: Event {
+            id,
+            visible: Visibility::Pair(user.id, to.id),
+            frame,
+        },
+        time,
+        kind: EventKind::Private,
+        cid: None,
     }
 }

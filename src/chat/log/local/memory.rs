@@ -9,7 +9,7 @@ use crate::chat::{
     Membership,
     hub::Hub,
     log::Event,
-    protocol::{EventKind, HistoryEvent, now_ms},
+    protocol::{EventKind, HistoryEvent, Reply, now_ms},
     recovery::{self, HistoryPolicy},
     room::RoomName,
 };
@@ -26,9 +26,27 @@ impl Memory {
 }
 
 impl Keeper for Memory {
-    fn keep(&self, room: &RoomName, events: Vec<Kept>, _sender: Option<&Membership>) -> Accepted {
-        let events: Vec<Event> = events.into_iter().map(|k| k.event).collect();
+    fn keep(&self, room: &RoomName, events: Vec<Kept>, sender: Option<&Membership>) -> Accepted {
+        let mut acks = Vec::new();
+        let events: Vec<Event> = events
+            .into_iter()
+            .map(|k| {
+                if let Some(cid) = k.cid {
+                    acks.push(Reply::Ack {
+                        cid,
+                        id: k.event.id,
+                    });
+                }
+                k.event
+            })
+            .collect();
         self.hub.deliver(room, &events);
+        // After the events themselves, so the sender has its message when told its id.
+        if let Some(sender) = sender {
+            for ack in &acks {
+                self.hub.reply(sender, ack);
+            }
+        }
         Ok(())
     }
 
@@ -53,8 +71,8 @@ impl Keeper for Memory {
         futures_util::future::ready(Ok(frame)).boxed()
     }
 
-    fn reply_error(&self, member: &Membership, message: String) {
-        self.hub.reply_error(member, &message);
+    fn reply(&self, member: &Membership, reply: Reply) {
+        self.hub.reply(member, &reply);
     }
 
     /// Nothing is kept: every page is empty, the beginning of the conversation.

@@ -8,6 +8,7 @@
 //! A whisper is one event of the sender's room (its next id, `Visibility::Pair`), stored
 //! once; the hub carries it to the two users' sockets in other rooms (see `chat::hub`).
 
+mod cids;
 mod delete;
 mod events;
 mod memory;
@@ -26,7 +27,7 @@ use std::{
 use futures_util::{FutureExt, future::BoxFuture};
 
 use super::{
-    Accepted, DeleteError, Deleted, Deletion, Entry, Event, EventLog, Joiner, Visibility,
+    Accepted, DeleteError, Deleted, Deletion, Entry, Event, EventLog, Joiner, Said,
     deletion::Doomed,
 };
 use crate::{
@@ -34,13 +35,14 @@ use crate::{
     chat::{
         EngineError, Membership, Whisper,
         hub::{Arrival, Departure, Hub},
-        protocol::{EventData, EventKind, Frame, PrivateEvent, now_ms, presence::ListEvent},
+        protocol::{Cid, EventData, EventKind, Frame, Reply, code, now_ms, presence::ListEvent},
         room::RoomName,
         rooms::{Reserved, RoomPolicy, Rooms},
         text::ChatText,
     },
 };
-use events::{kept, presence_counted, take_ids};
+use cids::RecentCids;
+use events::{kept, presence_counted, take_ids, whisper};
 use memory::Memory;
 use sqlite::Sqlite;
 pub use sqlite::Storage;
@@ -51,6 +53,8 @@ pub struct Kept {
     pub event: Event,
     pub time: u64,
     pub kind: EventKind,
+    /// The sender's id for it: the keeper acknowledges it once kept and delivered.
+    pub cid: Option<Cid>,
 }
 
 /// What a joiner's `history` covers.
@@ -78,8 +82,8 @@ pub trait Keeper: Send + Sync + fmt::Debug {
     /// is not kept, the other fails too, so the joiner never shows an id nobody stored.
     fn history(&self, member: &Membership, recall: Recall, join: Option<Kept>) -> HistoryFuture;
 
-    /// An `error` for one socket, behind the events it is still owed.
-    fn reply_error(&self, member: &Membership, message: String);
+    /// An `error` or `ack` for one socket, behind the events it is still owed.
+    fn reply(&self, member: &Membership, reply: Reply);
 
     /// A page of history for one socket (see `EventLog::page`).
     fn page(&self, member: &Membership, before: u64) -> Accepted;
@@ -123,6 +127,8 @@ pub struct LocalLog<K> {
     /// Each room's last id. A room outlives its sockets for a while, and its ids never go
     /// back when it leaves memory and comes again (see `chat::rooms`).
     rooms: Mutex<Rooms>,
+    /// Taken under `rooms`, never alone: a `cid` is checked and remembered with its id.
+    cids: Mutex<RecentCids>,
     keeper: K,
 }
 
@@ -138,6 +144,7 @@ impl LocalLog<Memory> {
             keeper: Memory::new(hub.clone()),
             hub,
             rooms: Mutex::new(Rooms::new(rooms)),
+            cids: Mutex::new(RecentCids::new(rooms.cid_window)),
         }
     }
 }
@@ -150,6 +157,7 @@ impl LocalLog<Sqlite> {
             keeper: Sqlite::spawn(hub.clone(), storage)?,
             hub,
             rooms: Mutex::new(Rooms::new(rooms)),
+            cids: Mutex::new(RecentCids::new(rooms.cid_window)),
         })
     }
 }
@@ -163,6 +171,10 @@ impl<K: Keeper> LocalLog<K> {
     #[cfg(test)]
     pub fn rooms_in_memory(&self) -> usize {
         self.lock().len()
+    }
+
+    fn lock_cids(&self) -> MutexGuard<'_, RecentCids> {
+        self.cids.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A `join` or `left`: for the whole room, with its count of users here.
@@ -251,56 +263,81 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         .boxed()
     }
 
-    fn publish(&self, member: &Membership, kind: EventKind, data: &[&str]) -> Accepted {
+    /// Messages whose `cid` is already stored are not stored again: their sender gets the
+    /// same `ack`, behind this batch.
+    fn publish(&self, member: &Membership, kind: EventKind, data: &[Said<'_>]) -> Accepted {
         let mut rooms = self.lock();
-        let last_id = rooms.ids(&member.room, Instant::now());
-        let first = take_ids(last_id, data.len() as u64)?;
-        // `first + n` stays within what `take_ids` checked; a `first..` range would not.
-        let events = (0..)
-            .zip(data)
-            .map(|(n, text)| kept(first + n, kind, &member.user, EventData::Text(text), None))
-            .collect();
-        self.keeper.keep(&member.room, events, Some(member))
+        let now = Instant::now();
+        let mut cids = self.lock_cids();
+        let (fresh, again) = cids.split(&member.room, member.user.id, data, now);
+        if !fresh.is_empty() {
+            let last_id = rooms.ids(&member.room, now);
+            let first = take_ids(last_id, fresh.len() as u64)?;
+            // `first + n` stays within what `take_ids` checked; a `first..` range would not.
+            let events = (0..)
+                .zip(&fresh)
+                .map(|(n, said)| {
+                    let id = first + n;
+                    if let Some(cid) = said.cid {
+                        cids.remember(&member.room, member.user.id, cid, id, now);
+                    }
+                    Kept {
+                        cid: said.cid.cloned(),
+                        ..kept(id, kind, &member.user, EventData::Text(said.text), None)
+                    }
+                })
+                .collect();
+            self.keeper.keep(&member.room, events, Some(member))?;
+        }
+        drop(cids);
+        drop(rooms);
+        for ack in again {
+            self.keeper.reply(member, ack);
+        }
+        Ok(())
     }
 
     /// One event, kept in the sender's room with that room's next id and visible to the two.
     /// The hub gives it to their sockets there in the room's order, and aside to their
     /// sockets in other rooms without one of those rooms' ids; so a whisper costs the same
     /// however many rooms either of them is in.
-    fn private(&self, member: &Membership, to: u64, text: &ChatText) -> Accepted<Whisper> {
+    fn private(
+        &self,
+        member: &Membership,
+        to: u64,
+        text: &ChatText,
+        cid: Option<&Cid>,
+    ) -> Accepted<Whisper> {
         let mut rooms = self.lock();
+        let now = Instant::now();
+        let mut cids = self.lock_cids();
+        if let Some(cid) = cid
+            && let Some(id) = cids.get(&member.room, member.user.id, cid, now)
+        {
+            drop((cids, rooms));
+            let cid = cid.clone();
+            self.keeper.reply(member, Reply::Ack { cid, id });
+            return Ok(Whisper::Delivered);
+        }
         let Some(recipient) = self.hub.user(to) else {
-            drop(rooms);
-            self.reply_error(member, format!("user {to} is not online"));
+            drop((cids, rooms));
+            let text = format!("user {to} is not online");
+            self.reply(member, Reply::coded(code::NOT_ONLINE, text, cid));
             return Ok(Whisper::RecipientOffline);
         };
-        let last_id = rooms.ids(&member.room, Instant::now());
+        let last_id = rooms.ids(&member.room, now);
         let id = take_ids(last_id, 1)?;
-        let time = now_ms();
-        let frame = PrivateEvent {
-            id,
-            kind: EventKind::Private,
-            user: &member.user,
-            to: &recipient,
-            data: text.as_str(),
-            time,
+        if let Some(cid) = cid {
+            cids.remember(&member.room, member.user.id, cid, id, now);
         }
-        .to_frame();
-        let event = Kept {
-            event: Event {
-                id,
-                visible: Visibility::Pair(member.user.id, to),
-                frame,
-            },
-            time,
-            kind: EventKind::Private,
-        };
+        let mut event = whisper(id, &member.user, &recipient, text.as_str());
+        event.cid = cid.cloned();
         self.keeper.keep(&member.room, vec![event], Some(member))?;
         Ok(Whisper::Delivered)
     }
 
-    fn reply_error(&self, member: &Membership, message: String) {
-        self.keeper.reply_error(member, message);
+    fn reply(&self, member: &Membership, reply: Reply) {
+        self.keeper.reply(member, reply);
     }
 
     fn page(&self, member: &Membership, before: u64) -> Accepted {

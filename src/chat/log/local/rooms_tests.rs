@@ -19,6 +19,7 @@ const ONE_ROOM: RoomPolicy = RoomPolicy {
     idle: Duration::from_secs(3600),
     max_rooms: 1,
     per_minute: 60.0,
+    cid_window: Duration::from_secs(600),
 };
 
 fn joiner(room: &str, id: u64) -> Joiner {
@@ -34,7 +35,7 @@ fn joiner(room: &str, id: u64) -> Joiner {
 /// Joins, says something and leaves; the room's last id before it left.
 async fn visit(log: &impl EventLog, room: &str, user: u64) -> Result<u64, EngineError> {
     let (member, entry): (Membership, _) = log.join(joiner(room, user)).await?;
-    log.publish(&member, EventKind::Chat, &["hello"])?;
+    log.publish(&member, EventKind::Chat, &["hello".into()])?;
     log.leave(member);
     Ok(entry.floor)
 }

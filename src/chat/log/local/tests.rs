@@ -58,7 +58,7 @@ async fn join(engine: &Engine, room: &str, id: u64, outbox: &Outbox) -> Membersh
 
 fn say(engine: &Engine, member: &Membership, text: &str) {
     engine
-        .chat(member, &[ChatText::parse(text, 10).unwrap()])
+        .chat(member, &[(ChatText::parse(text, 10).unwrap(), None)])
         .unwrap();
 }
 

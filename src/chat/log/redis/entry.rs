@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 
 use super::{
     RedisLog,
+    presence::millis,
     users::cursor_after,
     wire::{
         entry_id, parse_visibility, presence_key, presence_texts, stream_key, text_frame, user_json,
@@ -21,9 +22,11 @@ use crate::{
         protocol::{EventKind, now_ms, presence::ListEvent},
         recovery,
     },
+    redis_retry::retry_dropped,
 };
 
 /// What the join script answers.
+#[derive(Clone)]
 struct Joined {
     /// The room's last id before the joiner came.
     before: u64,
@@ -40,8 +43,10 @@ struct Joined {
 
 impl RedisLog {
     /// Refused as busy while the worker's queue is full. Attaches the socket, then enters it
-    /// into the room in Redis; if Redis fails, the socket is taken back out (and Redis told,
-    /// if it had counted it).
+    /// into the room in Redis; if Redis fails, the socket is taken back out, and so is its
+    /// entry: a join script that timed out may still run once Redis goes on, and the leave
+    /// queued behind it takes the entry out again (or marks the socket as gone first, so the
+    /// late join adds nothing), never leaving a ghost.
     pub(super) async fn enter(&self, joiner: Joiner) -> Result<(Membership, Entry), EngineError> {
         // Its `join` does not go through the queue, but all it would say after would.
         if self.jobs.full() {
@@ -50,14 +55,15 @@ impl RedisLog {
         let (member, _) = self
             .hub
             .attach(joiner.room, joiner.user, joiner.session, joiner.outbox);
-        let joined = match self.join_script(&member).await {
+        let joined = match retry_dropped(|| self.join_script(&member)).await {
             Ok(joined) => joined,
             Err(e) => {
-                self.epoch.detach(&self.hub, &member);
+                self.depart(member);
                 return Err(e.into());
             }
         };
-        match self.entry(&member, joined, joiner.since).await {
+        self.sockets.entered(&member);
+        match retry_dropped(|| self.entry(&member, joined.clone(), joiner.since)).await {
             Ok(entry) => Ok((member, entry)),
             Err(e) => {
                 self.depart(member);
@@ -87,6 +93,8 @@ impl RedisLog {
             .arg(left_data)
             .arg(self.settings.presence_kept())
             .arg(self.seen.get(&member.room))
+            .arg(member.socket)
+            .arg(millis(self.settings.presence_ttl))
             .invoke_async(&mut self.conn.clone())
             .await?;
         self.seen.see(&member.room, history_id);
@@ -200,21 +208,23 @@ impl RedisLog {
             .clone()
             .try_acquire_owned()
             .map_err(|_| EngineError::Busy)?;
-        let mut conn = self.conn.clone();
+        let conn = self.conn.clone();
         let hub = self.hub.clone();
         let member = member.clone();
         let policy = self.settings.policy;
         let scan = self.scan_bound();
         tokio::spawn(async move {
             let _permit = permit;
-            let read = read_back(
-                &mut conn,
-                &stream_key(&member.room),
-                member.user.id,
-                (0, before.saturating_sub(1)),
-                policy.page.saturating_add(1),
-                scan,
-            )
+            let key = stream_key(&member.room);
+            let read = retry_dropped(|| {
+                let mut conn = conn.clone();
+                let (key, viewer) = (&key, member.user.id);
+                async move {
+                    let range = (0, before.saturating_sub(1));
+                    let want = policy.page.saturating_add(1);
+                    read_back(&mut conn, key, viewer, range, want, scan).await
+                }
+            })
             .await;
             match read {
                 Ok(events) => {

@@ -1,5 +1,6 @@
-//! This instance's liveness in Redis: the beat, telling a Redis that forgot us who is here
-//! again, and reaping the instances that stopped beating.
+//! This instance's beat: one script call (`scripts/beat.lua`) moves the expiry of every
+//! entry of its sockets on and reaps the entries nobody refreshed; the entries Redis turned
+//! out not to have (it restarted empty, or took this instance for dead) are put back.
 
 use std::{sync::Arc, time::Duration};
 
@@ -7,23 +8,26 @@ use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    state::{Epoch, Seen},
+    presence::millis,
+    sockets::Sockets,
+    state::Seen,
     wire::{Scripts, presence_texts, user_json},
 };
-use crate::chat::hub::Hub;
+use crate::redis_retry::retry_dropped;
 
-/// Keeps this instance alive in Redis and reaps the instances that stopped doing so.
+/// Entries one beat reaps at most, so a beat never holds Redis for long; the rest wait for
+/// the next beat (three per TTL, from every instance).
+const REAP_AT_ONCE: usize = 1000;
+
+/// Keeps this instance's entries alive in Redis and reaps the entries nobody keeps alive.
 pub(super) struct Heartbeat {
     pub conn: ConnectionManager,
     pub scripts: Arc<Scripts>,
-    pub hub: Arc<Hub>,
+    pub sockets: Arc<Sockets>,
     pub seen: Arc<Seen>,
-    pub epoch: Arc<Epoch>,
-    /// Redis forgot this instance and has not been fully told again yet.
-    pub retell: bool,
     pub instance: String,
     pub ttl: Duration,
-    /// The presence stream's bound: reaping and retelling send only `join` and `left`.
+    /// The presence stream's bound: reaping and restoring send only `join` and `left`.
     pub max_presence: u64,
 }
 
@@ -41,90 +45,81 @@ impl Heartbeat {
                 tracing::warn!(error = %e, "Redis heartbeat failed");
             }
         }
-        // Shutting down: leave no liveness behind, so survivors reap at once.
-        let mut conn = self.conn.clone();
-        let _: redis::RedisResult<()> = redis::cmd("DEL")
-            .arg(format!("passerby:instance:{}", self.instance))
-            .query_async(&mut conn)
-            .await;
+        // Shutting down: this instance's entries expire now, so survivors reap them at once.
+        let mut expire = redis::cmd("ZADD");
+        expire.arg("passerby:presence:expiry").arg("XX");
+        let here = self.sockets.snapshot();
+        if here.is_empty() {
+            return;
+        }
+        for socket in here {
+            expire
+                .arg(0)
+                .arg(format!("{}:{}", self.instance, socket.socket));
+        }
+        let _: redis::RedisResult<()> = expire.query_async(&mut self.conn).await;
     }
 
     pub async fn beat(&mut self) -> redis::RedisResult<()> {
-        let mut conn = self.conn.clone();
-        let ttl_ms = u64::try_from(self.ttl.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let (was_alive,): (Option<String>,) = redis::pipe()
-            .cmd("SET")
-            .arg(format!("passerby:instance:{}", self.instance))
-            .arg(1)
-            .arg("PX")
-            .arg(ttl_ms)
-            .arg("GET")
-            .cmd("SADD")
-            .arg("passerby:instances")
-            .arg(&self.instance)
-            .ignore()
-            .query_async(&mut conn)
-            .await?;
-        let forgotten = was_alive.is_none();
-        if forgotten || self.retell {
-            self.retell = true;
-            self.rejoin(&mut conn, forgotten).await?;
-            self.retell = false;
+        // A beat missed for a pause this long means Redis was away (stopped, unreachable,
+        // restarted): beat.lua then judges no entry until every instance had a TTL to
+        // refresh its own. Twice the beat: one late beat is no pause.
+        let pause = self.ttl * 2 / 3;
+        let mut beat = self.scripts.beat.prepare_invoke();
+        beat.arg(&self.instance)
+            .arg(millis(self.ttl))
+            .arg(millis(pause))
+            .arg(self.max_presence)
+            .arg(REAP_AT_ONCE);
+        for here in self.sockets.snapshot() {
+            beat.arg(here.socket);
         }
-        let instances: Vec<String> = redis::cmd("SMEMBERS")
-            .arg("passerby:instances")
-            .query_async(&mut conn)
-            .await?;
-        for other in instances.iter().filter(|i| **i != self.instance) {
-            let reaped: u64 = self
-                .scripts
-                .reap
-                .arg(other)
-                .arg(self.max_presence)
-                .invoke_async(&mut conn)
-                .await?;
-            if reaped == 1 {
-                tracing::warn!(instance = other, "reaped a dead instance's users");
-            }
+        // Run twice, a beat only refreshes twice.
+        let (reaped, missing): (u64, Vec<u64>) = retry_dropped(|| {
+            let mut conn = self.conn.clone();
+            let beat = &beat;
+            async move { beat.invoke_async(&mut conn).await }
+        })
+        .await?;
+        if reaped > 0 {
+            tracing::warn!(
+                reaped,
+                "reaped sockets whose instance stopped refreshing them"
+            );
+        }
+        if !missing.is_empty() {
+            self.restore(&missing).await?;
         }
         Ok(())
     }
 
-    /// Redis forgot this instance (it restarted empty, or took the instance for dead): tells
-    /// it again who is here.
-    /// `forgotten`: Redis just turned out to have forgotten us (not a retry after a failure),
-    /// so leaves counted until now are void.
-    async fn rejoin(
-        &self,
-        conn: &mut ConnectionManager,
-        forgotten: bool,
-    ) -> redis::RedisResult<()> {
-        let here = self.epoch.snapshot(&self.hub, forgotten);
-        let mut rejoined = 0;
-        for (room, user, sockets) in here {
-            let (joined, left) = presence_texts(&user);
-            let done: u64 = self
-                .scripts
-                .rejoin
-                .arg(room.as_str())
-                .arg(&self.instance)
-                .arg(user.id)
-                .arg(sockets)
-                .arg(user_json(&user))
+    /// Puts back the entries of live sockets that Redis does not have.
+    async fn restore(&mut self, missing: &[u64]) -> redis::RedisResult<()> {
+        let here = self.sockets.find(missing);
+        if here.is_empty() {
+            return Ok(());
+        }
+        let mut restore = self.scripts.restore.prepare_invoke();
+        restore
+            .arg(&self.instance)
+            .arg(millis(self.ttl))
+            .arg(self.max_presence);
+        for socket in &here {
+            let (joined, left) = presence_texts(&socket.user);
+            restore
+                .arg(socket.socket)
+                .arg(socket.room.as_str())
+                .arg(socket.user.id)
+                .arg(user_json(&socket.user))
                 .arg(joined)
                 .arg(left)
-                .arg(self.max_presence)
-                .arg(self.seen.get(&room))
-                .invoke_async(conn)
-                .await?;
-            rejoined += done;
+                .arg(self.seen.get(&socket.room));
         }
-        if rejoined > 0 {
+        let restored: u64 = restore.invoke_async(&mut self.conn).await?;
+        if restored > 0 {
             tracing::warn!(
-                rejoined,
-                "Redis had lost this instance's users; told it again"
+                restored,
+                "Redis had lost sockets of this instance; told it again"
             );
         }
         Ok(())

@@ -1,4 +1,6 @@
-//! The worker's queue, bounded in events (`--history-queue`), as the SQLite writer's is.
+//! The worker's queue, bounded in events (`--history-queue`), as the SQLite writer's is,
+//! and split into lanes (`--redis-lanes`): each room's jobs go to one lane, in order, and the
+//! lanes call Redis side by side.
 //!
 //! A queued event holds a slot until the worker has run it, so while Redis stalls the queue
 //! fills and the next sender is refused at once (`EngineError::Busy`) instead of the queue
@@ -7,10 +9,10 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::worker::Job;
-use crate::chat::EngineError;
+use crate::chat::{EngineError, room::RoomName};
 
 /// A job with the slots it holds until the worker is done with it (dropping the rest of a
 /// `Queued` after running its `job` frees them).
@@ -22,26 +24,53 @@ pub(super) struct Queued {
 
 #[derive(Debug, Clone)]
 pub(super) struct Jobs {
-    tx: mpsc::UnboundedSender<Queued>,
+    lanes: Vec<mpsc::UnboundedSender<Queued>>,
     slots: Arc<Semaphore>,
     capacity: u32,
 }
 
+/// The lane of a room: FNV-1a of its name, so a room always has the same one.
+pub(super) fn lane_of(room: &RoomName, lanes: usize) -> usize {
+    let hash = room
+        .as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    (hash % lanes.max(1) as u64) as usize
+}
+
 impl Jobs {
-    pub fn new(capacity: usize) -> (Jobs, mpsc::UnboundedReceiver<Queued>) {
+    /// The queue and each lane's end of it (at least one).
+    pub fn new(capacity: usize, lanes: usize) -> (Jobs, Vec<mpsc::UnboundedReceiver<Queued>>) {
         let capacity = u32::try_from(capacity.clamp(1, Semaphore::MAX_PERMITS))
             .unwrap_or(u32::MAX)
             .max(1);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (txs, rxs) = (0..lanes.max(1)).map(|_| mpsc::unbounded_channel()).unzip();
         let slots = Arc::new(Semaphore::new(capacity as usize));
         (
             Jobs {
-                tx,
+                lanes: txs,
                 slots,
                 capacity,
             },
-            rx,
+            rxs,
         )
+    }
+
+    /// A flush for every lane: each answers once what it held before is done.
+    pub fn flush(&self) -> Vec<oneshot::Receiver<()>> {
+        self.lanes
+            .iter()
+            .filter_map(|lane| {
+                let (tx, rx) = oneshot::channel();
+                let job = Queued {
+                    job: Job::Flush(tx),
+                    _slots: None,
+                };
+                lane.send(job).ok().map(|()| rx)
+            })
+            .collect()
     }
 
     /// Whether one more event would be refused: a joiner is then closed with 1013 rather
@@ -50,8 +79,9 @@ impl Jobs {
         self.slots.available_permits() == 0
     }
 
-    /// Queues the jobs (one burst, one event each) or refuses them all without waiting. A
-    /// burst larger than the bound takes every slot, so it gets in once the queue is empty.
+    /// Queues the jobs (one burst of one room, one event each) or refuses them all without
+    /// waiting. A burst larger than the bound takes every slot, so it gets in once the queue
+    /// is empty.
     pub fn push(&self, jobs: Vec<Job>) -> Result<(), EngineError> {
         let weight = u32::try_from(jobs.len())
             .unwrap_or(u32::MAX)
@@ -82,7 +112,8 @@ impl Jobs {
     }
 
     fn send(&self, job: Job, slots: Option<OwnedSemaphorePermit>) -> Result<(), EngineError> {
-        self.tx
+        let lane = job.room().map_or(0, |room| lane_of(room, self.lanes.len()));
+        self.lanes[lane]
             .send(Queued { job, _slots: slots })
             .map_err(|_| EngineError::WorkerGone)
     }
@@ -98,7 +129,8 @@ mod tests {
 
     #[test]
     fn a_full_queue_refuses_until_the_worker_is_done_and_always_takes_what_it_must() {
-        let (jobs, mut rx) = Jobs::new(2);
+        let (jobs, mut rx) = Jobs::new(2, 1);
+        let mut rx = rx.remove(0);
         jobs.push(vec![flush()]).unwrap();
         assert!(!jobs.full());
         jobs.push(vec![flush()]).unwrap();
@@ -114,7 +146,8 @@ mod tests {
 
     #[test]
     fn a_burst_is_taken_whole_or_refused_whole_and_a_large_one_waits_for_an_empty_queue() {
-        let (jobs, mut rx) = Jobs::new(3);
+        let (jobs, mut rx) = Jobs::new(3, 1);
+        let mut rx = rx.remove(0);
         jobs.push(vec![flush(), flush()]).unwrap();
         assert!(matches!(
             jobs.push(vec![flush(), flush()]),
@@ -134,5 +167,17 @@ mod tests {
         drop(second);
         jobs.push((0..5).map(|_| flush()).collect()).unwrap();
         assert!(jobs.full());
+    }
+
+    #[test]
+    fn a_room_keeps_its_lane_and_rooms_spread_over_the_lanes() {
+        let room = |n: usize| RoomName::parse(&format!("room{n}")).unwrap();
+        assert_eq!(lane_of(&room(1), 4), lane_of(&room(1), 4));
+        let mut used = [false; 4];
+        for n in 0..64 {
+            used[lane_of(&room(n), 4)] = true;
+        }
+        assert_eq!(used, [true; 4]);
+        assert_eq!(lane_of(&room(1), 1), 0);
     }
 }

@@ -1,22 +1,16 @@
-//! What the Redis log remembers besides the hub: the highest id seen per room, and the
-//! epoch that keeps a leave from undoing a retelling of who is here.
+//! What the Redis log remembers besides the hub: the highest id seen per room.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use crate::{
-    auth::User,
-    chat::{
-        Membership,
-        hub::{Departure, Hub},
-        room::RoomName,
-    },
-};
+use crate::chat::{hub::Hub, room::RoomName};
 
 /// The highest id this instance saw in each room; it outlives the room's sockets, so a
 /// Redis that lost its data never hands out an id again (see `raise` in `prelude.lua`).
+/// Only what Redis is raised to: what this instance's sockets were actually sent is the
+/// hub's, and a join moves this mark forward without sending anything (see `gaps`).
 ///
 /// Bounded: the subscriber hears every room of the cluster, so once the map doubles, rooms
 /// without a socket here are forgotten. A room with sockets here keeps its guard; one
@@ -31,6 +25,8 @@ pub(super) struct Seen {
 struct SeenRooms {
     last: HashMap<RoomName, u64>,
     prune_at: usize,
+    /// The highest id of any room, pruned or not: the instance's floor (`store::Floor`).
+    highest: u64,
 }
 
 /// Rooms remembered before the first pruning.
@@ -43,6 +39,7 @@ impl Seen {
             rooms: Mutex::new(SeenRooms {
                 last: HashMap::new(),
                 prune_at: SEEN_PRUNE_AT,
+                highest: 0,
             }),
         }
     }
@@ -57,8 +54,14 @@ impl Seen {
             seen.last.retain(|room, _| self.hub.online(room) > 0);
             seen.prune_at = (seen.last.len() * 2).max(SEEN_PRUNE_AT);
         }
+        seen.highest = seen.highest.max(id);
         let last = seen.last.entry(room.clone()).or_default();
         *last = (*last).max(id);
+    }
+
+    /// The highest id seen in any room.
+    pub fn highest(&self) -> u64 {
+        self.lock().highest
     }
 
     /// Rooms remembered now.
@@ -85,56 +88,5 @@ mod tests {
         assert!(seen.len() <= SEEN_PRUNE_AT, "{}", seen.len());
         let last = RoomName::parse(&format!("r{}", SEEN_PRUNE_AT * 3 - 1)).unwrap();
         assert_eq!(seen.get(&last), 7, "the newest is still there");
-    }
-}
-
-/// Bumped each time this instance tells Redis again who is here. A leave counted before
-/// that must not be sent after it: the retelling already left that socket out. Taken
-/// around `Hub::detach` and around the snapshot retold, so each leave falls clearly on one
-/// side of a retelling.
-#[derive(Debug, Default)]
-pub(super) struct Epoch(Mutex<u64>);
-
-/// One user's sockets in one room here, as Redis is told again.
-pub(super) type Present = (RoomName, Arc<User>, u32);
-
-impl Epoch {
-    /// Takes the socket out of the hub; if it was there, the epoch it left in.
-    pub fn detach(&self, hub: &Hub, member: &Membership) -> Option<(Departure, u64)> {
-        let epoch = self.lock();
-        hub.detach(member).map(|departure| (departure, *epoch))
-    }
-
-    /// The same for the presence grace: a user's last socket here lingers (Redis still
-    /// counts it, and so does a retelling, see `Hub::presence`).
-    pub fn detach_lingering(&self, hub: &Hub, member: &Membership) -> Option<(Departure, u64)> {
-        let epoch = self.lock();
-        hub.detach_lingering(member)
-            .map(|departure| (departure, *epoch))
-    }
-
-    /// Ends a lingering departure in the hub; if there was one, the epoch it ended in: the
-    /// socket it held counted in every retelling until now.
-    pub fn depart(&self, hub: &Hub, room: &RoomName, user: u64) -> Option<u64> {
-        let epoch = self.lock();
-        hub.depart(room, user).map(|_| *epoch)
-    }
-
-    /// Who is here, to retell; `forgotten` starts a new epoch, voiding the leaves counted
-    /// until now.
-    pub fn snapshot(&self, hub: &Hub, forgotten: bool) -> Vec<Present> {
-        let mut epoch = self.lock();
-        if forgotten {
-            *epoch += 1;
-        }
-        hub.presence()
-    }
-
-    pub fn current(&self) -> u64 {
-        *self.lock()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, u64> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -1,19 +1,16 @@
 //! The subscription to every room: fans out what Redis publishes to this instance's
-//! sockets, and after a lost subscription catches up from the streams.
+//! sockets; after a lost subscription, and every `--redis-position-check`, `gaps` closes
+//! or flags what they missed.
 
-use std::{collections::BTreeSet, sync::Arc};
-
-use redis::{aio::ConnectionManager, streams::StreamRangeReply};
+use std::{sync::Arc, time::Duration};
 
 use super::{
+    gaps::Gaps,
     state::Seen,
-    wire::{
-        CHANNEL_PREFIX, CHANNELS, entry_id, parse_published, parse_visibility, presence_key,
-        stream_key, text_frame,
-    },
+    wire::{CHANNEL_PREFIX, CHANNELS, parse_published},
 };
 use crate::{
-    chat::{hub::Hub, log::Event, room::RoomName},
+    chat::{hub::Hub, room::RoomName},
     pubsub::{Listener, Topic},
 };
 
@@ -22,81 +19,56 @@ pub(super) const TOPIC: Topic = Topic::Pattern(CHANNELS);
 
 /// Fans out what Redis publishes to this instance's sockets.
 pub(super) struct FanOut {
-    pub conn: ConnectionManager,
     pub hub: Arc<Hub>,
     pub seen: Arc<Seen>,
+    pub gaps: Gaps,
+    /// `--redis-position-check`.
+    pub check_every: Duration,
 }
 
 impl Listener for FanOut {
     fn heard(&mut self, message: &redis::Msg) {
-        fan_out(
-            &self.hub,
-            &self.seen,
-            message.get_channel_name(),
-            message.get_payload_bytes(),
-        );
+        let channel = message.get_channel_name();
+        let Some(room) = channel
+            .strip_prefix(CHANNEL_PREFIX)
+            .and_then(|r| RoomName::parse(r).ok())
+        else {
+            return;
+        };
+        let Some(events) = parse_published(message.get_payload_bytes()) else {
+            tracing::warn!(channel, "unreadable message from Redis");
+            return;
+        };
+        for event in &events {
+            self.seen.see(&room, event.id);
+            self.gaps.heard(&room, event.id);
+        }
+        // A batch goes out as one chunk per socket.
+        self.hub.deliver(&room, &events);
     }
 
+    /// Until it succeeds: a catch-up that failed leaves a gap nobody would notice.
     async fn caught_up(&mut self) -> bool {
-        if let Err(e) = catch_up(&mut self.conn, &self.hub, &self.seen).await {
-            tracing::warn!(error = %e, "could not catch up from Redis");
-        }
-        true
-    }
-}
-
-fn fan_out(hub: &Hub, seen: &Seen, channel: &str, payload: &[u8]) {
-    let Some(room) = channel
-        .strip_prefix(CHANNEL_PREFIX)
-        .and_then(|r| RoomName::parse(r).ok())
-    else {
-        return;
-    };
-    let Some(event) = parse_published(payload) else {
-        tracing::warn!(channel, "unreadable message from Redis");
-        return;
-    };
-    deliver(hub, seen, &room, event);
-}
-
-/// After a lost subscription: what was published meanwhile, from the streams, so live
-/// sockets see no gap. Only rooms with a socket here are read: a whisper kept in another room
-/// meanwhile does not reach this instance's sockets aside (it stays in its room's history).
-async fn catch_up(conn: &mut ConnectionManager, hub: &Hub, seen: &Seen) -> redis::RedisResult<()> {
-    let rooms: BTreeSet<RoomName> = hub.presence().into_iter().map(|(r, _, _)| r).collect();
-    for room in rooms {
-        let after = seen.get(&room);
-        // Messages and presence, kept apart, merged back into id order.
-        let mut missed = Vec::new();
-        for key in [stream_key(&room), presence_key(&room)] {
-            let reply: StreamRangeReply = redis::cmd("XRANGE")
-                .arg(key)
-                .arg(format!("{}-0", after + 1))
-                .arg("+")
-                .query_async(conn)
-                .await?;
-            missed.extend(reply.ids.iter().filter_map(|entry| {
-                let visible = entry
-                    .get::<String>("v")
-                    .and_then(|v| parse_visibility(&v))?;
-                let body = entry.get::<String>("b")?;
-                Some(Event {
-                    id: entry_id(&entry.id)?,
-                    visible,
-                    frame: text_frame(body.as_bytes()),
-                })
-            }));
-        }
-        missed.sort_by_key(|event| event.id);
-        for event in missed {
-            deliver(hub, seen, &room, event);
+        match self.gaps.catch_up().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not catch up from Redis");
+                false
+            }
         }
     }
-    Ok(())
-}
 
-/// Hands one event Redis carried to this instance's sockets in its room.
-fn deliver(hub: &Hub, seen: &Seen, room: &RoomName, event: Event) {
-    seen.see(room, event.id);
-    hub.deliver(room, &[event]);
+    fn check_every(&self) -> Option<Duration> {
+        Some(self.check_every)
+    }
+
+    async fn check(&mut self) -> bool {
+        match self.gaps.check().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check positions in Redis");
+                false
+            }
+        }
+    }
 }

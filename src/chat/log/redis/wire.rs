@@ -17,29 +17,34 @@ pub(super) const CHANNELS: &str = "passerby:room:*";
 pub(super) const CHANNEL_PREFIX: &str = "passerby:room:";
 
 const PRELUDE: &str = include_str!("scripts/prelude.lua");
+const PRESENCE: &str = include_str!("scripts/presence.lua");
 
-/// The scripts, each with the shared prelude (`scripts/prelude.lua`) in front.
+/// The scripts, each with the shared prelude (`scripts/prelude.lua`) in front, and the
+/// presence ones with `scripts/presence.lua` after it.
 pub(super) struct Scripts {
     pub join: Script,
     pub leave: Script,
-    pub reap: Script,
-    pub rejoin: Script,
+    pub beat: Script,
+    pub restore: Script,
+    /// Messages of one room in one call: chat, images and whispers (`emit.lua`).
     pub emit: Script,
-    pub private: Script,
     pub delete: Script,
+    /// Read by `gaps` only; it raises what any script would.
+    pub position: Script,
 }
 
 impl Scripts {
     pub fn load() -> Scripts {
         let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+        let presence = |body: &str| Script::new(&format!("{PRELUDE}\n{PRESENCE}\n{body}"));
         Scripts {
-            join: with_prelude(include_str!("scripts/join.lua")),
-            leave: with_prelude(include_str!("scripts/leave.lua")),
-            reap: with_prelude(include_str!("scripts/reap.lua")),
-            rejoin: with_prelude(include_str!("scripts/rejoin.lua")),
+            join: presence(include_str!("scripts/join.lua")),
+            leave: presence(include_str!("scripts/leave.lua")),
+            beat: presence(include_str!("scripts/beat.lua")),
+            restore: presence(include_str!("scripts/restore.lua")),
             emit: with_prelude(include_str!("scripts/emit.lua")),
-            private: with_prelude(include_str!("scripts/private.lua")),
             delete: with_prelude(include_str!("scripts/delete.lua")),
+            position: with_prelude(include_str!("scripts/position.lua")),
         }
     }
 }
@@ -114,13 +119,22 @@ pub(super) fn parse_visibility(v: &str) -> Option<Visibility> {
     })
 }
 
-/// A published message: `<id> <a> <b> <json>`, where `a b` is `0 0` or the pair who may see it.
-pub(super) fn parse_published(payload: &[u8]) -> Option<Event> {
+/// A published message: one event per line, each `<id> <a> <b> <json>`, where `a b` is `0 0`
+/// or the pair who may see it. Lines cannot clash with the JSON: serde escapes a newline in
+/// a string, and writes none between fields. `None` if any line is unreadable.
+pub(super) fn parse_published(payload: &[u8]) -> Option<Vec<Event>> {
+    payload.split(|&b| b == b'\n').map(parse_event).collect()
+}
+
+fn parse_event(payload: &[u8]) -> Option<Event> {
     let mut parts = payload.splitn(4, |&b| b == b' ');
-    let id = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
-    let a = std::str::from_utf8(parts.next()?).ok()?;
-    let b = std::str::from_utf8(parts.next()?).ok()?;
-    let visible = parse_visibility(&format!("{a} {b}"))?;
+    let mut number = || -> Option<u64> { std::str::from_utf8(parts.next()?).ok()?.parse().ok() };
+    let (id, a, b) = (number()?, number()?, number()?);
+    let visible = if (a, b) == (0, 0) {
+        Visibility::Room
+    } else {
+        Visibility::Pair(a, b)
+    };
     Some(Event {
         id,
         visible,
@@ -222,8 +236,9 @@ mod tests {
     fn the_scripts_name_presence_events_as_serde_does() {
         let scripts = [
             PRELUDE,
+            PRESENCE,
             include_str!("scripts/join.lua"),
-            include_str!("scripts/rejoin.lua"),
+            include_str!("scripts/restore.lua"),
         ]
         .concat();
         for kind in [EventKind::Join, EventKind::Left] {
@@ -234,14 +249,30 @@ mod tests {
 
     #[test]
     fn published_messages_carry_id_visibility_and_the_event() {
-        let event = parse_published(b"12 3 4 {\"id\":12}").unwrap();
+        let events = parse_published(b"12 3 4 {\"id\":12}").unwrap();
+        let event = &events[0];
         assert_eq!(event.id, 12);
         assert_eq!(event.visible, Visibility::Pair(3, 4));
         assert_eq!(frame::payload(&event.frame), b"{\"id\":12}");
         assert_eq!(
-            parse_published(b"5 0 0 {}").unwrap().visible,
+            parse_published(b"5 0 0 {}").unwrap()[0].visible,
             Visibility::Room
         );
         assert!(parse_published(b"x 0 0 {}").is_none());
+    }
+
+    #[test]
+    fn a_published_batch_is_one_event_per_line_in_order() {
+        let user = tricky_user();
+        let pieces = Pieces::new(EventKind::Chat, &user, "two\nlines");
+        let one = assemble(&pieces, 7, None, 1, None);
+        let two = assemble(&pieces, 8, None, 1, None);
+        let payload = format!("7 0 0 {one}\n8 1 2 {two}");
+        let events = parse_published(payload.as_bytes()).unwrap();
+        let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [7, 8]);
+        assert_eq!(frame::payload(&events[1].frame), two.as_bytes());
+        assert_eq!(events[1].visible, Visibility::Pair(1, 2));
+        assert!(parse_published(format!("{payload}\nbad").as_bytes()).is_none());
     }
 }

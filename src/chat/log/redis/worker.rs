@@ -1,41 +1,67 @@
-//! The one task that calls the scripts for this instance's sockets, in the order they
-//! asked, so a socket never waits on Redis; and the leaves Redis has not heard yet.
+//! The lanes that call Redis for this instance's sockets, so a socket never waits on Redis;
+//! and the leaves Redis has not heard yet.
+//!
+//! Each room's jobs go to one lane (`queue`) and are done in the order the sockets asked.
+//! A lane works in rounds: from every room it holds it takes up to `--redis-batch` messages
+//! (one script call per room, `send`), sends the round's calls in one round trip, then does
+//! that round's leaves (`presence::Leaves`). So a flooded room takes one call per round like
+//! any other and cannot hold up the quiet ones, and a burst costs one call, not one per
+//! message.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
+    presence::{Leave, Leaves},
     queue::Queued,
-    state::{Epoch, Seen},
+    send::Call,
+    state::Seen,
     wire::{Pieces, Scripts},
 };
-use crate::chat::{EngineError, Membership, hub::Hub, room::RoomName};
+use crate::chat::{
+    Membership,
+    hub::Hub,
+    protocol::{Cid, Reply},
+    room::RoomName,
+};
 
-/// Work for the worker task, done in the order the sockets asked.
+/// How often leaves Redis did not take are tried again.
+const RETRY_LEAVES: Duration = Duration::from_secs(1);
+
+/// Work for a lane, done in the order the sockets asked.
 #[derive(Debug)]
 pub(super) enum Job {
-    Emit {
+    /// A message of the member's room: to the room, or a whisper to `to` (Redis fills in
+    /// the recipient, whose details only it knows). `cid`: the client's id for it.
+    Message {
         member: Membership,
+        to: Option<u64>,
         event: Pieces,
+        cid: Option<Cid>,
     },
-    /// Redis fills in the recipient, whose details only it knows.
-    Private {
+    Reply {
         member: Membership,
-        to: u64,
-        event: Pieces,
+        reply: Reply,
     },
-    Error {
-        member: Membership,
-        message: String,
-    },
-    Leave {
-        room: RoomName,
-        user: u64,
-        epoch: u64,
-    },
+    Leave(Leave),
     Flush(oneshot::Sender<()>),
+}
+
+impl Job {
+    /// The room whose order the job keeps; a flush has none (each lane gets one).
+    pub fn room(&self) -> Option<&RoomName> {
+        match self {
+            Job::Message { member, .. } | Job::Reply { member, .. } => Some(&member.room),
+            Job::Leave(leave) => Some(leave.room()),
+            Job::Flush(_) => None,
+        }
+    }
 }
 
 pub(super) struct Worker {
@@ -43,121 +69,130 @@ pub(super) struct Worker {
     pub scripts: Arc<Scripts>,
     pub hub: Arc<Hub>,
     pub seen: Arc<Seen>,
-    pub epoch: Arc<Epoch>,
+    /// Names this instance's numbered calls in Redis.
     pub instance: String,
     pub max_events: u64,
-    /// The presence stream's bound, for `left`.
-    pub max_presence: u64,
-    /// Sockets that closed while Redis was away: their users are still online there.
-    pub unsent_leaves: Vec<(RoomName, u64, u64)>,
+    /// Messages of one room sent in one call at most (`--redis-batch`).
+    pub batch: usize,
+    /// Seconds Redis remembers a `cid` and a call's answer.
+    pub window: u64,
+    /// The last call's number: a retried call keeps its number, so Redis runs it once.
+    pub calls: u64,
+    pub leaves: Leaves,
 }
 
-impl Worker {
-    pub async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Queued>) {
-        let mut retry = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            let job = tokio::select! {
-                job = queue.recv() => match job {
-                    Some(job) => job,
-                    None => return,
-                },
-                _ = retry.tick() => {
-                    self.retry_leaves().await;
-                    continue;
-                }
-            };
-            // The job's slots in the queue are freed once it ran, not when it was taken:
-            // a stalled Redis call still counts against the bound.
-            self.run_job(job.job).await;
-        }
+/// What a lane holds: each room's jobs in order, the rooms in turn, and flushes waiting for
+/// the lane to be empty.
+#[derive(Default)]
+struct Pending {
+    rooms: HashMap<RoomName, VecDeque<Queued>>,
+    turns: VecDeque<RoomName>,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+impl Pending {
+    fn add(&mut self, queued: Queued) {
+        let Some(room) = queued.job.room().cloned() else {
+            if let Job::Flush(done) = queued.job {
+                self.flushes.push(done);
+            }
+            return;
+        };
+        self.rooms
+            .entry(room)
+            .or_insert_with_key(|room| {
+                self.turns.push_back(room.clone());
+                VecDeque::new()
+            })
+            .push_back(queued);
     }
 
-    async fn run_job(&mut self, job: Job) {
-        match job {
-            Job::Emit { member, event } => {
-                let sent: redis::RedisResult<u64> = self
-                    .scripts
-                    .emit
-                    .arg(member.room.as_str())
-                    .arg(event.kind)
-                    .arg(event.user)
-                    .arg(event.data)
-                    .arg(self.max_events)
-                    .arg(self.seen.get(&member.room))
-                    .arg(member.user.id)
-                    .invoke_async(&mut self.conn)
-                    .await;
-                if let Err(e) = sent {
-                    self.not_sent(&member, &e);
-                }
-            }
-            Job::Private { member, to, event } => {
-                let sent: redis::RedisResult<u64> = self
-                    .scripts
-                    .private
-                    .arg(member.room.as_str())
-                    .arg(member.user.id)
-                    .arg(to)
-                    .arg(event.kind)
-                    .arg(event.user)
-                    .arg(event.data)
-                    .arg(self.max_events)
-                    .arg(self.seen.get(&member.room))
-                    .invoke_async(&mut self.conn)
-                    .await;
-                match sent {
-                    Ok(0) => self.reply(&member, &format!("user {to} is not online")),
-                    Ok(_) => {}
-                    Err(e) => self.not_sent(&member, &e),
-                }
-            }
-            Job::Error { member, message } => self.reply(&member, &message),
-            Job::Leave { room, user, epoch } => {
-                if let Err(e) = self.leave(&room, user, epoch).await {
-                    tracing::error!(user, error = %e, "left not sent yet: Redis");
-                    self.unsent_leaves.push((room, user, epoch));
-                }
-            }
-            Job::Flush(done) => {
+    /// Answers the flushes once nothing is left.
+    fn settle(&mut self) {
+        if self.rooms.is_empty() {
+            for done in self.flushes.drain(..) {
                 let _ = done.send(());
             }
         }
     }
+}
 
-    async fn leave(&mut self, room: &RoomName, user: u64, epoch: u64) -> redis::RedisResult<()> {
-        if epoch != self.epoch.current() {
-            return Ok(());
+impl Worker {
+    pub async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Queued>) {
+        let mut pending = Pending::default();
+        let mut retried = Instant::now();
+        loop {
+            pending.settle();
+            if pending.rooms.is_empty() {
+                tokio::select! {
+                    job = queue.recv() => match job {
+                        Some(job) => pending.add(job),
+                        None => return,
+                    },
+                    _ = tokio::time::sleep_until((retried + RETRY_LEAVES).into()) => {}
+                }
+            }
+            // Whatever else is queued joins this round; the queue's bound keeps it finite.
+            while let Ok(job) = queue.try_recv() {
+                pending.add(job);
+            }
+            if retried.elapsed() >= RETRY_LEAVES {
+                retried = Instant::now();
+                self.leaves.retry().await;
+            }
+            self.round(&mut pending).await;
         }
-        self.scripts
-            .leave
-            .arg(room.as_str())
-            .arg(&self.instance)
-            .arg(user)
-            .arg(self.max_presence)
-            .arg(self.seen.get(room))
-            .invoke_async::<u64>(&mut self.conn)
-            .await
-            .map(drop)
     }
 
-    async fn retry_leaves(&mut self) {
-        while let Some((room, user, epoch)) = self.unsent_leaves.pop() {
-            if self.leave(&room, user, epoch).await.is_err() {
-                self.unsent_leaves.push((room, user, epoch));
-                return;
+    /// One turn for every room: the replies at its head, then its next messages (one call)
+    /// or its next leave. The calls go out together; a job's slots in the queue are freed
+    /// once it ran, so a stalled Redis call still counts against the bound.
+    async fn round(&mut self, pending: &mut Pending) {
+        let mut calls = Vec::new();
+        let mut leaves = Vec::new();
+        for _ in 0..pending.turns.len() {
+            let Some(room) = pending.turns.pop_front() else {
+                break;
+            };
+            let Some(jobs) = pending.rooms.get_mut(&room) else {
+                continue;
+            };
+            while let Some(Job::Reply { .. }) = jobs.front().map(|q| &q.job) {
+                if let Some(Queued {
+                    job: Job::Reply { member, reply },
+                    ..
+                }) = jobs.pop_front()
+                {
+                    self.hub.reply(&member, &reply);
+                }
+            }
+            match jobs.front().map(|q| &q.job) {
+                Some(Job::Leave { .. }) => leaves.extend(jobs.pop_front()),
+                Some(Job::Message { .. }) => {
+                    let mut taken = Vec::new();
+                    while taken.len() < self.batch
+                        && matches!(jobs.front().map(|q| &q.job), Some(Job::Message { .. }))
+                    {
+                        taken.extend(jobs.pop_front());
+                    }
+                    self.calls += 1;
+                    calls.push(Call::new(room.clone(), self.calls, taken));
+                }
+                _ => {}
+            }
+            if jobs.is_empty() {
+                pending.rooms.remove(&room);
+            } else {
+                pending.turns.push_back(room);
             }
         }
-    }
-
-    fn not_sent(&self, member: &Membership, e: &redis::RedisError) {
-        tracing::warn!(user = member.user.id, error = %e, "message not sent");
-        self.reply(
-            member,
-            &format!("not sent: {}", EngineError::from(e.clone())),
-        );
-    }
-
-    fn reply(&self, member: &Membership, message: &str) {
-        self.hub.reply_error(member, message);
+        if !calls.is_empty() {
+            self.send(calls).await;
+        }
+        for queued in leaves {
+            if let Job::Leave(leave) = queued.job {
+                self.leaves.run(leave).await;
+            }
+        }
     }
 }

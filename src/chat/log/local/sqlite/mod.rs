@@ -63,7 +63,7 @@ use crate::{
     chat::{
         EngineError, Membership,
         hub::Hub,
-        protocol::{EventKind, Frame},
+        protocol::{EventKind, Frame, Reply},
         recovery::HistoryPolicy,
         room::RoomName,
         rooms::Reserved,
@@ -82,8 +82,8 @@ enum Item {
         /// The socket that sent them, told if they cannot be stored.
         sender: Option<Membership>,
     },
-    /// An `error` for one socket.
-    Reply { member: Membership, message: String },
+    /// An `error` or `ack` for one socket.
+    Reply { member: Membership, reply: Reply },
     /// A joiner's `history`, read once every event it covers is committed. Its own id is
     /// reserved with the batch.
     Catchup {
@@ -232,17 +232,17 @@ impl Keeper for Sqlite {
         .boxed()
     }
 
-    fn reply_error(&self, member: &Membership, message: String) {
+    fn reply(&self, member: &Membership, reply: Reply) {
         let item = Item::Reply {
             member: member.clone(),
-            message,
+            reply,
         };
         if let Err(refused) = self.queue.offer(item, Admit::Bounded)
-            && let (e, Item::Reply { member, message }) = *refused
+            && let (e, Item::Reply { member, reply }) = *refused
         {
             // Straight to the socket: ahead of events it is still owed, but not lost.
-            tracing::warn!(user = member.user.id, error = %e, "error reply sent out of order");
-            self.hub.reply_error(&member, &message);
+            tracing::warn!(user = member.user.id, error = %e, "reply sent out of order");
+            self.hub.reply(&member, &reply);
         }
     }
 

@@ -21,10 +21,10 @@ use super::{
 };
 use crate::{
     chat::{
-        EngineError,
+        EngineError, Membership,
         hub::Hub,
         log::{Event, local::Kept},
-        protocol::{EventKind, now_ms},
+        protocol::{EventKind, Reply, code, now_ms},
         recovery::HistoryPolicy,
         room::RoomName,
     },
@@ -246,15 +246,27 @@ impl Writer {
         // Consecutive events of one room go out together, one chunk per socket.
         let mut run: Vec<Event> = Vec::new();
         let mut run_room: Option<RoomName> = None;
+        // Acks go out once the events they name were delivered.
+        let mut acks: Vec<(Membership, Reply)> = Vec::new();
         while let Some(item) = self.batch.pop_front() {
             match item {
-                Item::Events { room, events, .. } if stored => {
+                Item::Events {
+                    room,
+                    events,
+                    sender,
+                } if stored => {
                     if run_room.as_ref() != Some(&room) {
                         self.flush_run(run_room.take(), &mut run);
                     }
                     *self.unpruned.entry(room.clone()).or_default() += events.len() as u64;
                     run_room = Some(room);
-                    run.extend(events.into_iter().map(|k: Kept| k.event));
+                    run.extend(events.into_iter().map(|k: Kept| {
+                        if let (Some(cid), Some(sender)) = (k.cid, &sender) {
+                            let id = k.event.id;
+                            acks.push((sender.clone(), Reply::Ack { cid, id }));
+                        }
+                        k.event
+                    }));
                 }
                 Item::Catchup {
                     room,
@@ -294,11 +306,19 @@ impl Writer {
                 }
                 item => {
                     self.flush_run(run_room.take(), &mut run);
+                    self.send_acks(&mut acks);
                     self.refuse(item);
                 }
             }
         }
         self.flush_run(run_room, &mut run);
+        self.send_acks(&mut acks);
+    }
+
+    fn send_acks(&self, acks: &mut Vec<(Membership, Reply)>) {
+        for (sender, ack) in acks.drain(..) {
+            self.hub.reply(&sender, &ack);
+        }
     }
 
     /// Answers an item that will not be stored: its sender gets an `error`, a joiner fails
@@ -311,7 +331,18 @@ impl Writer {
                 events,
                 sender,
             } => match sender {
-                Some(sender) => self.hub.reply_error(&sender, NOT_STORED),
+                // One `error` per message that had a `cid`, so its client knows which.
+                Some(sender) => {
+                    let mut cids: Vec<_> = events.iter().filter_map(|k| k.cid.as_ref()).collect();
+                    if cids.is_empty() {
+                        self.hub
+                            .reply(&sender, &Reply::coded(code::NOT_SENT, NOT_STORED, None));
+                    }
+                    for cid in cids.drain(..) {
+                        let refused = Reply::coded(code::NOT_SENT, NOT_STORED, Some(cid));
+                        self.hub.reply(&sender, &refused);
+                    }
+                }
                 None => {
                     tracing::error!(room = %room, events = events.len(), "presence not stored, not sent")
                 }
@@ -322,7 +353,7 @@ impl Writer {
             Item::Delete { done, .. } => {
                 let _ = done.send(Err(EngineError::NotStored.into()));
             }
-            Item::Reply { member, message } => self.hub.reply_error(&member, &message),
+            Item::Reply { member, reply } => self.hub.reply(&member, &reply),
             Item::Flush(done) => {
                 let _ = done.send(());
             }

@@ -102,14 +102,14 @@ async fn a_room_out_of_ids_refuses_instead_of_wrapping() {
         u64::MAX - 1,
         "join, list and history took three ids"
     );
-    let refused = log.publish(&member, EventKind::Chat, &["a", "b"]);
+    let refused = log.publish(&member, EventKind::Chat, &["a".into(), "b".into()]);
     assert!(
         matches!(refused, Err(EngineError::IdsExhausted)),
         "{refused:?}"
     );
-    log.publish(&member, EventKind::Chat, &["the last"])
+    log.publish(&member, EventKind::Chat, &["the last".into()])
         .unwrap();
-    let refused = log.publish(&member, EventKind::Chat, &["x"]);
+    let refused = log.publish(&member, EventKind::Chat, &["x".into()]);
     assert!(
         matches!(refused, Err(EngineError::IdsExhausted)),
         "{refused:?}"
@@ -201,7 +201,7 @@ async fn a_full_queue_refuses_at_once_but_takes_every_left() {
     let lock = other
         .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
         .unwrap();
-    let text = [ChatText::parse("queued", 10).unwrap()];
+    let text = [(ChatText::parse("queued", 10).unwrap(), None)];
     let mut refused = None;
     for _ in 0..100 {
         match engine.chat(&members[0], &text) {

@@ -1,22 +1,19 @@
 -- ARGV: room, instance, user id, user JSON, `join` data, `left` data (JSON strings), max
--- presence events, highest id the instance saw in the room.
+-- presence events, highest id the instance saw in the room, socket number, TTL (ms).
 -- Returns: last id before, the `join` JSON or '', list id, history id, users JSON, the
 -- newest id trimmed from the messages' stream, or just below the oldest kept (what a
 -- recovery cannot have any more).
+-- Adds the socket's entry (see presence.lua): run twice, or after the socket already left
+-- (its join timed out), it counts and announces nothing again.
 local room, inst, uid = ARGV[1], ARGV[2], ARGV[3]
 local max = tonumber(ARGV[7])
 local base = 'passerby:room:' .. room
 raise_user(uid)
 raise(room, tonumber(ARGV[8]))
 local before = tonumber(redis.call('GET', base .. ':seq') or '0')
-redis.call('HINCRBY', 'passerby:instance:' .. inst .. ':sockets', room .. ' ' .. uid, 1)
-redis.call('HINCRBY', 'passerby:user:' .. uid .. ':rooms', room, 1)
-local n = redis.call('HINCRBY', base .. ':users', uid, 1)
-redis.call('HSET', base .. ':info', uid, ARGV[4])
-redis.call('HSET', base .. ':left', uid, ARGV[6])
+local expires = now_ms() + tonumber(ARGV[10])
 local joined = ''
-if n == 1 then
-  redis.call('ZADD', base .. ':order', redis.call('INCR', base .. ':arrivals'), uid)
+if add_entry(inst, ARGV[9], room, uid, ARGV[4], ARGV[6], expires) == 2 then
   joined = emit(room, '"join"', ARGV[4], nil, ARGV[5], '0 0', true, max)
 end
 local list_id = redis.call('INCR', base .. ':seq')

@@ -3,10 +3,11 @@
 --
 -- Keys (all under passerby:): room:<r>:seq (last id), room:<r>:stream (the messages'
 -- history, entry id <id>-0), room:<r>:presence (`join` and `left`, kept apart under their
--- own bound, so they never push messages out), room:<r>:users (user -> sockets in the cluster), room:<r>:order (arrival order),
--- room:<r>:info (user -> user JSON), room:<r>:left (user -> the data of their `left`, a JSON
--- string), user:<u>:rooms (room -> sockets), instance:<i> (alive while refreshed),
--- instance:<i>:sockets ("<room> <user>" -> sockets on that instance), instances (set).
+-- own bound, so they never push messages out), room:<r>:users (user -> sockets in the
+-- cluster), room:<r>:order (arrival order), room:<r>:info (user -> user JSON),
+-- room:<r>:left (user -> the data of their `left`, a JSON string), user:<u>:rooms (room ->
+-- sockets), room:<r>:epoch (see `raise`), floor (the highest id of any room; see `raise`);
+-- the sockets' own entries are in presence.lua.
 --
 -- An event arrives in pieces, each already JSON as serde writes it: its `type`, the user
 -- and the `data` (and, for a whisper, the recipient, from room:<r>:info). `emit` builds the
@@ -48,39 +49,26 @@ local function emit(room, kind, user, to, data, vis, counted, max)
   return json
 end
 
--- Takes `k` sockets of `uid` in `room` off instance `inst`; the user's last one across the
--- cluster sends `left`.
-local function depart(room, inst, uid, k, max)
-  local base = 'passerby:room:' .. room
-  local field = room .. ' ' .. uid
-  local sockets = 'passerby:instance:' .. inst .. ':sockets'
-  if redis.call('HINCRBY', sockets, field, -k) <= 0 then
-    redis.call('HDEL', sockets, field)
-  end
-  local rooms = 'passerby:user:' .. uid .. ':rooms'
-  if redis.call('HINCRBY', rooms, room, -k) <= 0 then
-    redis.call('HDEL', rooms, room)
-  end
-  if redis.call('HINCRBY', base .. ':users', uid, -k) <= 0 then
-    redis.call('HDEL', base .. ':users', uid)
-    redis.call('ZREM', base .. ':order', uid)
-    local user = redis.call('HGET', base .. ':info', uid)
-    local left = redis.call('HGET', base .. ':left', uid)
-    redis.call('HDEL', base .. ':info', uid)
-    redis.call('HDEL', base .. ':left', uid)
-    if user and left then
-      emit(room, '"left"', user, nil, left, '0 0', true, max)
-    end
-  end
-end
-
 -- A Redis that lost its data (restarted without persistence) would start ids again at 1;
 -- each instance passes the highest id it has seen in the room, so ids never go back for
--- anyone connected.
+-- anyone connected. A room Redis holds no sequence for (new, or lost) starts above
+-- passerby:floor, the highest id of any room the instances saw (kept in each one's data dir
+-- and raised by position.lua), so ids an instance that did not see this room handed out
+-- before are not handed out again. Whichever script first writes a room gives it an epoch,
+-- room:<r>:epoch, a token that changes when Redis lost the room: sockets are then told
+-- `truncated` (see `gaps.rs`).
 local function raise(room, known)
-  local key = 'passerby:room:' .. room .. ':seq'
-  if tonumber(redis.call('GET', key) or '0') < known then
-    redis.call('SET', key, known)
+  local base = 'passerby:room:' .. room
+  local seq = redis.call('GET', base .. ':seq')
+  if not seq then
+    known = math.max(known, tonumber(redis.call('GET', 'passerby:floor') or '0'))
+  end
+  if redis.call('EXISTS', base .. ':epoch') == 0 then
+    local t = redis.call('TIME')
+    redis.call('SET', base .. ':epoch', t[1] .. '.' .. t[2])
+  end
+  if tonumber(seq or '0') < known then
+    redis.call('SET', base .. ':seq', known)
   end
 end
 
