@@ -322,3 +322,21 @@ pub async fn greeting(client: &mut Client) -> Value {
         }
     }
 }
+
+/// A port nobody listens on now, for a program a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Sends `which` (`-STOP`, `-CONT`) to a program a test started; `name` says which in a failure.
+pub fn signal(child: &std::process::Child, which: &str, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([which, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {which} {name}");
+}

@@ -17,7 +17,7 @@ use tokio_tungstenite::{
 };
 
 use crate::{
-    helpers::{Client, WAIT, cookie_pair, metric, rejected_messages},
+    helpers::{Client, WAIT, cookie_pair, free_port, metric, rejected_messages},
     server::ServerProcess,
 };
 
@@ -184,14 +184,6 @@ fn find_nginx() -> PathBuf {
         .map(|dir| dir.join("nginx"))
         .find(|candidate| candidate.is_file())
         .expect("nginx is not installed: scripts/test installs it (apt-get install nginx)")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn copy_dir(from: &Path, to: &Path) {

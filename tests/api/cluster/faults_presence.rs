@@ -246,17 +246,8 @@ fn spawn_with_aof(port: u16, dir: &tempfile::TempDir) -> Child {
 }
 
 fn cluster_with_aof() -> Cluster {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let child = spawn_with_aof(port, &dir);
-    let mut redis = Redis { port, child, dir };
-    redis.wait_until_listening();
     Cluster {
-        redis,
+        redis: Redis::launch(spawn_with_aof),
         secret: tempfile::tempdir().unwrap(),
     }
 }

@@ -23,7 +23,7 @@ use std::{
 use serde_json::Value;
 
 use crate::{
-    helpers::{Client, TestApp, WAIT, metric, spawn_with},
+    helpers::{Client, TestApp, WAIT, free_port, metric, signal, spawn_with},
     nginx::Nginx,
     server::ServerProcess,
 };
@@ -37,13 +37,14 @@ struct Redis {
 
 impl Redis {
     fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        Redis::launch(spawn_redis)
+    }
+
+    /// Started by `spawn` on a free port in a temp dir, once it listens.
+    fn launch(spawn: fn(u16, &tempfile::TempDir) -> Child) -> Redis {
+        let port = free_port();
         let dir = tempfile::tempdir().unwrap();
-        let child = spawn_redis(port, &dir);
+        let child = spawn(port, &dir);
         let mut redis = Redis { port, child, dir };
         redis.wait_until_listening();
         redis
@@ -71,11 +72,7 @@ impl Redis {
     }
 
     fn signal(&self, which: &str) {
-        let status = Command::new("kill")
-            .args([which, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill {which} redis-server");
+        signal(&self.child, which, "redis-server");
     }
 
     /// Starts it again on the same port.

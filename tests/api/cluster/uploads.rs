@@ -12,7 +12,7 @@ use passerby::{config::Config, upload::StoreUrl};
 
 use super::Cluster;
 use crate::{
-    helpers::{Client, TestApp, WAIT, rejected_uploads, spawn_with},
+    helpers::{Client, TestApp, WAIT, free_port, rejected_uploads, signal, spawn_with},
     nginx::Nginx,
     upload::{PNG, file, upload, uploaded},
 };
@@ -158,11 +158,7 @@ impl S3 {
     fn start() -> S3 {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = spawn_s3s(port, root.path());
         let s3 = S3 { port, child, root };
         s3.wait_until_listening();
@@ -192,11 +188,7 @@ impl S3 {
     }
 
     fn signal(&self, which: &str) {
-        let status = Command::new("kill")
-            .args([which, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill {which} s3s-fs");
+        signal(&self.child, which, "s3s-fs");
     }
 
     fn kill(&mut self) {
