@@ -13,8 +13,7 @@
 //! The file is two lines, `rooms <n>` and `users <n>`.
 
 use std::{
-    fs,
-    io::{self, Write},
+    fs, io,
     path::{Path, PathBuf},
     sync::{Mutex, MutexGuard},
 };
@@ -158,15 +157,7 @@ fn parse(text: &str) -> Option<Values> {
 
 fn write(path: &Path, values: Values) -> io::Result<()> {
     let text = format!("rooms {}\nusers {}\n", values.rooms, values.users);
-    let tmp = path.with_extension("tmp");
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    super::user_ids::write_atomically(path, &text)
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ impl UserIds {
             if until == state.next {
                 return Err(IdsExhausted.into());
             }
-            write_atomically(&self.path, until)?;
+            write_atomically(&self.path, &format!("{until}\n"))?;
             state.reserved_until = until;
         }
         let id = state.next;
@@ -88,10 +88,11 @@ impl UserIds {
     }
 }
 
-fn write_atomically(path: &Path, value: u64) -> io::Result<()> {
+/// Replaces the file with `text` so that a crash leaves the old or the new one, whole.
+pub(super) fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut file = fs::File::create(&tmp)?;
-    writeln!(file, "{value}")?;
+    file.write_all(text.as_bytes())?;
     file.sync_all()?;
     fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
