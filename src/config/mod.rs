@@ -9,7 +9,9 @@ use crate::{routes::client_addr::parse_proxy, store::history::Retention};
 
 mod big_rooms;
 pub use big_rooms::BigRoomFlags;
+mod redis;
 mod uploads;
+pub use redis::RedisFlags;
 pub use uploads::UploadFlags;
 
 /// The command line: the server's flags, and optionally a command to run instead of serving.
@@ -175,29 +177,8 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_REDIS_URL", global = true)]
     pub redis: Option<String>,
 
-    /// With --redis: lanes that call Redis side by side; each room keeps to one lane, in order.
-    #[arg(long, env = "PASSERBY_REDIS_LANES", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
-    pub redis_lanes: u64,
-
-    /// With --redis: messages of one room a lane sends in one script call at most.
-    #[arg(long, env = "PASSERBY_REDIS_BATCH", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pub redis_batch: u64,
-
-    /// With --redis: seconds after which a socket's presence entry that its instance stopped
-    /// refreshing expires, and its user leaves if it was their last.
-    #[arg(long, env = "PASSERBY_REDIS_PRESENCE_TTL", default_value = "30", value_parser = parse_seconds)]
-    pub redis_presence_ttl: Duration,
-
-    /// With --redis: seconds between checks that this instance's sockets missed nothing Redis
-    /// kept (what is missing is sent, or the sockets are told `truncated`), and writes of
-    /// the floor in the data dir.
-    #[arg(long, env = "PASSERBY_REDIS_POSITION_CHECK", default_value = "5", value_parser = parse_seconds)]
-    pub redis_position_check: Duration,
-
-    /// With --redis: seconds a subscription may leave a ping unanswered before it is dropped
-    /// and made again (a half-open connection); it is pinged every third of this.
-    #[arg(long, env = "PASSERBY_REDIS_SUBSCRIBER_TIMEOUT", default_value = "15", value_parser = parse_seconds)]
-    pub redis_subscriber_timeout: Duration,
+    #[command(flatten)]
+    pub redis_engine: RedisFlags,
 
     // The edge: what one client, address or user may hold. Each bound answers past it.
     /// Largest WebSocket message a client may send, after reassembly; larger is closed with 1009.

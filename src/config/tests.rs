@@ -27,10 +27,10 @@ fn defaults_match_the_documented_contract() {
     assert_eq!(c.outbound_queue_bytes, 1024 * 1024);
     assert_eq!(c.write_timeout, Duration::from_secs(30));
     assert_eq!(c.redis, None, "the embedded engine unless Redis is named");
-    assert_eq!(c.redis_presence_ttl, Duration::from_secs(30));
-    assert_eq!(c.redis_position_check, Duration::from_secs(5));
-    assert_eq!(c.redis_subscriber_timeout, Duration::from_secs(15));
-    assert_eq!((c.redis_lanes, c.redis_batch), (4, 64));
+    assert_eq!(c.redis_engine.presence_ttl, Duration::from_secs(30));
+    assert_eq!(c.redis_engine.position_check, Duration::from_secs(5));
+    assert_eq!(c.redis_engine.subscriber_timeout, Duration::from_secs(15));
+    assert_eq!((c.redis_engine.lanes, c.redis_engine.batch), (4, 64));
     assert_eq!(c.cid_window_secs, Duration::from_secs(600));
     assert!(Config::try_parse_from(["passerby", "--redis-lanes", "0"]).is_err());
     assert_eq!(c.room_idle_secs, Duration::from_secs(300));

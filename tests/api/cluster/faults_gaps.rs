@@ -36,8 +36,8 @@ fn configure(
 ) {
     c.redis = Some(url);
     c.secret_file = Some(secret);
-    c.redis_position_check = check;
-    c.redis_subscriber_timeout = silent;
+    c.redis_engine.position_check = check;
+    c.redis_engine.subscriber_timeout = silent;
     c.rate_limit = 1e6;
     c.rate_burst = 1e6;
 }

@@ -36,7 +36,7 @@ async fn instance(cluster: &Cluster, ttl: Duration) -> TestApp {
         churn_freely(c);
         c.redis = Some(url);
         c.secret_file = Some(secret);
-        c.redis_presence_ttl = ttl;
+        c.redis_engine.presence_ttl = ttl;
         c.presence_grace_secs = Duration::ZERO;
     })
     .await

@@ -288,8 +288,8 @@ async fn a_flooded_room_does_not_hold_up_a_quiet_room_on_the_same_instance() {
     // One lane, one message per call: the flood needs FLOOD calls, and only taking turns
     // between rooms lets the quiet room's message through before they are done.
     let a = instance(&cluster, |c| {
-        c.redis_lanes = 1;
-        c.redis_batch = 1;
+        c.redis_engine.lanes = 1;
+        c.redis_engine.batch = 1;
     })
     .await;
     let b = instance(&cluster, |_| {}).await;

@@ -135,7 +135,7 @@ impl Cluster {
         spawn_with(move |c| {
             c.redis = Some(url);
             c.secret_file = Some(secret);
-            c.redis_presence_ttl = Duration::from_secs(1);
+            c.redis_engine.presence_ttl = Duration::from_secs(1);
             c.rate_limit = 1000.0;
             c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
             c.rate_burst = 1000.0;
