@@ -174,7 +174,9 @@ impl App {
                 engine.clone(),
             )?,
         };
-        if !(config.moderator_auth_failures.is_finite() && config.moderator_auth_failures > 0.0) {
+        if !(config.moderators.moderator_auth_failures.is_finite()
+            && config.moderators.moderator_auth_failures > 0.0)
+        {
             anyhow::bail!("--moderator-auth-failures must be above 0");
         }
         // With --redis, moderation is the cluster's: stored in Redis, and every change made on

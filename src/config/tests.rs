@@ -41,11 +41,20 @@ fn defaults_match_the_documented_contract() {
     assert_eq!(c.big_rooms.list_page, 100);
     assert_eq!(c.max_rooms, 10_000);
     assert_eq!(c.room_rate, 30.0);
-    assert_eq!(c.moderator_session_hours, 12);
-    assert_eq!(c.moderator_auth_failures, 10.0);
-    assert_eq!((c.max_bans, c.max_mutes), (10_000, 10_000));
-    assert_eq!(c.audit_max_entries, 100_000);
-    assert_eq!((c.max_filter_words, c.max_filter_word_chars), (2000, 50));
+    assert_eq!(c.moderators.moderator_session_hours, 12);
+    assert_eq!(c.moderators.moderator_auth_failures, 10.0);
+    assert_eq!(
+        (c.moderators.max_bans, c.moderators.max_mutes),
+        (10_000, 10_000)
+    );
+    assert_eq!(c.moderators.audit_max_entries, 100_000);
+    assert_eq!(
+        (
+            c.moderators.max_filter_words,
+            c.moderators.max_filter_word_chars
+        ),
+        (2000, 50)
+    );
     assert_eq!((c.socket_rate, c.socket_burst), (2.0, 30.0));
     assert_eq!(
         (c.socket_address_rate, c.socket_address_burst),

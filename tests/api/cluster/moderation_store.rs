@@ -123,7 +123,7 @@ async fn the_audit_stream_keeps_the_newest_audit_max_entries_read_a_page_at_a_ti
         crate::helpers::spawn_with(move |c| {
             c.redis = Some(url);
             c.secret_file = Some(secret);
-            c.audit_max_entries = 3;
+            c.moderators.audit_max_entries = 3;
         })
     };
     let (a, b) = (instance().await, instance().await);

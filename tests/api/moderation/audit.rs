@@ -62,14 +62,14 @@ async fn the_audit_log_lists_who_did_what_newest_first_a_page_at_a_time() {
 
 #[tokio::test]
 async fn the_audit_log_keeps_only_the_newest_entries_and_survives_a_restart() {
-    let m = spawn_moderated(|c| c.audit_max_entries = 2).await;
+    let m = spawn_moderated(|c| c.moderators.audit_max_entries = 2).await;
     for _ in 0..4 {
         m.session_cookie().await;
     }
     let (_, page) = m.api(Method::GET, "/admin/api/audit", None).await;
     let kept = ids(&page);
     assert_eq!(kept.len(), 2, "{page}");
-    let m = m.restart(|c| c.audit_max_entries = 2).await;
+    let m = m.restart(|c| c.moderators.audit_max_entries = 2).await;
     let (_, page) = m.api(Method::GET, "/admin/api/audit", None).await;
     assert_eq!(ids(&page), kept);
 }

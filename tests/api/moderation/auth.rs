@@ -48,7 +48,7 @@ async fn a_token_opens_the_api_and_a_missing_wrong_or_removed_one_gets_401() {
 
 #[tokio::test]
 async fn the_session_cookie_is_strict_lasts_hours_and_dies_with_its_moderator() {
-    let m = spawn_moderated(|c| c.moderator_session_hours = 3).await;
+    let m = spawn_moderated(|c| c.moderators.moderator_session_hours = 3).await;
     let wrong = m.open_session("pbm_nope").await;
     assert_eq!(wrong.status(), 401);
     assert!(cookie_pair(&wrong).is_none());
@@ -114,7 +114,7 @@ async fn the_session_cookie_is_strict_lasts_hours_and_dies_with_its_moderator() 
 #[tokio::test]
 async fn failed_attempts_from_one_address_get_429_and_other_addresses_do_not() {
     let m = spawn_moderated(|c| {
-        c.moderator_auth_failures = 3.0;
+        c.moderators.moderator_auth_failures = 3.0;
         c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
@@ -178,7 +178,7 @@ async fn bodies_past_the_cap_get_413_and_bad_json_400() {
 #[tokio::test]
 async fn every_api_call_refuses_a_missing_wrong_or_removed_token() {
     // Eighteen failures in a row: lifted above them, or the limit would answer 429 first.
-    let m = spawn_moderated(|c| c.moderator_auth_failures = 100.0).await;
+    let m = spawn_moderated(|c| c.moderators.moderator_auth_failures = 100.0).await;
     let removed = add_moderator(m.dir.path(), "bob");
     assert!(moderator(m.dir.path(), &["remove", "bob"]).0);
     let calls = [

@@ -181,7 +181,7 @@ async fn address_bans_take_ipv4_and_ipv6_ranges_behind_a_trusted_proxy() {
 async fn timed_bans_expire_the_cap_answers_409_and_bans_survive_a_restart() {
     let proxy = |c: &mut passerby::config::Config| {
         c.trusted_proxies = vec![PROXY.parse().unwrap()];
-        c.max_bans = 2;
+        c.moderators.max_bans = 2;
     };
     let m = spawn_moderated(proxy).await;
     let cookie = m.app.sign_in("mallory").await;

@@ -94,7 +94,7 @@ async fn slow_mode_spaces_each_users_messages_and_read_only_takes_none() {
 
 #[tokio::test]
 async fn room_settings_survive_a_restart_and_their_number_is_capped() {
-    let m = spawn_moderated(|c| c.max_room_settings = 1).await;
+    let m = spawn_moderated(|c| c.moderators.max_room_settings = 1).await;
     let (status, _) = m
         .api(
             Method::PUT,

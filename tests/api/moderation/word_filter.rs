@@ -153,8 +153,8 @@ async fn a_name_with_a_word_is_refused_at_sign_in_in_either_mode() {
 #[tokio::test]
 async fn the_number_and_length_of_words_are_bounded_and_a_refused_filter_changes_nothing() {
     let m = spawn_moderated(|c| {
-        c.max_filter_words = 3;
-        c.max_filter_word_chars = 5;
+        c.moderators.max_filter_words = 3;
+        c.moderators.max_filter_word_chars = 5;
     })
     .await;
     let (mut alice, mut bob, _) = alice_and_bob(&m.app).await;
