@@ -8,7 +8,7 @@ use crate::{
     auth::UserName,
     chat::{
         outbox::Signal,
-        protocol::{EventData, Frame, ServerEvent},
+        protocol::{EventData, EventKind, Frame, ServerEvent},
     },
     ws::frame,
 };
