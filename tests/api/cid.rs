@@ -29,26 +29,9 @@ fn chat(text: &str, cid: &str) -> String {
 
 /// Events until the `ack` of `cid`, which is returned with what came before it.
 async fn until_ack(client: &mut Client, cid: &str) -> (Value, Vec<Value>) {
-    let mut before = Vec::new();
-    loop {
-        let event = client.next_event().await;
-        if event["type"] == "ack" && event["data"]["cid"] == cid {
-            return (event, before);
-        }
-        before.push(event);
-    }
-}
-
-/// What `client` reads up to the chat `last`, which it waits for.
-async fn until_chat(client: &mut Client, last: &str) -> Vec<Value> {
-    let mut seen = Vec::new();
-    loop {
-        let event = client.next_event().await;
-        if event["type"] == "chat" && event["data"] == last {
-            return seen;
-        }
-        seen.push(event);
-    }
+    client
+        .until(|e| e["type"] == "ack" && e["data"]["cid"] == cid)
+        .await
 }
 
 fn said<'a>(events: &'a [Value], text: &'a str) -> impl Iterator<Item = &'a Value> {
@@ -95,7 +78,7 @@ async fn a_cid_is_acked_with_its_id_and_a_retry_after_a_reconnect_is_stored_once
         assert_ne!(bobs["data"]["id"], sent["id"]);
 
         alice.say("the end").await;
-        heard.extend(until_chat(&mut bob, "the end").await);
+        heard.extend(bob.before_chat("the end").await);
         assert_eq!(said(&heard, "hello").count(), 1, "stored once: {heard:?}");
         assert_eq!(said(&heard, "hello (edited)").count(), 0, "{heard:?}");
         assert!(
@@ -133,7 +116,7 @@ async fn a_whisper_with_a_cid_is_acked_and_stored_once_and_one_to_nobody_is_refu
         };
         assert_eq!(error["code"], "not_online", "{error}");
         alice.say("after").await;
-        let heard = until_chat(&mut bob, "after").await;
+        let heard = bob.before_chat("after").await;
         assert!(heard.iter().all(|e| e["type"] != "private"), "{heard:?}");
     }
 }
@@ -187,9 +170,9 @@ async fn a_cid_is_remembered_for_the_window_only_and_then_names_a_new_message() 
         "past the window the cid is a new message: {second}"
     );
     bob.say("bob still chats").await;
-    let heard = until_chat(&mut alice, "bob still chats").await;
+    let heard = alice.before_chat("bob still chats").await;
     assert!(heard.is_empty(), "{heard:?}");
-    let heard = until_chat(&mut bob, "bob still chats").await;
+    let heard = bob.before_chat("bob still chats").await;
     assert_eq!(texts_of(&heard), ["once", "twice"]);
 }
 

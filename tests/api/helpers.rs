@@ -260,6 +260,25 @@ impl Client {
         events
     }
 
+    /// Reads until an event is `wanted`; it, and the events read before it.
+    pub async fn until(&mut self, wanted: impl Fn(&Value) -> bool) -> (Value, Vec<Value>) {
+        let mut before = Vec::new();
+        loop {
+            let event = self.next_event().await;
+            if wanted(&event) {
+                return (event, before);
+            }
+            before.push(event);
+        }
+    }
+
+    /// The events read before the chat `text`, which it waits for.
+    pub async fn before_chat(&mut self, text: &str) -> Vec<Value> {
+        self.until(|e| e["type"] == "chat" && e["data"] == text)
+            .await
+            .1
+    }
+
     pub async fn say(&mut self, text: &str) {
         self.ws.send(Message::text(text)).await.expect("frame sent");
     }

@@ -60,18 +60,6 @@ async fn answers(client: &mut Client, cids: &[String]) -> (BTreeMap<String, Answ
     (answered, others)
 }
 
-/// Events up to the chat `last`, which it waits for.
-async fn until_chat(client: &mut Client, last: &str) -> Vec<Value> {
-    let mut seen = Vec::new();
-    loop {
-        let event = client.next_event().await;
-        if event["type"] == "chat" && event["data"] == last {
-            return seen;
-        }
-        seen.push(event);
-    }
-}
-
 /// Pings and reads to the pong: the server read every frame sent before. Events read
 /// meanwhile are returned.
 async fn read_up_to_here(client: &mut Client) -> Vec<Value> {
@@ -158,8 +146,8 @@ async fn during_a_freeze_each_message_is_acked_and_delivered_once_or_refused_and
     let (from_alice, mut heard_by_alice) = answers(&mut alice, &cids).await;
     let (from_bob, _) = answers(&mut bob, &cids).await;
     alice.say(&chat("thawed", "end")).await;
-    heard_by_alice.extend(until_chat(&mut alice, "thawed").await);
-    let heard_by_carol = until_chat(&mut carol, "thawed").await;
+    heard_by_alice.extend(alice.before_chat("thawed").await);
+    let heard_by_carol = carol.before_chat("thawed").await;
     // What Redis kept, whatever pub/sub carried: a newcomer's history.
     let (_dave, history) = connect_once_back(&c, &dave).await;
     let kept = history["data"].as_array().unwrap().clone();
@@ -219,7 +207,7 @@ async fn a_retry_with_the_same_cid_after_a_reconnect_to_another_instance_is_stor
         .clone()
         .expect("stored, by one of the two sends");
     alice.say("the end").await;
-    let heard = until_chat(&mut carol, "the end").await;
+    let heard = carol.before_chat("the end").await;
     assert_eq!(texts(&heard, "hello"), 1, "{heard:?}");
     let copies: Vec<&Value> = heard
         .iter()
@@ -267,7 +255,7 @@ async fn with_redis_stalled_a_full_queue_answers_busy_at_once_and_what_it_took_i
 
     let (taken, _) = answers(&mut alice, &unanswered).await;
     alice.say(&chat("after", "end")).await;
-    let heard = until_chat(&mut bob, "after").await;
+    let heard = bob.before_chat("after").await;
     for (cid, answer) in &taken {
         assert!(answer.is_ok(), "{cid}: {answer:?}");
         assert_eq!(texts(&heard, &format!("queued {cid}")), 1, "{heard:?}");

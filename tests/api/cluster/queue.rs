@@ -41,18 +41,6 @@ async fn errors(client: &mut Client, n: usize) -> usize {
     busy
 }
 
-/// What `client` reads before the chat `last`.
-async fn until_chat(client: &mut Client, last: &str) -> Vec<Value> {
-    let mut seen = Vec::new();
-    loop {
-        let event = client.next_event().await;
-        if event["type"] == "chat" && event["data"] == last {
-            return seen;
-        }
-        seen.push(event);
-    }
-}
-
 fn of_kind<'a>(events: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> {
     events.iter().filter(move |e| e["type"] == kind)
 }
@@ -134,7 +122,7 @@ async fn a_stalled_redis_fills_the_queue_a_sender_hears_busy_a_joiner_gets_1013_
     // Calls held while the joiner waited may have timed out: each told Alice by an error.
     let (after, late_timeouts) = say_until_taken(&mut alice, "after").await;
     let timed_out = timed_out + late_timeouts;
-    let before_after = until_chat(&mut bob, &after).await;
+    let before_after = bob.before_chat(&after).await;
     let lefts: Vec<&Value> = of_kind(&before_after, "left").collect();
     assert_eq!(lefts.len(), 1, "dave left once: {before_after:?}");
     assert_eq!(lefts[0]["user"]["name"], "dave");
@@ -168,7 +156,7 @@ async fn a_stalled_redis_fills_the_queue_a_sender_hears_busy_a_joiner_gets_1013_
     again.expect("history").await;
     alice.say("welcome").await;
     assert!(
-        of_kind(&until_chat(&mut again, "welcome").await, "chat").count() == 0,
+        of_kind(&again.before_chat("welcome").await, "chat").count() == 0,
         "the newcomer hears chat"
     );
 }
