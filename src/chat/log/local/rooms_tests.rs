@@ -3,12 +3,16 @@
 
 use std::{sync::Arc, time::Duration};
 
-use super::{EventLog, Joiner, Keeper, LocalLog, Reserved, Storage};
+use super::{EventLog, Joiner, Keeper, LocalLog, Storage};
 use crate::{
     auth::{SessionId, User, UserName},
     chat::{
-        EngineError, Membership, hub::Hub, outbox::Outbox, protocol::EventKind, room::RoomName,
-        rooms::RoomPolicy,
+        EngineError, Membership,
+        hub::Hub,
+        outbox::Outbox,
+        protocol::EventKind,
+        room::RoomName,
+        rooms::{Reserved, RoomPolicy},
     },
     store::history::Retention,
 };
