@@ -5,13 +5,13 @@
 //! first sign-in and join after Redis returns succeed.
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::Child,
     time::{Duration, Instant},
 };
 
 use serde_json::{Value, json};
 
-use super::{Cluster, Redis, another_tab, names, next_chat};
+use super::{Cluster, Redis, another_tab, names, next_chat, spawn_redis_keeping};
 use crate::{
     helpers::{Client, TestApp, cookie_pair, spawn_with},
     presence::{churn_freely, close},
@@ -226,23 +226,11 @@ async fn a_join_that_timed_out_leaves_no_ghost_once_redis_runs_it() {
 
 /// `redis-server` keeping every write in its append-only file, so a restart loads it.
 fn spawn_with_aof(port: u16, dir: &tempfile::TempDir) -> Child {
-    Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args([
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("redis-server runs (Debian's redis-server package)")
+    spawn_redis_keeping(
+        port,
+        dir,
+        &["--appendonly", "yes", "--appendfsync", "always"],
+    )
 }
 
 fn cluster_with_aof() -> Cluster {

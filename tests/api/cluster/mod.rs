@@ -94,9 +94,15 @@ impl Redis {
 }
 
 fn spawn_redis(port: u16, dir: &tempfile::TempDir) -> Child {
+    spawn_redis_keeping(port, dir, &["--appendonly", "no"])
+}
+
+/// `redis-server` with `keeping`, its persistence flags (RDB snapshots are always off).
+fn spawn_redis_keeping(port: u16, dir: &tempfile::TempDir, keeping: &[&str]) -> Child {
     Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
+        .args(["--save", ""])
+        .args(keeping)
         .arg("--dir")
         .arg(dir.path())
         .stdin(Stdio::null())
