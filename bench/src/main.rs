@@ -117,6 +117,11 @@ struct Args {
     /// ramp time, frames per client, memory per connection (see docs/BENCHMARKS.md).
     #[arg(long)]
     crowd: bool,
+    /// Instead of the suite: the crowd over Redis, two instances sharing a redis-server:
+    /// --crowd-clients in one big room, then --crowd-off-clients in one room with big rooms
+    /// off (0 skips it).
+    #[arg(long)]
+    crowd_redis: bool,
     /// Crowd: clients in each run.
     #[arg(long, default_value_t = 10_000)]
     crowd_clients: usize,
@@ -163,6 +168,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.crowd {
         return modes::crowd(&args).await;
+    }
+    if args.crowd_redis {
+        return modes::crowd_redis(&args).await;
     }
     if let Some(other) = &args.compare {
         return compare::compare(&args, other).await;

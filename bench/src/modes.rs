@@ -1,5 +1,6 @@
-//! The runs besides the suite: history on and off, one instance against two over Redis, and
-//! the abuse scenario. (Two builds side by side are in `compare`.)
+//! The runs besides the suite: history on and off, one instance against two over Redis, the
+//! crowd (one instance and over Redis) and the abuse scenario. (Two builds side by side are
+//! in `compare`.)
 
 use std::{sync::atomic::AtomicUsize, time::Duration};
 
@@ -140,11 +141,61 @@ pub async fn crowd(args: &Args) -> anyhow::Result<()> {
         eprintln!("{}", serde_json::to_string_pretty(&crowd)?);
         rows.push((label, crowd));
     }
+    crowd_table(&rows);
+    Ok(())
+}
+
+/// The crowd over Redis: one room of --crowd-clients with big rooms on, then one of
+/// --crowd-off-clients with big rooms off, each on two instances sharing a fresh
+/// redis-server, the clients spread over both. RSS per connection counts both instances
+/// and Redis.
+pub async fn crowd_redis(args: &Args) -> anyhow::Result<()> {
+    let quiet = Duration::from_secs(3);
+    let mut runs = vec![(
+        "one room over Redis, big rooms on",
+        args.crowd_clients,
+        &[][..],
+    )];
+    if args.crowd_off_clients > 0 {
+        runs.push((
+            "one room over Redis, big rooms off",
+            args.crowd_off_clients,
+            &["--big-room", "0"][..],
+        ));
+    }
+    let mut rows = Vec::new();
+    for (label, clients, extra) in runs {
+        let redis = Redis::start(&args.server_cpu).await?;
+        let (a_dir, b_dir) = (
+            tempfile_dir::Dir::new_named("a")?,
+            tempfile_dir::Dir::new_named("b")?,
+        );
+        let mut flags = redis.flags();
+        flags.extend(extra.iter().map(|s| s.to_string()));
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let (a, mut target) = start_with(args, "passerby", &a_dir, &flags).await?;
+        let (b, other) = start_with(args, "passerby", &b_dir, &flags).await?;
+        target.others.push(other.addr);
+        eprintln!("passerby: crowd, {label}: {clients} on two instances");
+        let pids = [a.pid(), b.pid(), redis.pid()];
+        let crowd = scenario::crowd(&target, &pids, clients, clients, quiet).await;
+        a.stop().await;
+        b.stop().await;
+        redis.stop().await;
+        let crowd = crowd?;
+        eprintln!("{}", serde_json::to_string_pretty(&crowd)?);
+        rows.push((label, crowd));
+    }
+    crowd_table(&rows);
+    Ok(())
+}
+
+fn crowd_table(rows: &[(&str, scenario::Crowd)]) {
     println!(
         "| Run | clients | room size | ramp | connects/s | frames per client (mean, most) | KiB received per client | RSS per connection | dropped |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (label, c) in &rows {
+    for (label, c) in rows {
         println!(
             "| {label} | {} | {} | {:.2} s | {:.0} | {:.1}, {} | {:.1} | {:.2} KiB | {} |",
             c.clients,
@@ -158,7 +209,6 @@ pub async fn crowd(args: &Args) -> anyhow::Result<()> {
             c.disconnected
         );
     }
-    Ok(())
 }
 
 /// Each attack against a fresh passerby at its default limits (only the data dir and the port

@@ -38,6 +38,22 @@ impl Listener for Changes {
     /// Applying a change twice does nothing more, so one heard again after the reload is
     /// harmless; a reload that failed leaves this instance behind, so it subscribes again.
     async fn caught_up(&mut self) -> bool {
+        // The first call after Redis returns may find the old connection dead: the reload
+        // is tried once more before subscribing again.
+        for _ in 0..RELOAD_TRIES {
+            if self.reload().await {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Reloads tried before subscribing again.
+const RELOAD_TRIES: usize = 2;
+
+impl Changes {
+    async fn reload(&self) -> bool {
         let (moderation, engine) = (self.moderation.clone(), self.engine.clone());
         match tokio::task::spawn_blocking(move || moderation.reload(&engine)).await {
             Ok(Ok(())) => {

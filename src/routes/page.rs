@@ -36,8 +36,12 @@ pub async fn page_or_socket(
                     .get(header::ACCEPT_LANGUAGE)
                     .and_then(|v| v.to_str().ok()),
             );
-            // Caches must keep one copy per language.
-            let vary = [(header::VARY, "accept-language")];
+            // Caches must keep one copy per language. Back must not bring up a copy from the
+            // disk cache: it would show the sign-in form to a visitor who has since signed in.
+            let vary = [
+                (header::VARY, "accept-language"),
+                (header::CACHE_CONTROL, "no-store"),
+            ];
             let room = query
                 .room
                 .as_deref()

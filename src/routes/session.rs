@@ -40,6 +40,10 @@ pub struct Reply {
     data: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<User>,
+    /// True when the browser already held a valid session, which it keeps: a sign-in form
+    /// shown again (Back, a second tab) must not make a second identity.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    kept: bool,
 }
 
 /// The sign-in body: a form (what jQuery's `$.ajax` sends), JSON, or nothing at all.
@@ -116,6 +120,18 @@ pub async fn sign_in(
         origin::refused_request(&state, client, "banned_sign_in");
         return Err(ApiError::Forbidden(ban.describe()));
     }
+    // Before the rate limit: keeping a session makes nothing new.
+    if let Ok(session) = state.sessions.check(&jar).await {
+        return Ok((
+            jar,
+            Json(Reply {
+                code: 0,
+                data: "登录成功",
+                user: Some(User::clone(&session.user)),
+                kept: true,
+            }),
+        ));
+    }
     if !state
         .sign_ins
         .try_acquire(sign_in_key(client), Instant::now())
@@ -158,6 +174,7 @@ pub async fn sign_in(
             code: 0,
             data: "登录成功",
             user: Some(User::clone(&session.user)),
+            kept: false,
         }),
     ))
 }
@@ -200,6 +217,7 @@ pub async fn sign_out(
             code: 0,
             data: "退出成功",
             user: None,
+            kept: false,
         }),
     )
         .into_response())

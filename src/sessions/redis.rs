@@ -167,10 +167,15 @@ impl Listener for SignOuts {
             let engine = &self.engine;
             async move { catch_up(&mut conn, engine).await }
         });
-        if let Err(e) = caught.await {
-            tracing::warn!(error = %e, "could not catch up on sign-outs");
+        // A sign-out missed meanwhile would leave its sockets open: a failed catch-up is
+        // tried again after subscribing again, never taken as done.
+        match caught.await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not catch up on sign-outs");
+                false
+            }
         }
-        true
     }
 }
 

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod big_rooms;
+mod caching;
 mod caps;
 mod cid;
 mod cluster;

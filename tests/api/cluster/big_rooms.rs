@@ -116,3 +116,57 @@ async fn users_pages_past_history_reads_are_refused_as_busy_and_others_chat_on()
     let page = users_after(&mut bob, 0).await;
     assert_eq!(names(&page["data"]), ["alice", "bob"]);
 }
+
+#[tokio::test]
+async fn a_join_over_redis_gets_a_page_of_a_big_room_and_pages_the_rest_on_any_instance() {
+    let cluster = Cluster::new();
+    let apps = [
+        instance(&cluster).await,
+        instance(&cluster).await,
+        instance(&cluster).await,
+    ];
+    // Seven users, spread over the three instances; the room is big past two.
+    let mut everyone = Vec::new();
+    let mut clients = Vec::new();
+    for (i, name) in ["u0", "u1", "u2", "u3", "u4", "u5", "u6"]
+        .iter()
+        .enumerate()
+    {
+        let cookie = apps[i % 3].sign_in(name).await;
+        let mut client = apps[i % 3].connect(&cookie).await;
+        let list = loop {
+            let event = client.next_event().await;
+            if event["type"] == "list" {
+                break event;
+            }
+        };
+        client.expect("history").await;
+        assert_eq!(list["count"], i + 1, "the cluster's count: {list}");
+        everyone.push(*name);
+        clients.push(client);
+    }
+
+    // The last joiner (on c) got the first page only, and its cursor; any instance pages
+    // the rest from Redis, in arrival order, to the end.
+    let (mut late, list) = enters_big(&apps[2], "late").await;
+    everyone.push("late");
+    assert_eq!(list["count"], 8);
+    assert_eq!(names(&list["data"]), ["u0", "u1"], "a page, not the room");
+    let mut seen: Vec<String> = names(&list["data"]).iter().map(|n| n.to_string()).collect();
+    let mut next = list["next"].as_u64().expect("a cursor");
+    loop {
+        let page = users_after(&mut late, next).await;
+        assert_eq!(page["count"], 8);
+        let page_names = names(&page["data"]);
+        assert!(page_names.len() <= 2, "{page}");
+        seen.extend(page_names.iter().map(|n| n.to_string()));
+        match page["next"].as_u64() {
+            Some(after) => next = after,
+            None => break,
+        }
+    }
+    assert_eq!(seen, everyone, "every user once, by arrival");
+    let (_, list) = enters_big(&apps[0], "later").await;
+    assert_eq!(names(&list["data"]), ["u0", "u1"]);
+    assert_eq!(list["count"], 9);
+}

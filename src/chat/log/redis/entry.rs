@@ -9,7 +9,6 @@ use serde_json::value::RawValue;
 use super::{
     RedisLog,
     presence::millis,
-    users::cursor_after,
     wire::{
         entry_id, parse_visibility, presence_key, presence_texts, stream_key, text_frame, user_json,
     },
@@ -34,11 +33,16 @@ struct Joined {
     joined: String,
     list_id: u64,
     history_id: u64,
-    /// The room's users across the cluster, a JSON array.
+    /// The room's users across the cluster, a JSON array: all of a small room, the first
+    /// page of a big one.
     users: String,
     /// The newest id trimmed from the messages' stream: a recovery from below it missed
     /// something (see `scripts/join.lua`).
     pruned: u64,
+    /// The room's count across the cluster.
+    count: usize,
+    /// Where the next page of users begins, if any follow.
+    next: Option<u64>,
 }
 
 impl RedisLog {
@@ -75,12 +79,15 @@ impl RedisLog {
     async fn join_script(&self, member: &Membership) -> redis::RedisResult<Joined> {
         let user = &member.user;
         let (joined_data, left_data) = presence_texts(user);
-        let (before, joined, list_id, history_id, users, pruned): (
+        let big = self.hub.big_rooms();
+        let (before, joined, list_id, history_id, users, pruned, count, next): (
             u64,
             String,
             u64,
             u64,
             String,
+            u64,
+            usize,
             u64,
         ) = self
             .scripts
@@ -95,6 +102,8 @@ impl RedisLog {
             .arg(self.seen.get(&member.room))
             .arg(member.socket)
             .arg(millis(self.settings.presence_ttl))
+            .arg(big.threshold)
+            .arg(big.page)
             .invoke_async(&mut self.conn.clone())
             .await?;
         self.seen.see(&member.room, history_id);
@@ -105,6 +114,8 @@ impl RedisLog {
             history_id,
             users,
             pruned,
+            count,
+            next: (next > 0).then_some(next),
         })
     }
 
@@ -153,18 +164,9 @@ impl RedisLog {
         }
         let stored = stored.into_iter().map(|(_, body)| body).collect();
         let bounded = plan.bound(stored, self.settings.policy.max_bytes);
-        // The script hands over the whole room (an O(n) transfer per join); a big room's
-        // joiner gets its first page only, and where the rest begins.
-        let mut users: Vec<User> = serde_json::from_str(&joined.users).unwrap_or_default();
-        let count = users.len();
-        let shown = self.hub.big_rooms().list_len(count);
-        let next = match users.get(shown..) {
-            Some([_, ..]) => {
-                users.truncate(shown);
-                cursor_after(&mut conn, &member.room, users.last()).await?
-            }
-            _ => None,
-        };
+        // The script hands over a big room's first page only, and where the rest begins.
+        let Joined { count, next, .. } = joined;
+        let users: Vec<User> = serde_json::from_str(&joined.users).unwrap_or_default();
         let users: Vec<&User> = users.iter().collect();
         let mut frames = Vec::with_capacity(3);
         if !joined.joined.is_empty() {

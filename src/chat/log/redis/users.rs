@@ -1,6 +1,7 @@
 //! A room's users a page at a time under the Redis log (`{"type":"users","after":…}` and
-//! the cursor of a big room's first `list` page), read from the keys the presence scripts
-//! keep: `:order`, a sorted set of user ids by arrival, and `:info`, each user's JSON.
+//! the cursor of a big room's first `list` page, which `scripts/join.lua` reads the same
+//! way), read from the keys the presence scripts keep: `:order`, a sorted set of user ids
+//! by arrival, and `:info`, each user's JSON.
 //!
 //! A cursor is the arrival of the last user listed plus one, as in `hub::big`, so a page
 //! costs O(log n + page) in Redis whoever left or came meanwhile.
@@ -19,23 +20,6 @@ fn order_key(room: &RoomName) -> String {
 
 fn info_key(room: &RoomName) -> String {
     format!("passerby:room:{room}:info")
-}
-
-/// The cursor after `last`, the last user on a page. A user who left meanwhile has no place
-/// left to go on from: 0 then, and the next page starts again from the first (a client
-/// drops who it already shows).
-pub(super) async fn cursor_after(
-    conn: &mut (impl ConnectionLike + Send),
-    room: &RoomName,
-    last: Option<&User>,
-) -> redis::RedisResult<Option<u64>> {
-    let Some(last) = last else { return Ok(None) };
-    let arrival: Option<f64> = redis::cmd("ZSCORE")
-        .arg(order_key(room))
-        .arg(last.id)
-        .query_async(conn)
-        .await?;
-    Ok(Some(arrival.map_or(0, |a| a as u64 + 1)))
 }
 
 /// The users whose arrival is `after` or later, at most `limit`, the room's count, and the

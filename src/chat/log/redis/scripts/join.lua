@@ -1,8 +1,12 @@
 -- ARGV: room, instance, user id, user JSON, `join` data, `left` data (JSON strings), max
--- presence events, highest id the instance saw in the room, socket number, TTL (ms).
+-- presence events, highest id the instance saw in the room, socket number, TTL (ms), the
+-- size above which a room is big (0: none is), a big room's list page.
 -- Returns: last id before, the `join` JSON or '', list id, history id, users JSON, the
 -- newest id trimmed from the messages' stream, or just below the oldest kept (what a
--- recovery cannot have any more).
+-- recovery cannot have any more), the room's count, and the cursor after the users listed
+-- (0 if none follow).
+-- A big room's joiner gets its first page only, so a join costs a page, not the room: a
+-- room of n users that fills would otherwise cost O(n^2) in Redis and on the wire.
 -- Adds the socket's entry (see presence.lua): run twice, or after the socket already left
 -- (its join timed out), it counts and announces nothing again.
 local room, inst, uid = ARGV[1], ARGV[2], ARGV[3]
@@ -18,10 +22,29 @@ if add_entry(inst, ARGV[9], room, uid, ARGV[4], ARGV[6], expires) == 2 then
 end
 local list_id = redis.call('INCR', base .. ':seq')
 local history_id = redis.call('INCR', base .. ':seq')
-local uids = redis.call('ZRANGE', base .. ':order', 0, -1)
+local big, page = tonumber(ARGV[11]), tonumber(ARGV[12])
+local count = redis.call('ZCARD', base .. ':order')
+local last = -1
+if big > 0 and count > big then
+  last = math.max(page, 1) - 1
+end
+local ranked = redis.call('ZRANGE', base .. ':order', 0, last, 'WITHSCORES')
 local users = {}
-if #uids > 0 then
-  users = redis.call('HMGET', base .. ':info', unpack(uids))
+-- In slices: unpack has a limit on how many values it spreads (LUAI_MAXCSTACK).
+for i = 1, #ranked, 2000 do
+  local uids = {}
+  for j = i, math.min(i + 1999, #ranked), 2 do
+    table.insert(uids, ranked[j])
+  end
+  for _, json in ipairs(redis.call('HMGET', base .. ':info', unpack(uids))) do
+    if json then
+      table.insert(users, json)
+    end
+  end
+end
+local cursor = 0
+if #ranked > 0 and #ranked / 2 < count then
+  cursor = tonumber(ranked[#ranked]) + 1
 end
 -- Not the oldest id kept: presence lives apart, so the first message may well come after
 -- ids that were never trimmed. No streams at all: history is off, or Redis lost it.
@@ -48,4 +71,5 @@ if redis.call('EXISTS', base .. ':stream') == 1 then
 elseif redis.call('EXISTS', base .. ':presence') == 1 then
   pruned = 0
 end
-return {before, joined, list_id, history_id, '[' .. table.concat(users, ',') .. ']', pruned}
+local listed = '[' .. table.concat(users, ',') .. ']'
+return {before, joined, list_id, history_id, listed, pruned, count, cursor}
