@@ -121,7 +121,7 @@ impl App {
             cid_window: config.cid_window_secs,
         };
         let engine = match (&config.redis, config.history_retention(), floor) {
-            (Some(url), _, Some(floor)) => {
+            (Some(url), retention, Some(floor)) => {
                 Engine::redis(
                     RedisSettings {
                         url: url.clone(),
@@ -136,6 +136,8 @@ impl App {
                         lanes: usize::try_from(config.redis_engine.lanes).unwrap_or(1),
                         batch: usize::try_from(config.redis_engine.batch).unwrap_or(1),
                         cid_window: config.cid_window_secs,
+                        room_ttl: config.redis_engine.room_ttl,
+                        max_age: retention.and_then(|r| r.max_age),
                     },
                     metrics.events.clone(),
                 )

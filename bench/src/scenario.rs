@@ -26,7 +26,7 @@ mod crowd;
 mod fanout;
 
 pub use crowd::{Crowd, crowd};
-pub use fanout::{Fanout, Room, fanout};
+pub use fanout::{Fanout, Paced, Room, fanout};
 
 /// The processes whose CPU time and RSS count as the server's; none when it runs in-process.
 pub type Probe<'a> = &'a [u32];
@@ -182,6 +182,17 @@ fn disorder(members: &[Member]) -> u64 {
     members.iter().map(|m| m.stats.disorder.load(Relaxed)).sum()
 }
 
+/// p50, p99 and the most of sorted nanoseconds, in milliseconds.
+fn quantiles_ms(sorted: &[u64]) -> (f64, f64, f64) {
+    let pick = |q: f64| {
+        sorted
+            .get(((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .map_or(f64::NAN, |ns| *ns as f64 / 1e6)
+    };
+    let max = sorted.last().map_or(f64::NAN, |ns| *ns as f64 / 1e6);
+    (pick(0.50), pick(0.99), max)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Latency {
     pub clients: usize,
@@ -228,20 +239,16 @@ pub async fn latency(
             .unwrap_or_else(|p| p.into_inner()),
     );
     samples.sort_unstable();
-    let pick = |q: f64| {
-        samples
-            .get(((samples.len() as f64 * q).ceil() as usize).saturating_sub(1))
-            .map_or(f64::NAN, |ns| *ns as f64 / 1e6)
-    };
+    let (p50_ms, p99_ms, max_ms) = quantiles_ms(&samples);
     let result = Latency {
         clients,
         probes,
         rate,
         samples: samples.len(),
         losses: expected.saturating_sub(shared.delivered.load(Relaxed)),
-        p50_ms: pick(0.50),
-        p99_ms: pick(0.99),
-        max_ms: samples.last().map_or(f64::NAN, |ns| *ns as f64 / 1e6),
+        p50_ms,
+        p99_ms,
+        max_ms,
     };
     close_all(members).await;
     Ok(result)

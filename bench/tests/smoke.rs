@@ -93,7 +93,7 @@ async fn a_crowd_gathers_in_a_big_room_with_a_few_frames_each() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connected_room_counts_each_burst_on_its_own() {
     let (target, _stop, _dir) = start().await;
-    let mut room = scenario::Room::connect(&target, 30)
+    let mut room = scenario::Room::connect(&target, 30, 3)
         .await
         .expect("clients connect");
     for _ in 0..2 {
@@ -107,6 +107,13 @@ async fn a_connected_room_counts_each_burst_on_its_own() {
             (0, 0, 0)
         );
         assert_eq!(fanout.cpu_ns_per_delivery_each.len(), 1);
+        // The latency in the same room: every paced message timed by each probe.
+        let paced = room
+            .paced(200.0, std::time::Duration::from_millis(100))
+            .await
+            .expect("a paced run");
+        assert_eq!((paced.samples, paced.losses), (20 * 3, 0), "{paced:?}");
+        assert!(paced.p50_ms <= paced.p99_ms && paced.p99_ms <= paced.max_ms);
     }
     room.close().await;
 }

@@ -30,4 +30,10 @@ pub struct RedisFlags {
     /// and made again (a half-open connection); it is pinged every third of this.
     #[arg(long = "redis-subscriber-timeout", env = "PASSERBY_REDIS_SUBSCRIBER_TIMEOUT", default_value = "15", value_parser = parse_seconds)]
     pub subscriber_timeout: Duration,
+
+    /// With --redis: seconds the keys of a room nobody is in and nobody writes to live
+    /// (its ids, history, epoch); any activity, or a socket in it on any instance, starts
+    /// the time again. 30 days, the default age of history.
+    #[arg(long = "redis-room-ttl", env = "PASSERBY_REDIS_ROOM_TTL", default_value = "2592000", value_parser = parse_seconds)]
+    pub room_ttl: Duration,
 }

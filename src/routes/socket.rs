@@ -6,8 +6,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use axum_extra::extract::SignedCookieJar;
+use futures_util::{FutureExt, future::OptionFuture};
 use serde::Deserialize;
-use std::time::Instant;
+use std::{net::IpAddr, time::Instant};
 
 use super::{
     admin,
@@ -15,17 +16,18 @@ use super::{
     origin::{self, Scheme},
 };
 use crate::{
-    auth,
+    auth::{self, Session},
     chat::{
-        connection::{self, CLOSE_GRACE, Writer},
+        connection::{self, CLOSE_GRACE, Held, Live, OpenConnection, Writer},
         protocol::close,
-        room::RoomName,
+        room::{RoomName, RoomNameError},
     },
     error::ApiError,
-    metrics::{Metrics, Refused},
+    metrics::Refused,
+    moderation::name::ModeratorName,
     sessions::{EXPIRED, Refusal, SIGNED_OUT},
     state::AppState,
-    ws::{WsUpgrade, close as ws_close},
+    ws::{ServerIo, ServerSocket, WsUpgrade, close as ws_close},
 };
 
 /// The reason sent with 4004; the page shows it and stops reconnecting.
@@ -121,90 +123,89 @@ pub fn accept(ws: WsUpgrade, state: &AppState, request: SocketRequest) -> Respon
     let sockets = state.sockets.clone();
     let ws = ws.max_message_bytes(state.chat.max_ws_message_bytes);
     let state = state.clone();
-    ws.on_upgrade(move |mut socket| {
-        sockets.track_future(async move {
-            // The upgrade goes through first, as in the seed: a browser only sees close codes.
-            let session = match state.sessions.verify(signed).await {
-                Ok(session) => session,
-                Err(Refusal::Unavailable) => {
-                    socket
-                        .close(
-                            ws_close::TRY_AGAIN_LATER,
-                            &Refusal::Unavailable.to_string(),
-                            CLOSE_GRACE,
-                        )
-                        .await;
-                    return;
-                }
-                Err(refusal) => {
-                    let (label, reason) = match refusal {
-                        Refusal::Expired => ("socket_session_expired", EXPIRED),
-                        Refusal::Revoked => ("socket_session_revoked", SIGNED_OUT),
-                        _ => ("socket_without_user", "Invalid user"),
-                    };
-                    origin::refused_request(&state, client, label);
-                    socket.close(close::INVALID_USER, reason, CLOSE_GRACE).await;
-                    return;
-                }
-            };
-            let user = session.user.clone();
-            // Tracked before the check: a ban made in between finds this socket by address.
-            let _address = state.moderation.addresses.track(client, user.id);
-            if let Some(ban) = state.moderation.banned(Some(user.id), Some(client)) {
-                origin::refused_request(&state, client, "banned_socket");
-                let reason = ban.describe();
-                socket
-                    .close(close::REMOVED, close::fit_reason(&reason), CLOSE_GRACE)
-                    .await;
-                return;
-            }
-            // Each tab holds a socket, a task and a room membership: one user's are capped.
-            let Some(_tab) = state.tabs.take(user.id) else {
-                state.metrics.refuse(Refused::PerUser);
-                origin::refused_request(&state, client, "sockets_per_user");
-                socket
-                    .close(close::TOO_MANY_SOCKETS, TOO_MANY_TABS, CLOSE_GRACE)
-                    .await;
-                return;
-            };
-            let room = match room {
-                Ok(room) => room,
-                Err(e) => {
-                    let reason = e.to_string();
-                    tracing::debug!(user = user.id, %client, reason, "refused a bad room name");
-                    origin::refused_request(&state, client, "bad_room_name");
-                    socket
-                        .close(close::INVALID_ROOM, &reason, CLOSE_GRACE)
-                        .await;
-                    return;
-                }
-            };
-            let _open = OpenConnection::count(&state.metrics);
-            if let Some(name) = &moderator {
-                tracing::info!(user = user.id, moderator = %name, "a moderator's socket");
-            }
-            let writer = Writer {
-                session,
-                moderator: moderator.is_some(),
-            };
-            connection::run(socket, &state, writer, room, since, client).await;
-        })
+    ws.on_upgrade(move |socket| {
+        // Boxed: the checks and the join are freed once the socket is in, and the task keeps
+        // only the connection (`Live::run`), not the largest of these awaits.
+        let admitted = Box::pin(admit(socket, state, signed, moderator, room, since, client));
+        let run = admitted.then(|live| OptionFuture::from(live.map(Live::run)));
+        sockets.track_future(run.map(drop))
     })
 }
 
-/// Counts a signed-in socket as open until dropped, however its task ends.
-struct OpenConnection<'a>(&'a Metrics);
-
-impl<'a> OpenConnection<'a> {
-    fn count(metrics: &'a Metrics) -> Self {
-        metrics.connections.inc();
-        metrics.connections_open.inc();
-        OpenConnection(metrics)
+/// The upgrade went through (as in the seed: a browser only sees close codes): checks the
+/// sign-in, bans, tabs and the room, then joins; `None` when the socket was closed instead.
+async fn admit(
+    mut socket: ServerSocket,
+    state: AppState,
+    signed: Option<Session>,
+    moderator: Option<ModeratorName>,
+    room: Result<RoomName, RoomNameError>,
+    since: Option<u64>,
+    client: IpAddr,
+) -> Option<Live<ServerIo>> {
+    let session = match state.sessions.verify(signed).await {
+        Ok(session) => session,
+        Err(Refusal::Unavailable) => {
+            socket
+                .close(
+                    ws_close::TRY_AGAIN_LATER,
+                    &Refusal::Unavailable.to_string(),
+                    CLOSE_GRACE,
+                )
+                .await;
+            return None;
+        }
+        Err(refusal) => {
+            let (label, reason) = match refusal {
+                Refusal::Expired => ("socket_session_expired", EXPIRED),
+                Refusal::Revoked => ("socket_session_revoked", SIGNED_OUT),
+                _ => ("socket_without_user", "Invalid user"),
+            };
+            origin::refused_request(&state, client, label);
+            socket.close(close::INVALID_USER, reason, CLOSE_GRACE).await;
+            return None;
+        }
+    };
+    let user = session.user.clone();
+    // Tracked before the check: a ban made in between finds this socket by address.
+    let address = state.moderation.addresses.track(client, user.id);
+    if let Some(ban) = state.moderation.banned(Some(user.id), Some(client)) {
+        origin::refused_request(&state, client, "banned_socket");
+        let reason = ban.describe();
+        socket
+            .close(close::REMOVED, close::fit_reason(&reason), CLOSE_GRACE)
+            .await;
+        return None;
     }
-}
-
-impl Drop for OpenConnection<'_> {
-    fn drop(&mut self) {
-        self.0.connections_open.dec();
+    // Each tab holds a socket, a task and a room membership: one user's are capped.
+    let Some(tab) = state.tabs.take(user.id) else {
+        state.metrics.refuse(Refused::PerUser);
+        origin::refused_request(&state, client, "sockets_per_user");
+        socket
+            .close(close::TOO_MANY_SOCKETS, TOO_MANY_TABS, CLOSE_GRACE)
+            .await;
+        return None;
+    };
+    let room = match room {
+        Ok(room) => room,
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::debug!(user = user.id, %client, reason, "refused a bad room name");
+            origin::refused_request(&state, client, "bad_room_name");
+            socket
+                .close(close::INVALID_ROOM, &reason, CLOSE_GRACE)
+                .await;
+            return None;
+        }
+    };
+    let open = OpenConnection::count(&state.metrics);
+    if let Some(name) = &moderator {
+        tracing::info!(user = user.id, moderator = %name, "a moderator's socket");
     }
+    let writer = Writer {
+        session,
+        moderator: moderator.is_some(),
+    };
+    let held = Held { address, tab, open };
+    connection::join(socket, state, writer, room, since, client, held).await
 }

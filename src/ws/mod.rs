@@ -12,6 +12,11 @@ mod socket;
 
 use std::future::Future;
 
+use futures_util::{
+    FutureExt,
+    future::{self, Either},
+};
+
 use axum::{
     extract::FromRequestParts,
     http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
@@ -24,8 +29,11 @@ use sha1::{Digest, Sha1};
 
 pub use socket::{ReadError, WsSocket};
 
-/// The socket type handlers get: the upgraded HTTP/1.1 connection.
-pub type ServerSocket = WsSocket<TokioIo<Upgraded>>;
+/// What a server socket reads and writes: the upgraded HTTP/1.1 connection.
+pub type ServerIo = TokioIo<Upgraded>;
+
+/// The socket type handlers get.
+pub type ServerSocket = WsSocket<ServerIo>;
 
 const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -92,12 +100,15 @@ impl WsUpgrade {
     {
         let accept = accept_key(self.key.as_bytes());
         let (on_upgrade, limit) = (self.on_upgrade, self.max_message_bytes);
-        tokio::spawn(async move {
-            match on_upgrade.await {
-                Ok(upgraded) => serve(WsSocket::new(TokioIo::new(upgraded), limit)).await,
-                Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+        // Chained, not an async block: a block would keep `on_upgrade` and `serve` beside the
+        // future `serve` returns for the socket's whole life; `then` holds one or the other.
+        tokio::spawn(on_upgrade.then(move |upgraded| match upgraded {
+            Ok(upgraded) => Either::Left(serve(WsSocket::new(TokioIo::new(upgraded), limit))),
+            Err(e) => {
+                tracing::debug!(error = %e, "upgrade failed");
+                Either::Right(future::ready(()))
             }
-        });
+        }));
         let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

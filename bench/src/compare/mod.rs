@@ -3,7 +3,10 @@
 //! fan-out CPU per delivery and idle memory per connection, with the embedded engine and over
 //! redis-servers started here. Each figure's rounds and the ratio new / old.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
 use passerby_bench::scenario::{self, Fanout, Ramp};
@@ -44,6 +47,33 @@ pub(crate) struct Run {
 impl Run {
     /// The figures this run adds to the metrics: (key, label, unit, value).
     pub(crate) fn figures(&self) -> Vec<(&'static str, &'static str, &'static str, f64)> {
+        let nan = f64::NAN;
+        let mut figures = self.cpu_or_memory();
+        if let Some(paced) = self.fanout.as_ref().and_then(|f| f.paced.as_ref()) {
+            let (p50, p99) = match self.engine {
+                Engine::Embedded => (
+                    (
+                        "fanout_embedded_p50_ms",
+                        "Latency p50 at --rate, embedded engine",
+                    ),
+                    (
+                        "fanout_embedded_p99_ms",
+                        "Latency p99 at --rate, embedded engine",
+                    ),
+                ),
+                Engine::Redis => (
+                    ("fanout_redis_p50_ms", "Latency p50 at --rate, Redis engine"),
+                    ("fanout_redis_p99_ms", "Latency p99 at --rate, Redis engine"),
+                ),
+            };
+            let lost = paced.losses > 0;
+            figures.push((p50.0, p50.1, "ms", if lost { nan } else { paced.p50_ms }));
+            figures.push((p99.0, p99.1, "ms", if lost { nan } else { paced.p99_ms }));
+        }
+        figures
+    }
+
+    fn cpu_or_memory(&self) -> Vec<(&'static str, &'static str, &'static str, f64)> {
         let nan = f64::NAN;
         match (self.engine, &self.fanout, &self.idle) {
             (Engine::Embedded, Some(f), _) => vec![(
@@ -100,7 +130,10 @@ impl Run {
     /// Anything that makes this run's figure suspect.
     pub(crate) fn trouble(&self) -> Option<String> {
         let (lost, dropped) = match (&self.fanout, &self.idle) {
-            (Some(f), _) => (f.losses + f.out_of_order, f.disconnected),
+            (Some(f), _) => (
+                f.losses + f.out_of_order + f.paced.as_ref().map_or(0, |p| p.losses),
+                f.disconnected,
+            ),
             (_, Some(r)) => (0, r.disconnected),
             _ => (0, 0),
         };
@@ -242,16 +275,24 @@ async fn fanout_in_turns(
     let measured = async {
         let mut rooms = Vec::new();
         for setup in &setups {
-            rooms.push(scenario::Room::connect(&setup.target, args.clients).await?);
+            rooms.push(scenario::Room::connect(&setup.target, args.clients, args.probes).await?);
         }
         for round in 1..=args.compare_rounds {
             for b in order(round) {
                 let (build, _) = builds[b];
                 eprintln!("round {round}: {build}, {engine:?} engine, fan-out");
-                let fanout = rooms[b]
+                let mut fanout = rooms[b]
                     .burst(&setups[b].all(), args.senders, args.messages)
                     .await
                     .with_context(|| format!("{build} build, {engine:?}, fan-out"))?;
+                // The same room at --rate: the latency target's p50 and p99, in the same turn.
+                if args.latency_secs > 0.0 {
+                    let paced = rooms[b]
+                        .paced(args.rate, Duration::from_secs_f64(args.latency_secs))
+                        .await
+                        .with_context(|| format!("{build} build, {engine:?}, latency"))?;
+                    fanout.paced = Some(paced);
+                }
                 record(runs, round, builds[b], engine, Some(fanout), None);
             }
         }

@@ -7,6 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context;
 use futures_util::SinkExt;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Message;
@@ -31,6 +32,19 @@ pub struct Fanout {
     /// The same, process by process in the order they were given (so that a redis-server's
     /// share can be told from the instances').
     pub cpu_ns_per_delivery_each: Vec<f64>,
+    /// The same room at a steady rate right after (`Room::paced`), when asked for.
+    pub paced: Option<Paced>,
+}
+
+/// Latency at a steady rate, timed by the room's probes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Paced {
+    pub rate: f64,
+    pub samples: usize,
+    pub losses: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
 }
 
 /// `senders` of `clients` send `messages` each as fast as the window allows; everyone counts.
@@ -41,7 +55,7 @@ pub async fn fanout(
     senders: usize,
     messages: usize,
 ) -> anyhow::Result<Fanout> {
-    let mut room = Room::connect(target, clients).await?;
+    let mut room = Room::connect(target, clients, 0).await?;
     let result = room.burst(pid, senders, messages).await;
     room.close().await;
     result
@@ -51,23 +65,65 @@ pub async fn fanout(
 pub struct Room {
     members: Vec<Member>,
     shared: Arc<Shared>,
+    /// The clock the probes' send times are on.
+    base: Instant,
 }
 
 impl Room {
-    pub async fn connect(target: &Target, clients: usize) -> anyhow::Result<Room> {
+    /// The first `probes` clients time the messages of `paced`.
+    pub async fn connect(target: &Target, clients: usize, probes: usize) -> anyhow::Result<Room> {
         let shared = Arc::new(Shared::default());
-        let members = connect_all(
-            target,
-            clients,
-            |_| "fanout".into(),
-            0,
-            &shared,
-            Instant::now(),
-        )
-        .await?;
+        let base = Instant::now();
+        let members =
+            connect_all(target, clients, |_| "fanout".into(), probes, &shared, base).await?;
         // Let the joins of the ramp drain before measuring.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        Ok(Room { members, shared })
+        Ok(Room {
+            members,
+            shared,
+            base,
+        })
+    }
+
+    /// The latency scenario in this room: the last client sends `rate` messages a second for
+    /// `duration`, each carrying its send time; the probes time their arrival.
+    pub async fn paced(&mut self, rate: f64, duration: Duration) -> anyhow::Result<Paced> {
+        let clients = self.members.len() as u64;
+        let delivered = self.shared.delivered.load(Relaxed);
+        self.shared
+            .latencies_ns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        let count = (rate * duration.as_secs_f64()).round() as usize;
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let base = self.base;
+        let sender = self.members.last_mut().context("no clients")?;
+        for _ in 0..count {
+            tick.tick().await;
+            let text = format!("t:{}", super::now_ns(base));
+            sender.sink.send(Message::text(text)).await?;
+        }
+        let expected = delivered + count as u64 * clients;
+        let got = wait_for(&self.shared, expected, Duration::from_secs(5)).await;
+        let mut samples = std::mem::take(
+            &mut *self
+                .shared
+                .latencies_ns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        samples.sort_unstable();
+        let (p50_ms, p99_ms, max_ms) = super::quantiles_ms(&samples);
+        Ok(Paced {
+            rate,
+            samples: samples.len(),
+            losses: expected.saturating_sub(got),
+            p50_ms,
+            p99_ms,
+            max_ms,
+        })
     }
 
     /// One run of the scenario: the first `senders` send `messages` each.
@@ -136,6 +192,7 @@ impl Room {
             deliveries_per_sec: deliveries as f64 / seconds,
             cpu_ns_per_delivery: (!each.is_empty()).then(|| each.iter().sum()),
             cpu_ns_per_delivery_each: each,
+            paced: None,
         })
     }
 

@@ -18,11 +18,13 @@ pub(super) struct PendingImage {
     lookup: Lookup,
 }
 
-impl<T> Connection<'_, T> {
+impl<T> Connection<T> {
     pub(super) fn on_image(&mut self, url: String, cid: Option<Cid>) {
         match self.state.uploads.find(&url) {
             Ok(Found::Now(image)) => self.send_image(&image, cid.as_ref()),
-            Ok(Found::Later(lookup)) => self.image = Some(PendingImage { url, cid, lookup }),
+            Ok(Found::Later(lookup)) => {
+                self.image = Some(Box::new(PendingImage { url, cid, lookup }))
+            }
             Err(e) => self.refuse(Reject::BadImage, &e.to_string(), &url),
         }
     }

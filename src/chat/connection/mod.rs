@@ -12,10 +12,12 @@ use std::{
 
 mod end;
 mod image;
+mod join;
 mod replies;
 mod slow;
 
 use end::{End, FELL_BEHIND, WRITE_TIMED_OUT};
+pub use join::{Held, OpenConnection, join};
 use slow::Slow;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -24,13 +26,12 @@ use super::{
     outbox::{Outbox, Signal},
     protocol::{self, Cid, ClientCommand, parse_client_text},
     refusal::Refusals,
-    room::RoomName,
     text::ChatText,
 };
 use crate::{
     auth::{Session, unix_now},
     metrics::Reject,
-    sessions::{EXPIRED, SIGNED_OUT},
+    sessions::EXPIRED,
     state::AppState,
     ws::{
         ReadError, WsSocket, close,
@@ -71,104 +72,33 @@ pub struct Writer {
     pub moderator: bool,
 }
 
-/// Runs a signed-in user's socket until it ends, then takes them out of the room. Of `state`
-/// it uses the engine, the message rate limit, the chat settings, the shutdown token, the
-/// metrics, the refusal log and the uploads (an `image` may only name a stored file).
-pub async fn run<T>(
-    mut socket: WsSocket<T>,
-    state: &AppState,
-    writer: Writer,
-    room: RoomName,
-    since: Option<u64>,
-    client: IpAddr,
-) where
+/// A socket that joined its room: `run` it until it ends.
+///
+/// Split from `join` so that the socket's task holds the connection once for its life. A
+/// single async fn keeps its arguments and the struct they move into side by side, and is as
+/// large as its largest await (the sign-in checks, the join); the caller boxes `join`, which
+/// is freed once the socket is in, and the task keeps only `run` (see docs/BENCHMARKS.md).
+pub struct Live<T>(Connection<T>, Held);
+
+impl<T> Live<T>
+where
     T: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let outbox = Outbox::bounded(state.chat.outbound_queue, state.chat.outbound_queue_bytes);
-    let Writer { session, moderator } = writer;
-    let user = session.user.clone();
-    let member = match state
-        .engine
-        .join(room, user.clone(), session.id, outbox.clone(), since)
-        .await
-    {
-        Ok(member) => member,
-        Err(e) if e.too_many_rooms() => {
-            tracing::info!(user = user.id, %client, error = %e, "join refused: rooms");
-            socket
-                .close(protocol::close::TOO_MANY_ROOMS, &e.to_string(), CLOSE_GRACE)
-                .await;
-            return;
-        }
-        Err(e) if e.retry_later() => {
-            // Busy or not stored: the page reconnects with its backoff.
-            tracing::warn!(user = user.id, %client, error = %e, "join refused for now");
-            socket
-                .close(
-                    close::TRY_AGAIN_LATER,
-                    "server busy: try again later",
-                    CLOSE_GRACE,
-                )
-                .await;
-            return;
-        }
-        Err(e) => {
-            tracing::error!(user = user.id, %client, error = %e, "join failed");
-            socket
-                .close(close::INTERNAL, "chat engine unavailable", CLOSE_GRACE)
-                .await;
-            return;
-        }
-    };
-    // A socket that joins while shutdown is under way missed the broadcast close.
-    if state.shutdown.is_cancelled() {
-        outbox.signal(Signal::Close(
-            close::GOING_AWAY,
-            "server shutting down".into(),
-        ));
+    /// Reads, writes and pings until the socket ends, then takes the user out of the room
+    /// and says the last words on the socket.
+    pub async fn run(mut self) {
+        let end = poll_fn(|cx| self.0.poll(cx)).await;
+        // Boxed: the leave and the close are awaited once, at the end, and would otherwise
+        // make every socket's task as large as they are for its whole life.
+        let Live(conn, held) = self;
+        Box::pin(conn.finish(end)).await;
+        drop(held);
     }
-    // A ban made while this socket joined found it in no room: it closes now instead.
-    if let Some(ban) = state.moderation.banned(Some(user.id), Some(client)) {
-        let reason = ban.describe();
-        let reason = protocol::close::fit_reason(&reason).to_owned();
-        outbox.signal(Signal::Close(protocol::close::REMOVED, reason.into()));
-    }
-    // A sign-out stores the revocation, then closes the session's sockets in the hub: one
-    // checked before that store and joined after that close would be missed, so ask again
-    // now that the hub knows this socket.
-    if let Ok(true) = state.sessions.is_revoked(&session.id, unix_now()).await {
-        outbox.signal(Signal::Close(
-            protocol::close::INVALID_USER,
-            SIGNED_OUT.into(),
-        ));
-    }
-    tracing::info!(user = user.id, %client, room = %member.room(), "connected");
-    let mut conn = Connection {
-        socket,
-        state,
-        member,
-        outbox,
-        client,
-        moderator,
-        last_heard: Instant::now(),
-        expires: state.sessions.expires(&session),
-        writes: slow::Watch::default(),
-        rate_limited: false,
-        refusals: Refusals::new(state.chat.max_refused, Instant::now()),
-        chats: Vec::new(),
-        image: None,
-    };
-    let end = poll_fn(|cx| conn.poll(cx)).await;
-    let Connection {
-        mut socket, member, ..
-    } = conn;
-    state.engine.leave(member).await;
-    end.close(&mut socket, state, user.id, client).await;
 }
 
-struct Connection<'a, T> {
+struct Connection<T> {
     socket: WsSocket<T>,
-    state: &'a AppState,
+    state: AppState,
     member: Membership,
     outbox: Outbox,
     client: IpAddr,
@@ -185,11 +115,27 @@ struct Connection<'a, T> {
     refusals: Refusals,
     /// Chat messages read this turn, sent to the engine together when the turn ends.
     chats: Vec<(ChatText, Option<Cid>)>,
-    /// An `image` message whose image the object store is asked about (`image.rs`).
-    image: Option<image::PendingImage>,
+    /// An `image` message whose image the object store is asked about (`image.rs`); boxed,
+    /// as nearly every socket has none.
+    image: Option<Box<image::PendingImage>>,
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Connection<T> {
+    async fn finish(self, end: End) {
+        let Connection {
+            mut socket,
+            state,
+            member,
+            client,
+            ..
+        } = self;
+        let user = member.user().id;
+        state.engine.leave(member).await;
+        end.close(&mut socket, &state, user, client).await;
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         let polled = self.poll_turn(cx);
         self.send_chats();
@@ -371,7 +317,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<'_, T> {
     }
 }
 
-impl<T> Connection<'_, T> {
+impl<T> Connection<T> {
     /// Hands the turn's chat messages to the engine in one go.
     fn send_chats(&mut self) {
         if self.chats.is_empty() {

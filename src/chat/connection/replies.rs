@@ -20,7 +20,7 @@ use crate::{
 /// The `error` for a message the word filter refuses.
 pub const FILTERED: &str = "not sent: the message contains a word the moderators filter out";
 
-impl<T> Connection<'_, T> {
+impl<T> Connection<T> {
     /// The messages `cids` were refused: one `error`, or one for each if any had a `cid`.
     pub(super) fn not_sent<'c>(
         &self,
@@ -162,7 +162,7 @@ impl<T> Connection<'_, T> {
     pub(super) fn rejected(&mut self, reason: Reject, input: Option<&str>) -> Verdict {
         let who = (self.member.user().id, self.client);
         let now = Instant::now();
-        let state = self.state;
+        let state = &self.state;
         let log = &state.refused_messages;
         let verdict = self
             .refusals

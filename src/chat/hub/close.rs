@@ -1,12 +1,10 @@
 //! Closing sockets by who they are: every socket of a user here (a kick or a ban), or of one
 //! sign-in (a sign-out), found through the hub's per-user and per-session indexes.
 
-use std::collections::HashMap;
-
-use super::{Hub, State};
+use super::{Hub, State, places::Places};
 use crate::{
     auth::SessionId,
-    chat::{outbox::Signal, protocol::close, room::RoomName},
+    chat::{outbox::Signal, protocol::close},
 };
 
 impl Hub {
@@ -34,10 +32,10 @@ impl Hub {
 
 impl State {
     /// Signals each of `sockets` (an index's entry: socket id → room) to close.
-    fn close(&self, sockets: Option<&HashMap<u64, RoomName>>, code: u16, reason: &str) -> usize {
-        let sockets = sockets.into_iter().flatten();
+    fn close(&self, sockets: Option<&Places>, code: u16, reason: &str) -> usize {
+        let sockets = sockets.into_iter().flat_map(Places::iter);
         sockets
-            .filter_map(|(socket, room)| self.rooms.get(room)?.sockets.get(socket))
+            .filter_map(|(socket, room)| self.rooms.get(room)?.sockets.get(&socket))
             .map(|socket| {
                 let reason = reason.to_owned().into();
                 socket.outbox.signal(Signal::Close(code, reason));

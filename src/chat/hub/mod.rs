@@ -21,6 +21,7 @@ mod big_tests;
 mod close;
 mod gaps;
 mod listing;
+mod places;
 mod replies;
 mod socket;
 mod stamp;
@@ -45,6 +46,7 @@ use super::{
 use crate::auth::{SessionId, User};
 pub use big::BigRooms;
 pub use listing::RoomListing;
+use places::Places;
 use socket::Socket;
 pub use stamp::Unstamped;
 
@@ -59,9 +61,9 @@ struct State {
     rooms: HashMap<RoomName, Members>,
     /// Each user's sockets here, with the room each is in: whispers, `user` and
     /// `users_online` ask by user, and never walk the rooms.
-    users: HashMap<u64, HashMap<u64, RoomName>>,
+    users: HashMap<u64, Places>,
     /// Each sign-in's sockets here, with the room each is in: a sign-out closes them.
-    sessions: HashMap<SessionId, HashMap<u64, RoomName>>,
+    sessions: HashMap<SessionId, Places>,
     big: BigRooms,
     /// Big rooms holding `join`s and `left`s for their next `presence`.
     batched: HashSet<RoomName>,
@@ -192,18 +194,16 @@ impl Hub {
         let mut state = self.lock();
         let members = state.rooms.get_mut(&member.room)?;
         let session = members.sockets.remove(&member.socket)?.session;
-        if let Some(sockets) = state.sessions.get_mut(&session) {
-            sockets.remove(&member.socket);
-            if sockets.is_empty() {
-                state.sessions.remove(&session);
-            }
+        if let Some(sockets) = state.sessions.get_mut(&session)
+            && sockets.remove(member.socket)
+        {
+            state.sessions.remove(&session);
         }
         let user = member.user.id;
-        if let Some(sockets) = state.users.get_mut(&user) {
-            sockets.remove(&member.socket);
-            if sockets.is_empty() {
-                state.users.remove(&user);
-            }
+        if let Some(sockets) = state.users.get_mut(&user)
+            && sockets.remove(member.socket)
+        {
+            state.users.remove(&user);
         }
         let members = state.rooms.get_mut(&member.room)?;
         let presence = members.users.get_mut(&user)?;
@@ -275,12 +275,12 @@ impl Hub {
             for (socket, elsewhere) in pair
                 .iter()
                 .filter_map(|user| users.get(user))
-                .flatten()
+                .flat_map(Places::iter)
                 .filter(|(_, r)| *r != room)
             {
                 if let Some(socket) = rooms
                     .get_mut(elsewhere)
-                    .and_then(|m| m.sockets.get_mut(socket))
+                    .and_then(|m| m.sockets.get_mut(&socket))
                 {
                     socket.aside(event, room);
                 }
@@ -311,7 +311,7 @@ impl Hub {
     /// A user with a socket here, by id.
     pub fn user(&self, id: u64) -> Option<Arc<User>> {
         let state = self.lock();
-        let room = state.users.get(&id)?.values().next()?;
+        let room = state.users.get(&id)?.first_room()?;
         Some(state.rooms.get(room)?.users.get(&id)?.user.clone())
     }
 

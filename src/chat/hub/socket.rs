@@ -20,11 +20,18 @@ pub(super) struct Socket {
     /// to its floor, and nothing at or below this is sent again (a catch-up after a lost
     /// subscription may repeat events). An `error` reply reuses it.
     last: u64,
-    /// While joining: what the room heard before the socket knew its floor.
-    pending: Option<Vec<Event>>,
-    /// While joining: whispers kept in other rooms, sent once the socket knows its `last`.
+    /// Until `settle`; boxed, so a settled socket keeps one pointer of it, not three lists.
+    joining: Option<Box<Joining>>,
+}
+
+/// What waits for a joining socket until it knows its floor.
+#[derive(Debug, Default)]
+struct Joining {
+    /// What the room heard before the socket knew its floor.
+    heard: Vec<Event>,
+    /// Whispers kept in other rooms, sent once the socket knows its `last`.
     asides: Vec<(Event, RoomName)>,
-    /// While joining: a big room's `presence` frames, sent once the socket is settled.
+    /// A big room's `presence` frames, sent once the socket is settled.
     late: Vec<Frame>,
 }
 
@@ -35,9 +42,7 @@ impl Socket {
             session,
             outbox,
             last: 0,
-            pending: Some(Vec::new()),
-            asides: Vec::new(),
-            late: Vec::new(),
+            joining: Some(Box::default()),
         }
     }
 
@@ -47,7 +52,7 @@ impl Socket {
 
     /// Whether it knows its floor (`settle`); before, what the room hears waits for it.
     pub(super) fn settled(&self) -> bool {
-        self.pending.is_none()
+        self.joining.is_none()
     }
 
     pub(super) fn user(&self) -> u64 {
@@ -63,12 +68,16 @@ impl Socket {
         self.last = entry.floor;
         // A full outbox marks its socket for closing; its task does the rest.
         let _ = self.outbox.push_chunk(&entry.frames.into_iter().collect());
-        let heard = self.pending.take().unwrap_or_default();
+        let Joining {
+            heard,
+            asides,
+            late,
+        } = *self.joining.take().unwrap_or_default();
         self.deliver(&heard, None);
-        for (event, origin) in std::mem::take(&mut self.asides) {
+        for (event, origin) in asides {
             self.aside(&event, &origin);
         }
-        for frame in std::mem::take(&mut self.late) {
+        for frame in late {
             self.late(frame);
         }
     }
@@ -76,8 +85,8 @@ impl Socket {
     /// A frame that is no event of the room and carries no id (a big room's `presence`):
     /// after whatever the socket was sent, or once it is settled.
     pub(super) fn late(&mut self, frame: Frame) {
-        if self.pending.is_some() {
-            self.late.push(frame);
+        if let Some(joining) = &mut self.joining {
+            joining.late.push(frame);
             return;
         }
         // A full outbox marks its socket for closing; its task does the rest.
@@ -88,8 +97,8 @@ impl Socket {
     /// `protocol::elsewhere`) and leaves `last` as it was, so this room's ids and its
     /// recovery are untouched.
     pub(super) fn aside(&mut self, event: &Event, origin: &RoomName) {
-        if self.pending.is_some() {
-            self.asides.push((event.clone(), origin.clone()));
+        if let Some(joining) = &mut self.joining {
+            joining.asides.push((event.clone(), origin.clone()));
             return;
         }
         match protocol::elsewhere(&event.frame, self.last, origin) {
@@ -106,8 +115,8 @@ impl Socket {
         let (Some(first), Some(newest)) = (events.first(), events.last()) else {
             return;
         };
-        if let Some(pending) = &mut self.pending {
-            pending.extend_from_slice(events);
+        if let Some(joining) = &mut self.joining {
+            joining.heard.extend_from_slice(events);
             return;
         }
         if newest.id <= self.last {

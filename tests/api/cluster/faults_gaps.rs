@@ -213,7 +213,7 @@ async fn a_catch_up_that_fails_is_retried_until_it_succeeds() {
     lose_subscriptions(&mut redis, 2).await;
     let sent = say_each(&mut alice, 10, "missed").await;
     // The room's stream is unreadable while C catches up the first time.
-    let stream = "passerby:room:lobby:stream";
+    let stream = "passerby:{lobby}:stream";
     let before = wrongtype_errors(&mut redis).await;
     let _: () = redis::pipe()
         .cmd("RENAME")

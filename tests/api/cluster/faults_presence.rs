@@ -272,7 +272,7 @@ async fn an_outage(mut cluster: Cluster, from_file: bool) {
     }
     // Every instance beat a few times since, and a TTL passed: a reaping would show.
     let mut hlen = redis::cmd("HLEN");
-    hlen.arg("passerby:room:lobby:users");
+    hlen.arg("passerby:{lobby}:users");
     until(&cluster, "users back", &hlen, |n: &usize| *n == 3).await;
     seen.extend(alice.events_within(Duration::from_millis(2500)).await);
     let presence: Vec<&Value> = seen

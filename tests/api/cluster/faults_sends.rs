@@ -354,6 +354,13 @@ async fn a_numbered_call_runs_once_and_a_late_older_copy_does_nothing() {
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let call = |number: u64, cid: &'static str, text: &'static str| {
         let mut invocation = script.prepare_invoke();
+        // Every key through KEYS, under the room's hash tag, as `send.rs` builds them.
+        invocation
+            .key("passerby:{lobby}:seq")
+            .key("passerby:{lobby}:applied:test-instance");
+        if !cid.is_empty() {
+            invocation.key(format!("passerby:{{lobby}}:cid:1:{cid}"));
+        }
         invocation
             .arg("lobby")
             .arg(100)
@@ -367,14 +374,17 @@ async fn a_numbered_call_runs_once_and_a_late_older_copy_does_nothing() {
             .arg(0)
             .arg("\"chat\"")
             .arg("{\"id\":1}")
-            .arg(format!("\"{text}\""));
+            .arg(format!("\"{text}\""))
+            // No age, a day's room TTL (the prelude's two).
+            .arg(0)
+            .arg(86_400_000);
         invocation
     };
     let ids = |conn: &mut redis::aio::MultiplexedConnection| {
         let mut conn = conn.clone();
         async move {
             let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-                .arg("passerby:room:lobby:stream")
+                .arg("passerby:{lobby}:stream")
                 .arg("-")
                 .arg("+")
                 .query_async(&mut conn)

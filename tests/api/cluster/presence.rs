@@ -85,8 +85,8 @@ async fn after_a_churn_a_newcomer_sees_the_messages_and_presence_has_its_own_str
     assert_eq!(kinds(&history), ["chat"; 6], "{history}");
 
     let mut redis = redis::Client::open(cluster.redis.url()).unwrap();
-    let messages: usize = redis.xlen("passerby:room:lobby:stream").unwrap();
-    let presence: usize = redis.xlen("passerby:room:lobby:presence").unwrap();
+    let messages: usize = redis.xlen("passerby:{lobby}:stream").unwrap();
+    let presence: usize = redis.xlen("passerby:{lobby}:presence").unwrap();
     assert_eq!(messages, 6, "the messages' stream holds messages only");
     assert_eq!(presence, 4, "presence is bounded apart");
 

@@ -51,7 +51,7 @@ async fn a_whisper_is_one_stream_entry_and_reaches_each_socket_on_every_instance
         .unwrap()
         .get_connection()
         .unwrap();
-    let streams: Vec<String> = redis.keys("passerby:room:*:stream").unwrap();
+    let streams: Vec<String> = redis.keys("passerby:{*}:stream").unwrap();
     let mut pairs = Vec::new();
     for stream in streams {
         let entries: redis::streams::StreamRangeReply = redis.xrange_all(&stream).unwrap();
@@ -63,7 +63,7 @@ async fn a_whisper_is_one_stream_entry_and_reaches_each_socket_on_every_instance
     }
     assert_eq!(
         pairs,
-        vec!["passerby:room:lobby:stream".to_owned(); WHISPERS]
+        vec!["passerby:{lobby}:stream".to_owned(); WHISPERS]
     );
 
     // Recovery in Bob's rooms misses nothing and holds no whisper.

@@ -79,7 +79,7 @@ impl RedisLog {
             .map_err(crate::chat::EngineError::from)?;
         let Some(body) = reply.ids.first().and_then(|e| e.get::<String>("b")) else {
             let last: Option<u64> = redis::cmd("GET")
-                .arg(format!("passerby:room:{room}:seq"))
+                .arg(super::keys::room_key(room, "seq"))
                 .query_async(conn)
                 .await
                 .map_err(crate::chat::EngineError::from)?;
@@ -169,11 +169,16 @@ impl RedisLog {
         let gone: Vec<u64> = self
             .scripts
             .delete
+            .key(super::keys::room_key(room, "seq"))
+            .key(super::keys::room_key(room, "stream"))
+            .key(super::keys::room_key(room, "deleted"))
             .arg(room.as_str())
             .arg(author)
             .arg(self.settings.max_events)
             .arg(self.seen.get(room))
             .arg(ids)
+            .arg(self.scripts.max_age)
+            .arg(self.scripts.room_ttl)
             .invoke_async(conn)
             .await
             .map_err(crate::chat::EngineError::from)?;
@@ -189,16 +194,14 @@ async fn stream_rooms(conn: &mut ConnectionManager) -> Result<Vec<RoomName>, Del
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
-            .arg("passerby:room:*:stream")
+            .arg("passerby:{*}:stream")
             .arg("COUNT")
             .arg(SCAN_COUNT)
             .query_async(conn)
             .await
             .map_err(crate::chat::EngineError::from)?;
         rooms.extend(keys.iter().filter_map(|key| {
-            let name = key
-                .strip_prefix("passerby:room:")?
-                .strip_suffix(":stream")?;
+            let name = key.strip_prefix("passerby:{")?.strip_suffix("}:stream")?;
             RoomName::parse(name).ok()
         }));
         if next == 0 {

@@ -92,6 +92,7 @@ impl RedisLog {
         ) = self
             .scripts
             .join
+            .key(super::keys::room_key(&member.room, "seq"))
             .arg(member.room.as_str())
             .arg(&self.instance)
             .arg(user.id)
@@ -104,6 +105,8 @@ impl RedisLog {
             .arg(millis(self.settings.presence_ttl))
             .arg(big.threshold)
             .arg(big.page)
+            .arg(self.scripts.max_age)
+            .arg(self.scripts.room_ttl)
             .invoke_async(&mut self.conn.clone())
             .await?;
         self.seen.see(&member.room, history_id);

@@ -194,6 +194,9 @@ impl Gaps {
                 .arg(self.seen.get(room))
                 .arg(*had);
         }
+        invocation
+            .arg(self.scripts.max_age)
+            .arg(self.scripts.room_ttl);
         let (users, answers): (u64, Vec<Answer>) = invocation.invoke_async(&mut self.conn).await?;
         self.floor.see_users(users);
         Ok(answers)

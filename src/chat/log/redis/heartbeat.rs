@@ -74,6 +74,7 @@ impl Heartbeat {
         for here in self.sockets.snapshot() {
             beat.arg(here.socket);
         }
+        beat.arg(self.scripts.max_age).arg(self.scripts.room_ttl);
         // Run twice, a beat only refreshes twice.
         let (reaped, missing): (u64, Vec<u64>) = retry_dropped(|| {
             let mut conn = self.conn.clone();
@@ -115,6 +116,7 @@ impl Heartbeat {
                 .arg(left)
                 .arg(self.seen.get(&socket.room));
         }
+        restore.arg(self.scripts.max_age).arg(self.scripts.room_ttl);
         let restored: u64 = restore.invoke_async(&mut self.conn).await?;
         if restored > 0 {
             tracing::warn!(

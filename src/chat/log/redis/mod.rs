@@ -34,6 +34,7 @@ mod delete;
 mod entry;
 mod gaps;
 mod heartbeat;
+mod keys;
 mod presence;
 mod queue;
 mod send;
@@ -101,6 +102,10 @@ pub struct RedisSettings {
     pub batch: usize,
     /// How long a `cid` (and a call's answer) is kept (`--cid-window-secs`).
     pub cid_window: Duration,
+    /// How long the keys of a room nobody is in or writes to live (`--redis-room-ttl`).
+    pub room_ttl: Duration,
+    /// Messages older than this leave the room's stream (`--history-max-age-days`).
+    pub max_age: Option<Duration>,
 }
 
 impl RedisSettings {
@@ -166,7 +171,15 @@ impl RedisLog {
         );
         let seen = Arc::new(Seen::new(hub.clone()));
         let sockets = Arc::new(Sockets::default());
-        let scripts = Arc::new(Scripts::load());
+        let scripts = Arc::new(Scripts::load(settings.max_age, settings.room_ttl));
+        // Before any script runs: rooms kept under the old layout are moved under their
+        // hash tags, with their ids, history and epoch.
+        let renamed = keys::upgrade(&mut conn).await.with_context(|| {
+            format!("moving keys to the hash-tagged layout at {}", settings.url)
+        })?;
+        if renamed > 0 {
+            tracing::info!(renamed, "room keys moved under their hash tags");
+        }
         let stop = CancellationToken::new();
         // Subscribed before any socket joins, so no event of theirs is missed.
         let subscribed = pubsub::subscribe(&client, subscriber::TOPIC)

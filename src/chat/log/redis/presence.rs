@@ -121,7 +121,8 @@ impl Leaves {
     async fn send(&mut self, leave: &Leave) -> redis::RedisResult<()> {
         let (_, left) = presence_texts(&leave.user);
         let mut call = self.scripts.leave.prepare_invoke();
-        call.arg(leave.room.as_str())
+        call.key(super::keys::room_key(&leave.room, "seq"))
+            .arg(leave.room.as_str())
             .arg(&self.instance)
             .arg(leave.socket)
             .arg(leave.user.id)
@@ -130,7 +131,9 @@ impl Leaves {
             .arg(self.max_presence)
             .arg(self.seen.get(&leave.room))
             .arg(millis(GONE_FOR))
-            .arg(u8::from(leave.announced));
+            .arg(u8::from(leave.announced))
+            .arg(self.scripts.max_age)
+            .arg(self.scripts.room_ttl);
         retry_dropped(|| {
             let mut conn = self.conn.clone();
             let call = &call;

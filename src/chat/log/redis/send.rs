@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 
-use super::{queue::Queued, worker::Job, worker::Worker};
+use super::{keys::room_key, queue::Queued, worker::Job, worker::Worker};
 use crate::chat::{
     EngineError,
     protocol::{Reply, code},
@@ -121,7 +121,10 @@ impl Worker {
 
     fn invocation(&self, call: &Call) -> redis::ScriptInvocation<'_> {
         let mut invocation = self.scripts.emit.prepare_invoke();
+        // Every key of the call, under the room's hash tag, built here (`emit.lua`).
         invocation
+            .key(room_key(&call.room, "seq"))
+            .key(room_key(&call.room, &format!("applied:{}", self.instance)))
             .arg(call.room.as_str())
             .arg(self.max_events)
             .arg(self.seen.get(&call.room))
@@ -137,6 +140,12 @@ impl Worker {
                 cid,
             } = &queued.job
             {
+                if let Some(cid) = cid {
+                    invocation.key(room_key(
+                        &call.room,
+                        &format!("cid:{}:{}", member.user.id, cid.as_str()),
+                    ));
+                }
                 invocation
                     .arg(member.user.id)
                     .arg(cid.as_ref().map_or("", |c| c.as_str()))
@@ -146,6 +155,9 @@ impl Worker {
                     .arg(&event.data);
             }
         }
+        invocation
+            .arg(self.scripts.max_age)
+            .arg(self.scripts.room_ttl);
         invocation
     }
 

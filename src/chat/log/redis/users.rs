@@ -15,11 +15,11 @@ use crate::{
 };
 
 fn order_key(room: &RoomName) -> String {
-    format!("passerby:room:{room}:order")
+    super::keys::room_key(room, "order")
 }
 
 fn info_key(room: &RoomName) -> String {
-    format!("passerby:room:{room}:info")
+    super::keys::room_key(room, "info")
 }
 
 /// The users whose arrival is `after` or later, at most `limit`, the room's count, and the

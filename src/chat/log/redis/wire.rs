@@ -31,10 +31,15 @@ pub(super) struct Scripts {
     pub delete: Script,
     /// Read by `gaps` only; it raises what any script would.
     pub position: Script,
+    /// Every script's last two arguments (`prelude.lua`): the age past which messages go,
+    /// in ms (0 keeps them), and how long an idle room's keys live, in ms.
+    pub max_age: u64,
+    pub room_ttl: u64,
 }
 
 impl Scripts {
-    pub fn load() -> Scripts {
+    pub fn load(max_age: Option<std::time::Duration>, room_ttl: std::time::Duration) -> Scripts {
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
         let presence = |body: &str| Script::new(&format!("{PRELUDE}\n{PRESENCE}\n{body}"));
         Scripts {
@@ -45,6 +50,8 @@ impl Scripts {
             emit: with_prelude(include_str!("scripts/emit.lua")),
             delete: with_prelude(include_str!("scripts/delete.lua")),
             position: with_prelude(include_str!("scripts/position.lua")),
+            max_age: max_age.map_or(0, ms),
+            room_ttl: ms(room_ttl).max(1),
         }
     }
 }
@@ -95,12 +102,12 @@ pub(super) fn text_frame(json: &[u8]) -> Frame {
 
 /// The room's messages (chat, images, whispers): its history.
 pub(super) fn stream_key(room: &RoomName) -> String {
-    format!("passerby:room:{room}:stream")
+    super::keys::room_key(room, "stream")
 }
 
 /// The room's `join` and `left`, under their own bound: replayed by a recovery only.
 pub(super) fn presence_key(room: &RoomName) -> String {
-    format!("passerby:room:{room}:presence")
+    super::keys::room_key(room, "presence")
 }
 
 /// A stream entry's room id (entries are `<id>-0`).

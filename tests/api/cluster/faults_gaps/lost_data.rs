@@ -37,7 +37,7 @@ async fn sockets_are_told_truncated_when_redis_lost_their_rooms_stream() {
     checked_past(&redis, kept).await;
     // As an eviction or a FLUSHALL would: the room's keys are gone.
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("passerby:room:lobby:*")
+        .arg("passerby:{lobby}:*")
         .query_async(&mut redis.clone())
         .await
         .unwrap();

@@ -1,5 +1,5 @@
 -- ARGV: instance, TTL (ms), pause (ms), max presence events, most entries reaped at once,
--- then the numbers of the instance's sockets in Redis.
+-- then the numbers of the instance's sockets in Redis, then the prelude's two.
 -- One instance's beat: moves its entries' expiry on, forgets its marks of sockets that left
 -- long ago, and reaps the entries of every instance that stopped beating. Returns how many
 -- entries it reaped, and the sockets whose entry Redis does not have (it forgot them, or
@@ -18,7 +18,7 @@ if now - last > pause then
 end
 local missing = {}
 local expires = now + ttl
-for i = 6, #ARGV do
+for i = 6, LAST do
   local sid = inst .. ':' .. ARGV[i]
   if redis.call('ZADD', EXPIRY, 'XX', 'CH', expires, sid) == 0
     and redis.call('ZSCORE', EXPIRY, sid) == false then

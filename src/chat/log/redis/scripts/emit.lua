@@ -1,10 +1,12 @@
 -- Messages of one room (chat, images, whispers), in one call: a lane of the worker sends what
 -- it holds for the room at once, and every instance hears them in one published message.
 --
--- ARGV: room, max events, highest id the instance saw in the room, the calling instance,
+-- KEYS: the room's seq, the calling instance's applied:<instance> key, then the
+-- cid:<sender>:<cid> key of each message with a `cid`, in order (the caller builds them,
+-- all under the room's hash tag). ARGV: room, max events, highest id the instance saw in the room, the calling instance,
 -- the call's number (increasing per instance and room), seconds a `cid` is remembered, the
 -- number of messages, then for each six: sender id, `cid` ('' for none), recipient id (0
--- for the room), type JSON, sender JSON, data JSON.
+-- for the room), type JSON, sender JSON, data JSON; then the prelude's two.
 --
 -- Returns each message's id; the first id of a `cid` the sender already stored here (that
 -- message is not stored again); 0 for a whisper whose recipient is offline everywhere.
@@ -16,8 +18,9 @@
 -- The event JSON is built as `emit` in the prelude builds it; published messages are one
 -- `<id> <a> <b> <json>` line per event (`wire::parse_published`).
 local room = ARGV[1]
-local base = 'passerby:room:' .. room
-local calls = base .. ':applied:' .. ARGV[4]
+local base = room_base(room)
+local calls = KEYS[2]
+local next_cid = 3
 local call = tonumber(ARGV[5])
 local window = tonumber(ARGV[6])
 local applied = redis.call('GET', calls)
@@ -38,12 +41,14 @@ local max, n = tonumber(ARGV[2]), tonumber(ARGV[7])
 local t = redis.call('TIME')
 local ms = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local ids, published, raised = {}, {}, {}
+local trimmed = false
 for i = 0, n - 1 do
   local a = 8 + i * 6
   local from, cid, to = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local id, cid_key = 0, nil
   if cid ~= '' then
-    cid_key = base .. ':cid:' .. from .. ':' .. cid
+    cid_key = KEYS[next_cid]
+    next_cid = next_cid + 1
     id = tonumber(redis.call('GET', cid_key) or '0')
   end
   if id == 0 then
@@ -51,7 +56,7 @@ for i = 0, n - 1 do
     if to ~= '0' then
       -- Any one of the recipient's rooms holds their JSON; HRANDFIELD picks one.
       local some_room = redis.call('HRANDFIELD', 'passerby:user:' .. to .. ':rooms')
-      to_json = some_room and redis.call('HGET', 'passerby:room:' .. some_room .. ':info', to)
+      to_json = some_room and redis.call('HGET', room_base(some_room) .. ':info', to)
       vis = from .. ' ' .. to
     end
     if to == '0' or to_json then
@@ -73,6 +78,7 @@ for i = 0, n - 1 do
       local json = table.concat(parts)
       if max > 0 then
         redis.call('XADD', base .. ':stream', 'MAXLEN', '~', max, id .. '-0', 'v', vis, 'b', json)
+        trimmed = true
       end
       table.insert(published, id .. ' ' .. vis .. ' ' .. json)
       if cid_key then
@@ -82,8 +88,12 @@ for i = 0, n - 1 do
   end
   ids[i + 1] = id
 end
+if trimmed then
+  trim_age(base)
+end
 if #published > 0 then
-  redis.call('PUBLISH', base, table.concat(published, '\n'))
+  touch(room)
+  redis.call('PUBLISH', channel(room), table.concat(published, '\n'))
 end
 redis.call('SET', calls, call .. ' ' .. table.concat(ids, ' '), 'EX', window)
 return ids

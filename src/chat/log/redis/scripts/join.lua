@@ -1,6 +1,6 @@
--- ARGV: room, instance, user id, user JSON, `join` data, `left` data (JSON strings), max
+-- KEYS: the room's seq. ARGV: room, instance, user id, user JSON, `join` data, `left` data (JSON strings), max
 -- presence events, highest id the instance saw in the room, socket number, TTL (ms), the
--- size above which a room is big (0: none is), a big room's list page.
+-- size above which a room is big (0: none is), a big room's list page, the prelude's two.
 -- Returns: last id before, the `join` JSON or '', list id, history id, users JSON, the
 -- newest id trimmed from the messages' stream, or just below the oldest kept (what a
 -- recovery cannot have any more), the room's count, and the cursor after the users listed
@@ -11,7 +11,7 @@
 -- (its join timed out), it counts and announces nothing again.
 local room, inst, uid = ARGV[1], ARGV[2], ARGV[3]
 local max = tonumber(ARGV[7])
-local base = 'passerby:room:' .. room
+local base = room_base(room)
 raise_user(uid)
 raise(room, tonumber(ARGV[8]))
 local before = tonumber(redis.call('GET', base .. ':seq') or '0')
@@ -71,5 +71,7 @@ if redis.call('EXISTS', base .. ':stream') == 1 then
 elseif redis.call('EXISTS', base .. ':presence') == 1 then
   pruned = 0
 end
+-- Its keys made here (seq, the entry's counts) live as long as the rest.
+touch(room)
 local listed = '[' .. table.concat(users, ',') .. ']'
 return {before, joined, list_id, history_id, listed, pruned, count, cursor}

@@ -1,6 +1,7 @@
 -- ARGV: the instance's floor for room ids and for user ids (see `store::Floor`), then for
 -- each room with sockets on the instance: the room, the highest id the instance saw there,
--- and the id its sockets are known to have had everything up to.
+-- and the id its sockets are known to have had everything up to; then the prelude's two.
+-- Each room listed is touched: its keys live while it has sockets anywhere.
 -- Raises passerby:floor and the user counter to the instance's floor, and each room's
 -- sequence as any script would (`raise`: a room Redis lost comes back with a new epoch).
 -- Returns, per room: its last id, its epoch, and if the last id is past what the sockets
@@ -37,10 +38,10 @@ local function trimmed(base)
 end
 
 local out = {}
-for i = 3, #ARGV, 3 do
+for i = 3, LAST, 3 do
   local room, known, had = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   raise(room, known)
-  local base = 'passerby:room:' .. room
+  local base = room_base(room)
   local seq = tonumber(redis.call('GET', base .. ':seq') or '0')
   local pruned = 0
   if seq > had then

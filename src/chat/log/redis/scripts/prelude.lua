@@ -1,14 +1,78 @@
 -- Shared by every passerby script: each room event goes through `emit`, inside one script
 -- call, so its id, its place in the stream and its publication can never disagree.
 --
--- Keys (all under passerby:): room:<r>:seq (last id), room:<r>:stream (the messages'
--- history, entry id <id>-0), room:<r>:presence (`join` and `left`, kept apart under their
--- own bound, so they never push messages out), room:<r>:users (user -> sockets in the
--- cluster), room:<r>:order (arrival order), room:<r>:info (user -> user JSON),
--- room:<r>:left (user -> the data of their `left`, a JSON string), user:<u>:rooms (room ->
--- sockets), room:<r>:epoch (see `raise`), floor (the highest id of any room; see `raise`);
--- the sockets' own entries are in presence.lua.
+-- Keys: a room's are all under its hash tag, passerby:{<r>}:…, so they hash to one slot (see
+-- README, "Keys and Redis Cluster"): seq (last id), stream (the messages' history, entry id
+-- <id>-0), presence (`join` and `left`, kept apart under their own bound, so they never push
+-- messages out), users (user -> sockets in the cluster), order (arrival order), arrivals,
+-- info (user -> user JSON), left (user -> the data of their `left`, a JSON string), epoch
+-- (see `raise`), deleted (see join.lua), applied:<instance> and cid:<sender>:<cid> (see
+-- emit.lua). Global ones: passerby:user:<u>:rooms (room -> sockets), passerby:floor (the
+-- highest id of any room; see `raise`), passerby:user_ids; the sockets' own entries are in
+-- presence.lua. A room's channel stays passerby:room:<r> (channels are not keys).
 --
+-- Every script's last two arguments are the same: the age past which messages go (ms, 0
+-- keeps them) and how long an idle room's keys live (ms); loops over ARGV stop before them.
+local MAX_AGE = tonumber(ARGV[#ARGV - 1])
+local ROOM_TTL = tonumber(ARGV[#ARGV])
+local LAST = #ARGV - 2
+
+-- A room's key prefix, under its hash tag.
+local function room_base(room)
+  return 'passerby:{' .. room .. '}'
+end
+
+-- The room's channel (`wire::CHANNELS`).
+local function channel(room)
+  return 'passerby:room:' .. room
+end
+
+local ROOM_KEYS = {':seq', ':stream', ':presence', ':users', ':order', ':arrivals', ':info',
+  ':left', ':epoch', ':deleted'}
+
+-- Activity: the room's keys live another ROOM_TTL. A room nobody is in and nobody writes to
+-- goes away whole (`position.lua` touches the rooms with sockets, however quiet).
+local function touch(room)
+  local base = room_base(room)
+  for _, suffix in ipairs(ROOM_KEYS) do
+    redis.call('PEXPIRE', base .. suffix, ROOM_TTL)
+  end
+end
+
+-- Retention by age: the stream's entries older than MAX_AGE go, oldest first, at most a
+-- hundred a call (each write trims what aged since the one before). Entry ids are room ids,
+-- not times, so the age is read from each entry's JSON (its top-level "time").
+local function trim_age(base)
+  if MAX_AGE <= 0 then
+    return
+  end
+  local t = redis.call('TIME')
+  local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - MAX_AGE
+  local oldest = redis.call('XRANGE', base .. ':stream', '-', '+', 'COUNT', 100)
+  local keep = nil
+  for _, entry in ipairs(oldest) do
+    local fields = entry[2]
+    local body = nil
+    for i = 1, #fields, 2 do
+      if fields[i] == 'b' then
+        body = fields[i + 1]
+      end
+    end
+    local time = body and tonumber(string.match(body, ',"time":(%d+)'))
+    if time and time >= cutoff then
+      keep = entry[1]
+      break
+    end
+  end
+  if keep then
+    redis.call('XTRIM', base .. ':stream', 'MINID', keep)
+  elseif #oldest > 0 then
+    -- All of the hundred read are old: they go, the next write goes on.
+    local last = oldest[#oldest][1]
+    redis.call('XTRIM', base .. ':stream', 'MINID', (tonumber(string.match(last, '^(%d+)')) + 1) .. '-0')
+  end
+end
+
 -- An event arrives in pieces, each already JSON as serde writes it: its `type`, the user
 -- and the `data` (and, for a whisper, the recipient, from room:<r>:info). `emit` builds the
 -- object in the order of `protocol::ServerEvent`, with the id it assigns, the Redis clock
@@ -18,7 +82,7 @@
 -- `to`: the recipient's JSON, or nil for an event to the room. `counted` events are presence:
 -- they go to the presence stream, and `max` is its bound.
 local function emit(room, kind, user, to, data, vis, counted, max)
-  local base = 'passerby:room:' .. room
+  local base = room_base(room)
   local id = redis.call('INCR', base .. ':seq')
   local t = redis.call('TIME')
   local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -43,9 +107,11 @@ local function emit(room, kind, user, to, data, vis, counted, max)
       redis.call('XADD', base .. ':presence', 'MAXLEN', max, id .. '-0', 'v', vis, 'b', json)
     else
       redis.call('XADD', base .. ':stream', 'MAXLEN', '~', max, id .. '-0', 'v', vis, 'b', json)
+      trim_age(base)
     end
   end
-  redis.call('PUBLISH', base, id .. ' ' .. vis .. ' ' .. json)
+  touch(room)
+  redis.call('PUBLISH', channel(room), id .. ' ' .. vis .. ' ' .. json)
   return json
 end
 
@@ -58,7 +124,7 @@ end
 -- room:<r>:epoch, a token that changes when Redis lost the room: sockets are then told
 -- `truncated` (see `gaps.rs`).
 local function raise(room, known)
-  local base = 'passerby:room:' .. room
+  local base = room_base(room)
   local seq = redis.call('GET', base .. ':seq')
   if not seq then
     known = math.max(known, tonumber(redis.call('GET', 'passerby:floor') or '0'))
@@ -70,6 +136,7 @@ local function raise(room, known)
   if tonumber(seq or '0') < known then
     redis.call('SET', base .. ':seq', known)
   end
+  touch(room)
 end
 
 -- The same for user ids: a user still connected keeps theirs to themselves.

@@ -54,7 +54,7 @@ local function add_entry(inst, socket, room, uid, user, left, expires)
   end
   redis.call('ZADD', EXPIRY, expires, sid)
   redis.call('HINCRBY', 'passerby:user:' .. uid .. ':rooms', room, 1)
-  local base = 'passerby:room:' .. room
+  local base = room_base(room)
   local n = redis.call('HINCRBY', base .. ':users', uid, 1)
   redis.call('HSET', base .. ':info', uid, user)
   redis.call('HSET', base .. ':left', uid, left)
@@ -68,7 +68,7 @@ end
 -- The user is out of the room: sends `left` with what the room kept of them, or with
 -- `user` and `left` if it kept nothing (Redis forgot them).
 local function let_go(room, uid, max, user, left)
-  local base = 'passerby:room:' .. room
+  local base = room_base(room)
   redis.call('HDEL', base .. ':users', uid)
   redis.call('ZREM', base .. ':order', uid)
   user = redis.call('HGET', base .. ':info', uid) or user
@@ -97,7 +97,7 @@ local function remove_entry(sid, max)
   if redis.call('HINCRBY', rooms, room, -1) <= 0 then
     redis.call('HDEL', rooms, room)
   end
-  if redis.call('HINCRBY', 'passerby:room:' .. room .. ':users', uid, -1) <= 0 then
+  if redis.call('HINCRBY', room_base(room) .. ':users', uid, -1) <= 0 then
     let_go(room, uid, max, false, false)
   end
   return room
