@@ -76,8 +76,6 @@
       var ms = Number(li.getAttribute('data-time'));
       if (ms && dayOf(ms) !== day) {
         day = dayOf(ms);
-        li.classList.add('day-start');
-        li.setAttribute('data-day', dayLabel(ms));
         prev = null;
       }
       var presence = li.classList.contains('join') || li.classList.contains('left');
@@ -111,6 +109,15 @@
       }
     });
     if (run.length) { foldRun(run); }
+    // The date goes on the first line of each day that is shown (not on a folded one).
+    day = null;
+    $.each(items, function (_, li) {
+      var ms = Number(li.getAttribute('data-time'));
+      if (!ms || li.classList.contains('folded') || dayOf(ms) === day) { return; }
+      day = dayOf(ms);
+      li.classList.add('day-start');
+      li.setAttribute('data-day', dayLabel(ms));
+    });
   };
 
   C.sharedName = function (user) {

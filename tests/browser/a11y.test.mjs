@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { eventually, launchBrowser, openVisitor, startServer } from './harness.mjs';
-import { assertAccessible, makePng, messageWith, say, signIn, waitOnline } from './steps.mjs';
+import { assertAccessible, makePng, messageWith, say, screenshot, signIn, waitOnline } from './steps.mjs';
 
 let dataDir;
 let server;
@@ -74,6 +74,7 @@ for (const colorScheme of ['light', 'dark']) {
       assert.ok(await page.locator('#online li button.pick').count() >= 1);
       assert.match(await page.locator('#log a.thumb-link').getAttribute('aria-label'), /Bob/);
       await assertAccessible(page, `the signed-in page (${colorScheme})`);
+      if (colorScheme === 'dark') { await screenshot(page, 'dark.png'); }
     });
 
     it('the log scrolls from the keyboard', async () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { WAIT, eventually, launchBrowser, logLines, openVisitor, startServer } from './harness.mjs';
-import { makePng, messageWith, say, signIn, waitOnline } from './steps.mjs';
+import { makePng, messageWith, say, screenshot, signIn, waitOnline } from './steps.mjs';
 
 const MAX_CHARS = 50;
 
@@ -158,6 +158,7 @@ describe('writing on the page', () => {
       { title: 'Bob', body: 'hey @Alice, look' },
       { title: 'Bob', body: 'just between us' },
     ]);
+    await screenshot(alice.page, 'english.png');
   });
 
   it('counts unread messages in the tab title and on the new-messages button', async () => {

@@ -6,7 +6,23 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
 
-import { eventually, onlineNames } from './harness.mjs';
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { ROOT, eventually, onlineNames } from './harness.mjs';
+
+/**
+ * Saves a screenshot as chat.test.mjs does: into docs/screenshots/ with
+ * UPDATE_SCREENSHOTS=1, else into a temporary folder.
+ */
+export async function screenshot(page, name) {
+  const dir = process.env.UPDATE_SCREENSHOTS === '1'
+    ? path.join(ROOT, 'docs', 'screenshots')
+    : path.join(os.tmpdir(), `passerby-screenshots-${process.pid}`);
+  await mkdir(dir, { recursive: true });
+  await page.screenshot({ path: path.join(dir, name) });
+}
 
 /** Opens the page (at `path`) and signs in as `name`; returns the user the server made. */
 export async function signIn(page, url, name, path = '/ws') {
