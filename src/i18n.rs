@@ -159,6 +159,19 @@ pub struct Strings {
     pub js_beginning: &'static str,
     /// Under a big room's online list while more users remain to load: `{n}` of them.
     pub js_more_users: &'static str,
+    /// The conversation's name for screen readers.
+    pub log_label: &'static str,
+    /// The button next to the reconnect countdown that does not wait it out.
+    pub retry_now: &'static str,
+    pub rooms_title: &'static str,
+    /// The opt-in to desktop notifications of mentions and whispers.
+    pub notify_label: &'static str,
+    /// The name of the dialog that shows an image whole.
+    pub image_viewer: &'static str,
+    /// A thumbnail link's name: `{name}` sent it.
+    pub js_image_from: &'static str,
+    /// Under the compose box once a message is over the limit: `{n}` characters too many.
+    pub js_too_long: &'static str,
 }
 
 const ZH: Strings = Strings {
@@ -203,6 +216,13 @@ const ZH: Strings = Strings {
     js_loading_older: "正在加载更早的消息…",
     js_beginning: "对话从这里开始",
     js_more_users: "还有 {n} 人…",
+    log_label: "聊天记录",
+    retry_now: "立即重连",
+    rooms_title: "有人的房间",
+    notify_label: "有人@我或私聊我时通知我",
+    image_viewer: "查看图片",
+    js_image_from: "{name} 发的图片",
+    js_too_long: "消息太长：多了 {n} 个字，删减后才能发送。",
 };
 
 const EN: Strings = Strings {
@@ -247,6 +267,13 @@ const EN: Strings = Strings {
     js_loading_older: "Loading earlier messages…",
     js_beginning: "This is the beginning of the conversation",
     js_more_users: "{n} more…",
+    log_label: "Conversation",
+    retry_now: "Retry now",
+    rooms_title: "Rooms with people",
+    notify_label: "Notify me of mentions and whispers",
+    image_viewer: "Image viewer",
+    js_image_from: "Image from {name}",
+    js_too_long: "Too long by {n} characters: shorten it to send.",
 };
 
 #[cfg(test)]

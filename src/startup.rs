@@ -232,6 +232,7 @@ impl App {
                 quota_bytes: config.upload_quota_bytes,
             }),
             body_timeout: config.body_timeout,
+            rooms_list: config.rooms_list,
             engine,
             chat: Settings {
                 ping_interval: config.ping_interval,

@@ -50,6 +50,8 @@ pub struct Inner {
     pub upload_limits: UploadLimits,
     /// How long any request body may go without a byte (`--body-timeout`).
     pub body_timeout: Duration,
+    /// Rooms `GET /rooms` lists at most (`--rooms-list`).
+    pub rooms_list: usize,
     /// Rooms, history and delivery, whichever engine runs them.
     pub engine: Arc<Engine>,
     /// Messages one step of a purge deletes at most (`--purge-batch`).

@@ -317,6 +317,11 @@ impl Engine {
         self.hub.rooms_page(after, limit, max_users)
     }
 
+    /// The busiest rooms with sockets on this instance, at most `limit`, with their users.
+    pub fn busiest_rooms(&self, limit: usize) -> Vec<(RoomName, usize)> {
+        self.hub.busiest(limit)
+    }
+
     /// Closes every socket of one sign-in on this instance (signed out); returns how many.
     pub fn close_session(&self, session: &SessionId, code: u16, reason: &'static str) -> usize {
         self.hub.close_session(session, code, reason)

@@ -133,6 +133,10 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_HISTORY_MAX_AGE_DAYS", default_value_t = 30.0, value_parser = parse_days)]
     pub history_max_age_days: f64,
 
+    /// Rooms `GET /rooms` lists at most, the busiest first (the page's list of rooms).
+    #[arg(long, env = "PASSERBY_ROOMS_LIST", default_value_t = 20)]
+    pub rooms_list: usize,
+
     /// Recent events a newly connected socket receives in its `history` event.
     #[arg(long, env = "PASSERBY_HISTORY_ON_JOIN", default_value_t = 50)]
     pub history_on_join: usize,

@@ -6,6 +6,7 @@ pub mod client_addr;
 pub mod ops;
 pub mod origin;
 pub mod page;
+pub mod rooms;
 pub mod session;
 pub mod socket;
 pub mod socket_rate;
@@ -47,6 +48,7 @@ pub fn router(state: AppState, static_dir: &std::path::Path) -> Router {
         )
         .route("/uploads/{name}", get(upload::get))
         .merge(admin::router())
+        .route("/rooms", get(rooms::list))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .nest_service("/static", ServeDir::new(static_dir))

@@ -22,7 +22,7 @@
     'joined', 'left',
     'you', 'sign-in-failed', 'not-connected', 'whisper-to', 'private-to', 'private-from',
     'bad-room', 'upload-failed', 'click-to-whisper', 'loading-older', 'beginning',
-    'kicked', 'banned', 'banned-forever', 'muted', 'because', 'more-users'], function (_, key) {
+    'kicked', 'banned', 'banned-forever', 'muted', 'because', 'more-users', 'image-from', 'too-long'], function (_, key) {
     t[key] = $app.attr('data-t-' + key) || key;
   });
 

@@ -12,16 +12,22 @@
     var $ul = $('#online').empty();
     $.each(S.online, function (_, u) {
       var $li = $('<li>').attr('data-id', u.id).appendTo($ul);
-      C.avatar(u, 28).appendTo($li);
-      $('<span>').addClass('name').text(u.name).appendTo($li);
       if (S.me !== null && u.id === S.me.id) {
         $li.addClass('me');
+        C.avatar(u, 28).appendTo($li);
+        $('<span>').addClass('name').text(u.name).appendTo($li);
         $('<span>').addClass('you').text(t.you).appendTo($li);
       } else {
-        // Others can be whispered to: a click, or Enter once focused.
-        $li.attr({ tabindex: 0, role: 'button', title: C.fill(t['click-to-whisper'], { name: u.name }) })
-          .toggleClass('whispering', S.whisperTo !== null && S.whisperTo.id === u.id);
+        // Others can be whispered to: a real button, so a click, Enter and Space all work.
+        var whispering = S.whisperTo !== null && S.whisperTo.id === u.id;
+        var $pick = $('<button>').addClass('pick').appendTo($li)
+          .attr({ type: 'button', title: C.fill(t['click-to-whisper'], { name: u.name }), 'aria-pressed': whispering });
+        C.avatar(u, 28).appendTo($pick);
+        $('<span>').addClass('name').text(u.name).appendTo($pick);
+        $li.toggleClass('whispering', whispering);
       }
+      // Two people of one name: their ids tell them apart.
+      if (C.sharedName(u)) { $('<span>').addClass('uid').text('#' + u.id).insertAfter($li.find('.name')); }
     });
     $('#count').text(S.onlineCount);
     // A big room: the rest of the list is a page away (scrolling down, or this button).
@@ -95,7 +101,8 @@
     $('#whisper').prop('hidden', user === null);
     $('#whisper-to').text(user ? C.fill(t['whisper-to'], { name: user.name }) : '');
     $('#online li').each(function () {
-      $(this).toggleClass('whispering', user !== null && Number($(this).attr('data-id')) === user.id);
+      var on = user !== null && Number($(this).attr('data-id')) === user.id;
+      $(this).toggleClass('whispering', on).children('button.pick').attr('aria-pressed', on);
     });
     $('#mes').trigger('focus');
   };
@@ -107,10 +114,7 @@
     if (user) { C.setWhisper(S.whisperTo !== null && S.whisperTo.id === id ? null : user); }
   }
 
-  $('#online').on('click', 'li', function () { pickFromOnline(this); });
-  $('#online').on('keydown', 'li', function (e) {
-    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pickFromOnline(this); }
-  });
+  $('#online').on('click', 'button.pick', function () { pickFromOnline($(this).closest('li')); });
   $('#whisper-cancel').on('click', function () { C.setWhisper(null); });
   $('#mes').on('keydown', function (e) {
     if (e.key === 'Escape' && S.whisperTo !== null) { C.setWhisper(null); }

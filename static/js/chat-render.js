@@ -17,6 +17,7 @@
   C.scrollToBottom = function () {
     $log.scrollTop($log[0].scrollHeight);
     $('#jump').prop('hidden', true);
+    C.seen();
   };
 
   function trimLog() {
@@ -76,6 +77,7 @@
       S.deleted[String(id)] = true;
       $log.children('[data-id="' + Number(id) + '"]').remove();
     });
+    C.decorate();
   };
 
   // The lines of a `history` (or a page of one) that the log does not show yet.
@@ -103,6 +105,7 @@
     var el = $log[0];
     var fromBottom = el.scrollHeight - el.scrollTop;
     $log.prepend(items);
+    C.decorate();
     if (!S.olderMore) { topMarker('beginning'); }
     if (items.length) { $('#empty').prop('hidden', true); }
     el.scrollTop = el.scrollHeight - fromBottom;
@@ -118,25 +121,30 @@
     if (S.firstLive === null) { S.firstLive = $item; }
     $('#empty').prop('hidden', true);
     trimLog();
+    C.decorate();
     if (pinned || follow) { C.scrollToBottom(); } else { $('#jump').prop('hidden', false); }
+    C.counted($item, pinned || follow);
   }
 
-  function systemItem(kind, text, ms, id) {
-    var $li = $('<li>').addClass('system ' + kind);
+  function systemItem(kind, text, ms, id, user) {
+    var $li = $('<li>').addClass('system ' + kind).attr('data-time', typeof ms === 'number' ? ms : Date.now());
     if (typeof id === 'number') { $li.attr('data-id', id); }
+    if (user) { $li.attr({ 'data-user': user.id, 'data-name': user.name }); }
     $('<span>').text(text).appendTo($li);
     C.timeOf(ms).appendTo($li);
     return $li;
   }
 
-  C.systemLine = function (kind, text, ms, id) {
-    append(systemItem(kind, text, ms, id), false);
+  C.systemLine = function (kind, text, ms, id, user) {
+    append(systemItem(kind, text, ms, id, user), false);
   };
 
   function messageItem(ev) {
     var me = S.me;
     var mine = me !== null && ev.user.id === me.id;
-    var $li = $('<li>').addClass('msg ' + (mine ? 'mine' : 'theirs')).attr('data-id', ev.id);
+    var $li = $('<li>').addClass('msg ' + (mine ? 'mine' : 'theirs'))
+      .attr({ 'data-id': ev.id, 'data-user': ev.user.id, 'data-name': ev.user.name,
+        'data-time': typeof ev.time === 'number' ? ev.time : Date.now() });
     C.avatar(ev.user, 36).appendTo($li);
     var $body = $('<div>').addClass('msg-body').appendTo($li);
     var $meta = $('<div>').addClass('meta').appendTo($body);
@@ -151,14 +159,17 @@
     var follow = mine || C.atBottom();
     if (ev.type === 'image' && C.IMAGE_URL.test(ev.data)) {
       var $bubble = $('<p>').addClass('bubble image').appendTo($body);
-      var $link = $('<a>').addClass('thumb-link').attr({ href: ev.data, target: '_blank', rel: 'noopener' })
+      var $link = $('<a>').addClass('thumb-link')
+        .attr({ href: ev.data, target: '_blank', rel: 'noopener', 'aria-label': C.fill(t['image-from'], { name: ev.user.name }) })
         .appendTo($bubble);
       $('<img>').addClass('thumb').attr({ src: ev.data, alt: '' })
         // The picture arrives after the line: stay at the bottom if we were there.
         .on('load', function () { if (follow) { C.scrollToBottom(); } })
         .appendTo($link);
     } else {
-      $('<p>').addClass('bubble').text(ev.data).appendTo($body);
+      var bubble = $('<p>').addClass('bubble').appendTo($body)[0];
+      C.richText(bubble, ev.data);
+      if (!mine && (ev.type === 'private' || C.mentionsMe(ev.data))) { $li.addClass('for-me'); }
     }
     return $li;
   }
@@ -171,8 +182,8 @@
   function pastItem(ev) {
     switch (ev.type) {
       case 'chat': case 'image': case 'private': return messageItem(ev);
-      case 'join': return systemItem('join', C.fill(t.joined, { name: ev.user.name }), ev.time, ev.id);
-      case 'left': return systemItem('left', C.fill(t.left, { name: ev.user.name }), ev.time, ev.id);
+      case 'join': return systemItem('join', C.fill(t.joined, { name: ev.user.name }), ev.time, ev.id, ev.user);
+      case 'left': return systemItem('left', C.fill(t.left, { name: ev.user.name }), ev.time, ev.id, ev.user);
       default: return null;
     }
   }
@@ -191,6 +202,7 @@
     var items = unseenItems(ev);
     if (items.length === 0) { return; }
     if (S.firstLive !== null) { S.firstLive.before(items); } else { $log.append(items); }
+    C.decorate();
     $('#empty').prop('hidden', true);
     trimLog();
     if (pinned) { C.scrollToBottom(); }
@@ -199,7 +211,7 @@
   };
 
   $log.on('scroll', function () {
-    if (C.atBottom()) { $('#jump').prop('hidden', true); }
+    if (C.atBottom()) { $('#jump').prop('hidden', true); C.seen(); }
   });
   $('#jump').on('click', C.scrollToBottom);
 })();

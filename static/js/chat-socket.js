@@ -30,19 +30,21 @@
         S.usersAsked = null;
         C.renderOnline();
         C.setStatus('online', t.connected);
+        C.reconnected();
+        C.loadRooms();
         break;
       case 'join':
         S.online = $.grep(S.online, function (u) { return u.id !== ev.user.id; });
         if (S.usersNext === null) { S.online.push(ev.user); }
         if (typeof ev.count === 'number') { S.onlineCount = ev.count; }
         C.renderOnline();
-        C.systemLine('join', C.fill(t.joined, { name: ev.user.name }), ev.time, ev.id);
+        C.systemLine('join', C.fill(t.joined, { name: ev.user.name }), ev.time, ev.id, ev.user);
         break;
       case 'left':
         S.online = $.grep(S.online, function (u) { return u.id !== ev.user.id; });
         if (typeof ev.count === 'number') { S.onlineCount = ev.count; }
         C.renderOnline();
-        C.systemLine('left', C.fill(t.left, { name: ev.user.name }), ev.time, ev.id);
+        C.systemLine('left', C.fill(t.left, { name: ev.user.name }), ev.time, ev.id, ev.user);
         break;
       case 'chat':
       case 'private':
@@ -50,9 +52,13 @@
         // One of ours got through: a mute we were shown is over.
         if (S.me !== null && ev.user && ev.user.id === S.me.id) { hideModeration('muted'); }
         C.message(ev);
+        C.notify(ev);
         break;
       case 'delete':
         C.forget(ev);
+        break;
+      case 'ack':
+        C.acked(ev);
         break;
       case 'presence':
         C.applyPresence(ev);
@@ -61,6 +67,7 @@
         C.showUsers(ev);
         break;
       case 'error':
+        C.refused(ev);
         if (showModeration(ev.data)) { break; }
         // A refused page (over the rate limit, busy) may be asked for again by scrolling.
         if (S.pageBefore !== null) { S.pageBefore = null; C.topMarker(null); }
@@ -93,6 +100,7 @@
   // ---- the socket -------------------------------------------------------------------------
 
   function stopRetrying() {
+    $('#retry-now').prop('hidden', true);
     clearTimeout(S.retryTimer);
     clearInterval(S.countdown);
     S.retryTimer = null;
@@ -182,7 +190,13 @@
     tick();
     S.countdown = setInterval(tick, 1000);
     S.retryTimer = setTimeout(connect, delay);
+    $('#retry-now').prop('hidden', false);
   }
+
+  // The countdown's "Retry now": no need to wait it out.
+  $('#retry-now').on('click', function () {
+    if (S.wanted && S.ws === null) { connect(); }
+  });
 
   // Back online after a network loss: no need to wait out the backoff.
   $(window).on('online', function () {

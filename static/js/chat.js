@@ -29,6 +29,7 @@ $(function () {
       S.ws = null;
       socket.close(1000);
     }
+    C.dropOutbox();
     S.me = null;
     S.online = [];
     S.onlineCount = 0;

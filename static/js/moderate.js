@@ -168,7 +168,7 @@
       e.stopPropagation();
       e.preventDefault();
       var $li = $(this).closest('li');
-      openPanel($(this).attr('data-action'), Number($li.attr('data-id')), $li.children('.name').text());
+      openPanel($(this).attr('data-action'), Number($li.attr('data-id')), $li.find('.name').first().text());
     });
 
     function becomeModerator(name) {

@@ -55,6 +55,23 @@ impl Hub {
             .collect();
         (page, more)
     }
+
+    /// The `limit` rooms here with the most users, busiest first and then by name: what the
+    /// page's list of rooms shows. Counting takes one pass under the lock; the sort is after.
+    pub fn busiest(&self, limit: usize) -> Vec<(RoomName, usize)> {
+        let mut rooms: Vec<(RoomName, usize)> = {
+            let state = self.lock();
+            state
+                .rooms
+                .iter()
+                .filter(|(_, members)| !members.users.is_empty())
+                .map(|(room, members)| (room.clone(), members.users.len()))
+                .collect()
+        };
+        rooms.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        rooms.truncate(limit);
+        rooms
+    }
 }
 
 #[cfg(test)]
@@ -89,5 +106,27 @@ mod tests {
         assert!(!more);
         let (none, more) = hub.rooms_page(Some("d"), 2, 2);
         assert!(none.is_empty() && !more);
+    }
+
+    #[test]
+    fn busiest_rooms_come_first_then_by_name_up_to_the_limit() {
+        let hub = Hub::default();
+        for (room, id) in [
+            ("d", 1),
+            ("b", 2),
+            ("a", 3),
+            ("c", 4),
+            ("b", 5),
+            ("c", 6),
+            ("b", 7),
+        ] {
+            attach(&hub, room, id);
+        }
+        let busiest: Vec<(String, usize)> = hub
+            .busiest(3)
+            .into_iter()
+            .map(|(room, n)| (room.to_string(), n))
+            .collect();
+        assert_eq!(busiest, [("b".into(), 3), ("c".into(), 2), ("a".into(), 1)]);
     }
 }
