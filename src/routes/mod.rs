@@ -9,6 +9,7 @@ pub mod page;
 pub mod session;
 pub mod socket;
 pub mod socket_rate;
+pub mod static_files;
 pub mod upload;
 
 use axum::{
@@ -18,8 +19,7 @@ use axum::{
     routing::{get, post},
 };
 use tower_http::{
-    services::{ServeDir, ServeFile},
-    set_header::SetResponseHeaderLayer,
+    compression::CompressionLayer, services::ServeFile, set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 
@@ -49,7 +49,10 @@ pub fn router(state: AppState, static_dir: &std::path::Path) -> Router {
         .merge(admin::router())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
-        .nest_service("/static", ServeDir::new(static_dir))
+        // Pages and JSON, compressed as they are sent; before the static files, which were
+        // compressed once at start.
+        .layer(CompressionLayer::new())
+        .route("/static/{*path}", get(static_files::get))
         // The page links its icon, but browsers and crawlers still ask for the old path.
         .route_service(
             "/favicon.ico",
