@@ -5,6 +5,7 @@
 //! `chat::limit`); the `chat::Engine` gives it the room's next id, serializes it once and pushes
 //! the shared bytes into every member's `chat::outbox`; each connection task flushes its outbox.
 
+pub mod assets;
 pub mod auth;
 pub mod chat;
 pub mod config;

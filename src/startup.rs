@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    assets::Assets,
     auth::{self, CookiePolicy},
     chat::{
         Engine, RedisSettings, Storage,
@@ -247,6 +248,7 @@ impl App {
             sockets: TaskTracker::new(),
             tabs: Tally::new(config.max_sockets_per_user),
             moderation,
+            assets: Assets::load(&config.static_dir)?,
         });
         let router = routes::router(state.clone(), &config.static_dir);
         let listener = TcpListener::bind(config.bind)

@@ -7,6 +7,7 @@ use axum_extra::extract::cookie::Key;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    assets::Assets,
     auth::CookiePolicy,
     chat::{Engine, connection, limit::RateLimiter},
     log_sample::SampledLog,
@@ -68,6 +69,8 @@ pub struct Inner {
     pub socket_opens: SocketOpens,
     /// Moderators, bans, mutes and the audit log.
     pub moderation: Arc<Moderation>,
+    /// The files under `--static-dir`, hashed and compressed at start.
+    pub assets: Assets,
 }
 
 impl AppState {

@@ -2,12 +2,17 @@
 
 use askama::Template;
 
-use crate::i18n::{Lang, ModStrings, Strings};
+use crate::{
+    assets::Assets,
+    i18n::{Lang, ModStrings, Strings},
+};
 
 /// The chat page, the seed's `ws.html`, in the visitor's language.
 #[derive(Template)]
 #[template(path = "chat.html")]
 pub struct ChatPage<'a> {
+    /// The static files, which the page links by their hashed URLs.
+    pub assets: &'a Assets,
     pub lang: Lang,
     /// What the page says, in `lang`.
     pub t: &'static Strings,
@@ -26,6 +31,8 @@ pub struct ChatPage<'a> {
 #[derive(Template)]
 #[template(path = "room_error.html")]
 pub struct RoomErrorPage<'a> {
+    /// The static files, which the page links by their hashed URLs.
+    pub assets: &'a Assets,
     pub lang: Lang,
     pub t: &'static Strings,
     pub reason: &'a str,
@@ -35,6 +42,8 @@ pub struct RoomErrorPage<'a> {
 #[derive(Template)]
 #[template(path = "admin.html")]
 pub struct AdminPage<'a> {
+    /// The static files, which the page links by their hashed URLs.
+    pub assets: &'a Assets,
     pub lang: Lang,
     pub t: &'static Strings,
     pub m: &'static ModStrings,

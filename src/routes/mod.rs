@@ -10,6 +10,7 @@ pub mod rooms;
 pub mod session;
 pub mod socket;
 pub mod socket_rate;
+pub mod static_files;
 pub mod upload;
 
 use axum::{
@@ -19,8 +20,7 @@ use axum::{
     routing::{get, post},
 };
 use tower_http::{
-    services::{ServeDir, ServeFile},
-    set_header::SetResponseHeaderLayer,
+    compression::CompressionLayer, services::ServeFile, set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 
@@ -51,7 +51,10 @@ pub fn router(state: AppState, static_dir: &std::path::Path) -> Router {
         .route("/rooms", get(rooms::list))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
-        .nest_service("/static", ServeDir::new(static_dir))
+        // Pages and JSON, compressed as they are sent; before the static files, which were
+        // compressed once at start.
+        .layer(CompressionLayer::new())
+        .route("/static/{*path}", get(static_files::get))
         // The page links its icon, but browsers and crawlers still ask for the old path.
         .route_service(
             "/favicon.ico",

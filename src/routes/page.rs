@@ -60,6 +60,7 @@ pub async fn page_or_socket(
                 // The socket would be closed with 4002; say why before any script runs.
                 Err(reason) => {
                     let page = RoomErrorPage {
+                        assets: &state.assets,
                         lang,
                         t: lang.strings(),
                         reason: &reason.to_string(),
@@ -84,6 +85,7 @@ fn render(
 ) -> Result<Html<String>, ApiError> {
     let guest = auth::guest_name(state.user_ids.issued());
     let page = ChatPage {
+        assets: &state.assets,
         lang,
         t: lang.strings(),
         m: lang.moderation(),

@@ -27,6 +27,7 @@ pub async fn get(
     );
     let moderator = auth::from_cookie(&state, &jar);
     let page = AdminPage {
+        assets: &state.assets,
         lang,
         t: lang.strings(),
         m: lang.moderation(),
