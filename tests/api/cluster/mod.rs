@@ -5,6 +5,7 @@ mod deletion;
 mod faults_gaps;
 mod faults_presence;
 mod faults_sends;
+mod keys;
 mod moderation;
 mod moderation_store;
 mod presence;

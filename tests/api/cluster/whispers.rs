@@ -61,10 +61,7 @@ async fn a_whisper_is_one_stream_entry_and_reaches_each_socket_on_every_instance
             }
         }
     }
-    assert_eq!(
-        pairs,
-        vec!["passerby:{lobby}:stream".to_owned(); WHISPERS]
-    );
+    assert_eq!(pairs, vec!["passerby:{lobby}:stream".to_owned(); WHISPERS]);
 
     // Recovery in Bob's rooms misses nothing and holds no whisper.
     let (app, since) = (&b, bobs[1].1);
