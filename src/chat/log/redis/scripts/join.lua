@@ -46,6 +46,8 @@ local cursor = 0
 if #ranked > 0 and #ranked / 2 < count then
   cursor = tonumber(ranked[#ranked]) + 1
 end
+-- Messages past the age go before the joiner reads its history.
+trim_age(base)
 -- Not the oldest id kept: presence lives apart, so the first message may well come after
 -- ids that were never trimmed. No streams at all: history is off, or Redis lost it.
 local pruned = before

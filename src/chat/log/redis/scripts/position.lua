@@ -42,6 +42,7 @@ for i = 3, LAST, 3 do
   local room, known, had = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   raise(room, known)
   local base = room_base(room)
+  trim_age(base)
   local seq = tonumber(redis.call('GET', base .. ':seq') or '0')
   local pruned = 0
   if seq > had then

@@ -39,37 +39,43 @@ local function touch(room)
   end
 end
 
--- Retention by age: the stream's entries older than MAX_AGE go, oldest first, at most a
--- hundred a call (each write trims what aged since the one before). Entry ids are room ids,
--- not times, so the age is read from each entry's JSON (its top-level "time").
+-- Retention by age: the stream's entries older than MAX_AGE go, oldest first, at most 128 a
+-- call (each write, join and position check trims what aged since the one before). Entry
+-- ids are room ids, not times, so the age is read from each entry's JSON (its top-level
+-- "time", which serde and `emit` write once, unescaped).
 local function trim_age(base)
   if MAX_AGE <= 0 then
     return
   end
   local t = redis.call('TIME')
   local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - MAX_AGE
-  local oldest = redis.call('XRANGE', base .. ':stream', '-', '+', 'COUNT', 100)
-  local keep = nil
-  for _, entry in ipairs(oldest) do
-    local fields = entry[2]
-    local body = nil
-    for i = 1, #fields, 2 do
-      if fields[i] == 'b' then
-        body = fields[i + 1]
+  local stream = base .. ':stream'
+  local from, first_kept, last_old = '-', nil, nil
+  for _ = 1, 8 do
+    local slice = redis.call('XRANGE', stream, from, '+', 'COUNT', 16)
+    for _, entry in ipairs(slice) do
+      local fields, body = entry[2], nil
+      for i = 1, #fields, 2 do
+        if fields[i] == 'b' then
+          body = fields[i + 1]
+        end
       end
+      local time = body and tonumber(string.match(body, ',"time":(%d+)'))
+      if time and time >= cutoff then
+        first_kept = entry[1]
+        break
+      end
+      last_old = entry[1]
     end
-    local time = body and tonumber(string.match(body, ',"time":(%d+)'))
-    if time and time >= cutoff then
-      keep = entry[1]
+    if first_kept or #slice < 16 then
       break
     end
+    from = '(' .. last_old
   end
-  if keep then
-    redis.call('XTRIM', base .. ':stream', 'MINID', keep)
-  elseif #oldest > 0 then
-    -- All of the hundred read are old: they go, the next write goes on.
-    local last = oldest[#oldest][1]
-    redis.call('XTRIM', base .. ':stream', 'MINID', (tonumber(string.match(last, '^(%d+)')) + 1) .. '-0')
+  if first_kept then
+    redis.call('XTRIM', stream, 'MINID', first_kept)
+  elseif last_old then
+    redis.call('XTRIM', stream, 'MINID', (tonumber(string.match(last_old, '^(%d+)')) + 1) .. '-0')
   end
 end
 
