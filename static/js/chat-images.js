@@ -28,7 +28,8 @@
         }
       })
       .fail(function (xhr) {
-        var reason = (xhr.responseJSON && xhr.responseJSON.data) || xhr.statusText || xhr.status;
+        var reply = xhr.responseJSON || {};
+        var reason = C.errorText($.extend({}, reply, { message: String(reply.data || xhr.statusText || xhr.status) }));
         C.systemLine('error', C.fill(t['upload-failed'], { reason: reason }));
       })
       .always(function () { $button.prop('disabled', false); });

@@ -51,12 +51,18 @@ $(function () {
     C.setStatus('', '');
     $('#signed-in, #whoami').prop('hidden', true);
     $('#signed-out').prop('hidden', false);
+    $('.avatar-parade img[data-src]').each(function () {
+      $(this).attr('src', $(this).attr('data-src')).removeAttr('data-src');
+    });
     $('#notice').removeClass('error').text(notice || '').prop('hidden', !notice);
     $('#name').trigger('focus');
   };
 
-  function failNotice(text) {
-    var explained = window.passerbyModeration.explain(String(text), t, C.lang);
+  // A refused sign-in: a ban in the page's words, else the server's error as errorText says it.
+  function failNotice(reply, fallback) {
+    var text = String((reply && reply.data) || fallback);
+    var explained = window.passerbyModeration.explain(text, t, C.lang);
+    if (!explained && reply && reply.data) { text = C.errorText($.extend({}, reply, { message: text })); }
     $('#notice').addClass('error').text(explained ? explained.text : text).prop('hidden', false);
   }
 
@@ -69,11 +75,11 @@ $(function () {
           C.knowMe(reply.user);
           enterRoom(reply.user.name);
         } else {
-          failNotice((reply && reply.data) || t['sign-in-failed']);
+          failNotice(reply, t['sign-in-failed']);
         }
       })
       .fail(function (xhr) {
-        failNotice((xhr.responseJSON && xhr.responseJSON.data) || t['sign-in-failed']);
+        failNotice(xhr.responseJSON, t['sign-in-failed']);
       })
       .always(function () { $button.prop('disabled', false); });
   });

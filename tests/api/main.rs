@@ -25,6 +25,7 @@ mod process;
 mod raw;
 mod refused;
 mod room_bounds;
+mod room_list;
 mod rooms;
 mod server;
 mod session;

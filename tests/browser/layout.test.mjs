@@ -172,6 +172,9 @@ describe('how the page reads and holds up', () => {
       'the two busiest (--rooms-list 2), then by name');
     await en.page.reload();
     await en.page.locator('#status[data-state="online"]').waitFor();
+    // The hidden sign-in card's ten pictures have no src, so they are not fetched.
+    assert.equal(await en.page.locator('.avatar-parade img[src]').count(), 0);
+    assert.equal(await en.page.locator('.avatar-parade img[data-src]').count(), 10);
     const links = await en.page.locator('#rooms a').evaluateAll((as) => as.map((a) => [a.getAttribute('href'), a.textContent, a.getAttribute('aria-current')]));
     assert.deepEqual(links, [['/ws?room=lobby', 'lobby2', 'page'], ['/ws?room=side', 'side2', null]]);
     for (const v of side) { await v.context.close(); }
