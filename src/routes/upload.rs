@@ -68,7 +68,7 @@ pub async fn create(
             state.metrics.reject_upload(reason);
             tracing::debug!(%client, reason = reason.label(), error = %error, "upload refused");
             origin::refused_request(&state, client, log_reason(reason));
-            Err(error)
+            Err(error.coded(log_reason(reason), serde_json::json!({})))
         }
     }
 }

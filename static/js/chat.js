@@ -410,7 +410,7 @@ $(function () {
         // A refused page (over the rate limit, busy) may be asked for again by scrolling.
         if (pageBefore !== null) { pageBefore = null; topMarker(null); }
         usersAsked = null;
-        systemLine('error', ev.data, ev.time);
+        systemLine('error', window.passerbyErrorText(ev), ev.time);
         break;
     }
   }
@@ -595,7 +595,7 @@ $(function () {
         }
       })
       .fail(function (xhr) {
-        failNotice((xhr.responseJSON && xhr.responseJSON.data) || t['sign-in-failed']);
+        failNotice((xhr.responseJSON && window.passerbyErrorText(xhr.responseJSON)) || t['sign-in-failed']);
       })
       .always(function () { $button.prop('disabled', false); });
   });
@@ -675,7 +675,7 @@ $(function () {
         }
       })
       .fail(function (xhr) {
-        var reason = (xhr.responseJSON && xhr.responseJSON.data) || xhr.statusText || xhr.status;
+        var reason = (xhr.responseJSON && window.passerbyErrorText(xhr.responseJSON)) || xhr.statusText || xhr.status;
         systemLine('error', fill(t['upload-failed'], { reason: reason }));
       })
       .always(function () { $button.prop('disabled', false); });

@@ -21,7 +21,9 @@ mod big_tests;
 mod close;
 mod gaps;
 mod listing;
+pub mod names;
 mod replies;
+pub use replies::not_online;
 mod socket;
 mod stamp;
 #[cfg(test)]
@@ -52,6 +54,8 @@ pub use stamp::Unstamped;
 pub struct Hub {
     state: Mutex<State>,
     next_socket: AtomicU64,
+    /// Everyone who had a socket here lately, by id, for `error`s that name them.
+    names: names::RecentNames,
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +122,7 @@ impl Hub {
         outbox: Outbox,
     ) -> (Membership, Arrival) {
         let socket = self.next_socket.fetch_add(1, Ordering::Relaxed);
+        self.names.saw(user.id, user.name.as_str());
         let mut state = self.lock();
         state
             .users
@@ -309,6 +314,11 @@ impl Hub {
     }
 
     /// A user with a socket here, by id.
+    /// The name of user `id`, online here or seen here lately.
+    pub fn name_of(&self, id: u64) -> Option<String> {
+        self.names.name(id)
+    }
+
     pub fn user(&self, id: u64) -> Option<Arc<User>> {
         let state = self.lock();
         let room = state.users.get(&id)?.values().next()?;
