@@ -73,12 +73,20 @@ impl ApiError {
         }
     }
 
-    /// This error, answered with the stable code `code` and its `params`.
+    /// This error, answered with the stable code `code` and its `params`; one coded already
+    /// keeps the params it was given where it was refused, which knew more.
     pub fn coded(self, code: &'static str, params: Value) -> Self {
-        ApiError::Coded {
-            code,
-            params,
-            error: Box::new(self),
+        match self {
+            ApiError::Coded { params, error, .. } => ApiError::Coded {
+                code,
+                params,
+                error,
+            },
+            error => ApiError::Coded {
+                code,
+                params,
+                error: Box::new(error),
+            },
         }
     }
 

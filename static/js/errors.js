@@ -50,8 +50,9 @@
       server_full: '服务器已满，不能再登录',
       server_busy: '服务器正忙，请稍后再试',
       upload_not_signed_in: '请先登录再上传图片',
-      upload_too_large: '图片太大了',
+      upload_too_large: '图片太大了：最多 {max_mib} MiB',
       upload_unsupported_type: '只能上传 PNG、JPEG、GIF 或 WebP 图片',
+      upload_svg: '不能上传 SVG 图片（它可能带有脚本）：请用 PNG、JPEG、GIF 或 WebP',
       upload_malformed: '上传的内容无法识别',
       upload_busy: '上一张图片还在上传，请稍后再试',
       upload_server_busy: '服务器正忙，请 {retry} 秒后再上传',
@@ -82,8 +83,9 @@
       server_full: 'The server is full: no more sign-ins',
       server_busy: 'The server is busy: try again in a moment',
       upload_not_signed_in: 'Sign in to upload images',
-      upload_too_large: 'The image is too large',
+      upload_too_large: 'The image is too large: {max_mib} MiB at most',
       upload_unsupported_type: 'Only PNG, JPEG, GIF and WebP images can be uploaded',
+      upload_svg: 'SVG images are not accepted (they may carry script): send PNG, JPEG, GIF or WebP',
       upload_malformed: 'The upload could not be read',
       upload_busy: 'An image is still uploading: try again in a moment',
       upload_server_busy: 'The server is busy: upload again in {retry} s',
@@ -123,7 +125,11 @@
     if (code === 'not_online') {
       values.who = params.name || fill(text.user, { id: params.id });
     }
+    if (typeof params.max_bytes === 'number') {
+      values.max_mib = Math.round(params.max_bytes / 104857.6) / 10;
+    }
     if (code === 'room_rules') { code = params.rule; }
+    if (code === 'upload_unsupported_type' && params.svg) { code = 'upload_svg'; }
     if (code === 'bad_name') {
       var rule = NAME_RULES[lang][params.rule];
       return rule ? fill(rule, values) : message;

@@ -132,3 +132,22 @@ async fn refused_sign_ins_uploads_and_sign_outs_name_their_code() {
         .unwrap();
     assert_eq!(refused_body(sign_out).await["error"], "cross_site");
 }
+
+#[tokio::test]
+async fn a_refused_upload_says_what_was_wrong_with_it() {
+    let app = spawn_app().await;
+    let cookie = app.sign_in("ada").await;
+    let svg = reqwest::multipart::Part::bytes(&b"<svg onload='alert(1)'/>"[..]).file_name("x.png");
+    let response = app
+        .http
+        .post(app.url("/upload"))
+        .header("cookie", &cookie)
+        .multipart(reqwest::multipart::Form::new().part("file", svg))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let body = refused_body(response).await;
+    assert_eq!(body["error"], "upload_unsupported_type", "{body}");
+    assert_eq!(body["params"], json!({"svg": true}), "{body}");
+}
