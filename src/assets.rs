@@ -7,6 +7,7 @@ use std::{
     fmt::Write as _,
     io::Write as _,
     path::{Path, PathBuf},
+    sync::{Mutex, OnceLock},
 };
 
 use anyhow::Context as _;
@@ -112,10 +113,7 @@ impl Asset {
         }
         let content_type = content_type(path);
         let (gzip, brotli) = if compressible(content_type) && bytes.len() >= COMPRESS_FROM_BYTES {
-            let gzip = gzip(&bytes).with_context(|| format!("compressing {path}"))?;
-            let brotli = brotli(&bytes).with_context(|| format!("compressing {path}"))?;
-            let smaller = |c: Vec<u8>| (c.len() < bytes.len()).then(|| Bytes::from(c));
-            (smaller(gzip), smaller(brotli))
+            compressed(digest.into(), &bytes).with_context(|| format!("compressing {path}"))?
         } else {
             (None, None)
         };
@@ -132,6 +130,24 @@ impl Asset {
     pub fn has_encodings(&self) -> bool {
         self.gzip.is_some() || self.brotli.is_some()
     }
+}
+
+type Encoded = (Option<Bytes>, Option<Bytes>);
+
+/// The gzip and brotli forms of `bytes`, each only if smaller. Kept by content for the life of
+/// the process, so servers that share one (the tests start hundreds) compress each file once.
+fn compressed(digest: [u8; 32], bytes: &[u8]) -> std::io::Result<Encoded> {
+    static DONE: OnceLock<Mutex<HashMap<[u8; 32], Encoded>>> = OnceLock::new();
+    let done = DONE.get_or_init(Mutex::default);
+    if let Some(known) = done.lock().unwrap_or_else(|e| e.into_inner()).get(&digest) {
+        return Ok(known.clone());
+    }
+    let smaller = |c: Vec<u8>| (c.len() < bytes.len()).then(|| Bytes::from(c));
+    let encoded = (smaller(gzip(bytes)?), smaller(brotli(bytes)?));
+    done.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(digest, encoded.clone());
+    Ok(encoded)
 }
 
 fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {

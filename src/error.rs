@@ -1,4 +1,5 @@
-//! `ApiError`: every HTTP failure, answered as `{"code":1,"data":"<reason>"}`.
+//! `ApiError`: every HTTP failure, answered as `{"code":1,"data":"<reason>"}` (the seed's
+//! shape), plus a stable `error` code and its `params`, which a page words in its language.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::routes::body_timeout;
 
@@ -45,6 +46,13 @@ pub enum ApiError {
     Status(StatusCode, String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+    /// Any of the above with its stable code (`error` in the body) and `params` (an object).
+    #[error("{error}")]
+    Coded {
+        code: &'static str,
+        params: Value,
+        error: Box<ApiError>,
+    },
 }
 
 impl ApiError {
@@ -61,6 +69,42 @@ impl ApiError {
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Status(status, _) => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Coded { error, .. } => error.status(),
+        }
+    }
+
+    /// This error, answered with the stable code `code` and its `params`; one coded already
+    /// keeps the params it was given where it was refused, which knew more.
+    pub fn coded(self, code: &'static str, params: Value) -> Self {
+        match self {
+            ApiError::Coded { params, error, .. } => ApiError::Coded {
+                code,
+                params,
+                error,
+            },
+            error => ApiError::Coded {
+                code,
+                params,
+                error: Box::new(error),
+            },
+        }
+    }
+
+    /// The code of an error that was given none: what its status says.
+    fn default_code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::PayloadTooLarge(_) => "too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::TooManyRequests(_) => "rate_limited",
+            ApiError::RetryLater { .. } => "retry_later",
+            ApiError::RequestTimeout(_) => "timeout",
+            ApiError::Status(..) => "refused",
+            ApiError::Internal(_) => "internal",
+            ApiError::Coded { code, .. } => code,
         }
     }
 }
@@ -91,17 +135,30 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let reason = match &self {
+        let (code, mut params, this) = match self {
+            ApiError::Coded {
+                code,
+                params,
+                error,
+            } => (code, params, *error),
+            other => (other.default_code(), json!({}), other),
+        };
+        if let (ApiError::RetryLater { retry_after, .. }, Value::Object(params)) =
+            (&this, &mut params)
+        {
+            params.insert("retry_after_ms".into(), json!(retry_after.as_millis()));
+        }
+        let reason = match &this {
             ApiError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 "internal error".to_owned()
             }
             other => other.to_string(),
         };
-        let mut response =
-            (self.status(), Json(json!({ "code": 1, "data": reason }))).into_response();
+        let body = json!({ "code": 1, "data": reason, "error": code, "params": params });
+        let mut response = (this.status(), Json(body)).into_response();
         let headers = response.headers_mut();
-        match self {
+        match this {
             ApiError::TooManyRequests(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }

@@ -43,6 +43,29 @@ pub enum NameError {
     StackedMarks,
 }
 
+impl NameError {
+    /// The `params` of a refused sign-in: which rule, the character if one is to blame (as
+    /// `U+XXXX`), and the limits.
+    pub fn params(&self) -> serde_json::Value {
+        let (rule, c) = match self {
+            NameError::Empty => ("empty", None),
+            NameError::TooLong => ("too_long", None),
+            NameError::Control(c) => ("control", Some(*c)),
+            NameError::Joiner => ("joiner", None),
+            NameError::Format(c) => ("format", Some(*c)),
+            NameError::Blank(c) => ("blank", Some(*c)),
+            NameError::LeadingMark(c) => ("leading_mark", Some(*c)),
+            NameError::StackedMarks => ("stacked_marks", None),
+        };
+        serde_json::json!({
+            "rule": rule,
+            "char": c.map(code_point),
+            "max": MAX_CHARS,
+            "max_marks": MAX_MARKS,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserName(String);
 

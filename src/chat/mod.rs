@@ -271,11 +271,6 @@ impl Engine {
         self.log.users(member, after)
     }
 
-    /// Sends an `error` event to this socket only, after what the log still holds for it.
-    pub fn reply_error(&self, member: &Membership, message: &str) {
-        self.log.reply(member, Reply::error(message));
-    }
-
     /// An `error` or `ack` for this socket, after what the log still holds for it.
     pub fn reply(&self, member: &Membership, reply: Reply) {
         self.log.reply(member, reply);

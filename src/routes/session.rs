@@ -15,6 +15,7 @@ use axum::{
 };
 use axum_extra::extract::SignedCookieJar;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::{
     client_addr::{self, ClientAddr},
@@ -113,12 +114,14 @@ pub async fn sign_in(
         let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
         tracing::debug!(%client, origin, "refused a cross-origin sign-in");
         origin::refused_request(&state, client, "cross_origin_sign_in");
-        return Err(ApiError::Forbidden("cross-origin sign-in refused".into()));
+        let e = ApiError::Forbidden("cross-origin sign-in refused".into());
+        return Err(e.coded("cross_origin", json!({})));
     }
     let signed_in = auth::signed_session(&jar).map(|s| s.user.id);
     if let Some(ban) = state.moderation.banned(signed_in, Some(client)) {
         origin::refused_request(&state, client, "banned_sign_in");
-        return Err(ApiError::Forbidden(ban.describe()));
+        let params = json!({ "until": ban.until, "reason": ban.reason });
+        return Err(ApiError::Forbidden(ban.describe()).coded("banned", params));
     }
     // Before the rate limit: keeping a session makes nothing new.
     if let Ok(session) = state.sessions.check(&jar).await {
@@ -137,13 +140,15 @@ pub async fn sign_in(
         .try_acquire(sign_in_key(client), Instant::now())
     {
         origin::refused_request(&state, client, "sign_in_rate");
-        return Err(ApiError::TooManyRequests(
+        let e = ApiError::TooManyRequests(
             "too many sign-ins from this address: wait a moment and try again".into(),
-        ));
+        );
+        return Err(e.coded("sign_in_rate_limited", json!({})));
     }
     let name = match body.name.filter(|n| !n.is_empty()) {
         Some(raw) => {
-            let name = UserName::parse(&raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let name = UserName::parse(&raw)
+                .map_err(|e| ApiError::BadRequest(e.to_string()).coded("bad_name", e.params()))?;
             // Refused in either mode: a name is shown beside every line, and a masked one
             // would leave everyone guessing who is who. The offered guest names are ours and
             // not checked, so a filter can never stop every sign-in.
@@ -151,7 +156,9 @@ pub async fn sign_in(
                 .moderation
                 .word_filter()
                 .check_name(name.as_str())
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                .map_err(|e| {
+                    ApiError::BadRequest(e.to_string()).coded("name_filtered", json!({}))
+                })?;
             name
         }
         None => auth::guest_name(state.user_ids.issued()),
@@ -160,6 +167,7 @@ pub async fn sign_in(
         if e.is::<IdsExhausted>() {
             tracing::error!(error = %e, "sign-in refused");
             ApiError::Status(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+                .coded("server_full", json!({}))
         } else {
             ApiError::Internal(e.context("reserving a user id"))
         }
@@ -190,7 +198,8 @@ pub async fn sign_out(
 ) -> Result<Response> {
     if state.origins.is_cross_site(&headers, scheme) {
         origin::refused_request(&state, client, "cross_site_sign_out");
-        return Err(ApiError::Forbidden("cross-site sign-out refused".into()));
+        let e = ApiError::Forbidden("cross-site sign-out refused".into());
+        return Err(e.coded("cross_site", json!({})));
     }
     // Revoked on the server, so a copy of the cookie opens nothing either. One that is
     // absent, forged, too old or revoked already has nothing left to revoke.
@@ -202,7 +211,8 @@ pub async fn sign_out(
                 let reason = RevokeError::Full.to_string();
                 return Ok((
                     state.cookies.sign_out(jar),
-                    ApiError::Status(StatusCode::SERVICE_UNAVAILABLE, reason),
+                    ApiError::Status(StatusCode::SERVICE_UNAVAILABLE, reason)
+                        .coded("server_busy", json!({})),
                 )
                     .into_response());
             }

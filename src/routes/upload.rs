@@ -32,7 +32,7 @@ use crate::{
     metrics::UploadReject,
     sessions::Refusal,
     state::AppState,
-    upload::{IMMUTABLE, Image, IntakeError, KeepError, Refused, StoreError, UploadName},
+    upload::{self, IMMUTABLE, Image, IntakeError, KeepError, Refused, StoreError, UploadName},
 };
 
 /// How long a client should wait before asking again when the image store is down.
@@ -68,7 +68,7 @@ pub async fn create(
             state.metrics.reject_upload(reason);
             tracing::debug!(%client, reason = reason.label(), error = %error, "upload refused");
             origin::refused_request(&state, client, log_reason(reason));
-            Err(error)
+            Err(error.coded(log_reason(reason), serde_json::json!({})))
         }
     }
 }
@@ -210,11 +210,20 @@ fn store_unavailable(e: &StoreError) -> ApiError {
 fn intake_error(e: IntakeError) -> (UploadReject, ApiError) {
     let reason = e.to_string();
     match e {
-        IntakeError::TooLarge { .. } => (UploadReject::TooLarge, ApiError::PayloadTooLarge(reason)),
-        IntakeError::Refused(_) => (
-            UploadReject::UnsupportedType,
-            ApiError::UnsupportedMediaType(reason),
-        ),
+        IntakeError::TooLarge { max } => {
+            let e = ApiError::PayloadTooLarge(reason);
+            let params = serde_json::json!({ "max_bytes": max });
+            (
+                UploadReject::TooLarge,
+                e.coded(log_reason(UploadReject::TooLarge), params),
+            )
+        }
+        IntakeError::Refused(refusal) => {
+            let e = ApiError::UnsupportedMediaType(reason);
+            let params = serde_json::json!({ "svg": refusal == upload::Refusal::Svg });
+            let reject = UploadReject::UnsupportedType;
+            (reject, e.coded(log_reason(reject), params))
+        }
         IntakeError::Empty => (UploadReject::Malformed, ApiError::BadRequest(reason)),
         IntakeError::Io(e) => store_error(e),
     }

@@ -11,6 +11,7 @@ mod cluster;
 mod deletion;
 mod disk_full;
 mod edge;
+mod error_codes;
 mod helpers;
 mod history;
 mod join_bytes;

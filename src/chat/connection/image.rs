@@ -4,6 +4,8 @@
 
 use std::task::{Context, Poll};
 
+use serde_json::json;
+
 use super::Connection;
 use crate::{
     chat::protocol::{Cid, Reply, code},
@@ -25,7 +27,7 @@ impl<T> Connection<T> {
             Ok(Found::Later(lookup)) => {
                 self.image = Some(Box::new(PendingImage { url, cid, lookup }))
             }
-            Err(e) => self.refuse(Reject::BadImage, &e.to_string(), &url),
+            Err(e) => self.refuse(Reject::BadImage, &e.to_string(), json!({}), &url),
         }
     }
 
@@ -42,7 +44,9 @@ impl<T> Connection<T> {
         self.image = None;
         match found {
             Ok(image) => self.send_image(&image, cid.as_ref()),
-            Err(LookupError::Name(e)) => self.refuse(Reject::BadImage, &e.to_string(), &url),
+            Err(LookupError::Name(e)) => {
+                self.refuse(Reject::BadImage, &e.to_string(), json!({}), &url)
+            }
             // The store's failure, not the client's: no refusal is counted.
             Err(LookupError::Store(e)) => {
                 self.send_chats();

@@ -18,13 +18,14 @@ mod slow;
 
 use end::{End, FELL_BEHIND, WRITE_TIMED_OUT};
 pub use join::{Held, OpenConnection, join};
+use serde_json::json;
 use slow::Slow;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     Membership, Whisper,
     outbox::{Outbox, Signal},
-    protocol::{self, Cid, ClientCommand, parse_client_text},
+    protocol::{self, Cid, ClientCommand, code, parse_client_text},
     refusal::Refusals,
     text::ChatText,
 };
@@ -247,7 +248,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
     fn on_text(&mut self, text: &str) {
         let command = match parse_client_text(text) {
             Ok(command) => command,
-            Err(e) => return self.refuse(Reject::BadCommand, &e.to_string(), text),
+            Err(e) => return self.refuse(Reject::BadCommand, &e.to_string(), json!({}), text),
         };
         let user = self.member.user().id;
         match command {
@@ -267,6 +268,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
                     return self.refuse(
                         Reject::BadRecipient,
                         "a private message needs someone else",
+                        json!({ "to": to }),
                         &data,
                     );
                 }
@@ -299,7 +301,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
                 self.send_chats();
                 if let Err(e) = self.state.engine.history_page(&self.member, before) {
                     tracing::warn!(user, error = %e, "history page not read");
-                    self.reply_error(&format!("history not read: {e}"));
+                    self.reply_error(code::HISTORY_UNAVAILABLE, &format!("history not read: {e}"));
                 }
             }
             ClientCommand::Users { after } => {
@@ -310,7 +312,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
                 self.send_chats();
                 if let Err(e) = self.state.engine.users(&self.member, after) {
                     tracing::warn!(user, error = %e, "users page not read");
-                    self.reply_error(&format!("users not read: {e}"));
+                    self.reply_error(code::USERS_UNAVAILABLE, &format!("users not read: {e}"));
                 }
             }
         }

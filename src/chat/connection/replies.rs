@@ -3,17 +3,19 @@
 
 use std::time::Instant;
 
+use serde_json::{Value, json};
+
 use super::Connection;
 use crate::{
     chat::{
         EngineError,
         outbox::Signal,
-        protocol::{Cid, Reply},
+        protocol::{Cid, Reply, code},
         refusal::{TOO_MANY_REFUSED, Verdict},
         text::{ChatText, TextError},
     },
     metrics::Reject,
-    moderation::words::FilterMode,
+    moderation::{rooms::RoomRefusal, words::FilterMode},
     ws::close,
 };
 
@@ -39,15 +41,15 @@ impl<T> Connection<T> {
     }
 
     /// An `error` to this socket, after the messages it sent before the bad one.
-    pub(super) fn reply_error(&mut self, message: &str) {
-        self.send_chats();
-        self.state.engine.reply_error(&self.member, message);
+    pub(super) fn reply_error(&mut self, code: &'static str, message: &str) {
+        self.reply_coded(code, message, json!({}));
     }
 
-    /// An `error` with its stable `code` (the refusal's metrics label, or the like).
-    pub(super) fn reply_coded(&mut self, code: &'static str, message: &str) {
+    /// An `error` with its stable `code` (the refusal's metrics label, or the like) and the
+    /// `params` a page words it with.
+    pub(super) fn reply_coded(&mut self, code: &'static str, message: &str, params: Value) {
         self.send_chats();
-        let reply = Reply::coded(code, message, None);
+        let reply = Reply::coded(code, message, None).with_params(params);
         self.state.engine.reply(&self.member, reply);
     }
 
@@ -61,8 +63,9 @@ impl<T> Connection<T> {
                 self.within_rate_limit();
                 None
             }
-            Err(e @ TextError::TooLong { .. }) => {
-                self.refuse(Reject::TooLong, &e.to_string(), raw);
+            Err(e @ TextError::TooLong { len, max }) => {
+                let params = json!({ "len": len, "max": max });
+                self.refuse(Reject::TooLong, &e.to_string(), params, raw);
                 None
             }
         }
@@ -77,7 +80,7 @@ impl<T> Connection<T> {
         }
         match filter.mode() {
             FilterMode::Reject if filter.matches(text.as_str()) => {
-                self.refuse(Reject::Filtered, FILTERED, text.as_str());
+                self.refuse(Reject::Filtered, FILTERED, json!({}), text.as_str());
                 None
             }
             FilterMode::Reject => Some(text),
@@ -89,7 +92,7 @@ impl<T> Connection<T> {
                 Some(masked) => match ChatText::parse(&masked, self.state.chat.max_message_chars) {
                     Ok(masked) => Some(masked),
                     Err(_) => {
-                        self.refuse(Reject::Filtered, FILTERED, text.as_str());
+                        self.refuse(Reject::Filtered, FILTERED, json!({}), text.as_str());
                         None
                     }
                 },
@@ -109,11 +112,12 @@ impl<T> Connection<T> {
         let verdict = self.rejected(Reject::RateLimited, None);
         if !self.rate_limited && verdict != Verdict::Close {
             self.rate_limited = true;
+            let every_ms = self.state.messages.retry_after().as_millis();
             let message = format!(
-                "too many messages: slow down (about one every {} ms); messages over the limit are dropped",
-                self.state.messages.retry_after().as_millis()
+                "too many messages: slow down (about one every {every_ms} ms); messages over the limit are dropped",
             );
-            self.reply_coded(Reject::RateLimited.label(), &message);
+            let params = json!({ "every_ms": every_ms });
+            self.reply_coded(Reject::RateLimited.label(), &message, params);
         }
         false
     }
@@ -124,7 +128,8 @@ impl<T> Connection<T> {
         let Some(mute) = self.state.moderation.muted(self.member.user().id) else {
             return false;
         };
-        self.reply_coded("muted", &mute.describe());
+        let params = json!({ "until": mute.until, "reason": mute.reason });
+        self.reply_coded(code::MUTED, &mute.describe(), params);
         true
     }
 
@@ -139,7 +144,13 @@ impl<T> Connection<T> {
         match self.state.moderation.admit(room, self.member.user().id) {
             Ok(()) => false,
             Err(refusal) => {
-                self.reply_coded("room_rules", &refusal.to_string());
+                let params = match refusal {
+                    RoomRefusal::ReadOnly => json!({ "rule": "read_only" }),
+                    RoomRefusal::SlowMode { every, wait } => {
+                        json!({ "rule": "slow_mode", "every": every, "wait": wait })
+                    }
+                };
+                self.reply_coded(code::ROOM_RULES, &refusal.to_string(), params);
                 true
             }
         }
@@ -149,11 +160,11 @@ impl<T> Connection<T> {
     /// one would, so refused messages cannot be sent faster than accepted ones; if the bucket
     /// is empty it is refused all the same. `input` is what was refused: the same input again
     /// within a moment is refused without another `error`.
-    pub(super) fn refuse(&mut self, reason: Reject, message: &str, input: &str) {
+    pub(super) fn refuse(&mut self, reason: Reject, message: &str, params: Value, input: &str) {
         let user = self.member.user().id;
         let _ = self.state.messages.try_acquire(user, Instant::now());
         if self.rejected(reason, Some(input)) == Verdict::Answer {
-            self.reply_coded(reason.label(), message);
+            self.reply_coded(reason.label(), message, params);
         }
     }
 

@@ -21,8 +21,10 @@ mod big_tests;
 mod close;
 mod gaps;
 mod listing;
+pub mod names;
 mod places;
 mod replies;
+pub use replies::not_online;
 mod socket;
 mod stamp;
 #[cfg(test)]
@@ -54,6 +56,8 @@ pub use stamp::Unstamped;
 pub struct Hub {
     state: Mutex<State>,
     next_socket: AtomicU64,
+    /// Everyone who had a socket here lately, by id, for `error`s that name them.
+    names: names::RecentNames,
 }
 
 #[derive(Debug, Default)]
@@ -120,6 +124,7 @@ impl Hub {
         outbox: Outbox,
     ) -> (Membership, Arrival) {
         let socket = self.next_socket.fetch_add(1, Ordering::Relaxed);
+        self.names.saw(user.id, user.name.as_str());
         let mut state = self.lock();
         state
             .users
@@ -306,6 +311,11 @@ impl Hub {
     /// Distinct users with a socket in any room here.
     pub fn users_online(&self) -> usize {
         self.lock().users.len()
+    }
+
+    /// The name of user `id`, online here or seen here lately.
+    pub fn name_of(&self, id: u64) -> Option<String> {
+        self.names.name(id)
     }
 
     /// A user with a socket here, by id.

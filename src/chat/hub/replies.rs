@@ -1,30 +1,48 @@
 //! What the hub sends one socket that is no event of the room (an `error`, an `ack`, a page of
 //! history): stamped with the id of the last event that socket had.
 
+use serde_json::json;
+
 use super::{Hub, Unstamped};
 use crate::chat::{
     Membership,
-    protocol::{AckData, AckEvent, ErrorEvent, EventKind, Reply, now_ms},
+    protocol::{AckData, AckEvent, Cid, ErrorEvent, EventKind, Reply, code, now_ms},
 };
+
+/// The `error` for a whisper to user `to`, who is not online: named, if seen here lately.
+pub fn not_online(hub: &Hub, to: u64, cid: Option<&Cid>) -> Reply {
+    let name = hub.name_of(to);
+    let text = match &name {
+        Some(name) => format!("{name} (user {to}) is not online"),
+        None => format!("user {to} is not online"),
+    };
+    Reply::coded(code::NOT_ONLINE, text, cid).with_params(json!({ "id": to, "name": name }))
+}
 
 impl Hub {
     /// An `error` to one socket. It carries the id of the last event that socket was sent:
     /// it is not an event of the room, so it takes no id of its own, and a client that
     /// resumes from it misses nothing.
-    pub fn reply_error(&self, member: &Membership, message: &str) {
-        self.reply(member, &Reply::error(message));
+    pub fn reply_error(&self, member: &Membership, code: &'static str, message: &str) {
+        self.reply(member, &Reply::coded(code, message, None));
     }
 
     /// An `error` or an `ack` to one socket, stamped like `reply_error`.
     pub fn reply(&self, member: &Membership, reply: &Reply) {
         let frame = match reply {
-            Reply::Error { code, text, cid } => Unstamped::new(&ErrorEvent {
+            Reply::Error {
+                code,
+                params,
+                text,
+                cid,
+            } => Unstamped::new(&ErrorEvent {
                 id: 0,
                 kind: EventKind::Error,
                 user: &member.user,
                 data: text,
                 time: now_ms(),
-                code: *code,
+                code,
+                params,
                 cid: cid.as_ref(),
             }),
             Reply::Ack { cid, id } => Unstamped::new(&AckEvent {

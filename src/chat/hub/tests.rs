@@ -177,9 +177,9 @@ fn an_error_carries_the_last_id_its_socket_had() {
     let hub = Hub::default();
     let lobby = RoomName::lobby();
     let (member, outbox) = settled(&hub, &lobby, 1, 9);
-    hub.reply_error(&member, "no");
+    hub.reply_error(&member, "busy", "no");
     hub.deliver(&lobby, &[event(10, Visibility::Room)]);
-    hub.reply_error(&member, "no");
+    hub.reply_error(&member, "busy", "no");
     assert_eq!(ids(&outbox), [9, 10, 10]);
 }
 

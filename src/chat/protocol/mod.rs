@@ -9,6 +9,7 @@ pub mod presence;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::room::RoomName;
 use crate::{auth::User, ws::frame};
@@ -126,8 +127,9 @@ fn event_frame(event: &impl Serialize) -> Frame {
     frame::text(|buf| serde_json::to_writer(buf, event).expect("events always serialize"))
 }
 
-/// `error`: the seed's shape, plus a stable `code` where the refusal has one (`busy`,
-/// `not_sent`, `not_online`), so a client can act on it without reading the text.
+/// `error`: the seed's shape (`data` is the English text old clients show), plus a stable
+/// `code` and its `params`, from which a page says it in its visitor's language
+/// (docs/PROTOCOL.md lists them).
 #[derive(Debug, Serialize)]
 pub struct ErrorEvent<'a> {
     pub id: u64,
@@ -136,8 +138,8 @@ pub struct ErrorEvent<'a> {
     pub user: &'a User,
     pub data: &'a str,
     pub time: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<&'a str>,
+    pub code: &'a str,
+    pub params: &'a Value,
     /// The refused message's `cid`, when it had one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cid: Option<&'a Cid>,
@@ -147,7 +149,9 @@ pub struct ErrorEvent<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     Error {
-        code: Option<&'static str>,
+        code: &'static str,
+        /// An object: what the text says, as values a page can put in its own words.
+        params: Value,
         text: String,
         cid: Option<Cid>,
     },
@@ -156,32 +160,42 @@ pub enum Reply {
 }
 
 impl Reply {
-    pub fn error(text: impl Into<String>) -> Reply {
-        Reply::Error {
-            code: None,
-            text: text.into(),
-            cid: None,
-        }
-    }
-
-    /// An `error` with its stable code, about the message `cid` if it had one.
+    /// An `error` with its stable code and no params, about the message `cid` if it had one.
     pub fn coded(code: &'static str, text: impl Into<String>, cid: Option<&Cid>) -> Reply {
         Reply::Error {
-            code: Some(code),
+            code,
+            params: Value::Object(serde_json::Map::new()),
             text: text.into(),
             cid: cid.cloned(),
         }
     }
+
+    /// The same `error`, with `params` (an object).
+    pub fn with_params(mut self, value: Value) -> Reply {
+        if let Reply::Error { params, .. } = &mut self {
+            *params = value;
+        }
+        self
+    }
 }
 
-/// The stable codes of `error` events.
+/// The stable codes of `error` events; the refusals of a message also use their metrics label
+/// (`too_long`, `rate_limited`, `filtered`, `bad_command`, `bad_recipient`, `bad_image`).
 pub mod code {
     /// A queue to the store is full: nothing was stored, retry in a moment.
     pub const BUSY: &str = "busy";
     /// Not stored, for certain: retrying cannot duplicate it.
     pub const NOT_SENT: &str = "not_sent";
-    /// The whisper's recipient is not online: not stored.
+    /// The whisper's recipient is not online: not stored. Params `id`, `name` (or null).
     pub const NOT_ONLINE: &str = "not_online";
+    /// A moderator muted the sender. Params `until` (ms since the epoch), `reason`.
+    pub const MUTED: &str = "muted";
+    /// The room is read-only or in slow mode. Params `rule`, and `every`, `wait` (s).
+    pub const ROOM_RULES: &str = "room_rules";
+    /// A page of history could not be read.
+    pub const HISTORY_UNAVAILABLE: &str = "history_unavailable";
+    /// A page of the room's users could not be read.
+    pub const USERS_UNAVAILABLE: &str = "users_unavailable";
 }
 
 /// A `private` event: the seed's shape plus `to`, the recipient. `user` is the sender.

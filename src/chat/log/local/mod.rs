@@ -32,8 +32,8 @@ use crate::{
     auth::User,
     chat::{
         EngineError, Membership, Whisper,
-        hub::{Arrival, Departure, Hub},
-        protocol::{Cid, EventData, EventKind, Frame, Reply, code, now_ms, presence::ListEvent},
+        hub::{Arrival, Departure, Hub, not_online},
+        protocol::{Cid, EventData, EventKind, Frame, Reply, now_ms, presence::ListEvent},
         room::RoomName,
         rooms::{RoomPolicy, Rooms},
         text::ChatText,
@@ -245,8 +245,8 @@ impl<K: Keeper> EventLog for LocalLog<K> {
         }
         let Some(recipient) = self.hub.user(to) else {
             drop((cids, rooms));
-            let text = format!("user {to} is not online");
-            self.reply(member, Reply::coded(code::NOT_ONLINE, text, cid));
+            let reply = not_online(&self.hub, to, cid);
+            self.reply(member, reply);
             return Ok(Whisper::RecipientOffline);
         };
         let last_id = rooms.ids(&member.room, now);

@@ -239,7 +239,11 @@ impl RedisLog {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, room = %member.room, "reading a page of history failed");
-                    hub.reply_error(&member, "history not read: the server could not read it");
+                    hub.reply_error(
+                        &member,
+                        crate::chat::protocol::code::HISTORY_UNAVAILABLE,
+                        "history not read: the server could not read it",
+                    );
                 }
             }
         });

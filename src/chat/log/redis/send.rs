@@ -18,6 +18,7 @@ use redis::{ErrorKind, RedisError, ServerErrorKind};
 use super::{keys::room_key, queue::Queued, worker::Job, worker::Worker};
 use crate::chat::{
     EngineError,
+    hub::not_online,
     protocol::{Reply, code},
     room::RoomName,
 };
@@ -181,9 +182,8 @@ impl Worker {
             };
             match (id, cid, to) {
                 (0, _, Some(to)) => {
-                    let text = format!("user {to} is not online");
-                    self.hub
-                        .reply(member, &Reply::coded(code::NOT_ONLINE, text, cid.as_ref()));
+                    let reply = not_online(&self.hub, *to, cid.as_ref());
+                    self.hub.reply(member, &reply);
                 }
                 (0, _, None) => {}
                 (id, Some(cid), _) => {

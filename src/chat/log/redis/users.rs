@@ -85,7 +85,11 @@ impl RedisLog {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, room = %member.room(), "reading a page of users failed");
-                    hub.reply_error(&member, "users not read: the server could not read them");
+                    hub.reply_error(
+                        &member,
+                        crate::chat::protocol::code::USERS_UNAVAILABLE,
+                        "users not read: the server could not read them",
+                    );
                 }
             }
         });

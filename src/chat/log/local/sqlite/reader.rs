@@ -170,7 +170,11 @@ fn page(hub: &Hub, store: &HistoryStore, policy: HistoryPolicy, member: &Members
         }
         Err(e) => {
             tracing::error!(error = %e, room = %member.room(), "reading a page of history failed");
-            hub.reply_error(member, "history not read: the server could not read it");
+            hub.reply_error(
+                member,
+                crate::chat::protocol::code::HISTORY_UNAVAILABLE,
+                "history not read: the server could not read it",
+            );
         }
     }
 }
