@@ -6,6 +6,7 @@
 //! again after a panic, failing the batch it held (see the module above for the rules).
 
 mod delete;
+mod prune;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -24,12 +25,13 @@ use crate::{
         EngineError, Membership,
         hub::Hub,
         log::{Event, local::Kept},
-        protocol::{EventKind, Reply, code, now_ms},
+        protocol::{EventKind, Reply, code},
         recovery::HistoryPolicy,
         room::RoomName,
     },
     store::{HistoryStore, history::NewEvent},
 };
+use prune::{AGE_PRUNE_AT_MOST_EVERY, AGE_PRUNE_EVERY};
 
 /// Ids are reserved on disk this many at a time, so handing out an id that is never stored
 /// (`list`, `history`) rarely costs a write, and ids never go back after a restart.
@@ -37,17 +39,6 @@ const ID_BLOCK: u64 = 1024;
 
 /// The most items one transaction takes; the rest wait for the next.
 const MAX_BATCH: usize = 4096;
-
-/// Pruning by age runs an eighth of the age limit apart, so an event outlives the limit by
-/// little, within these bounds. It is checked after every batch, so a busy writer prunes
-/// on time too.
-const AGE_PRUNE_EVERY: Duration = Duration::from_secs(600);
-const AGE_PRUNE_AT_MOST_EVERY: Duration = Duration::from_millis(100);
-
-/// Rooms the writer remembers (reservations, counts since pruning) before it forgets them
-/// all at once, so rooms nobody uses any more cost it nothing. Forgetting costs a row write
-/// per room on its next commit, and a prune of each room it had counts for.
-const REMEMBERED_ROOMS: usize = 16_384;
 
 /// What a sender is told when its batch was not stored.
 const NOT_STORED: &str = "not sent: the server could not store it";
@@ -365,43 +356,5 @@ impl Writer {
             self.hub.deliver(&room, run);
         }
         run.clear();
-    }
-
-    /// Prunes a room once it has stored an eighth of its limit since the last time: a range
-    /// delete now and then instead of one per event.
-    fn prune_full_rooms(&mut self) {
-        if self.reserved.len() > REMEMBERED_ROOMS {
-            self.reserved.clear();
-        }
-        if self.unpruned.len() > REMEMBERED_ROOMS {
-            // Pruned before they are forgotten, so none grows past its limit unseen.
-            for (room, _) in std::mem::take(&mut self.unpruned) {
-                if let Err(e) = self.store.prune_room(room.as_str()) {
-                    tracing::error!(error = %e, room = %room, "pruning history failed");
-                }
-            }
-            return;
-        }
-        let every = self.store.prune_every();
-        let due: Vec<RoomName> = self
-            .unpruned
-            .iter()
-            .filter(|(_, n)| **n >= every)
-            .map(|(room, _)| room.clone())
-            .collect();
-        for room in due {
-            self.unpruned.remove(&room);
-            if let Err(e) = self.store.prune_room(room.as_str()) {
-                tracing::error!(error = %e, room = %room, "pruning history failed");
-            }
-        }
-    }
-
-    fn prune_by_age(&mut self) {
-        match self.store.prune_by_age(now_ms()) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(events = n, "pruned old history"),
-            Err(e) => tracing::error!(error = %e, "pruning old history failed"),
-        }
     }
 }
