@@ -83,7 +83,8 @@ struct Args {
     #[arg(long)]
     redis_ratio: bool,
     /// Instead of the suite: another passerby build. With --abuse, the attacks run against it
-    /// too; otherwise both builds, alternating round by round: fan-out CPU per delivery and idle
+    /// too; otherwise both builds, alternating round by round: fan-out CPU per delivery, with
+    /// latency p50/p99 at --rate in the same room (--latency-secs 0 skips it), and idle
     /// memory per connection (--idle-clients in rooms of --room-size) for each of
     /// --compare-engines. --scenarios fanout or idle picks one of the two.
     #[arg(long)]

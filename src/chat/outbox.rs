@@ -128,32 +128,36 @@ impl Outbox {
     /// Queues several frames at once: one lock, one reference count and at most one
     /// wake-up for all of them, however many sockets share the chunk.
     pub fn push_chunk(&self, chunk: &Chunk) -> Result<(), PushError> {
-        let (result, waker) = {
-            let mut state = self.lock();
-            if state.signal.is_some() {
-                return Err(PushError::Closing);
-            }
-            let bytes = chunk_bytes(chunk);
-            let too_many = state.write_blocked && state.frames + chunk.len() > self.0.capacity;
-            if too_many || state.bytes.saturating_add(bytes) > self.0.max_bytes {
-                state.signal = Some(Signal::Overflowed);
-                state.chunks = VecDeque::new();
-                state.frames = 0;
-                state.bytes = 0;
-                (Err(PushError::Overflowed), state.waker.take())
-            } else {
-                state.chunks.push_back(chunk.clone());
-                state.frames += chunk.len();
-                state.bytes += bytes;
-                (Ok(()), state.waker.take())
-            }
-        };
+        let (result, waker) = self.push_quietly(chunk);
         // Waking outside the lock; later pushes find no waker and stay cheap until the task
         // has looked again.
         if let Some(waker) = waker {
             waker.wake();
         }
         result
+    }
+
+    /// `push_chunk` that hands back the task's waker instead of waking it: the hub wakes a
+    /// room's sockets once it has let go of its lock (`hub::wake`).
+    pub fn push_quietly(&self, chunk: &Chunk) -> (Result<(), PushError>, Option<Waker>) {
+        let mut state = self.lock();
+        if state.signal.is_some() {
+            return (Err(PushError::Closing), None);
+        }
+        let bytes = chunk_bytes(chunk);
+        let too_many = state.write_blocked && state.frames + chunk.len() > self.0.capacity;
+        if too_many || state.bytes.saturating_add(bytes) > self.0.max_bytes {
+            state.signal = Some(Signal::Overflowed);
+            state.chunks = VecDeque::new();
+            state.frames = 0;
+            state.bytes = 0;
+            (Err(PushError::Overflowed), state.waker.take())
+        } else {
+            state.chunks.push_back(chunk.clone());
+            state.frames += chunk.len();
+            state.bytes += bytes;
+            (Ok(()), state.waker.take())
+        }
     }
 
     /// Asks the socket to close (shutdown), unless it is closing already.

@@ -21,8 +21,8 @@ type BoxFuture<'a> = Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 
 /// Bytes asked of the kernel per read.
 const READ_CHUNK: usize = 4096;
-/// Frames handed to one `writev`.
-const MAX_IOVECS: usize = 64;
+/// Frames handed to one `writev`: a room's burst of up to this many goes in one call.
+const MAX_IOVECS: usize = 256;
 /// Chunks an empty write queue may keep room for: a few turns' worth, 256 bytes.
 const KEEP_QUEUED: usize = 16;
 

@@ -29,6 +29,7 @@ mod socket;
 mod stamp;
 #[cfg(test)]
 mod tests;
+mod wake;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -51,6 +52,7 @@ pub use listing::RoomListing;
 use places::Places;
 use socket::Socket;
 pub use stamp::Unstamped;
+use wake::Wakers;
 
 #[derive(Debug, Default)]
 pub struct Hub {
@@ -250,6 +252,7 @@ impl Hub {
         if events.is_empty() {
             return;
         }
+        let mut wakers = Wakers::default();
         let mut state = self.lock();
         let State {
             rooms,
@@ -268,8 +271,9 @@ impl Hub {
                 .iter()
                 .all(|e| e.visible == Visibility::Room)
                 .then(|| events.iter().map(|e| e.frame.clone()).collect::<Chunk>());
+            wakers = Wakers::with_capacity(members.sockets.len());
             for socket in members.sockets.values_mut() {
-                socket.deliver(events, shared.as_ref());
+                socket.deliver(events, shared.as_ref(), &mut wakers);
             }
         }
         for event in events {
@@ -291,6 +295,8 @@ impl Hub {
                 }
             }
         }
+        drop(state);
+        wakers.wake_all();
     }
 
     /// Runs `f` on every socket's outbox here (ticks, shutdown).

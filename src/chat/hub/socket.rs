@@ -1,5 +1,6 @@
 //! One socket as the hub sees it: which events it has had, and what waits for its `history`.
 
+use super::wake::Wakers;
 use crate::{
     auth::SessionId,
     chat::{
@@ -73,7 +74,9 @@ impl Socket {
             asides,
             late,
         } = *self.joining.take().unwrap_or_default();
-        self.deliver(&heard, None);
+        let mut wakers = Wakers::default();
+        self.deliver(&heard, None, &mut wakers);
+        wakers.wake_all();
         for (event, origin) in asides {
             self.aside(&event, &origin);
         }
@@ -111,7 +114,13 @@ impl Socket {
     }
 
     /// `shared`: the events' frames as one chunk, when every event is for the whole room.
-    pub(super) fn deliver(&mut self, events: &[Event], shared: Option<&Chunk>) {
+    /// The socket's task is added to `wakers`, to be woken once the hub's lock is let go.
+    pub(super) fn deliver(
+        &mut self,
+        events: &[Event],
+        shared: Option<&Chunk>,
+        wakers: &mut Wakers,
+    ) {
         let (Some(first), Some(newest)) = (events.first(), events.last()) else {
             return;
         };
@@ -123,7 +132,7 @@ impl Socket {
             return;
         }
         let pushed = match shared {
-            Some(chunk) if first.id > self.last => self.outbox.push_chunk(chunk),
+            Some(chunk) if first.id > self.last => self.outbox.push_quietly(chunk),
             _ => {
                 let own: Chunk = events
                     .iter()
@@ -133,11 +142,12 @@ impl Socket {
                 if own.is_empty() {
                     return;
                 }
-                self.outbox.push_chunk(&own)
+                self.outbox.push_quietly(&own)
             }
         };
         self.last = newest.id;
         // A full outbox marks its socket for closing; its task does the rest.
-        let _ = pushed;
+        let (_, waker) = pushed;
+        wakers.add(waker);
     }
 }
