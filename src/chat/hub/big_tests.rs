@@ -1,29 +1,22 @@
 //! Big rooms in the hub: joins and lefts held back and summed up, and the pages of users.
 
-use std::{
-    collections::VecDeque,
-    sync::Arc,
-    task::{Context, Waker},
-    time::Duration,
-};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{BigRooms, Hub};
+use super::{
+    BigRooms, Hub,
+    test_support::{attached, chat, event_by, events, user},
+};
 use crate::{
-    auth::{SessionId, User, UserName},
+    auth::SessionId,
     chat::{
-        log::{Entry, Event, Visibility},
+        log::{Entry, Event},
         outbox::Outbox,
-        protocol::{EventData, EventKind, ServerEvent},
+        protocol::EventKind,
         room::RoomName,
     },
-    ws::frame,
 };
-
-fn user(id: u64) -> Arc<User> {
-    Arc::new(User::guest(id, UserName::parse(&format!("u{id}")).unwrap()))
-}
 
 fn big(threshold: usize, page: usize) -> Hub {
     let hub = Hub::default();
@@ -36,63 +29,11 @@ fn big(threshold: usize, page: usize) -> Hub {
 }
 
 fn presence(id: u64, kind: EventKind, who: u64, count: usize) -> Event {
-    let frame = ServerEvent {
-        id,
-        kind,
-        user: &user(who),
-        data: EventData::Text("x"),
-        time: 0,
-        count: Some(count),
-    }
-    .to_frame();
-    Event {
-        id,
-        visible: Visibility::Room,
-        frame,
-    }
-}
-
-fn chat(id: u64) -> Event {
-    let frame = ServerEvent {
-        id,
-        kind: EventKind::Chat,
-        user: &user(1),
-        data: EventData::Text("hi"),
-        time: 0,
-        count: None,
-    }
-    .to_frame();
-    Event {
-        id,
-        visible: Visibility::Room,
-        frame,
-    }
+    event_by(id, kind, who, Some(count))
 }
 
 fn settled(hub: &Hub, room: &RoomName, id: u64) -> Outbox {
-    let outbox = Outbox::new(64);
-    let session = SessionId::from_bytes([id as u8; 16]);
-    let (member, _) = hub.attach(room.clone(), user(id), session, outbox.clone());
-    hub.settle(
-        &member,
-        Entry {
-            frames: Vec::new(),
-            floor: 0,
-            joined: false,
-            count: 0,
-        },
-    );
-    outbox
-}
-
-fn events(outbox: &Outbox) -> Vec<Value> {
-    let mut batch = VecDeque::new();
-    outbox.poll_news(&Context::from_waker(Waker::noop()), &mut batch, true);
-    batch
-        .iter()
-        .flat_map(|c| c.iter())
-        .map(|f| serde_json::from_slice(frame::payload(f)).unwrap())
-        .collect()
+    attached(hub, room, id, Some(0)).1
 }
 
 fn ids(users: &Value) -> Vec<u64> {

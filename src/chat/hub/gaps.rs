@@ -64,65 +64,15 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        collections::VecDeque,
-        sync::Arc,
-        task::{Context, Waker},
-    };
 
-    use super::*;
-    use crate::{
-        auth::{SessionId, User, UserName},
-        chat::{
-            log::{Entry, Event, Visibility},
-            outbox::Outbox,
-        },
-        ws::frame,
+    use super::{
+        super::test_support::{attached, chat, events},
+        *,
     };
+    use crate::chat::outbox::Outbox;
 
     fn join(hub: &Hub, room: &RoomName, id: u64, floor: Option<u64>) -> Outbox {
-        let user = Arc::new(User::guest(id, UserName::parse(&format!("u{id}")).unwrap()));
-        let outbox = Outbox::new(64);
-        let session = SessionId::from_bytes([id as u8; 16]);
-        let (member, _) = hub.attach(room.clone(), user, session, outbox.clone());
-        if let Some(floor) = floor {
-            let entry = Entry {
-                frames: Vec::new(),
-                floor,
-                joined: false,
-                count: 1,
-            };
-            hub.settle(&member, entry);
-        }
-        outbox
-    }
-
-    fn events(outbox: &Outbox) -> Vec<serde_json::Value> {
-        let mut batch = VecDeque::new();
-        outbox.poll_news(&Context::from_waker(Waker::noop()), &mut batch, true);
-        batch
-            .iter()
-            .flat_map(|c| c.iter())
-            .map(|f| serde_json::from_slice(frame::payload(f)).unwrap())
-            .collect()
-    }
-
-    fn chat(id: u64) -> Event {
-        let user = User::guest(1, UserName::parse("a").unwrap());
-        let frame = ServerEvent {
-            id,
-            kind: EventKind::Chat,
-            user: &user,
-            data: EventData::Text("x"),
-            time: 0,
-            count: None,
-        }
-        .to_frame();
-        Event {
-            id,
-            visible: Visibility::Room,
-            frame,
-        }
+        attached(hub, room, id, floor).1
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub use replies::not_online;
 mod socket;
 mod stamp;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 mod wake;
 

@@ -3,41 +3,20 @@ use std::{
     task::{Context, Waker},
 };
 
-use super::*;
+use super::{
+    test_support::{attached, chat, frames, sid, user},
+    *,
+};
 use crate::{
-    auth::UserName,
-    chat::{
-        outbox::Signal,
-        protocol::{EventData, EventKind, Frame, ServerEvent},
-    },
+    chat::{outbox::Signal, protocol::Frame},
     ws::frame,
 };
 
-fn user(id: u64) -> Arc<User> {
-    Arc::new(User::guest(id, UserName::parse(&format!("u{id}")).unwrap()))
-}
-
-fn sid(user: u64) -> SessionId {
-    SessionId::from_bytes([user as u8; 16])
-}
-
 fn event(id: u64, visible: Visibility) -> Event {
-    let frame = ServerEvent {
-        id,
-        kind: EventKind::Chat,
-        user: &user(1),
-        data: EventData::Text("x"),
-        time: 0,
-        count: None,
+    Event {
+        visible,
+        ..chat(id)
     }
-    .to_frame();
-    Event { id, visible, frame }
-}
-
-fn frames(outbox: &Outbox) -> Vec<Frame> {
-    let mut batch = VecDeque::new();
-    outbox.poll_news(&Context::from_waker(Waker::noop()), &mut batch, true);
-    batch.iter().flat_map(|c| c.iter().cloned()).collect()
 }
 
 fn ids(outbox: &Outbox) -> Vec<u64> {
@@ -51,18 +30,7 @@ fn ids(outbox: &Outbox) -> Vec<u64> {
 }
 
 fn settled(hub: &Hub, room: &RoomName, id: u64, floor: u64) -> (Membership, Outbox) {
-    let outbox = Outbox::new(64);
-    let (member, _) = hub.attach(room.clone(), user(id), sid(id), outbox.clone());
-    hub.settle(
-        &member,
-        Entry {
-            frames: Vec::new(),
-            floor,
-            joined: false,
-            count: 0,
-        },
-    );
-    (member, outbox)
+    attached(hub, room, id, Some(floor))
 }
 
 #[test]
