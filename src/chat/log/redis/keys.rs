@@ -23,9 +23,8 @@ const SCAN_COUNT: usize = 1000;
 
 /// Renames every key of the old layout to the new one, once, at start: rooms keep their
 /// ids, history, epoch and presence. A key already under the new name (another instance
-/// renamed it first, or wrote the room since) is kept, and the old one dropped. Returns how
-/// many keys were renamed.
-pub(super) async fn upgrade(conn: &mut (impl ConnectionLike + Send)) -> redis::RedisResult<usize> {
+/// renamed it first, or wrote the room since) is kept, and the old one dropped.
+pub(super) async fn upgrade(conn: &mut (impl ConnectionLike + Send)) -> redis::RedisResult<()> {
     let mut renamed = 0;
     let mut cursor = 0u64;
     loop {
@@ -64,7 +63,10 @@ pub(super) async fn upgrade(conn: &mut (impl ConnectionLike + Send)) -> redis::R
             }
         }
         if next == 0 {
-            return Ok(renamed);
+            if renamed > 0 {
+                tracing::info!(renamed, "room keys moved under their hash tags");
+            }
+            return Ok(());
         }
         cursor = next;
     }

@@ -23,6 +23,9 @@
 //! every instance has had a TTL to refresh, and entries Redis forgot are put back without a
 //! `join` (`heartbeat`).
 //!
+//! A room's keys share its hash tag (`keys`); idle rooms expire and streams are trimmed by
+//! age too (`scripts/prelude.lua`).
+//!
 //! Sockets never wait on Redis: their events go to worker lanes, each room's in order
 //! (`worker`), through a queue bounded by `--history-queue` (`queue`); a lane sends a room's
 //! queued messages in one script call and its rooms' calls in one round trip (`send`). If the
@@ -174,12 +177,9 @@ impl RedisLog {
         let scripts = Arc::new(Scripts::load(settings.max_age, settings.room_ttl));
         // Before any script runs: rooms kept under the old layout are moved under their
         // hash tags, with their ids, history and epoch.
-        let renamed = keys::upgrade(&mut conn).await.with_context(|| {
+        keys::upgrade(&mut conn).await.with_context(|| {
             format!("moving keys to the hash-tagged layout at {}", settings.url)
         })?;
-        if renamed > 0 {
-            tracing::info!(renamed, "room keys moved under their hash tags");
-        }
         let stop = CancellationToken::new();
         // Subscribed before any socket joins, so no event of theirs is missed.
         let subscribed = pubsub::subscribe(&client, subscriber::TOPIC)
