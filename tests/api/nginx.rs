@@ -316,13 +316,25 @@ async fn through_nginx_the_page_sign_in_sockets_static_files_and_client_address_
         .unwrap();
     assert_eq!(script.status(), 200);
     let headers = script.headers();
-    assert_eq!(headers["cache-control"], "max-age=604800");
-    assert!(headers.contains_key("expires"));
+    // Unversioned: revalidated every time, by the ETag nginx sends.
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert!(headers.contains_key("etag"));
     assert_eq!(headers["content-encoding"], "gzip");
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert!(
         !headers.contains_key("content-security-policy"),
         "not from passerby"
+    );
+    // As the page links it, with its content's hash: kept for good.
+    let versioned = browser
+        .get(nginx.url("/static/js/chat.js?v=0123456789abcdef"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versioned.status(), 200);
+    assert_eq!(
+        versioned.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
     );
 
     // Health through nginx; metrics only for this machine.
