@@ -1,13 +1,13 @@
 //! The history store under strain: a full writer queue, a store that cannot write, age
 //! retention while the writer is busy, and user ids at the top of their range.
 
-use std::{path::Path, time::Duration};
+use std::{collections::HashSet, path::Path, time::Duration};
 
 use passerby::store::{
     HistoryStore,
     history::{FILE_NAME, Retention},
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{Client, TestApp, WAIT, spawn_in, spawn_with, two_chatting};
 
@@ -85,23 +85,50 @@ async fn a_full_history_queue_refuses_a_sender_and_a_joiner_with_1013_then_chat_
     drop(lock);
     // The queue drains as soon as the writer commits; until then "after" may be refused too.
     // An `error` read here may be an earlier refusal's, so each try has its own text.
+    // Each try carries a `cid`, so it gets an answer of its own (an `ack`, or an `error`
+    // naming it): once every try is answered, none still waits in the queue for the retry
+    // below to find it full.
     let mut sent = None;
+    let mut unanswered = HashSet::new();
     for attempt in 0.. {
-        alice.say(&format!("after {attempt}")).await;
+        let cid = format!("after-{attempt}");
+        let command = json!({"type": "chat", "data": format!("after {attempt}"), "cid": cid});
+        alice.say(&command.to_string()).await;
+        unanswered.insert(cid.clone());
         loop {
             let event = alice.next_event().await;
-            match (event["type"].as_str(), event["data"].as_str()) {
-                (Some("chat"), Some(text)) if text.starts_with("after") => {
-                    sent = Some(text.to_owned());
-                    break;
+            match event["type"].as_str() {
+                Some("ack") => {
+                    unanswered.remove(event["data"]["cid"].as_str().unwrap());
                 }
-                (Some("error"), _) => break,
+                Some("error") if event["cid"].is_string() => {
+                    unanswered.remove(event["cid"].as_str().unwrap());
+                }
+                Some("chat") => {
+                    let text = event["data"].as_str().unwrap();
+                    if text.starts_with("after") {
+                        sent = Some(text.to_owned());
+                    }
+                }
                 _ => {}
+            }
+            if !unanswered.contains(&cid) {
+                break;
             }
         }
         if sent.is_some() {
             break;
         }
+    }
+    while !unanswered.is_empty() {
+        let event = alice.next_event().await;
+        match event["type"].as_str() {
+            Some("ack") => unanswered.remove(event["data"]["cid"].as_str().unwrap()),
+            Some("error") if event["cid"].is_string() => {
+                unanswered.remove(event["cid"].as_str().unwrap())
+            }
+            _ => false,
+        };
     }
     let heard = until_chat(&mut bob, &sent.unwrap()).await;
     assert!(
