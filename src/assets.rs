@@ -21,6 +21,43 @@ pub const COMPRESS_FROM_BYTES: usize = 1024;
 /// starts many servers, so it settles for a level that is fast and nearly as small.
 const BROTLI_QUALITY: i32 = if cfg!(debug_assertions) { 5 } else { 11 };
 
+/// Files the chat page loads in this order, also served joined into one (`bundle/<name>`),
+/// so a first visit costs one request for each bundle instead of one per file; the files
+/// stay apart in the tree, a concern each. jQuery is left out: it changes less often than
+/// the rest, so it stays cached when they change.
+pub const BUNDLES: &[(&str, &[&str])] = &[
+    (
+        "chat.css",
+        &[
+            "css/chat.css",
+            "css/chat-log.css",
+            "css/chat-phone.css",
+            "css/chat-dark.css",
+        ],
+    ),
+    (
+        "chat.js",
+        &[
+            "js/page-state.js",
+            "js/errors.js",
+            "js/backoff.js",
+            "js/chat-core.js",
+            "js/chat-text.js",
+            "js/chat-render.js",
+            "js/chat-layout.js",
+            "js/chat-people.js",
+            "js/chat-socket.js",
+            "js/chat-outbox.js",
+            "js/chat-compose.js",
+            "js/chat-notify.js",
+            "js/chat-rooms.js",
+            "js/chat-images.js",
+            "js/chat.js",
+            "js/moderate.js",
+        ],
+    ),
+];
+
 /// One file, in every encoding it is sent in.
 #[derive(Debug)]
 pub struct Asset {
@@ -48,7 +85,45 @@ impl Assets {
         } else {
             tracing::warn!(dir = %dir.display(), "no static directory: /static/ serves nothing");
         }
+        for (name, parts) in BUNDLES {
+            assets.bundle(name, parts)?;
+        }
         Ok(assets)
+    }
+
+    /// `bundle/<name>`, the `parts` one after the other, if every one of them is here (a
+    /// static dir of one's own may lack some: its pages then link the files one by one).
+    fn bundle(&mut self, name: &str, parts: &[&str]) -> anyhow::Result<()> {
+        let mut joined = Vec::new();
+        for part in parts {
+            let Some(asset) = self.files.get(*part) else {
+                return Ok(());
+            };
+            joined.extend_from_slice(&asset.identity);
+            // A script without its last semicolon or newline must not run into the next.
+            joined.extend_from_slice(if name.ends_with(".js") {
+                b"\n;\n"
+            } else {
+                b"\n"
+            });
+        }
+        let key = format!("bundle/{name}");
+        self.files.insert(key.clone(), Asset::new(&key, joined)?);
+        Ok(())
+    }
+
+    /// The URLs a page links bundle `name` by: the bundle's, or its files' one by one when
+    /// it could not be made.
+    pub fn bundle_urls(&self, name: &str) -> Vec<String> {
+        let key = format!("bundle/{name}");
+        if self.files.contains_key(&key) {
+            return vec![self.url(&key)];
+        }
+        BUNDLES
+            .iter()
+            .filter(|(bundle, _)| *bundle == name)
+            .flat_map(|(_, parts)| parts.iter().map(|part| self.url(part)))
+            .collect()
     }
 
     fn read_dir(&mut self, root: &Path, under: PathBuf) -> anyhow::Result<()> {
@@ -213,5 +288,30 @@ mod tests {
         assert!(a.brotli.as_ref().unwrap().len() < 100);
         assert!(!assets.get("small.css").unwrap().has_encodings());
         assert_eq!(assets.url("missing.js"), "/static/missing.js");
+    }
+
+    #[test]
+    fn a_bundle_joins_its_files_in_order_and_without_one_of_them_pages_link_each() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("css")).unwrap();
+        let (_, parts) = BUNDLES[0];
+        for (n, part) in parts.iter().enumerate() {
+            std::fs::write(dir.path().join(part), format!("p{n}{{}}")).unwrap();
+        }
+        let assets = Assets::load(dir.path()).unwrap();
+        let bundle = assets.get("bundle/chat.css").unwrap();
+        assert_eq!(&bundle.identity[..], b"p0{}\np1{}\np2{}\np3{}\n");
+        assert_eq!(
+            assets.bundle_urls("chat.css"),
+            [format!("/static/bundle/chat.css?v={}", bundle.hash)]
+        );
+
+        std::fs::remove_file(dir.path().join(parts[1])).unwrap();
+        let assets = Assets::load(dir.path()).unwrap();
+        assert!(assets.get("bundle/chat.css").is_none());
+        let urls = assets.bundle_urls("chat.css");
+        assert_eq!(urls.len(), 4);
+        assert!(urls[0].starts_with("/static/css/chat.css?v="));
+        assert_eq!(urls[1], "/static/css/chat-log.css");
     }
 }

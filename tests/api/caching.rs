@@ -2,6 +2,7 @@
 //! static file a year when linked by its hash; what is compressed; and a second sign-in from
 //! a browser that is signed in keeps its identity.
 
+use passerby::assets::BUNDLES;
 use serde_json::Value;
 
 use crate::helpers::{cookie_pair, spawn_app};
@@ -91,13 +92,30 @@ async fn linked(app: &crate::helpers::TestApp, path: &str) -> String {
     page[start..end].to_owned()
 }
 
+/// What `/static/<path>` holds: the file, or a bundle's files one after the other.
 fn on_disk(path: &str) -> Vec<u8> {
-    std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("static")
-            .join(path),
-    )
-    .unwrap()
+    let read = |path: &str| {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("static")
+                .join(path),
+        )
+        .unwrap()
+    };
+    let Some(name) = path.strip_prefix("bundle/") else {
+        return read(path);
+    };
+    let (_, parts) = BUNDLES.iter().find(|(bundle, _)| *bundle == name).unwrap();
+    let gap: &[u8] = if name.ends_with(".js") {
+        b"\n;\n"
+    } else {
+        b"\n"
+    };
+    parts
+        .iter()
+        .flat_map(|part| [read(part), gap.to_vec()])
+        .flatten()
+        .collect()
 }
 
 async fn fetch(
@@ -115,7 +133,7 @@ async fn fetch(
 #[tokio::test]
 async fn a_versioned_file_is_kept_a_year_and_an_unversioned_one_is_revalidated() {
     let app = spawn_app().await;
-    let url = linked(&app, "js/chat.js").await;
+    let url = linked(&app, "vendor/jquery/jquery.min.js").await;
 
     let kept = fetch(&app, &url, &[]).await;
     assert_eq!(kept.status(), 200);
@@ -131,25 +149,41 @@ async fn a_versioned_file_is_kept_a_year_and_an_unversioned_one_is_revalidated()
             .starts_with("text/javascript")
     );
     assert!(headers.get("content-encoding").is_none());
-    assert_eq!(kept.bytes().await.unwrap(), on_disk("js/chat.js"));
+    assert_eq!(
+        kept.bytes().await.unwrap(),
+        on_disk("vendor/jquery/jquery.min.js")
+    );
     let etag = headers["etag"].to_str().unwrap().to_owned();
 
     for stale in [
-        "/static/js/chat.js",
-        "/static/js/chat.js?v=0123456789abcdef",
+        "/static/vendor/jquery/jquery.min.js",
+        "/static/vendor/jquery/jquery.min.js?v=0123456789abcdef",
     ] {
         let response = fetch(&app, stale, &[]).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["cache-control"], "no-cache", "{stale}");
         assert_eq!(response.headers()["etag"], etag.as_str());
-        assert_eq!(response.bytes().await.unwrap(), on_disk("js/chat.js"));
+        assert_eq!(
+            response.bytes().await.unwrap(),
+            on_disk("vendor/jquery/jquery.min.js")
+        );
     }
 
-    let unchanged = fetch(&app, "/static/js/chat.js", &[("if-none-match", &etag)]).await;
+    let unchanged = fetch(
+        &app,
+        "/static/vendor/jquery/jquery.min.js",
+        &[("if-none-match", &etag)],
+    )
+    .await;
     assert_eq!(unchanged.status(), 304);
     assert_eq!(unchanged.headers()["etag"], etag.as_str());
     assert!(unchanged.bytes().await.unwrap().is_empty());
-    let changed = fetch(&app, "/static/js/chat.js", &[("if-none-match", "\"0000\"")]).await;
+    let changed = fetch(
+        &app,
+        "/static/vendor/jquery/jquery.min.js",
+        &[("if-none-match", "\"0000\"")],
+    )
+    .await;
     assert_eq!(changed.status(), 200);
 
     assert_eq!(
@@ -167,7 +201,11 @@ async fn gzip_and_brotli_bodies_decode_to_the_file() {
     use std::io::Read;
 
     let app = spawn_app().await;
-    for path in ["vendor/jquery/jquery.min.js", "css/chat.css", "js/chat.js"] {
+    for path in [
+        "vendor/jquery/jquery.min.js",
+        "bundle/chat.css",
+        "bundle/chat.js",
+    ] {
         let url = linked(&app, path).await;
         let file = on_disk(path);
         for (accept, expected) in [

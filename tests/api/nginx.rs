@@ -336,6 +336,14 @@ async fn through_nginx_the_page_sign_in_sockets_static_files_and_client_address_
         versioned.headers()["cache-control"],
         "public, max-age=31536000, immutable"
     );
+    // The page's bundles come from passerby, which makes them.
+    let bundle = browser
+        .get(nginx.url("/static/bundle/chat.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), 200);
+    assert!(bundle.headers().contains_key("content-security-policy"));
 
     // Health through nginx; metrics only for this machine.
     let health = browser.get(nginx.url("/healthz")).send().await.unwrap();
