@@ -8,11 +8,11 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import zlib from 'node:zlib';
 
 import {
   ROOT, WAIT, eventually, launchBrowser, logLines, onlineNames, openVisitor, startServer,
 } from './harness.mjs';
+import { makePng } from './steps.mjs';
 
 const SHOTS = process.env.UPDATE_SCREENSHOTS === '1'
   ? path.join(ROOT, 'docs', 'screenshots')
@@ -72,38 +72,6 @@ async function waitOnline(page, names) {
     (seen) => JSON.stringify([...seen].sort()) === JSON.stringify(want));
   await eventually(`online count ${want.length}`, () => page.textContent('#count'),
     (count) => count === String(want.length));
-}
-
-/** A real PNG, `width`×`height` of one colour, made here so the test ships no binary. */
-function makePng(width, height, [r, g, b]) {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k += 1) { c = c & 1 ? 0xEDB88320 ^ (c >>> 1) : c >>> 1; }
-    return c >>> 0;
-  });
-  const crc32 = (buf) => {
-    let c = 0xFFFFFFFF;
-    for (const byte of buf) { c = crcTable[(c ^ byte) & 0xFF] ^ (c >>> 8); }
-    return (c ^ 0xFFFFFFFF) >>> 0;
-  };
-  const chunk = (type, data) => {
-    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const out = Buffer.alloc(body.length + 8);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc32(body), body.length + 4);
-    return out;
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array(width).fill([r, g, b]).flat())]);
-  const pixels = zlib.deflateSync(Buffer.concat(Array(height).fill(row)));
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]),
-    chunk('IHDR', header), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0)),
-  ]);
 }
 
 /** Hours and minutes of `iso` in `timeZone`, as the page should show them. */
