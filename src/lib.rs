@@ -15,6 +15,7 @@ pub mod log_sample;
 pub mod metrics;
 pub mod moderation;
 pub mod pubsub;
+pub mod redis_conn;
 pub mod redis_retry;
 pub mod routes;
 pub mod server;

@@ -54,8 +54,8 @@ impl App {
             Some(_) => Some(Arc::new(Floor::open(&config.data_dir)?)),
             None => None,
         };
-        let user_ids = match (&config.redis, &floor) {
-            (Some(url), Some(floor)) => IdSource::redis(url, floor.clone()).await?,
+        let user_ids = match (config.redis_target(), &floor) {
+            (Some(target), Some(floor)) => IdSource::redis(&target, floor.clone()).await?,
             _ => IdSource::File(UserIds::open(&config.data_dir)?),
         };
         if !(config.rate_limit > 0.0 && config.rate_burst >= 1.0) {
@@ -121,11 +121,11 @@ impl App {
             per_minute: config.room_rate,
             cid_window: config.cid_window_secs,
         };
-        let engine = match (&config.redis, config.history_retention(), floor) {
-            (Some(url), retention, Some(floor)) => {
+        let engine = match (config.redis_target(), config.history_retention(), floor) {
+            (Some(target), retention, Some(floor)) => {
                 Engine::redis(
                     RedisSettings {
-                        url: url.clone(),
+                        target,
                         presence_ttl: config.redis_engine.presence_ttl,
                         policy,
                         max_events: config.history_max_events,
@@ -159,10 +159,10 @@ impl App {
         .big_rooms(config.big_rooms.big_rooms());
         let engine = Arc::new(engine);
         let shutdown = CancellationToken::new();
-        let sessions = match &config.redis {
-            Some(url) => {
+        let sessions = match config.redis_target() {
+            Some(target) => {
                 Sessions::redis(
-                    url,
+                    &target,
                     config.cookie_days,
                     config.max_revoked_sessions,
                     engine.clone(),

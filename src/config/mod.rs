@@ -183,6 +183,11 @@ pub struct Config {
     #[arg(long, env = "PASSERBY_REDIS_URL", global = true)]
     pub redis: Option<String>,
 
+    /// With --redis: it names a node of a Redis Cluster (several, separated by commas, are
+    /// tried in turn), and rooms spread over the cluster's nodes by their hash tags.
+    #[arg(long, env = "PASSERBY_REDIS_CLUSTER", global = true)]
+    pub redis_cluster: bool,
+
     #[command(flatten)]
     pub redis_engine: RedisFlags,
 
@@ -316,6 +321,12 @@ impl Config {
 }
 
 impl Config {
+    /// Where Redis is, if it is named.
+    pub fn redis_target(&self) -> Option<crate::redis_conn::RedisTarget> {
+        let url = self.redis.as_deref()?;
+        Some(crate::redis_conn::RedisTarget::new(url, self.redis_cluster))
+    }
+
     /// The moderation bounds and lifetimes.
     pub fn moderation(&self) -> crate::moderation::Settings {
         self.moderators.settings()

@@ -89,13 +89,13 @@ impl Sessions {
     /// Revocations in Redis, shared with every instance; listens for sign-outs made on any
     /// of them until `stop`.
     pub async fn redis(
-        url: &str,
+        target: &crate::redis_conn::RedisTarget,
         cookie_days: u32,
         max_revoked: usize,
         engine: Arc<Engine>,
         stop: CancellationToken,
     ) -> anyhow::Result<Sessions> {
-        let store = redis::Revoked::connect(url, max_revoked, engine.clone(), stop).await?;
+        let store = redis::Revoked::connect(target, max_revoked, engine.clone(), stop).await?;
         Ok(Sessions {
             max_age: max_age(cookie_days),
             store: Store::Redis(store),

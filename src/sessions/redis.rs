@@ -2,13 +2,10 @@
 //! scored by when their cookie expires, pruned by score on every sign-out, and a channel on
 //! which each sign-out is published so every instance closes that session's sockets.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use anyhow::Context;
-use redis::{
-    Script,
-    aio::{ConnectionManager, ConnectionManagerConfig},
-};
+use redis::Script;
 use tokio_util::sync::CancellationToken;
 
 use super::{RevokeError, SIGNED_OUT};
@@ -16,6 +13,7 @@ use crate::{
     auth::SessionId,
     chat::{Engine, protocol::close},
     pubsub::{self, Listener, Topic},
+    redis_conn::{RedisConn, RedisTarget},
     redis_retry::retry_dropped,
 };
 
@@ -36,7 +34,7 @@ return 1
 
 #[derive(Debug)]
 pub(super) struct Revoked {
-    conn: ConnectionManager,
+    conn: RedisConn,
     script: Script,
     max: usize,
     _stop: tokio_util::sync::DropGuard,
@@ -44,20 +42,13 @@ pub(super) struct Revoked {
 
 impl Revoked {
     pub(super) async fn connect(
-        url: &str,
+        target: &RedisTarget,
         max: usize,
         engine: Arc<Engine>,
         stop: CancellationToken,
     ) -> anyhow::Result<Revoked> {
-        let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .with_context(|| format!("cannot reach Redis at {url}"))?;
+        let client = target.client()?;
+        let conn = target.connect().await?;
         // Subscribed before the server serves: a sign-out on another instance from then on
         // reaches this one's sockets.
         let messages = pubsub::subscribe(&client, TOPIC)
@@ -143,7 +134,7 @@ const TOPIC: Topic = Topic::Channel(CHANNEL);
 /// Closes the sockets of every session signed out anywhere; after a lost subscription, asks
 /// Redis about the sessions with sockets here, since a sign-out published meanwhile was missed.
 struct SignOuts {
-    conn: ConnectionManager,
+    conn: RedisConn,
     engine: Arc<Engine>,
 }
 
@@ -179,7 +170,7 @@ impl Listener for SignOuts {
     }
 }
 
-async fn catch_up(conn: &mut ConnectionManager, engine: &Engine) -> redis::RedisResult<()> {
+async fn catch_up(conn: &mut RedisConn, engine: &Engine) -> redis::RedisResult<()> {
     let here = engine.sessions();
     for chunk in here.chunks(512) {
         let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();

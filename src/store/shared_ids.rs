@@ -10,11 +10,10 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
 };
 
+use crate::redis_conn::{RedisConn, RedisTarget};
 use anyhow::Context;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::redis_retry::retry_dropped;
 
@@ -38,7 +37,7 @@ return redis.call('INCR', KEYS[1])
 pub enum IdSource {
     File(UserIds),
     Redis {
-        conn: ConnectionManager,
+        conn: RedisConn,
         /// The highest id this instance saw handed out; guest names are numbered by it.
         issued: AtomicU64,
         floor: Arc<Floor>,
@@ -57,15 +56,9 @@ impl fmt::Debug for IdSource {
 }
 
 impl IdSource {
-    pub async fn redis(url: &str, floor: Arc<Floor>) -> anyhow::Result<IdSource> {
-        let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2);
-        let mut conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .with_context(|| format!("cannot reach Redis at {url}"))?;
+    pub async fn redis(target: &RedisTarget, floor: Arc<Floor>) -> anyhow::Result<IdSource> {
+        let url = &target.url;
+        let mut conn = target.connect().await?;
         let issued: Option<u64> = redis::cmd("GET")
             .arg(KEY)
             .query_async(&mut conn)

@@ -4,7 +4,8 @@
 //! reads each stream backwards a slice of `batch` entries at a time and makes one script
 //! call per slice, so Redis is never held for more than one slice.
 
-use redis::{aio::ConnectionManager, streams::StreamRangeReply};
+use crate::redis_conn::RedisConn;
+use redis::streams::StreamRangeReply;
 
 use super::{
     RedisLog,
@@ -61,7 +62,7 @@ impl RedisLog {
 
     async fn delete_one(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
         room: &RoomName,
         id: u64,
     ) -> Result<Vec<u64>, DeleteError> {
@@ -106,7 +107,7 @@ impl RedisLog {
     /// `user`'s messages in `room` said at `since` or later, newest slice first.
     async fn purge_room(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
         room: &RoomName,
         user: u64,
         since: u64,
@@ -161,7 +162,7 @@ impl RedisLog {
     /// Removes `ids` from the stream and sends the room its `delete`: one script call.
     async fn remove(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
         room: &RoomName,
         author: &str,
         ids: &[u64],
@@ -187,7 +188,7 @@ impl RedisLog {
 }
 
 /// Every room with a stream, a bounded SCAN at a time.
-async fn stream_rooms(conn: &mut ConnectionManager) -> Result<Vec<RoomName>, DeleteError> {
+async fn stream_rooms(conn: &mut RedisConn) -> Result<Vec<RoomName>, DeleteError> {
     let mut rooms = std::collections::BTreeSet::new();
     let mut cursor = 0u64;
     loop {

@@ -18,7 +18,8 @@ use std::{
     sync::Arc,
 };
 
-use redis::{aio::ConnectionManager, streams::StreamRangeReply};
+use crate::redis_conn::RedisConn;
+use redis::streams::StreamRangeReply;
 
 use super::{
     state::Seen,
@@ -47,7 +48,7 @@ pub(super) struct Bound {
 }
 
 pub(super) struct Gaps {
-    pub conn: ConnectionManager,
+    pub conn: RedisConn,
     pub scripts: Arc<Scripts>,
     pub hub: Arc<Hub>,
     pub seen: Arc<Seen>,
@@ -220,7 +221,7 @@ impl Gaps {
 /// the newest that fit. Also the id below which something was left out (`from` if nothing
 /// was): sockets that had less than that cannot be brought up to date.
 async fn read_missed(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     room: &RoomName,
     from: u64,
     until: u64,

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::RedisConn;
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -21,7 +21,7 @@ const REAP_AT_ONCE: usize = 1000;
 
 /// Keeps this instance's entries alive in Redis and reaps the entries nobody keeps alive.
 pub(super) struct Heartbeat {
-    pub conn: ConnectionManager,
+    pub conn: RedisConn,
     pub scripts: Arc<Scripts>,
     pub sockets: Arc<Sockets>,
     pub seen: Arc<Seen>,

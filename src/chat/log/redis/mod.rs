@@ -52,7 +52,6 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use futures_util::{FutureExt, future::BoxFuture};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use self::{
@@ -78,13 +77,14 @@ use crate::{
         text::ChatText,
     },
     pubsub,
+    redis_conn::{RedisConn, RedisTarget},
     store::Floor,
 };
 
 /// How the engine reaches Redis and how long a dead instance may look alive.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
-    pub url: String,
+    pub target: RedisTarget,
     pub presence_ttl: Duration,
     pub policy: HistoryPolicy,
     /// Messages kept per room stream; 0 keeps none (and no presence either).
@@ -124,7 +124,7 @@ impl RedisSettings {
 
 pub struct RedisLog {
     instance: String,
-    conn: ConnectionManager,
+    conn: RedisConn,
     scripts: Arc<Scripts>,
     hub: Arc<Hub>,
     seen: Arc<Seen>,
@@ -149,20 +149,9 @@ impl fmt::Debug for RedisLog {
 impl RedisLog {
     /// Connects, or fails with a clear error if Redis cannot be reached.
     pub async fn connect(settings: RedisSettings, hub: Arc<Hub>) -> anyhow::Result<Self> {
-        let client = redis::Client::open(settings.url.as_str())
-            .with_context(|| format!("bad Redis URL {}", settings.url))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let mut conn = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .with_context(|| format!("cannot reach Redis at {}", settings.url))?;
-        redis::cmd("PING")
-            .query_async::<()>(&mut conn)
-            .await
-            .with_context(|| format!("cannot use Redis at {}", settings.url))?;
+        let client = settings.target.client()?;
+        let mut conn = settings.target.connect().await?;
+        let url = settings.target.url.clone();
         // Not a counter in Redis: a Redis that restarted empty would hand out a live
         // instance's id again.
         let instance = format!(
@@ -177,14 +166,14 @@ impl RedisLog {
         let scripts = Arc::new(Scripts::load(settings.max_age, settings.room_ttl));
         // Before any script runs: rooms kept under the old layout are moved under their
         // hash tags, with their ids, history and epoch.
-        keys::upgrade(&mut conn).await.with_context(|| {
-            format!("moving keys to the hash-tagged layout at {}", settings.url)
-        })?;
+        keys::upgrade(&mut conn)
+            .await
+            .with_context(|| format!("moving keys to the hash-tagged layout at {}", url))?;
         let stop = CancellationToken::new();
         // Subscribed before any socket joins, so no event of theirs is missed.
         let subscribed = pubsub::subscribe(&client, subscriber::TOPIC)
             .await
-            .with_context(|| format!("cannot subscribe at {}", settings.url))?;
+            .with_context(|| format!("cannot subscribe at {}", url))?;
         let mut gaps = Gaps {
             conn: conn.clone(),
             scripts: scripts.clone(),
@@ -201,7 +190,7 @@ impl RedisLog {
         // floor.
         gaps.raise_floor()
             .await
-            .with_context(|| format!("raising Redis to the floor at {}", settings.url))?;
+            .with_context(|| format!("raising Redis to the floor at {}", url))?;
         let fan_out = FanOut {
             hub: hub.clone(),
             seen: seen.clone(),
@@ -254,7 +243,7 @@ impl RedisLog {
                 .run(lane),
             );
         }
-        tracing::info!(instance, url = settings.url, "chat engine: Redis");
+        tracing::info!(instance, url = url, "chat engine: Redis");
         let pages = Arc::new(tokio::sync::Semaphore::new(settings.policy.reads));
         Ok(RedisLog {
             instance,

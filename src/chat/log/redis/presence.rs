@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::RedisConn;
 
 use super::{
     state::Seen,
@@ -53,7 +53,7 @@ impl Leave {
 /// Sends leaves for the worker, and keeps those Redis did not answer to try again, with a
 /// growing wait while Redis stays away.
 pub(super) struct Leaves {
-    pub conn: ConnectionManager,
+    pub conn: RedisConn,
     pub scripts: Arc<Scripts>,
     pub seen: Arc<Seen>,
     pub instance: String,
@@ -66,7 +66,7 @@ pub(super) struct Leaves {
 
 impl Leaves {
     pub fn new(
-        conn: ConnectionManager,
+        conn: RedisConn,
         scripts: Arc<Scripts>,
         seen: Arc<Seen>,
         instance: String,

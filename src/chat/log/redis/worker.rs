@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::RedisConn;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
@@ -65,7 +65,7 @@ impl Job {
 }
 
 pub(super) struct Worker {
-    pub conn: ConnectionManager,
+    pub conn: RedisConn,
     pub scripts: Arc<Scripts>,
     pub hub: Arc<Hub>,
     pub seen: Arc<Seen>,
