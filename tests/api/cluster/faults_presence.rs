@@ -27,8 +27,8 @@ const OUTAGE: Duration = Duration::from_millis(1500);
 /// How long a test waits for the cluster to settle after a fault.
 const SETTLE: Duration = Duration::from_secs(20);
 
-/// Every socket's entry (`scripts/presence.lua`).
-const ENTRIES: &str = "passerby:presence:sockets";
+/// Every socket's entry in the lobby, where these tests are (`scripts/presence.lua`).
+const ENTRIES: &str = "passerby:{lobby}:sockets";
 
 async fn instance(cluster: &Cluster, ttl: Duration) -> TestApp {
     let (url, secret) = (cluster.redis.url(), cluster.secret_file());

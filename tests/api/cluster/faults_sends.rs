@@ -375,7 +375,9 @@ async fn a_numbered_call_runs_once_and_a_late_older_copy_does_nothing() {
             .arg("\"chat\"")
             .arg("{\"id\":1}")
             .arg(format!("\"{text}\""))
-            // No age, a day's room TTL (the prelude's two).
+            .arg("")
+            // No floor, no age, a day's room TTL (the prelude's three).
+            .arg(0)
             .arg(0)
             .arg(86_400_000);
         invocation

@@ -56,8 +56,7 @@ const GLOBAL: &[&str] = &[
     "passerby:user:",
     "passerby:user_ids",
     "passerby:floor",
-    "passerby:presence:",
-    "passerby:instance:",
+    "passerby:{presence}:",
     "passerby:sessions:",
     "passerby:moderation:",
 ];
@@ -102,7 +101,7 @@ async fn every_key_of_a_room_hashes_to_the_rooms_slot() {
         .filter(|k| !GLOBAL.iter().any(|g| k.starts_with(g)))
         .collect();
     for suffix in [
-        "seq", "stream", "presence", "users", "order", "info", "epoch",
+        "seq", "stream", "presence", "users", "order", "info", "epoch", "sockets", "expiry",
     ] {
         assert!(
             room.contains(&&format!("passerby:{{lobby}}:{suffix}")),

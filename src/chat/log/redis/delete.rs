@@ -18,7 +18,6 @@ use crate::chat::{
 };
 
 /// Keys one SCAN call looks at, finding every room's stream for a purge of all rooms.
-const SCAN_COUNT: usize = 1000;
 
 /// An entry's id in the stream (`<id>-0`) as the event's id.
 fn entry_id(id: &str) -> Option<u64> {
@@ -167,19 +166,16 @@ impl RedisLog {
         author: &str,
         ids: &[u64],
     ) -> Result<Vec<u64>, DeleteError> {
-        let gone: Vec<u64> = self
-            .scripts
-            .delete
-            .key(super::keys::room_key(room, "seq"))
-            .key(super::keys::room_key(room, "stream"))
+        let mut call = self.scripts.room_call(&self.scripts.delete, room);
+        call.key(super::keys::room_key(room, "stream"))
             .key(super::keys::room_key(room, "deleted"))
             .arg(room.as_str())
             .arg(author)
             .arg(self.settings.max_events)
             .arg(self.seen.get(room))
-            .arg(ids)
-            .arg(self.scripts.max_age)
-            .arg(self.scripts.room_ttl)
+            .arg(ids);
+        self.scripts.tail(&mut call);
+        let gone: Vec<u64> = call
             .invoke_async(conn)
             .await
             .map_err(crate::chat::EngineError::from)?;
@@ -189,25 +185,16 @@ impl RedisLog {
 
 /// Every room with a stream, a bounded SCAN at a time.
 async fn stream_rooms(conn: &mut RedisConn) -> Result<Vec<RoomName>, DeleteError> {
-    let mut rooms = std::collections::BTreeSet::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg("passerby:{*}:stream")
-            .arg("COUNT")
-            .arg(SCAN_COUNT)
-            .query_async(conn)
-            .await
-            .map_err(crate::chat::EngineError::from)?;
-        rooms.extend(keys.iter().filter_map(|key| {
+    let keys = conn
+        .scan("passerby:{*}:stream")
+        .await
+        .map_err(crate::chat::EngineError::from)?;
+    let rooms: std::collections::BTreeSet<RoomName> = keys
+        .iter()
+        .filter_map(|key| {
             let name = key.strip_prefix("passerby:{")?.strip_suffix("}:stream")?;
             RoomName::parse(name).ok()
-        }));
-        if next == 0 {
-            return Ok(rooms.into_iter().collect());
-        }
-        cursor = next;
-    }
+        })
+        .collect();
+    Ok(rooms.into_iter().collect())
 }

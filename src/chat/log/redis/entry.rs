@@ -7,7 +7,7 @@ use redis::{aio::ConnectionLike, streams::StreamRangeReply};
 use serde_json::value::RawValue;
 
 use super::{
-    RedisLog,
+    RedisLog, global,
     presence::millis,
     wire::{
         entry_id, parse_visibility, presence_key, presence_texts, stream_key, text_frame, user_json,
@@ -80,20 +80,20 @@ impl RedisLog {
         let user = &member.user;
         let (joined_data, left_data) = presence_texts(user);
         let big = self.hub.big_rooms();
-        let (before, joined, list_id, history_id, users, pruned, count, next): (
-            u64,
-            String,
-            u64,
-            u64,
-            String,
-            u64,
-            usize,
-            u64,
-        ) = self
-            .scripts
-            .join
-            .key(super::keys::room_key(&member.room, "seq"))
-            .arg(member.room.as_str())
+        let (mut conn, mut counter) = (self.conn.clone(), self.conn.clone());
+        // The user counter is raised to the joiner's id: a Redis that lost it must not hand
+        // the id out again, whichever instance signed them in.
+        tokio::try_join!(
+            global::entering(
+                &mut conn,
+                &self.scripts,
+                self.settings.presence_ttl,
+                &member.room,
+            ),
+            global::raise(&mut counter, &self.scripts, global::USER_IDS, user.id),
+        )?;
+        let mut call = self.scripts.room_call(&self.scripts.join, &member.room);
+        call.arg(member.room.as_str())
             .arg(&self.instance)
             .arg(user.id)
             .arg(user_json(user))
@@ -104,12 +104,30 @@ impl RedisLog {
             .arg(member.socket)
             .arg(millis(self.settings.presence_ttl))
             .arg(big.threshold)
-            .arg(big.page)
-            .arg(self.scripts.max_age)
-            .arg(self.scripts.room_ttl)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+            .arg(big.page);
+        self.scripts.tail(&mut call);
+        let (before, joined, list_id, history_id, users, pruned, count, next, arrival): (
+            u64,
+            String,
+            u64,
+            u64,
+            String,
+            u64,
+            usize,
+            u64,
+            u64,
+        ) = call.invoke_async(&mut conn).await?;
         self.seen.see(&member.room, history_id);
+        self.settings.floor.see_users(user.id);
+        // Where whispers look for the user: without it they would look offline.
+        retry_dropped(|| {
+            let mut conn = conn.clone();
+            let room = &member.room;
+            async move {
+                global::user_moved(&mut conn, &self.scripts, user.id, room, arrival, true).await
+            }
+        })
+        .await?;
         Ok(Joined {
             before,
             joined,

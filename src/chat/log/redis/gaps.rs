@@ -22,6 +22,7 @@ use crate::redis_conn::RedisConn;
 use redis::streams::StreamRangeReply;
 
 use super::{
+    global,
     state::Seen,
     wire::{Scripts, entry_id, parse_visibility, presence_key, stream_key, text_frame},
 };
@@ -88,18 +89,24 @@ impl Gaps {
         self.sync(false).await
     }
 
-    /// Raises Redis to the floor, with no room: before anything is issued at start.
+    /// Raises Redis's counters to the floor (before anything is issued at start, and at each
+    /// check), and learns the user counter: the floor follows what the others issued.
     pub async fn raise_floor(&mut self) -> redis::RedisResult<()> {
-        self.call(&[]).await.map(drop)
+        let floor = self.floor_values();
+        let (mut a, mut b) = (self.conn.clone(), self.conn.clone());
+        let rooms = global::raise(&mut a, &self.scripts, global::ROOMS_FLOOR, floor.rooms);
+        let users = global::raise(&mut b, &self.scripts, global::USER_IDS, floor.users);
+        let (rooms, users) = tokio::try_join!(rooms, users)?;
+        self.floor.see_room(rooms);
+        self.floor.see_users(users);
+        Ok(())
     }
 
     async fn sync(&mut self, lost: bool) -> redis::RedisResult<()> {
         let here = self.hub.positions();
         let names: HashSet<&RoomName> = here.iter().map(|(room, _)| room).collect();
         self.rooms.retain(|room, _| names.contains(room));
-        if here.is_empty() {
-            self.call(&[]).await?;
-        }
+        self.raise_floor().await?;
         for chunk in here.chunks(ROOMS_PER_CALL) {
             let asked: Vec<(RoomName, u64, u64)> = chunk
                 .iter()
@@ -184,23 +191,20 @@ impl Gaps {
         Ok(())
     }
 
-    /// One `position.lua` call for `rooms` (room, from, the id trimming matters above).
+    /// A `position.lua` call for each of `rooms` (room, from, the id trimming matters
+    /// above), in one round trip.
     async fn call(&mut self, rooms: &[(RoomName, u64, u64)]) -> redis::RedisResult<Vec<Answer>> {
-        let floor = self.floor_values();
-        let mut invocation = self.scripts.position.prepare_invoke();
-        invocation.arg(floor.rooms).arg(floor.users);
-        for (room, _, had) in rooms {
-            invocation
-                .arg(room.as_str())
-                .arg(self.seen.get(room))
-                .arg(*had);
-        }
-        invocation
-            .arg(self.scripts.max_age)
-            .arg(self.scripts.room_ttl);
-        let (users, answers): (u64, Vec<Answer>) = invocation.invoke_async(&mut self.conn).await?;
-        self.floor.see_users(users);
-        Ok(answers)
+        let scripts = self.scripts.clone();
+        let calls: Vec<_> = rooms
+            .iter()
+            .map(|(room, _, had)| {
+                let mut call = scripts.room_call(&scripts.position, room);
+                call.arg(room.as_str()).arg(self.seen.get(room)).arg(*had);
+                scripts.tail(&mut call);
+                call
+            })
+            .collect();
+        global::invoke_all(&mut self.conn, &scripts.position, &calls).await
     }
 
     fn floor_values(&self) -> crate::store::FloorValues {

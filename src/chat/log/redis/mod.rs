@@ -36,6 +36,7 @@
 mod delete;
 mod entry;
 mod gaps;
+mod global;
 mod heartbeat;
 mod keys;
 mod presence;
@@ -163,7 +164,11 @@ impl RedisLog {
         );
         let seen = Arc::new(Seen::new(hub.clone()));
         let sockets = Arc::new(Sockets::default());
-        let scripts = Arc::new(Scripts::load(settings.max_age, settings.room_ttl));
+        let scripts = Arc::new(Scripts::load(
+            settings.floor.clone(),
+            settings.max_age,
+            settings.room_ttl,
+        ));
         // Before any script runs: rooms kept under the old layout are moved under their
         // hash tags, with their ids, history and epoch.
         keys::upgrade(&mut conn)

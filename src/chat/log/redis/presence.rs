@@ -11,6 +11,7 @@ use std::{
 use crate::redis_conn::RedisConn;
 
 use super::{
+    global,
     state::Seen,
     wire::{Scripts, presence_texts, user_json},
 };
@@ -120,9 +121,8 @@ impl Leaves {
 
     async fn send(&mut self, leave: &Leave) -> redis::RedisResult<()> {
         let (_, left) = presence_texts(&leave.user);
-        let mut call = self.scripts.leave.prepare_invoke();
-        call.key(super::keys::room_key(&leave.room, "seq"))
-            .arg(leave.room.as_str())
+        let mut call = self.scripts.room_call(&self.scripts.leave, &leave.room);
+        call.arg(leave.room.as_str())
             .arg(&self.instance)
             .arg(leave.socket)
             .arg(leave.user.id)
@@ -131,16 +131,23 @@ impl Leaves {
             .arg(self.max_presence)
             .arg(self.seen.get(&leave.room))
             .arg(millis(GONE_FOR))
-            .arg(u8::from(leave.announced))
-            .arg(self.scripts.max_age)
-            .arg(self.scripts.room_ttl);
-        retry_dropped(|| {
+            .arg(u8::from(leave.announced));
+        self.scripts.tail(&mut call);
+        let (_, arrival): (u64, u64) = retry_dropped(|| {
             let mut conn = self.conn.clone();
             let call = &call;
-            async move { call.invoke_async::<u64>(&mut conn).await }
+            async move { call.invoke_async(&mut conn).await }
         })
-        .await
-        .map(drop)
+        .await?;
+        // Only tidiness: a whisper's lookup skips a room that no longer has the user.
+        let (user, room) = (leave.user.id, &leave.room);
+        if arrival > 0
+            && let Err(e) =
+                global::user_moved(&mut self.conn, &self.scripts, user, room, arrival, false).await
+        {
+            tracing::debug!(user, error = %e, "where the user is not updated");
+        }
+        Ok(())
     }
 }
 

@@ -11,11 +11,11 @@
 //! Meanwhile the lane takes nothing new, its rooms' senders fill the queue and are told
 //! `busy`, and other lanes go on.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 
-use super::{keys::room_key, queue::Queued, worker::Job, worker::Worker};
+use super::{global, keys::room_key, queue::Queued, worker::Job, worker::Worker};
 use crate::chat::{
     EngineError,
     hub::not_online,
@@ -64,10 +64,25 @@ impl Worker {
         // Set once an answer was lost: from then on only Redis's answer settles the calls.
         let mut unsure = false;
         loop {
+            let recipients = match self.recipients(&calls).await {
+                Ok(found) => found,
+                Err(e) if !unsure && e.is_connection_refusal() => {
+                    for call in calls {
+                        self.refuse(call, &e);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Redis did not answer where whispers go: asking again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_MAX);
+                    continue;
+                }
+            };
             let mut pipe = redis::pipe();
             pipe.ignore_errors();
             for call in &calls {
-                pipe.invoke_script(&self.invocation(call));
+                pipe.invoke_script(&self.invocation(call, &recipients));
             }
             let answers: Vec<redis::RedisResult<Vec<u64>>> = match pipe
                 .query_async(&mut self.conn)
@@ -120,11 +135,32 @@ impl Worker {
         }
     }
 
-    fn invocation(&self, call: &Call) -> redis::ScriptInvocation<'_> {
-        let mut invocation = self.scripts.emit.prepare_invoke();
+    /// Each whisper's recipient as their rooms have them, `None` if offline everywhere: a
+    /// room script cannot look outside its room (`global::recipient`).
+    async fn recipients(&self, calls: &[Call]) -> redis::RedisResult<HashMap<u64, Option<String>>> {
+        let mut found = HashMap::new();
+        for call in calls {
+            for queued in &call.jobs {
+                if let Job::Message { to: Some(to), .. } = &queued.job
+                    && !found.contains_key(to)
+                {
+                    let mut conn = self.conn.clone();
+                    let json = global::recipient(&mut conn, &self.scripts, *to).await?;
+                    found.insert(*to, json);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn invocation<'a>(
+        &'a self,
+        call: &Call,
+        recipients: &HashMap<u64, Option<String>>,
+    ) -> redis::ScriptInvocation<'a> {
         // Every key of the call, under the room's hash tag, built here (`emit.lua`).
+        let mut invocation = self.scripts.room_call(&self.scripts.emit, &call.room);
         invocation
-            .key(room_key(&call.room, "seq"))
             .key(room_key(&call.room, &format!("applied:{}", self.instance)))
             .arg(call.room.as_str())
             .arg(self.max_events)
@@ -153,12 +189,14 @@ impl Worker {
                     .arg(to.unwrap_or(0))
                     .arg(&event.kind)
                     .arg(&event.user)
-                    .arg(&event.data);
+                    .arg(&event.data)
+                    .arg(
+                        to.and_then(|to| recipients.get(&to).cloned().flatten())
+                            .unwrap_or_default(),
+                    );
             }
         }
-        invocation
-            .arg(self.scripts.max_age)
-            .arg(self.scripts.room_ttl);
+        self.scripts.tail(&mut invocation);
         invocation
     }
 

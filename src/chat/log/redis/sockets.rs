@@ -82,15 +82,6 @@ impl Sockets {
         self.lock().entered.values().cloned().collect()
     }
 
-    /// Looks up sockets by number, for restoring what Redis lost.
-    pub fn find(&self, sockets: &[u64]) -> Vec<Here> {
-        let registry = self.lock();
-        sockets
-            .iter()
-            .filter_map(|s| registry.entered.get(s).cloned())
-            .collect()
-    }
-
     fn lock(&self) -> MutexGuard<'_, Registry> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }

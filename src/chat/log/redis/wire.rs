@@ -1,8 +1,11 @@
 //! What crosses the wire to Redis: the scripts, the pieces of an event a script assembles,
 //! the stream keys and entries, and the messages Redis publishes.
 
-use redis::Script;
+use std::sync::Arc;
 
+use redis::{Script, ScriptInvocation};
+
+use super::keys::room_key;
 use crate::{
     auth::User,
     chat::{
@@ -10,6 +13,7 @@ use crate::{
         protocol::{EventKind, Frame},
         room::RoomName,
     },
+    store::Floor,
     ws::frame,
 };
 
@@ -31,14 +35,25 @@ pub(super) struct Scripts {
     pub delete: Script,
     /// Read by `gaps` only; it raises what any script would.
     pub position: Script,
-    /// Every script's last two arguments (`prelude.lua`): the age past which messages go,
-    /// in ms (0 keeps them), and how long an idle room's keys live, in ms.
+    /// The presence keys that cross rooms (`pulse.lua`), a counter raised to the floor
+    /// (`raise.lua`) and where a user is (`user_rooms.lua`): each its own slot.
+    pub pulse: Script,
+    pub raise: Script,
+    pub user_rooms: Script,
+    /// Every room script's last three arguments (`prelude.lua`, see `Scripts::tail`): the
+    /// floor for room ids, the age past which messages go, in ms (0 keeps them), and how
+    /// long an idle room's keys live, in ms.
+    pub floor: Arc<Floor>,
     pub max_age: u64,
     pub room_ttl: u64,
 }
 
 impl Scripts {
-    pub fn load(max_age: Option<std::time::Duration>, room_ttl: std::time::Duration) -> Scripts {
+    pub fn load(
+        floor: Arc<Floor>,
+        max_age: Option<std::time::Duration>,
+        room_ttl: std::time::Duration,
+    ) -> Scripts {
         let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
         let presence = |body: &str| Script::new(&format!("{PRELUDE}\n{PRESENCE}\n{body}"));
@@ -50,9 +65,28 @@ impl Scripts {
             emit: with_prelude(include_str!("scripts/emit.lua")),
             delete: with_prelude(include_str!("scripts/delete.lua")),
             position: with_prelude(include_str!("scripts/position.lua")),
+            pulse: Script::new(include_str!("scripts/pulse.lua")),
+            raise: Script::new(include_str!("scripts/raise.lua")),
+            user_rooms: Script::new(include_str!("scripts/user_rooms.lua")),
+            floor,
             max_age: max_age.map_or(0, ms),
             room_ttl: ms(room_ttl).max(1),
         }
+    }
+
+    /// A room script's invocation, its room's seq key first (a cluster sends it there).
+    pub fn room_call<'a>(&'a self, script: &'a Script, room: &RoomName) -> ScriptInvocation<'a> {
+        let mut invocation = script.prepare_invoke();
+        invocation.key(room_key(room, "seq"));
+        invocation
+    }
+
+    /// Ends a room script's arguments with the prelude's three.
+    pub fn tail(&self, invocation: &mut ScriptInvocation<'_>) {
+        invocation
+            .arg(self.floor.values().rooms)
+            .arg(self.max_age)
+            .arg(self.room_ttl);
     }
 }
 

@@ -1,6 +1,6 @@
 -- KEYS: the room's seq, stream and deleted keys. ARGV: room, the messages' author (user
 -- JSON), max events, highest id the instance saw in the room, then the ids to delete (which
--- the caller read as messages of that author), then the prelude's two.
+-- the caller read as messages of that author), then the prelude's three.
 -- Removes those still in the stream and, if any were, sends the room one `delete` event
 -- listing them (`protocol::DeleteEvent`: `data` names a lone id in `id` too). Returns the
 -- ids it removed, oldest first.

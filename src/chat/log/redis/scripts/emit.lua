@@ -5,8 +5,10 @@
 -- cid:<sender>:<cid> key of each message with a `cid`, in order (the caller builds them,
 -- all under the room's hash tag). ARGV: room, max events, highest id the instance saw in the room, the calling instance,
 -- the call's number (increasing per instance and room), seconds a `cid` is remembered, the
--- number of messages, then for each six: sender id, `cid` ('' for none), recipient id (0
--- for the room), type JSON, sender JSON, data JSON; then the prelude's two.
+-- number of messages, then for each seven: sender id, `cid` ('' for none), recipient id (0
+-- for the room), type JSON, sender JSON, data JSON, and the recipient's JSON as the rooms
+-- they are in have it ('' if they are in none: the caller looked, `send.rs`); then the
+-- prelude's three.
 --
 -- Returns each message's id; the first id of a `cid` the sender already stored here (that
 -- message is not stored again); 0 for a whisper whose recipient is offline everywhere.
@@ -40,10 +42,10 @@ raise(room, tonumber(ARGV[3]))
 local max, n = tonumber(ARGV[2]), tonumber(ARGV[7])
 local t = redis.call('TIME')
 local ms = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-local ids, published, raised = {}, {}, {}
+local ids, published = {}, {}
 local trimmed = false
 for i = 0, n - 1 do
-  local a = 8 + i * 6
+  local a = 8 + i * 7
   local from, cid, to = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local id, cid_key = 0, nil
   if cid ~= '' then
@@ -53,17 +55,11 @@ for i = 0, n - 1 do
   end
   if id == 0 then
     local to_json, vis = nil, '0 0'
-    if to ~= '0' then
-      -- Any one of the recipient's rooms holds their JSON; HRANDFIELD picks one.
-      local some_room = redis.call('HRANDFIELD', 'passerby:user:' .. to .. ':rooms')
-      to_json = some_room and redis.call('HGET', room_base(some_room) .. ':info', to)
+    if to ~= '0' and ARGV[a + 6] ~= '' then
+      to_json = ARGV[a + 6]
       vis = from .. ' ' .. to
     end
     if to == '0' or to_json then
-      if not raised[from] then
-        raise_user(from)
-        raised[from] = true
-      end
       id = redis.call('INCR', base .. ':seq')
       local parts = {'{"id":', id, ',"type":', ARGV[a + 3], ',"user":', ARGV[a + 4]}
       if to_json then

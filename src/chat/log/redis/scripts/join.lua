@@ -1,10 +1,10 @@
 -- KEYS: the room's seq. ARGV: room, instance, user id, user JSON, `join` data, `left` data (JSON strings), max
 -- presence events, highest id the instance saw in the room, socket number, TTL (ms), the
--- size above which a room is big (0: none is), a big room's list page, the prelude's two.
+-- size above which a room is big (0: none is), a big room's list page, the prelude's three.
 -- Returns: last id before, the `join` JSON or '', list id, history id, users JSON, the
 -- newest id trimmed from the messages' stream, or just below the oldest kept (what a
 -- recovery cannot have any more), the room's count, and the cursor after the users listed
--- (0 if none follow).
+-- (0 if none follow), and the joiner's arrival in the room (see `presence.rs`).
 -- A big room's joiner gets its first page only, so a join costs a page, not the room: a
 -- room of n users that fills would otherwise cost O(n^2) in Redis and on the wire.
 -- Adds the socket's entry (see presence.lua): run twice, or after the socket already left
@@ -12,12 +12,11 @@
 local room, inst, uid = ARGV[1], ARGV[2], ARGV[3]
 local max = tonumber(ARGV[7])
 local base = room_base(room)
-raise_user(uid)
 raise(room, tonumber(ARGV[8]))
 local before = tonumber(redis.call('GET', base .. ':seq') or '0')
 local expires = now_ms() + tonumber(ARGV[10])
 local joined = ''
-if add_entry(inst, ARGV[9], room, uid, ARGV[4], ARGV[6], expires) == 2 then
+if add_entry(room, inst .. ':' .. ARGV[9], uid, ARGV[4], ARGV[6], expires) == 2 then
   joined = emit(room, '"join"', ARGV[4], nil, ARGV[5], '0 0', true, max)
 end
 local list_id = redis.call('INCR', base .. ':seq')
@@ -76,4 +75,4 @@ end
 -- Its keys made here (seq, the entry's counts) live as long as the rest.
 touch(room)
 local listed = '[' .. table.concat(users, ',') .. ']'
-return {before, joined, list_id, history_id, listed, pruned, count, cursor}
+return {before, joined, list_id, history_id, listed, pruned, count, cursor, arrival(room, uid)}

@@ -4,18 +4,22 @@
 -- Keys: a room's are all under its hash tag, passerby:{<r>}:…, so they hash to one slot (see
 -- README, "Keys and Redis Cluster"): seq (last id), stream (the messages' history, entry id
 -- <id>-0), presence (`join` and `left`, kept apart under their own bound, so they never push
--- messages out), users (user -> sockets in the cluster), order (arrival order), arrivals,
--- info (user -> user JSON), left (user -> the data of their `left`, a JSON string), epoch
--- (see `raise`), deleted (see join.lua), applied:<instance> and cid:<sender>:<cid> (see
--- emit.lua). Global ones: passerby:user:<u>:rooms (room -> sockets), passerby:floor (the
--- highest id of any room; see `raise`), passerby:user_ids; the sockets' own entries are in
--- presence.lua. A room's channel stays passerby:room:<r> (channels are not keys).
+-- messages out), the sockets' entries (see presence.lua), users (user -> sockets in the
+-- cluster), order (arrival order), arrivals, info (user -> user JSON), left (user -> the
+-- data of their `left`, a JSON string), epoch (see `raise`), deleted (see join.lua),
+-- applied:<instance> and cid:<sender>:<cid> (see emit.lua). Every script takes its room's
+-- seq key first, so a cluster sends it to the room's node, and touches no key of another
+-- slot: what crosses rooms (where a user is, the floor, the user counter, which rooms have
+-- entries) is the instance's to call apart. A room's channel stays passerby:room:<r>
+-- (channels are not keys).
 --
--- Every script's last two arguments are the same: the age past which messages go (ms, 0
--- keeps them) and how long an idle room's keys live (ms); loops over ARGV stop before them.
+-- Every script's last three arguments are the same: the instance's floor for room ids (see
+-- `raise`), the age past which messages go (ms, 0 keeps them) and how long an idle room's
+-- keys live (ms); loops over ARGV stop before them.
+local FLOOR = tonumber(ARGV[#ARGV - 2])
 local MAX_AGE = tonumber(ARGV[#ARGV - 1])
 local ROOM_TTL = tonumber(ARGV[#ARGV])
-local LAST = #ARGV - 2
+local LAST = #ARGV - 3
 
 -- A room's key prefix, under its hash tag.
 local function room_base(room)
@@ -28,7 +32,7 @@ local function channel(room)
 end
 
 local ROOM_KEYS = {':seq', ':stream', ':presence', ':users', ':order', ':arrivals', ':info',
-  ':left', ':epoch', ':deleted'}
+  ':left', ':epoch', ':deleted', ':sockets', ':expiry', ':gone', ':reaped'}
 
 -- Activity: the room's keys live another ROOM_TTL. A room nobody is in and nobody writes to
 -- goes away whole (`position.lua` touches the rooms with sockets, however quiet).
@@ -123,31 +127,24 @@ end
 
 -- A Redis that lost its data (restarted without persistence) would start ids again at 1;
 -- each instance passes the highest id it has seen in the room, so ids never go back for
--- anyone connected. A room Redis holds no sequence for (new, or lost) starts above
--- passerby:floor, the highest id of any room the instances saw (kept in each one's data dir
--- and raised by position.lua), so ids an instance that did not see this room handed out
--- before are not handed out again. Whichever script first writes a room gives it an epoch,
--- room:<r>:epoch, a token that changes when Redis lost the room: sockets are then told
--- `truncated` (see `gaps.rs`).
+-- anyone connected. A room Redis holds no sequence for (new, or lost) starts above FLOOR,
+-- the highest id of any room the instances saw (each keeps it in its data dir and learns
+-- the others' through passerby:floor, see `gaps.rs`), so ids an instance that did not see
+-- this room handed out before are not handed out again. Whichever script first writes a
+-- room gives it an epoch, room:<r>:epoch, a token that changes when Redis lost the room:
+-- sockets are then told `truncated` (see `gaps.rs`).
 local function raise(room, known)
   local base = room_base(room)
   local seq = redis.call('GET', base .. ':seq')
   if not seq then
-    known = math.max(known, tonumber(redis.call('GET', 'passerby:floor') or '0'))
+    known = math.max(known, FLOOR)
   end
   if redis.call('EXISTS', base .. ':epoch') == 0 then
     local t = redis.call('TIME')
     redis.call('SET', base .. ':epoch', t[1] .. '.' .. t[2])
   end
   if tonumber(seq or '0') < known then
-    redis.call('SET', base .. ':seq', known)
+    redis.call('SET', base .. ':seq', string.format('%.0f', known))
   end
   touch(room)
-end
-
--- The same for user ids: a user still connected keeps theirs to themselves.
-local function raise_user(uid)
-  if tonumber(redis.call('GET', 'passerby:user_ids') or '0') < tonumber(uid) then
-    redis.call('SET', 'passerby:user_ids', uid)
-  end
 end

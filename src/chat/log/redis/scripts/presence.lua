@@ -1,60 +1,46 @@
--- Presence, shared by join, leave and beat (after the prelude): one entry per socket, with
--- its own expiry, never a counter bumped blindly, so a script that runs twice or late
--- counts nothing twice.
+-- Presence, shared by join, leave, beat and restore (after the prelude): one entry per
+-- socket, with its own expiry, never a counter bumped blindly, so a script that runs twice
+-- or late counts nothing twice.
 --
--- Keys (all under passerby:): presence:sockets (socket -> "<room> <user>"), presence:expiry
--- (socket -> when it expires, Redis ms), instance:<i>:gone (socket number -> until when,
--- the sockets that left: a late join or beat does not bring them back), presence:reaped
--- (socket -> when, the sockets taken for dead: a beat that brings one back announces it),
--- presence:beat (when any instance last beat) and presence:resumed (when Redis was seen
--- again after a pause: nothing expires until a TTL later, so every live instance has
--- refreshed its entries first). A socket is "<instance>:<number>".
+-- Each entry lives in its socket's room, under the room's hash tag, so every presence
+-- script keeps to one slot: sockets (socket -> user id), expiry (socket -> when it
+-- expires, Redis ms), gone (socket -> until when: the sockets that left, so a late join or
+-- beat does not bring them back) and reaped (socket -> when: taken for dead, so a restore
+-- that brings one back announces it). A socket is "<instance>:<number>".
 --
 -- The counts derived from the entries, each changed in the same script as the entry it
--- counts: room:<r>:users (user -> entries), user:<u>:rooms (room -> entries); room:<r>:order
--- (arrival), room:<r>:info (user -> user JSON) and room:<r>:left (user -> `left` data) for
--- the users in the room.
-
-local SOCKETS = 'passerby:presence:sockets'
-local EXPIRY = 'passerby:presence:expiry'
-local REAPED = 'passerby:presence:reaped'
+-- counts: users (user -> entries), order (arrival), info (user -> user JSON) and left (user
+-- -> `left` data) for the users in the room. Where each user is (passerby:user:<u>:rooms)
+-- and which rooms hold entries (passerby:{presence}:rooms) are other slots: scripts return
+-- what changed and the instance tells them (`presence.rs`, `heartbeat.rs`).
 
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local function gone_key(inst)
-  return 'passerby:instance:' .. inst .. ':gone'
-end
-
 -- Whether the socket left already (its entry must not come back).
-local function is_gone(inst, socket)
-  return redis.call('ZSCORE', gone_key(inst), socket) ~= false
+local function is_gone(base, sid)
+  return redis.call('ZSCORE', base .. ':gone', sid) ~= false
 end
 
 -- Marks the socket as left until `until_ms`.
-local function mark_gone(inst, socket, until_ms)
-  local key = gone_key(inst)
-  redis.call('ZADD', key, until_ms, socket)
-  redis.call('PEXPIREAT', key, until_ms)
+local function mark_gone(base, sid, until_ms)
+  redis.call('ZADD', base .. ':gone', until_ms, sid)
 end
 
 -- Adds the socket's entry, expiring at `expires`. Returns nil if it left already, 0 if its
 -- entry was there (its expiry is moved on), 1 if it added it to a user already in the room,
 -- 2 if its user just came into the room (the caller announces it, or not).
-local function add_entry(inst, socket, room, uid, user, left, expires)
-  if is_gone(inst, socket) then
+local function add_entry(room, sid, uid, user, left, expires)
+  local base = room_base(room)
+  if is_gone(base, sid) then
     return nil
   end
-  local sid = inst .. ':' .. socket
-  if redis.call('HSETNX', SOCKETS, sid, room .. ' ' .. uid) == 0 then
-    redis.call('ZADD', EXPIRY, expires, sid)
+  redis.call('ZADD', base .. ':expiry', expires, sid)
+  if redis.call('HSETNX', base .. ':sockets', sid, uid) == 0 then
     return 0
   end
-  redis.call('ZADD', EXPIRY, expires, sid)
-  redis.call('HINCRBY', 'passerby:user:' .. uid .. ':rooms', room, 1)
-  local base = room_base(room)
   local n = redis.call('HINCRBY', base .. ':users', uid, 1)
   redis.call('HSET', base .. ':info', uid, user)
   redis.call('HSET', base .. ':left', uid, left)
@@ -65,10 +51,16 @@ local function add_entry(inst, socket, room, uid, user, left, expires)
   return 1
 end
 
+-- The user's arrival in the room (what passerby:user:<u>:rooms records), or 0.
+local function arrival(room, uid)
+  return tonumber(redis.call('ZSCORE', room_base(room) .. ':order', uid) or '0')
+end
+
 -- The user is out of the room: sends `left` with what the room kept of them, or with
--- `user` and `left` if it kept nothing (Redis forgot them).
+-- `user` and `left` if it kept nothing (Redis forgot them). Returns their arrival, or 0.
 local function let_go(room, uid, max, user, left)
   local base = room_base(room)
+  local came = arrival(room, uid)
   redis.call('HDEL', base .. ':users', uid)
   redis.call('ZREM', base .. ':order', uid)
   user = redis.call('HGET', base .. ':info', uid) or user
@@ -78,27 +70,22 @@ local function let_go(room, uid, max, user, left)
   if user and left then
     emit(room, '"left"', user, nil, left, '0 0', true, max)
   end
+  return came
 end
 
 -- Removes the socket's entry if it is there; the user's last entry in the room sends
--- `left`. Returns the room, or nil if there was no entry.
-local function remove_entry(sid, max)
-  local where = redis.call('HGET', SOCKETS, sid)
-  if not where then
+-- `left`. Returns nil if there was no entry, else the user id and, if the user left the
+-- room, their arrival (0 if they are still in it).
+local function remove_entry(room, sid, max)
+  local base = room_base(room)
+  local uid = redis.call('HGET', base .. ':sockets', sid)
+  redis.call('ZREM', base .. ':expiry', sid)
+  if not uid then
     return nil
   end
-  redis.call('HDEL', SOCKETS, sid)
-  redis.call('ZREM', EXPIRY, sid)
-  local room, uid = string.match(where, '^(%S+) (%d+)$')
-  if not room then
-    return nil
+  redis.call('HDEL', base .. ':sockets', sid)
+  if redis.call('HINCRBY', base .. ':users', uid, -1) <= 0 then
+    return uid, let_go(room, uid, max, false, false)
   end
-  local rooms = 'passerby:user:' .. uid .. ':rooms'
-  if redis.call('HINCRBY', rooms, room, -1) <= 0 then
-    redis.call('HDEL', rooms, room)
-  end
-  if redis.call('HINCRBY', room_base(room) .. ':users', uid, -1) <= 0 then
-    let_go(room, uid, max, false, false)
-  end
-  return room
+  return uid, 0
 end
