@@ -10,21 +10,24 @@
 //! (`store::Floor`).
 //!
 //! A whisper is one such event of the sender's room (in `scripts/emit.lua`, visible to the
-//! pair): every instance hears it on that room's channel, and its hub hands it to the pair's
-//! sockets in other rooms through its per-user index, so no script walks their rooms.
+//! pair), once the sender's instance found the recipient in some room (`global`): every
+//! instance hears it on that room's channel, and its hub hands it to the pair's sockets in
+//! other rooms through its per-user index, so no script walks their rooms.
 //!
-//! Presence is one entry per socket in Redis, with its own expiry (`scripts/presence.lua`):
-//! a user is in a room while any of their entries is, `join` goes out when the first comes
-//! and `left` when the last goes or expires, once. Adding an entry that is there, or taking
-//! out one that is gone, changes nothing, so a script retried or run late by a stalled Redis
-//! counts nothing twice (`presence`); a join that timed out is taken out again. Each beat
-//! refreshes this instance's entries in one call and reaps the entries nobody refreshed;
-//! after a pause in everyone's beats (Redis stopped or restarted) nothing is reaped until
-//! every instance has had a TTL to refresh, and entries Redis forgot are put back without a
-//! `join` (`heartbeat`).
+//! Presence is one entry per socket in its room, with its own expiry
+//! (`scripts/presence.lua`): a user is in a room while any of their entries is, `join` goes
+//! out when the first comes and `left` when the last goes or expires, once. Adding an entry
+//! that is there, or taking out one that is gone, changes nothing, so a script retried or
+//! run late by a stalled Redis counts nothing twice (`presence`); a join that timed out is
+//! taken out again. Each beat refreshes this instance's entries, a call per room in one
+//! round trip, and reaps the entries nobody refreshed, in those rooms and in rooms no live
+//! instance beats; after a pause in everyone's beats (Redis stopped or restarted) nothing is
+//! reaped until every instance has had a TTL to refresh, and entries Redis forgot are put
+//! back without a `join` (`heartbeat`).
 //!
-//! A room's keys share its hash tag (`keys`); idle rooms expire and streams are trimmed by
-//! age too (`scripts/prelude.lua`).
+//! A room's keys share its hash tag and every script keeps to its room's slot, so rooms can
+//! spread over a Redis Cluster (`keys`); what crosses rooms is written apart (`global`).
+//! Idle rooms expire and streams are trimmed by age too (`scripts/prelude.lua`).
 //!
 //! Sockets never wait on Redis: their events go to worker lanes, each room's in order
 //! (`worker`), through a queue bounded by `--history-queue` (`queue`); a lane sends a room's
