@@ -284,3 +284,39 @@ async fn a_data_set_of_the_old_layout_keeps_its_rooms_and_ids() {
     let epoch: String = redis.get("passerby:{lobby}:epoch").unwrap();
     assert_eq!(epoch, "1700000000.1");
 }
+
+/// The sockets' entries were kept across rooms before (one hash for all): an instance that
+/// starts moves each into its room, so the users of the instances that ran before are reaped
+/// like a dead instance's, not kept forever.
+#[tokio::test]
+async fn entries_of_the_layout_across_rooms_are_moved_into_their_rooms_and_reaped() {
+    let cluster = Cluster::new();
+    let mut redis = redis::Client::open(cluster.redis.url()).unwrap();
+    let ghost = json!({"type": passerby::auth::GUEST_KIND, "id": 9, "name": "ghost", "image": 1});
+    let _: () = redis
+        .hset("passerby:presence:sockets", "gone-1:4", "lobby 9")
+        .unwrap();
+    let _: () = redis
+        .zadd("passerby:presence:expiry", "gone-1:4", 1)
+        .unwrap();
+    let _: () = redis.hset("passerby:{lobby}:users", 9, 1).unwrap();
+    let _: () = redis.zadd("passerby:{lobby}:order", 9, 1).unwrap();
+    let _: () = redis
+        .hset("passerby:{lobby}:info", 9, ghost.to_string())
+        .unwrap();
+    let _: () = redis
+        .hset("passerby:{lobby}:left", 9, "\"ghost left\"")
+        .unwrap();
+    let _: () = redis.set("passerby:user_ids", 9).unwrap();
+
+    let a = instance(&cluster, |c| {
+        c.redis_engine.presence_ttl = Duration::from_secs(1);
+    })
+    .await;
+    let (mut alice, _) = a.join("alice").await;
+    let (left, _) = alice.until(|e| e["type"] == "left").await;
+    assert_eq!(left["user"]["name"], "ghost", "{left}");
+    assert!(keys(&cluster, "passerby:presence:*").is_empty());
+    let entries: usize = redis.hlen("passerby:{lobby}:sockets").unwrap();
+    assert_eq!(entries, 1, "alice's entry alone");
+}
