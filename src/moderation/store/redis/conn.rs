@@ -15,7 +15,8 @@ pub(super) enum Opener {
 
 pub(super) enum Conn {
     Single(redis::Connection),
-    Cluster(ClusterConnection),
+    /// Boxed: far larger than a single server's, and opened once per failure.
+    Cluster(Box<ClusterConnection>),
 }
 
 impl Opener {
@@ -49,7 +50,7 @@ impl Opener {
             Opener::Cluster(client) => {
                 let conn = client.get_connection()?;
                 conn.set_write_timeout(Some(timeout))?;
-                Conn::Cluster(conn)
+                Conn::Cluster(Box::new(conn))
             }
         })
     }
@@ -61,7 +62,7 @@ impl Conn {
     pub(super) fn like(&mut self) -> &mut dyn ConnectionLike {
         match self {
             Conn::Single(conn) => conn,
-            Conn::Cluster(conn) => conn,
+            Conn::Cluster(conn) => conn.as_mut(),
         }
     }
 }

@@ -87,7 +87,10 @@ impl RedisStore {
                 .run(conn::upgrade)
                 .context("moving moderation keys to their new names")?;
             if moved > 0 {
-                tracing::info!(moved, "moderation keys moved under passerby:{{moderation}}:");
+                tracing::info!(
+                    moved,
+                    "moderation keys moved under passerby:{{moderation}}:"
+                );
             }
         }
         Ok(store)
@@ -293,13 +296,7 @@ impl ModerationStore for RedisStore {
         let json = serde_json::to_string(&ban)?;
         let message = self.message(Change::Ban { ban: ban.clone() })?;
         let score = ban.until.map_or("+inf".to_owned(), |u| u.to_string());
-        self.put_timed(
-            (BANS, BANS_UNTIL),
-            new.created,
-            id,
-            (json, score),
-            message,
-        )?;
+        self.put_timed((BANS, BANS_UNTIL), new.created, id, (json, score), message)?;
         Ok(ban)
     }
 
