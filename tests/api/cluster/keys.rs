@@ -59,7 +59,7 @@ const GLOBAL: &[&str] = &[
     "passerby:presence:",
     "passerby:instance:",
     "passerby:sessions:",
-    "passerby:moderation:",
+    "passerby:{moderation}:",
 ];
 
 async fn instance(
