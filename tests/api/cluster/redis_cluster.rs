@@ -221,11 +221,6 @@ async fn redis_cluster_moderators_from_the_command_and_a_ban_through_a_apply_on_
     let (ok, token, stderr) = cluster.moderator(&["add", "alice"]);
     assert!(ok, "moderator add --redis-cluster: {stderr}");
     let token = token.trim().to_owned();
-    let (ok, _, stderr) = cluster.moderator(&["add", "alice"]);
-    assert!(!ok && stderr.contains("exists already"), "{stderr}");
-    let (ok, listed, _) = cluster.moderator(&["list"]);
-    assert!(ok && listed.starts_with("alice\tadded 20"), "{listed}");
-    assert!(cluster.exists("passerby:{moderation}:moderators"));
 
     let (a, b) = (cluster.instance().await, cluster.instance().await);
     for app in [&a, &b] {
