@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
         if let Err(e) = moderation::cli::run(
             command,
             &config.data_dir,
-            config.redis.as_deref(),
+            config.redis_target().as_ref(),
             &mut std::io::stdout(),
         ) {
             eprintln!("error: {e:#}");

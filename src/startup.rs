@@ -186,7 +186,7 @@ impl App {
         // one instance is applied on all.
         let moderation = Arc::new(Moderation::open(
             &config.data_dir,
-            config.redis.as_deref(),
+            config.redis_target().as_ref(),
             config.moderation(),
         )?);
         moderation.listen(engine.clone(), shutdown.clone()).await?;

@@ -1,8 +1,8 @@
 //! `passerby moderator add|list|remove`: the operator's hands on the moderator list.
 //!
-//! They open the moderation store directly (the data dir's, or Redis with `--redis`), so
-//! they work whether or not the server is running; a removed moderator's token and cookie
-//! stop working on its next request.
+//! They open the moderation store directly (the data dir's, or Redis with `--redis`, a
+//! cluster's with `--redis-cluster` too), so they work whether or not the server is running;
+//! a removed moderator's token and cookie stop working on its next request.
 
 use std::{io::Write, path::Path};
 
@@ -40,7 +40,7 @@ pub enum ModeratorCommand {
 pub fn run(
     command: Command,
     data_dir: &Path,
-    redis: Option<&str>,
+    redis: Option<&crate::redis_conn::RedisTarget>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     if redis.is_none() {

@@ -42,7 +42,7 @@ use name::ModeratorName;
 use rooms::{RoomRefusal, RoomSettings, Rooms};
 use store::{ModerationStore, RedisStore, SqliteStore, StoreError};
 
-use crate::{chat::Engine, pubsub};
+use crate::{chat::Engine, pubsub, redis_conn::RedisTarget};
 use token::TokenHash;
 use words::{FilterError, FilterLimits, FilterSpec, WordFilter};
 
@@ -101,13 +101,16 @@ pub struct Moderation {
 impl Moderation {
     /// Opens the store (Redis if `redis` names one, else the data dir's) and loads the bans,
     /// mutes and room settings in force. With Redis, `listen` must follow.
-    pub fn open(data_dir: &Path, redis: Option<&str>, settings: Settings) -> anyhow::Result<Self> {
+    pub fn open(
+        data_dir: &Path,
+        redis: Option<&RedisTarget>,
+        settings: Settings,
+    ) -> anyhow::Result<Self> {
         let instance = random_id()?;
         let (store, client): (Box<dyn ModerationStore>, _) = match redis {
-            Some(url) => {
-                let store = RedisStore::open(url, instance)?;
-                let client = store.client();
-                (Box::new(store), Some(client))
+            Some(target) => {
+                let store = RedisStore::open(target, instance)?;
+                (Box::new(store), Some(target.client()?))
             }
             None => (open_store(data_dir, None)?, None),
         };
@@ -378,10 +381,10 @@ impl Moderation {
 /// does and for the `passerby moderator` commands.
 pub fn open_store(
     data_dir: &Path,
-    redis: Option<&str>,
+    redis: Option<&RedisTarget>,
 ) -> anyhow::Result<Box<dyn ModerationStore>> {
     Ok(match redis {
-        Some(url) => Box::new(RedisStore::open(url, random_id()?)?),
+        Some(target) => Box::new(RedisStore::open(target, random_id()?)?),
         None => {
             let path = data_dir.join(store::SQLITE_FILE);
             Box::new(

@@ -58,7 +58,7 @@ const GLOBAL: &[&str] = &[
     "passerby:floor",
     "passerby:{presence}:",
     "passerby:sessions:",
-    "passerby:moderation:",
+    "passerby:{moderation}:",
 ];
 
 async fn instance(

@@ -9,8 +9,8 @@ use crate::moderation::{
     store::StoreResult,
 };
 
-const AUDIT: &str = "passerby:moderation:audit";
-const AUDIT_IDS: &str = "passerby:moderation:audit:next";
+pub(super) const AUDIT: &str = "passerby:{moderation}:audit";
+pub(super) const AUDIT_IDS: &str = "passerby:{moderation}:audit:next";
 
 /// The id and the append in one step, so concurrent instances add stream ids in order.
 const AUDIT_SCRIPT: &str = r"

@@ -1,16 +1,21 @@
-//! `RedisStore`: moderation shared by every instance of one Redis, under `passerby:moderation:`.
+//! `RedisStore`: moderation shared by every instance of one Redis or Redis Cluster, under
+//! `passerby:{moderation}:`.
 //!
 //! Moderators, bans, mutes and room settings are hashes (bans and mutes also in a sorted set
 //! by end time, so the ended ones are pruned on the next write), ids come from INCR, and the
 //! audit log is a stream capped with MAXLEN whose entry ids are the audit ids. Every write
-//! publishes its `Change` in the same MULTI, so an instance that hears nothing missed nothing
-//! that was stored; one that lost its subscription reloads everything (`listen.rs`).
+//! publishes its `Change` in the same script, so an instance that hears nothing missed nothing
+//! that was stored; one that lost its subscription reloads everything (`listen.rs`). All keys
+//! share one hash tag, so each script's keys sit in one slot of a cluster.
 //!
-//! The audit log's side is in `audit.rs`. Calls block, with short timeouts, like the SQLite
-//! store's: the admin API is low traffic, the `passerby moderator` commands share this code,
-//! and on the server's workers a wait hands the other tasks on (`run`).
+//! The audit log's side is in `audit.rs`, the connection and the upgrade from the untagged
+//! names in `conn.rs`, the scripts in `scripts.rs`. Calls block, with short timeouts, like the
+//! SQLite store's: the admin API is low traffic, the `passerby moderator` commands share this
+//! code, and on the server's workers a wait hands the other tasks on (`run`).
 
 mod audit;
+mod conn;
+mod scripts;
 
 use std::{
     sync::{Mutex, MutexGuard},
@@ -18,7 +23,9 @@ use std::{
 };
 
 use anyhow::Context;
-use redis::Connection;
+use redis::ConnectionLike;
+
+use conn::{Conn, Opener};
 
 use super::{ModerationStore, ModeratorRecord, StoreError, StoreResult};
 use crate::moderation::{
@@ -31,25 +38,26 @@ use crate::moderation::{
     token::TokenHash,
     words::FilterSpec,
 };
+use crate::redis_conn::RedisTarget;
 
 pub const CHANNEL: &str = "passerby:moderation:changes";
-const MODERATORS: &str = "passerby:moderation:moderators";
-const MODERATORS_ADDED: &str = "passerby:moderation:moderators:added";
-const BANS: &str = "passerby:moderation:bans";
-const BANS_UNTIL: &str = "passerby:moderation:bans:until";
-const BAN_IDS: &str = "passerby:moderation:bans:next";
-const MUTES: &str = "passerby:moderation:mutes";
-const MUTES_UNTIL: &str = "passerby:moderation:mutes:until";
-const ROOMS: &str = "passerby:moderation:rooms";
-const WORD_FILTER: &str = "passerby:moderation:word-filter";
+const MODERATORS: &str = "passerby:{moderation}:moderators";
+const MODERATORS_ADDED: &str = "passerby:{moderation}:moderators:added";
+const BANS: &str = "passerby:{moderation}:bans";
+const BANS_UNTIL: &str = "passerby:{moderation}:bans:until";
+const BAN_IDS: &str = "passerby:{moderation}:bans:next";
+const MUTES: &str = "passerby:{moderation}:mutes";
+const MUTES_UNTIL: &str = "passerby:{moderation}:mutes:until";
+const ROOMS: &str = "passerby:{moderation}:rooms";
+const WORD_FILTER: &str = "passerby:{moderation}:word-filter";
 
 /// How long a call may wait on Redis: past it the API answers 503 rather than hang.
 const TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct RedisStore {
-    client: redis::Client,
+    opener: Opener,
     /// Dropped after any failure and opened again on the next call.
-    conn: Mutex<Option<Connection>>,
+    conn: Mutex<Option<Conn>>,
     /// Who publishes: an instance skips the changes it made itself.
     instance: u64,
 }
@@ -63,29 +71,39 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Checks that Redis answers; `instance` names this process in what it publishes.
-    pub fn open(url: &str, instance: u64) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
+    /// Checks that Redis answers, and on a single server moves keys kept under the old
+    /// names; `instance` names this process in what it publishes.
+    pub fn open(target: &RedisTarget, instance: u64) -> anyhow::Result<Self> {
         let store = RedisStore {
-            client,
+            opener: Opener::new(target, TIMEOUT)?,
             conn: Mutex::new(None),
             instance,
         };
         store
             .run(|c| redis::cmd("PING").query::<String>(c))
-            .with_context(|| format!("cannot reach Redis at {url}"))?;
+            .with_context(|| format!("cannot reach Redis at {}", target.url))?;
+        if !target.cluster {
+            let moved = store
+                .run(conn::upgrade)
+                .context("moving moderation keys to their new names")?;
+            if moved > 0 {
+                tracing::info!(
+                    moved,
+                    "moderation keys moved under passerby:{{moderation}}:"
+                );
+            }
+        }
         Ok(store)
     }
 
-    pub fn client(&self) -> redis::Client {
-        self.client.clone()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
+    fn lock(&self) -> MutexGuard<'_, Option<Conn>> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn run<T>(&self, f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> StoreResult<T> {
+    fn run<T>(
+        &self,
+        f: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
+    ) -> StoreResult<T> {
         // On a worker of the server's runtime the wait (up to `TIMEOUT` while Redis stalls)
         // must not hold up the sockets scheduled there: the worker hands them on first.
         let multi_thread = tokio::runtime::Handle::try_current()
@@ -99,19 +117,14 @@ impl RedisStore {
 
     fn run_here<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> StoreResult<T> {
         let mut slot = self.lock();
         let conn = match slot.as_mut() {
             Some(conn) => conn,
-            None => {
-                let conn = self.client.get_connection_with_timeout(TIMEOUT)?;
-                conn.set_read_timeout(Some(TIMEOUT))?;
-                conn.set_write_timeout(Some(TIMEOUT))?;
-                slot.insert(conn)
-            }
+            None => slot.insert(self.opener.open(TIMEOUT)?),
         };
-        let result = f(conn);
+        let result = f(conn.like());
         if result.is_err() {
             // A timed-out reply may still arrive: a fresh connection cannot mistake it.
             *slot = None;
@@ -126,9 +139,8 @@ impl RedisStore {
         })?)
     }
 
-    /// Ids of the entries of `zset` that ended by `now_ms`.
     /// Removes one timed entry (a ban by id, a mute by user) from its hash and its index by
-    /// end, and publishes `change`, in one transaction; whether it was there.
+    /// end, and publishes `change`, in one step; whether it was there.
     fn remove_timed(
         &self,
         (hash, until): (&str, &str),
@@ -136,15 +148,14 @@ impl RedisStore {
         change: Change,
     ) -> StoreResult<bool> {
         let message = self.message(change)?;
-        let (removed,): (u32,) = self.run(|c| {
-            redis::pipe()
-                .atomic()
-                .hdel(hash, key)
-                .zrem(until, key)
-                .ignore()
-                .publish(CHANNEL, message)
-                .ignore()
-                .query(c)
+        let removed: u32 = self.run(|c| {
+            redis::Script::new(scripts::REMOVE_TIMED)
+                .key(hash)
+                .key(until)
+                .arg(key)
+                .arg(CHANNEL)
+                .arg(message)
+                .invoke(c)
         })?;
         Ok(removed > 0)
     }
@@ -159,20 +170,36 @@ impl RedisStore {
             return Ok(());
         }
         self.run(|c| {
-            redis::pipe()
-                .atomic()
-                .hdel(hash, keys)
-                .zrem(until, keys)
-                .query::<()>(c)
+            redis::Script::new(scripts::FORGET)
+                .key(hash)
+                .key(until)
+                .arg(keys)
+                .invoke::<()>(c)
         })
     }
 
-    fn ended(c: &mut Connection, zset: &str, now_ms: i64) -> redis::RedisResult<Vec<String>> {
-        redis::cmd("ZRANGEBYSCORE")
-            .arg(zset)
-            .arg("-inf")
-            .arg(now_ms)
-            .query(c)
+    /// Prunes what ended by `now_ms`, stores `json` under `field` with its end `score`, and
+    /// publishes `message`, in one step.
+    fn put_timed(
+        &self,
+        (hash, until): (&str, &str),
+        now_ms: i64,
+        field: impl redis::ToRedisArgs,
+        (json, score): (String, String),
+        message: String,
+    ) -> StoreResult<()> {
+        self.run(|c| {
+            redis::Script::new(scripts::PUT_TIMED)
+                .key(hash)
+                .key(until)
+                .arg(now_ms)
+                .arg(field)
+                .arg(json)
+                .arg(score)
+                .arg(CHANNEL)
+                .arg(message)
+                .invoke::<()>(c)
+        })
     }
 }
 
@@ -190,19 +217,13 @@ impl ModerationStore for RedisStore {
         now_ms: i64,
     ) -> StoreResult<()> {
         let added: bool = self.run(|c| {
-            let added: bool = redis::cmd("HSETNX")
-                .arg(MODERATORS)
+            redis::Script::new(scripts::ADD_MODERATOR)
+                .key(MODERATORS)
+                .key(MODERATORS_ADDED)
                 .arg(name.as_str())
                 .arg(hash.as_bytes())
-                .query(c)?;
-            if added {
-                redis::cmd("HSET")
-                    .arg(MODERATORS_ADDED)
-                    .arg(name.as_str())
-                    .arg(now_ms)
-                    .query::<()>(c)?;
-            }
-            Ok(added)
+                .arg(now_ms)
+                .invoke(c)
         })?;
         if !added {
             return Err(StoreError::ModeratorExists(name.clone()));
@@ -211,12 +232,12 @@ impl ModerationStore for RedisStore {
     }
 
     fn remove_moderator(&self, name: &ModeratorName) -> StoreResult<bool> {
-        let (removed, _): (u32, u32) = self.run(|c| {
-            redis::pipe()
-                .atomic()
-                .hdel(MODERATORS, name.as_str())
-                .hdel(MODERATORS_ADDED, name.as_str())
-                .query(c)
+        let removed: u32 = self.run(|c| {
+            redis::Script::new(scripts::REMOVE_MODERATOR)
+                .key(MODERATORS)
+                .key(MODERATORS_ADDED)
+                .arg(name.as_str())
+                .invoke(c)
         })?;
         Ok(removed > 0)
     }
@@ -275,19 +296,7 @@ impl ModerationStore for RedisStore {
         let json = serde_json::to_string(&ban)?;
         let message = self.message(Change::Ban { ban: ban.clone() })?;
         let score = ban.until.map_or("+inf".to_owned(), |u| u.to_string());
-        self.run(|c| {
-            let ended = Self::ended(c, BANS_UNTIL, new.created)?;
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            if !ended.is_empty() {
-                pipe.hdel(BANS, &ended).ignore();
-                pipe.zrem(BANS_UNTIL, &ended).ignore();
-            }
-            pipe.hset(BANS, id, json).ignore();
-            pipe.cmd("ZADD").arg(BANS_UNTIL).arg(score).arg(id).ignore();
-            pipe.publish(CHANNEL, message).ignore();
-            pipe.query::<()>(c)
-        })?;
+        self.put_timed((BANS, BANS_UNTIL), new.created, id, (json, score), message)?;
         Ok(ban)
     }
 
@@ -309,19 +318,13 @@ impl ModerationStore for RedisStore {
     fn put_mute(&self, mute: &Mute) -> StoreResult<()> {
         let json = serde_json::to_string(mute)?;
         let message = self.message(Change::Mute { mute: mute.clone() })?;
-        self.run(|c| {
-            let ended = Self::ended(c, MUTES_UNTIL, mute.created)?;
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            if !ended.is_empty() {
-                pipe.hdel(MUTES, &ended).ignore();
-                pipe.zrem(MUTES_UNTIL, &ended).ignore();
-            }
-            pipe.hset(MUTES, mute.user, json).ignore();
-            pipe.zadd(MUTES_UNTIL, mute.user, mute.until).ignore();
-            pipe.publish(CHANNEL, message).ignore();
-            pipe.query::<()>(c)
-        })
+        self.put_timed(
+            (MUTES, MUTES_UNTIL),
+            mute.created,
+            mute.user,
+            (json, mute.until.to_string()),
+            message,
+        )
     }
 
     fn remove_mute(&self, user: u64) -> StoreResult<bool> {
@@ -345,16 +348,19 @@ impl ModerationStore for RedisStore {
             room: room.to_owned(),
             settings,
         })?;
+        let json = if settings.is_default() {
+            String::new()
+        } else {
+            json
+        };
         self.run(|c| {
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            if settings.is_default() {
-                pipe.hdel(ROOMS, room).ignore();
-            } else {
-                pipe.hset(ROOMS, room, json).ignore();
-            }
-            pipe.publish(CHANNEL, message).ignore();
-            pipe.query::<()>(c)
+            redis::Script::new(scripts::PUT_ROOM)
+                .key(ROOMS)
+                .arg(room)
+                .arg(json)
+                .arg(CHANNEL)
+                .arg(message)
+                .invoke::<()>(c)
         })
     }
 
@@ -372,13 +378,12 @@ impl ModerationStore for RedisStore {
             filter: filter.clone(),
         })?;
         self.run(|c| {
-            redis::pipe()
-                .atomic()
-                .set(WORD_FILTER, json)
-                .ignore()
-                .publish(CHANNEL, message)
-                .ignore()
-                .query::<()>(c)
+            redis::Script::new(scripts::PUT_WORD_FILTER)
+                .key(WORD_FILTER)
+                .arg(json)
+                .arg(CHANNEL)
+                .arg(message)
+                .invoke::<()>(c)
         })
     }
 

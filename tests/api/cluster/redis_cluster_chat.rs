@@ -1,0 +1,163 @@
+//! The chat over a real Redis Cluster (`RedisCluster`): messages, presence, whispers and
+//! recovery cross two instances in rooms whose slots live on different nodes.
+
+use serde_json::{Value, json};
+
+use super::redis_cluster::RedisCluster;
+use crate::{
+    helpers::{Client, TestApp, cookie_pair},
+    whispers::open_in,
+};
+
+/// Two room names whose keys sit on different nodes of the cluster.
+fn rooms_apart(cluster: &RedisCluster) -> (String, String) {
+    let node = |room: &str| cluster.node_of(&format!("passerby:{{{room}}}:seq"));
+    let first = "lobby".to_owned();
+    let other = (0..100)
+        .map(|n| format!("r{n}"))
+        .find(|room| node(room) != node(&first))
+        .expect("a room on another node");
+    (first, other)
+}
+
+/// Signs in through `app`: the cookie and the user's id.
+async fn signed_in(app: &TestApp, name: &str) -> (String, u64) {
+    let response = app.post_sign_in(&[("name", name)]).await;
+    assert_eq!(response.status(), 200);
+    let cookie = cookie_pair(&response).expect("the cookie");
+    let reply: Value = response.json().await.unwrap();
+    (cookie, reply["user"]["id"].as_u64().expect("an id"))
+}
+
+/// A socket in `room`, past its `list` and `history`.
+async fn in_room(app: &TestApp, name: &str, room: &str) -> (Client, u64) {
+    let (cookie, id) = signed_in(app, name).await;
+    let (client, _) = open_in(app, &cookie, room).await;
+    (client, id)
+}
+
+/// The next chat line, past presence.
+async fn next_line(client: &mut Client) -> Value {
+    loop {
+        let event = client.next_event().await;
+        if event["type"] == "chat" {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn redis_cluster_chat_crosses_instances_in_rooms_on_different_nodes() {
+    let cluster = RedisCluster::start();
+    let (x, y) = rooms_apart(&cluster);
+    let (a, b) = (cluster.instance().await, cluster.instance().await);
+    let (mut alice, _) = in_room(&a, "alice", &x).await;
+    let (mut bob, _) = in_room(&b, "bob", &x).await;
+    let (mut carol, _) = in_room(&a, "carol", &y).await;
+    let (mut dave, _) = in_room(&b, "dave", &y).await;
+
+    alice.say(&format!("hello {x}")).await;
+    dave.say(&format!("hello {y}")).await;
+    let (on_a, on_b) = (next_line(&mut alice).await, next_line(&mut bob).await);
+    assert_eq!(on_b["data"], format!("hello {x}"));
+    assert_eq!(on_a["id"], on_b["id"], "one id for the room");
+    assert_eq!(next_line(&mut carol).await["data"], format!("hello {y}"));
+    assert_eq!(next_line(&mut dave).await["data"], format!("hello {y}"));
+    bob.say("back").await;
+    assert_eq!(next_line(&mut alice).await["data"], "back");
+    for room in [&x, &y] {
+        let key = format!("passerby:{{{room}}}:seq");
+        assert!(cluster.exists(&key), "{key} on its node");
+    }
+}
+
+#[tokio::test]
+async fn redis_cluster_list_join_and_left_cross_instances() {
+    let cluster = RedisCluster::start();
+    let (_, y) = rooms_apart(&cluster);
+    let (a, b) = (cluster.instance().await, cluster.instance().await);
+    let (alice_cookie, _) = signed_in(&a, "alice").await;
+    let mut alice = a
+        .connect_to(&format!("/ws?room={y}"), &[("Cookie", &alice_cookie)])
+        .await
+        .unwrap();
+    alice.expect("join").await;
+    let (bob_cookie, _) = signed_in(&b, "bob").await;
+    let mut bob = b
+        .connect_to(&format!("/ws?room={y}"), &[("Cookie", &bob_cookie)])
+        .await
+        .unwrap();
+    let joined = bob.expect("join").await;
+    assert_eq!(joined["count"], 2, "{joined}");
+    let list = bob.expect("list").await;
+    let mut names: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["alice", "bob"], "B lists the user on A");
+    assert_eq!(alice.expect("join").await["user"]["name"], "bob");
+    bob.ws.close(None).await.unwrap();
+    let left = alice.expect("left").await;
+    assert_eq!(left["user"]["name"], "bob");
+    assert_eq!(left["count"], 1);
+}
+
+#[tokio::test]
+async fn redis_cluster_a_whisper_crosses_instances_and_rooms_on_different_nodes() {
+    let cluster = RedisCluster::start();
+    let (x, y) = rooms_apart(&cluster);
+    let (a, b) = (cluster.instance().await, cluster.instance().await);
+    let (mut alice, _) = in_room(&a, "alice", &x).await;
+    let (mut bob, bob_id) = in_room(&b, "bob", &y).await;
+    let whisper = json!({"type": "private", "to": bob_id, "data": "psst"});
+    alice.say(&whisper.to_string()).await;
+    let got = bob.expect("private").await;
+    assert_eq!(got["data"], "psst", "{got}");
+    assert_eq!(got["to"]["id"], bob_id);
+    assert_eq!(got["origin"]["room"], x.as_str(), "{got}");
+    let mine = alice.expect("private").await;
+    assert_eq!(mine["data"], "psst");
+}
+
+#[tokio::test]
+async fn redis_cluster_a_client_recovers_on_another_instance_what_it_missed() {
+    let cluster = RedisCluster::start();
+    let (_, y) = rooms_apart(&cluster);
+    let (a, b) = (cluster.instance().await, cluster.instance().await);
+    let (mut alice, _) = in_room(&a, "alice", &y).await;
+    let (bob_cookie, _) = signed_in(&a, "bob").await;
+    let (mut bob, _) = open_in(&a, &bob_cookie, &y).await;
+    alice.say("before").await;
+    let seen = next_line(&mut bob).await["id"].as_u64().unwrap();
+    bob.ws.close(None).await.unwrap();
+    next_line(&mut alice).await;
+    for text in ["one", "two", "three"] {
+        alice.say(text).await;
+        next_line(&mut alice).await;
+    }
+    let mut bob = b
+        .connect_to(
+            &format!("/ws?room={y}&since={seen}"),
+            &[("Cookie", &bob_cookie)],
+        )
+        .await
+        .unwrap();
+    let history = loop {
+        let event = bob.next_event().await;
+        if event["type"] == "history" {
+            break event;
+        }
+    };
+    assert!(history.get("truncated").is_none(), "{history}");
+    let missed: Vec<&Value> = history["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "chat")
+        .map(|e| &e["data"])
+        .collect();
+    assert_eq!(missed, ["one", "two", "three"]);
+}
