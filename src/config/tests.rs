@@ -27,6 +27,13 @@ fn defaults_match_the_documented_contract() {
     assert_eq!(c.outbound_queue_bytes, 1024 * 1024);
     assert_eq!(c.write_timeout, Duration::from_secs(30));
     assert_eq!(c.redis, None, "the embedded engine unless Redis is named");
+    assert_eq!(c.redis_target(), None);
+    let nodes = "redis://127.0.0.1:7000,redis://127.0.0.1:7001";
+    let cluster =
+        Config::try_parse_from(["passerby", "--redis", nodes, "--redis-cluster"]).unwrap();
+    let target = cluster.redis_target().unwrap();
+    assert!(target.cluster && !c.redis_cluster);
+    assert_eq!(target.url, nodes);
     assert_eq!(c.redis_engine.presence_ttl, Duration::from_secs(30));
     assert_eq!(c.redis_engine.position_check, Duration::from_secs(5));
     assert_eq!(c.redis_engine.subscriber_timeout, Duration::from_secs(15));

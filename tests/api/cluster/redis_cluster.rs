@@ -178,7 +178,7 @@ impl RedisCluster {
         self.cli(self.node_of(key), &["exists", key]).trim() == "1"
     }
 
-    fn secret_file(&self) -> PathBuf {
+    pub(super) fn secret_file(&self) -> PathBuf {
         self.secret.path().join("secret.key")
     }
 

@@ -1,11 +1,15 @@
 //! The chat over a real Redis Cluster (`RedisCluster`): messages, presence, whispers and
 //! recovery cross two instances in rooms whose slots live on different nodes.
 
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
 
 use super::redis_cluster::RedisCluster;
 use crate::{
-    helpers::{Client, TestApp, cookie_pair},
+    deletion::purge,
+    helpers::{Client, TestApp, WAIT, cookie_pair},
+    server::ServerProcess,
     whispers::open_in,
 };
 
@@ -82,6 +86,8 @@ async fn redis_cluster_list_join_and_left_cross_instances() {
         .await
         .unwrap();
     alice.expect("join").await;
+    alice.expect("list").await;
+    alice.expect("history").await;
     let (bob_cookie, _) = signed_in(&b, "bob").await;
     let mut bob = b
         .connect_to(&format!("/ws?room={y}"), &[("Cookie", &bob_cookie)])
@@ -160,4 +166,78 @@ async fn redis_cluster_a_client_recovers_on_another_instance_what_it_missed() {
         .map(|e| &e["data"])
         .collect();
     assert_eq!(missed, ["one", "two", "three"]);
+}
+
+/// A killed instance's users are reaped even in a room no live instance has a socket in
+/// (the rooms that hold entries are listed under their own slot), so a whisper to them is
+/// refused and a newcomer there does not list them.
+#[tokio::test]
+async fn redis_cluster_a_killed_instance_leaves_no_ghost_in_a_room_nobody_else_is_in() {
+    let cluster = RedisCluster::start();
+    let (x, y) = rooms_apart(&cluster);
+    let a = cluster.instance().await;
+    let (url, secret) = (cluster.url(), cluster.secret_file());
+    let mut process = ServerProcess::start(&[
+        "--redis",
+        &url,
+        "--redis-cluster",
+        "--redis-presence-ttl",
+        "1",
+        "--secret-file",
+        secret.to_str().unwrap(),
+    ]);
+    let p = TestApp::external(process.addr);
+    let (mut alice, _) = in_room(&a, "alice", &x).await;
+    let (mut bob, bob_id) = in_room(&p, "bob", &y).await;
+    let whisper = json!({"type": "private", "to": bob_id, "data": "psst"}).to_string();
+    alice.say(&whisper).await;
+    assert_eq!(bob.expect("private").await["data"], "psst");
+    process.kill();
+    let refused = Instant::now();
+    loop {
+        assert!(refused.elapsed() < WAIT, "bob is still taken for online");
+        alice.say(&whisper).await;
+        let answer = alice
+            .until(|e| e["type"] == "error" || e["type"] == "private")
+            .await
+            .0;
+        if answer["type"] == "error" {
+            assert_eq!(answer["code"], "not_online", "{answer}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (carol_cookie, _) = signed_in(&a, "carol").await;
+    let mut carol = a
+        .connect_to(&format!("/ws?room={y}"), &[("Cookie", &carol_cookie)])
+        .await
+        .unwrap();
+    carol.expect("join").await;
+    let list = carol.expect("list").await;
+    assert_eq!(list["count"], 1, "bob was reaped: {list}");
+}
+
+/// A purge of a user everywhere finds the rooms on every node (a scan of each primary).
+#[tokio::test]
+async fn redis_cluster_a_purge_everywhere_reaches_rooms_on_every_node() {
+    let cluster = RedisCluster::start();
+    let (x, y) = rooms_apart(&cluster);
+    let (ok, token, stderr) = cluster.moderator(&["add", "mod"]);
+    assert!(ok, "{stderr}");
+    let a = cluster.instance().await;
+    let (cookie, _) = signed_in(&a, "alice").await;
+    let (mut in_x, _) = open_in(&a, &cookie, &x).await;
+    let (mut in_y, _) = open_in(&a, &cookie, &y).await;
+    in_x.say("in x").await;
+    in_y.say("in y").await;
+    let said = next_line(&mut in_x).await;
+    next_line(&mut in_y).await;
+    let response = purge(&a, token.trim(), &said["user"], json!({})).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["rooms"],
+        json!({ x.as_str(): 1, y.as_str(): 1 }),
+        "{body}"
+    );
 }

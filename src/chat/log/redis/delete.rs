@@ -17,8 +17,6 @@ use crate::chat::{
     room::RoomName,
 };
 
-/// Keys one SCAN call looks at, finding every room's stream for a purge of all rooms.
-
 /// An entry's id in the stream (`<id>-0`) as the event's id.
 fn entry_id(id: &str) -> Option<u64> {
     id.split('-').next()?.parse().ok()
