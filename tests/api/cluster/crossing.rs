@@ -103,14 +103,7 @@ async fn a_client_recovers_on_another_instance_what_it_missed() {
     bob.expect("list").await;
     let history = bob.expect("history").await;
     assert!(history.get("truncated").is_none(), "{history}");
-    let missed: Vec<&Value> = history["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == "chat")
-        .map(|e| &e["data"])
-        .collect();
-    assert_eq!(missed, ["one", "two", "three"]);
+    assert_eq!(chat_texts(&history), ["one", "two", "three"]);
     let left = &history["data"][0];
     assert_eq!(left["type"], "left", "presence since then is recovered too");
 }

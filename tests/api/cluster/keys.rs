@@ -212,12 +212,7 @@ async fn messages_past_the_age_leave_the_redis_stream() {
         .connect_to("/ws?room=aged", &[("Cookie", &cookie)])
         .await
         .unwrap();
-    let history = loop {
-        let event = bob.next_event().await;
-        if event["type"] == "history" {
-            break event;
-        }
-    };
+    let (history, _) = bob.until(|e| e["type"] == "history").await;
     let texts: Vec<&str> = history["data"]
         .as_array()
         .unwrap()

@@ -181,3 +181,14 @@ async fn next_chat(client: &mut Client) -> Value {
         }
     }
 }
+
+/// The texts of the chat lines in a `history` event, oldest first.
+fn chat_texts(history: &Value) -> Vec<&Value> {
+    history["data"]
+        .as_array()
+        .expect("a history's data")
+        .iter()
+        .filter(|e| e["type"] == "chat")
+        .map(|e| &e["data"])
+        .collect()
+}

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::redis_cluster::RedisCluster;
+use super::{chat_texts, redis_cluster::RedisCluster};
 use crate::{
     deletion::purge,
     helpers::{Client, TestApp, WAIT, cookie_pair},
@@ -151,21 +151,9 @@ async fn redis_cluster_a_client_recovers_on_another_instance_what_it_missed() {
         )
         .await
         .unwrap();
-    let history = loop {
-        let event = bob.next_event().await;
-        if event["type"] == "history" {
-            break event;
-        }
-    };
+    let (history, _) = bob.until(|e| e["type"] == "history").await;
     assert!(history.get("truncated").is_none(), "{history}");
-    let missed: Vec<&Value> = history["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == "chat")
-        .map(|e| &e["data"])
-        .collect();
-    assert_eq!(missed, ["one", "two", "three"]);
+    assert_eq!(chat_texts(&history), ["one", "two", "three"]);
 }
 
 /// A killed instance's users are reaped even in a room no live instance has a socket in

@@ -64,39 +64,16 @@ impl Worker {
         // Set once an answer was lost: from then on only Redis's answer settles the calls.
         let mut unsure = false;
         loop {
-            let recipients = match self.recipients(&calls).await {
-                Ok(found) => found,
-                Err(e) if !unsure && e.is_connection_refusal() => {
-                    for call in calls {
-                        self.refuse(call, &e);
-                    }
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "Redis did not answer where whispers go: asking again");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(RETRY_MAX);
-                    continue;
-                }
-            };
-            let mut pipe = redis::pipe();
-            pipe.ignore_errors();
-            for call in &calls {
-                pipe.invoke_script(&self.invocation(call, &recipients));
-            }
-            let answers: Vec<redis::RedisResult<Vec<u64>>> = match pipe
-                .query_async(&mut self.conn)
-                .await
-            {
+            let answers = match self.attempt(&calls).await {
                 Ok(answers) => answers,
-                Err(e) if !unsure && e.is_connection_refusal() => {
+                Err((e, _)) if !unsure && e.is_connection_refusal() => {
                     for call in calls {
                         self.refuse(call, &e);
                     }
                     return;
                 }
-                Err(e) => {
-                    unsure = true;
+                Err((e, sent)) => {
+                    unsure |= sent;
                     tracing::warn!(error = %e, calls = calls.len(), "Redis did not answer: sending again");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(RETRY_MAX);
@@ -133,6 +110,22 @@ impl Worker {
             }
             calls = again;
         }
+    }
+
+    /// The calls in one round trip, once their whispers' recipients are found: each call's
+    /// answer, or what kept Redis from answering and whether the calls may have reached it.
+    async fn attempt(
+        &mut self,
+        calls: &[Call],
+    ) -> Result<Vec<redis::RedisResult<Vec<u64>>>, (RedisError, bool)> {
+        let recipients = self.recipients(calls).await.map_err(|e| (e, false))?;
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for call in calls {
+            pipe.invoke_script(&self.invocation(call, &recipients));
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async(&mut conn).await.map_err(|e| (e, true))
     }
 
     /// Each whisper's recipient as their rooms have them, `None` if offline everywhere: a
