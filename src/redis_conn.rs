@@ -39,7 +39,8 @@ impl RedisTarget {
         }
     }
 
-    fn urls(&self) -> impl Iterator<Item = &str> {
+    /// The URLs named: one, or a cluster's nodes.
+    pub fn urls(&self) -> impl Iterator<Item = &str> {
         self.url.split(',').map(str::trim).filter(|u| !u.is_empty())
     }
 

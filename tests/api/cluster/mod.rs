@@ -9,6 +9,7 @@ mod faults_sends;
 mod keys;
 mod moderation;
 mod moderation_store;
+mod numbered_calls;
 mod presence;
 mod queue;
 mod redis_cluster;

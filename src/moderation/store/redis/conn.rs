@@ -24,13 +24,7 @@ impl Opener {
         if !target.cluster {
             return Ok(Opener::Single(target.client()?));
         }
-        let urls = target
-            .url
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(str::to_owned);
-        let client = ClusterClient::builder(urls)
+        let client = ClusterClient::builder(target.urls().map(str::to_owned))
             .connection_timeout(timeout)
             .response_timeout(timeout)
             .retries(2)
