@@ -72,8 +72,17 @@ pub struct Subscription {
     messages: PubSubStream,
 }
 
-pub async fn subscribe(client: &redis::Client, topic: Topic) -> redis::RedisResult<Subscription> {
-    subscribe_within(client, topic, Liveness::default()).await
+/// Subscribes through the first of `nodes` that answers (a cluster's nodes each hear every
+/// channel).
+pub async fn subscribe(nodes: &[redis::Client], topic: Topic) -> redis::RedisResult<Subscription> {
+    let mut last = None;
+    for client in nodes {
+        match subscribe_within(client, topic, Liveness::default()).await {
+            Ok(subscription) => return Ok(subscription),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(silent))
 }
 
 /// Subscribes, or fails if Redis does not answer within `liveness.silent`: a frozen Redis
@@ -106,7 +115,7 @@ fn silent() -> redis::RedisError {
 /// Hands every message of `subscription` to `listener` until `stop`, with the default
 /// liveness; see `keep_subscribed_with`.
 pub async fn keep_subscribed(
-    client: redis::Client,
+    nodes: Vec<redis::Client>,
     topic: Topic,
     what: &'static str,
     subscription: Subscription,
@@ -114,7 +123,7 @@ pub async fn keep_subscribed(
     stop: CancellationToken,
 ) {
     keep_subscribed_with(
-        client,
+        nodes,
         topic,
         what,
         subscription,
@@ -127,9 +136,11 @@ pub async fn keep_subscribed(
 
 /// Hands every message of `subscription` to `listener` until `stop`; when the subscription
 /// drops or stays silent past `liveness`, subscribes again (every 250 ms until it can) and
-/// lets the listener catch up, until it has. `what` names the subscription in the log.
+/// lets the listener catch up, until it has. Each try goes to the next of `nodes`, so a
+/// cluster's subscriptions move off a node that died or froze. `what` names the
+/// subscription in the log.
 pub async fn keep_subscribed_with(
-    client: redis::Client,
+    nodes: Vec<redis::Client>,
     topic: Topic,
     what: &'static str,
     mut subscription: Subscription,
@@ -142,6 +153,7 @@ pub async fn keep_subscribed_with(
         checks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         checks
     });
+    let mut next = 0;
     loop {
         let lost = listen(
             &mut subscription,
@@ -158,7 +170,11 @@ pub async fn keep_subscribed_with(
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
-            match subscribe_within(&client, topic, liveness).await {
+            let Some(client) = nodes.get(next % nodes.len().max(1)) else {
+                return;
+            };
+            next += 1;
+            match subscribe_within(client, topic, liveness).await {
                 // Subscribed first, then caught up: what is published in between is heard
                 // twice rather than not at all.
                 Ok(again) => {

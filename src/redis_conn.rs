@@ -44,11 +44,18 @@ impl RedisTarget {
         self.url.split(',').map(str::trim).filter(|u| !u.is_empty())
     }
 
-    /// A client of one server: the only one, or the first node named. Subscriptions use it:
-    /// on a cluster a `PUBLISH` reaches every node, so any one of them hears every channel.
+    /// A client of one server: the only one, or the first node named.
     pub fn client(&self) -> anyhow::Result<redis::Client> {
         let url = self.urls().next().unwrap_or_default();
         redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))
+    }
+
+    /// A client of each server named, for subscriptions (`pubsub`): the one, or a cluster's
+    /// nodes in the order given, any of which hears every channel.
+    pub fn clients(&self) -> anyhow::Result<Vec<redis::Client>> {
+        self.urls()
+            .map(|url| redis::Client::open(url).with_context(|| format!("bad Redis URL {url}")))
+            .collect()
     }
 
     /// Opens the connection, or fails with a clear error if Redis cannot be reached.

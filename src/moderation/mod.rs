@@ -93,7 +93,7 @@ pub struct Moderation {
     /// Users' open sockets by client address, for bans of an address range.
     pub addresses: Addresses,
     /// With `--redis`: where to hear the other instances' changes.
-    redis: Option<redis::Client>,
+    redis: Option<Vec<redis::Client>>,
     /// A random id this process publishes under, so it skips what it made itself.
     instance: u64,
 }
@@ -110,7 +110,7 @@ impl Moderation {
         let (store, client): (Box<dyn ModerationStore>, _) = match redis {
             Some(target) => {
                 let store = RedisStore::open(target, instance)?;
-                (Box::new(store), Some(target.client()?))
+                (Box::new(store), Some(target.clients()?))
             }
             None => (open_store(data_dir, None)?, None),
         };

@@ -47,7 +47,7 @@ impl Revoked {
         engine: Arc<Engine>,
         stop: CancellationToken,
     ) -> anyhow::Result<Revoked> {
-        let client = target.client()?;
+        let client = target.clients()?;
         let conn = target.connect().await?;
         // Subscribed before the server serves: a sign-out on another instance from then on
         // reaches this one's sockets.

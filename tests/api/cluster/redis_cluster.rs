@@ -135,7 +135,7 @@ impl RedisCluster {
     }
 
     /// `redis-cli -p PORT ARGS…`'s output.
-    fn cli(&self, port: u16, args: &[&str]) -> String {
+    pub(super) fn cli(&self, port: u16, args: &[&str]) -> String {
         let out = Command::new("redis-cli")
             .args(["-p", &port.to_string()])
             .args(args)
@@ -184,7 +184,12 @@ impl RedisCluster {
 
     /// A passerby instance over the cluster, named by its first node.
     pub(super) async fn instance(&self) -> TestApp {
-        let (url, secret) = (self.url(), self.secret_file());
+        self.instance_at(self.url()).await
+    }
+
+    /// A passerby instance over the cluster, with `--redis url`.
+    pub(super) async fn instance_at(&self, url: String) -> TestApp {
+        let secret = self.secret_file();
         spawn_with(move |c| {
             c.redis = Some(url);
             c.redis_cluster = true;

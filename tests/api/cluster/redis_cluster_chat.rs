@@ -229,3 +229,43 @@ async fn redis_cluster_a_purge_everywhere_reaches_rooms_on_every_node() {
         "{body}"
     );
 }
+
+/// Subscriptions go through the first node named that answers, and after a lost one the
+/// next try goes to the next node: a dead node first in `--redis` holds nothing up.
+#[tokio::test]
+async fn redis_cluster_subscriptions_go_through_a_node_that_answers() {
+    let cluster = RedisCluster::start();
+    let dead = format!("redis://127.0.0.1:{}", crate::helpers::free_port());
+    let url = format!("{dead},{}", cluster.url());
+    let (a, b) = (
+        cluster.instance_at(url.clone()).await,
+        cluster.instance_at(url).await,
+    );
+    let (mut alice, _) = in_room(&a, "alice", "lobby").await;
+    let (mut bob, _) = in_room(&b, "bob", "lobby").await;
+    alice.say("through the live node").await;
+    assert_eq!(next_line(&mut bob).await["data"], "through the live node");
+    next_line(&mut alice).await;
+    let first = cluster.ports[0];
+    let chat_subscribers = || {
+        let clients = cluster.cli(first, &["client", "list", "type", "pubsub"]);
+        clients.lines().filter(|l| l.contains(" psub=1")).count()
+    };
+    assert_eq!(
+        chat_subscribers(),
+        2,
+        "each instance's chat subscription on the live node"
+    );
+    // Lost: the next try is the dead node, then the live one again.
+    cluster.cli(first, &["client", "kill", "type", "pubsub"]);
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < WAIT, "subscribed again");
+        if chat_subscribers() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bob.say("after the loss").await;
+    assert_eq!(next_line(&mut alice).await["data"], "after the loss");
+}

@@ -153,7 +153,7 @@ impl fmt::Debug for RedisLog {
 impl RedisLog {
     /// Connects, or fails with a clear error if Redis cannot be reached.
     pub async fn connect(settings: RedisSettings, hub: Arc<Hub>) -> anyhow::Result<Self> {
-        let client = settings.target.client()?;
+        let client = settings.target.clients()?;
         let mut conn = settings.target.connect().await?;
         let url = settings.target.url.clone();
         // Not a counter in Redis: a Redis that restarted empty would hand out a live
