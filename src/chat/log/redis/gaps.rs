@@ -106,7 +106,6 @@ impl Gaps {
         let here = self.hub.positions();
         let names: HashSet<&RoomName> = here.iter().map(|(room, _)| room).collect();
         self.rooms.retain(|room, _| names.contains(room));
-        self.raise_floor().await?;
         for chunk in here.chunks(ROOMS_PER_CALL) {
             let asked: Vec<(RoomName, u64, u64)> = chunk
                 .iter()
@@ -127,6 +126,8 @@ impl Gaps {
                 self.settle(&room, from, lost, seq, epoch, pruned).await?;
             }
         }
+        // After the rooms: a floor raised past an id means the rooms were looked at too.
+        self.raise_floor().await?;
         self.save_floor().await;
         Ok(())
     }
