@@ -51,23 +51,12 @@ trim_age(base)
 -- ids that were never trimmed. No streams at all: history is off, or Redis lost it.
 local pruned = before
 if redis.call('EXISTS', base .. ':stream') == 1 then
-  -- Trimming leaves no mark of what went (max-deleted-entry-id is for XDEL), but a stream
-  -- that holds fewer than it was given, less what moderators deleted (delete.lua counts
-  -- those), was trimmed up to just below its first entry.
+  local below = trimmed(base)
   pruned = 0
-  local info = redis.call('XINFO', 'STREAM', base .. ':stream')
-  local fields = {}
-  for i = 1, #info, 2 do
-    fields[info[i]] = info[i + 1]
-  end
-  local deleted = tonumber(redis.call('GET', base .. ':deleted') or '0')
-  local length = tonumber(fields['length'])
-  if tonumber(fields['entries-added']) - deleted > length then
-    if length == 0 then
-      pruned = before
-    else
-      pruned = tonumber(string.match(fields['recorded-first-entry-id'], '^(%d+)')) - 1
-    end
+  if below == -1 then
+    pruned = before
+  elseif below then
+    pruned = below
   end
 elseif redis.call('EXISTS', base .. ':presence') == 1 then
   pruned = 0

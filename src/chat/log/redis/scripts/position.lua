@@ -11,22 +11,12 @@ local base = room_base(room)
 trim_age(base)
 local seq = tonumber(redis.call('GET', base .. ':seq') or '0')
 local pruned = 0
--- As join.lua reckons it: a stream that holds fewer than it was given, less what moderators
--- deleted, was trimmed up to just below its first entry.
-if seq > had and redis.call('EXISTS', base .. ':stream') == 1 then
-  local info = redis.call('XINFO', 'STREAM', base .. ':stream')
-  local fields = {}
-  for i = 1, #info, 2 do
-    fields[info[i]] = info[i + 1]
-  end
-  local deleted = tonumber(redis.call('GET', base .. ':deleted') or '0')
-  local length = tonumber(fields['length'])
-  if tonumber(fields['entries-added']) - deleted > length then
-    if length == 0 then
-      pruned = tonumber(string.match(fields['last-generated-id'], '^(%d+)'))
-    else
-      pruned = tonumber(string.match(fields['recorded-first-entry-id'], '^(%d+)')) - 1
-    end
+if seq > had then
+  local below, last = trimmed(base)
+  if below == -1 then
+    pruned = last
+  elseif below then
+    pruned = below
   end
 end
 return {seq, redis.call('GET', base .. ':epoch'), pruned}

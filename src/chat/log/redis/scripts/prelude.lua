@@ -83,6 +83,32 @@ local function trim_age(base)
   end
 end
 
+-- Trimming leaves no mark of what went (max-deleted-entry-id is for XDEL), but a stream
+-- that holds fewer than it was given, less what moderators deleted (delete.lua counts
+-- those), was trimmed up to just below its first entry. Returns nil if the room's stream
+-- is whole (or there is none), -1 if it was trimmed empty, else the id just below its
+-- first entry; and the last id the stream was given.
+local function trimmed(base)
+  if redis.call('EXISTS', base .. ':stream') == 0 then
+    return nil
+  end
+  local info = redis.call('XINFO', 'STREAM', base .. ':stream')
+  local fields = {}
+  for i = 1, #info, 2 do
+    fields[info[i]] = info[i + 1]
+  end
+  local deleted = tonumber(redis.call('GET', base .. ':deleted') or '0')
+  local length = tonumber(fields['length'])
+  if tonumber(fields['entries-added']) - deleted <= length then
+    return nil
+  end
+  local last = tonumber(string.match(fields['last-generated-id'], '^(%d+)'))
+  if length == 0 then
+    return -1, last
+  end
+  return tonumber(string.match(fields['recorded-first-entry-id'], '^(%d+)')) - 1, last
+end
+
 -- An event arrives in pieces, each already JSON as serde writes it: its `type`, the user
 -- and the `data` (and, for a whisper, the recipient, from room:<r>:info). `emit` builds the
 -- object in the order of `protocol::ServerEvent`, with the id it assigns, the Redis clock
