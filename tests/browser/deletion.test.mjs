@@ -9,19 +9,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { BINARY, eventually, launchBrowser, openVisitor, startServer } from './harness.mjs';
+import { signIn } from './steps.mjs';
 
 let dataDir;
 let server;
 let browser;
 let token;
 process.on('exit', () => server?.kill());
-
-async function signIn(page, name) {
-  await page.goto(`${server.url}/ws`);
-  await page.fill('#name', name);
-  await page.click('#signin');
-  await page.locator('#status[data-state="online"]').waitFor();
-}
 
 async function send(page, text) {
   await page.fill('#mes', text);
@@ -66,12 +60,12 @@ describe('a moderator deletes messages', () => {
 
   it('removes the lines from another user\'s page, live and scrolled back to', async () => {
     const { page: writer } = await openVisitor(browser);
-    await signIn(writer, '写手');
+    await signIn(writer, server.url, '写手');
     await send(writer, 'old doomed');
     for (let i = 0; i < 6; i += 1) { await send(writer, `line ${i}`); }
 
     const { page: reader, seen } = await openVisitor(browser);
-    await signIn(reader, '读者');
+    await signIn(reader, server.url, '读者');
     await reader.locator('#log .msg .bubble', { hasText: 'line 5' }).waitFor();
     // Its first history held the newest lines only: the old one comes by scrolling back.
     await eventually('the old line, scrolled back to', async () => {
@@ -90,7 +84,7 @@ describe('a moderator deletes messages', () => {
 
     // A newcomer never sees them.
     const { page: late } = await openVisitor(browser);
-    await signIn(late, '迟到');
+    await signIn(late, server.url, '迟到');
     await late.locator('#log .msg .bubble', { hasText: 'line 5' }).waitFor();
     assert.equal(await shown(late, 'new doomed'), 0);
     assert.deepEqual(seen.errors, []);

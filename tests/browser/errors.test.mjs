@@ -8,18 +8,12 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { eventually, launchBrowser, onlineNames, openVisitor, startServer } from './harness.mjs';
+import { signIn } from './steps.mjs';
 
 let dataDir;
 let server;
 let browser;
 process.on('exit', () => server?.kill());
-
-async function signIn(page, name) {
-  await page.goto(`${server.url}/ws`);
-  await page.fill('#name', name);
-  await page.click('#signin');
-  await page.locator('#status[data-state="online"]').waitFor();
-}
 
 /** The text of the log's error lines. */
 function errorLines(page) {
@@ -42,7 +36,7 @@ describe('server errors in the page\'s language', () => {
 
   it('shows the rate limit in Chinese on the Chinese page', async () => {
     const { page, seen } = await openVisitor(browser);
-    await signIn(page, '小明');
+    await signIn(page, server.url, '小明');
     await page.evaluate(() => {
       const form = document.getElementById('compose');
       for (const text of ['一', '二', '三']) {
@@ -60,8 +54,8 @@ describe('server errors in the page\'s language', () => {
   it('names, in English, the user a whisper could not reach', async () => {
     const { page: ada } = await openVisitor(browser, { locale: 'en-US' });
     const { page: bea, context: beaContext } = await openVisitor(browser, { locale: 'en-US' });
-    await signIn(ada, 'ada');
-    await signIn(bea, 'Beatrice');
+    await signIn(ada, server.url, 'ada');
+    await signIn(bea, server.url, 'Beatrice');
     await eventually('Beatrice online', () => onlineNames(ada), (n) => n.includes('Beatrice'));
     await ada.locator('#online li', { hasText: 'Beatrice' }).click();
     await ada.locator('#whisper').waitFor();

@@ -11,19 +11,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { BINARY, eventually, launchBrowser, openVisitor, startServer } from './harness.mjs';
+import { signIn } from './steps.mjs';
 
 let dataDir;
 let server;
 let browser;
 let token;
 process.on('exit', () => server?.kill());
-
-async function signIn(page, name, room = 'lobby') {
-  await page.goto(`${server.url}/ws?room=${room}`);
-  await page.fill('#name', name);
-  await page.click('#signin');
-  await page.locator('#status[data-state="online"]').waitFor();
-}
 
 async function send(page, text) {
   await page.fill('#mes', text);
@@ -79,14 +73,14 @@ describe('moderating from the pages', () => {
     await mod.locator('#act-notice', { hasText: 'news' }).waitFor();
 
     const spammer = await openVisitor(browser);
-    await signIn(spammer.page, '刷屏者');
+    await signIn(spammer.page, server.url, '刷屏者', '/ws?room=lobby');
     await send(spammer.page, 'buy cheap stuff');
     const reader = await openVisitor(browser, { locale: 'en-US' });
-    await signIn(reader.page, 'Reader');
+    await signIn(reader.page, server.url, 'Reader', '/ws?room=lobby');
     await reader.page.locator('#log .msg .bubble', { hasText: 'buy cheap stuff' }).waitFor();
 
     // The moderator on the chat page: its socket is a moderator's, and the buttons show.
-    await signIn(mod, 'Warden');
+    await signIn(mod, server.url, 'Warden', '/ws?room=lobby');
     await mod.locator('#app.moderating').waitFor();
     assert.ok(moderator.seen.sockets.some((url) => url.includes('/admin/ws')), JSON.stringify(moderator.seen.sockets));
     const line = mod.locator('#log > li.msg', { has: mod.locator('.bubble', { hasText: 'buy cheap stuff' }) });
@@ -123,7 +117,7 @@ describe('moderating from the pages', () => {
 
     // A read-only room takes the moderator's message and refuses a user's.
     const listener = await openVisitor(browser, { locale: 'en-US' });
-    await signIn(listener.page, 'Listener', 'news');
+    await signIn(listener.page, server.url, 'Listener', '/ws?room=news');
     await send(listener.page, 'may I?');
     await listener.page.locator('#log li.system.error', { hasText: 'read-only' }).waitFor();
     await mod.goto(`${server.url}/ws?room=news`);

@@ -9,19 +9,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { eventually, launchBrowser, openVisitor, startServer } from './harness.mjs';
+import { signIn } from './steps.mjs';
 
 const SENT = 40;
 let dataDir;
 let server;
 let browser;
 process.on('exit', () => server?.kill());
-
-async function signIn(page, name) {
-  await page.goto(`${server.url}/ws`);
-  await page.fill('#name', name);
-  await page.click('#signin');
-  await page.locator('#status[data-state="online"]').waitFor();
-}
 
 /** The texts of the chat bubbles shown, top to bottom. */
 function bubbles(page) {
@@ -46,7 +40,7 @@ describe('scrolling back through a long conversation', () => {
 
   it('pages back to the beginning as the reader scrolls up, keeping the view still', async () => {
     const { page: writer } = await openVisitor(browser);
-    await signIn(writer, '写手');
+    await signIn(writer, server.url, '写手');
     const sent = [];
     for (let i = 0; i < SENT; i += 1) {
       const text = `line ${String(i).padStart(2, '0')}`;
@@ -61,7 +55,7 @@ describe('scrolling back through a long conversation', () => {
     page.on('websocket', (socket) => socket.on('framesent', (frame) => {
       if (String(frame.payload).includes('"history"')) { pages.push(JSON.parse(frame.payload).before); }
     }));
-    await signIn(page, '读者');
+    await signIn(page, server.url, '读者');
     // Chromium anchors the scroll by itself; Safari did not until 2024. Off, so that the page's
     // own keeping of the position is what the test sees.
     await page.locator('#log').evaluate((el) => { el.style.overflowAnchor = 'none'; });

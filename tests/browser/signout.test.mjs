@@ -8,17 +8,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { WAIT, launchBrowser, openVisitor, startServer } from './harness.mjs';
+import { signIn } from './steps.mjs';
 
 let dataDir;
 let server;
 let browser;
-
-async function signIn(page, name) {
-  await page.goto(`${server.url}/ws`);
-  await page.fill('#name', name);
-  await page.click('#signin');
-  await page.locator('#status[data-state="online"]').waitFor();
-}
 
 describe('signing out in one tab', () => {
   before(async () => {
@@ -35,12 +29,12 @@ describe('signing out in one tab', () => {
 
   it('signs the other tabs of that browser out, and nobody else', async () => {
     const { context, page: first } = await openVisitor(browser);
-    await signIn(first, '小明');
+    await signIn(first, server.url, '小明');
     const second = await context.newPage();
     await second.goto(`${server.url}/ws`);
     await second.locator('#status[data-state="online"]').waitFor();
     const { page: other } = await openVisitor(browser);
-    await signIn(other, '小红');
+    await signIn(other, server.url, '小红');
 
     await first.click('#signout');
     await first.locator('#signed-out').waitFor();
