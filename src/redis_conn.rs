@@ -58,15 +58,24 @@ impl RedisTarget {
             .collect()
     }
 
+    /// A client of the cluster its nodes name, for async or blocking connections.
+    pub fn cluster_client(
+        &self,
+        connect: Duration,
+        response: Duration,
+    ) -> anyhow::Result<ClusterClient> {
+        ClusterClient::builder(self.urls().map(str::to_owned))
+            .connection_timeout(connect)
+            .response_timeout(response)
+            .retries(2)
+            .build()
+            .with_context(|| format!("bad Redis Cluster URLs {}", self.url))
+    }
+
     /// Opens the connection, or fails with a clear error if Redis cannot be reached.
     pub async fn connect(&self) -> anyhow::Result<RedisConn> {
         let conn = if self.cluster {
-            let client = ClusterClient::builder(self.urls().map(str::to_owned))
-                .connection_timeout(CONNECT_TIMEOUT)
-                .response_timeout(RESPONSE_TIMEOUT)
-                .retries(2)
-                .build()
-                .with_context(|| format!("bad Redis Cluster URLs {}", self.url))?;
+            let client = self.cluster_client(CONNECT_TIMEOUT, RESPONSE_TIMEOUT)?;
             RedisConn::Cluster(
                 client
                     .get_async_connection()

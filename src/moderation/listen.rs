@@ -7,13 +7,46 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
 use super::{Moderation, change::Published, store::CHANNEL};
 use crate::{
     chat::Engine,
-    pubsub::{Listener, Topic},
+    pubsub::{self, Listener, Topic},
 };
 
 pub(super) const TOPIC: Topic = Topic::Channel(CHANNEL);
+
+impl Moderation {
+    /// With Redis: subscribes to the other instances' changes (before the server serves, so
+    /// none made from then on is missed) and applies them until `stop`.
+    pub async fn listen(
+        self: &Arc<Self>,
+        engine: Arc<Engine>,
+        stop: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let Some(client) = self.redis.clone() else {
+            return Ok(());
+        };
+        let messages = pubsub::subscribe(&client, TOPIC)
+            .await
+            .context("subscribing to moderation changes in Redis")?;
+        let changes = Changes {
+            moderation: self.clone(),
+            engine,
+        };
+        tokio::spawn(pubsub::keep_subscribed(
+            client,
+            TOPIC,
+            "moderation changes",
+            messages,
+            changes,
+            stop,
+        ));
+        Ok(())
+    }
+}
 
 /// Applies the other instances' changes here; after a lost subscription, reloads everything.
 pub(super) struct Changes {

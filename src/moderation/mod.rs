@@ -30,7 +30,6 @@ use std::{
 };
 
 use anyhow::Context;
-use tokio_util::sync::CancellationToken;
 
 use addresses::Addresses;
 use audit::{AuditEntry, NewAudit};
@@ -42,7 +41,7 @@ use name::ModeratorName;
 use rooms::{RoomRefusal, RoomSettings, Rooms};
 use store::{ModerationStore, RedisStore, SqliteStore, StoreError};
 
-use crate::{chat::Engine, pubsub, redis_conn::RedisTarget};
+use crate::redis_conn::RedisTarget;
 use token::TokenHash;
 use words::{FilterError, FilterLimits, FilterSpec, WordFilter};
 
@@ -139,34 +138,6 @@ impl Moderation {
             redis: client,
             instance,
         })
-    }
-
-    /// With Redis: subscribes to the other instances' changes (before the server serves, so
-    /// none made from then on is missed) and applies them until `stop`.
-    pub async fn listen(
-        self: &Arc<Self>,
-        engine: Arc<Engine>,
-        stop: CancellationToken,
-    ) -> anyhow::Result<()> {
-        let Some(client) = self.redis.clone() else {
-            return Ok(());
-        };
-        let messages = pubsub::subscribe(&client, listen::TOPIC)
-            .await
-            .context("subscribing to moderation changes in Redis")?;
-        let changes = listen::Changes {
-            moderation: self.clone(),
-            engine,
-        };
-        tokio::spawn(pubsub::keep_subscribed(
-            client,
-            listen::TOPIC,
-            "moderation changes",
-            messages,
-            changes,
-            stop,
-        ));
-        Ok(())
     }
 
     /// Tells every other instance to close the user's sockets with `reason`; this one's are

@@ -24,13 +24,7 @@ impl Opener {
         if !target.cluster {
             return Ok(Opener::Single(target.client()?));
         }
-        let client = ClusterClient::builder(target.urls().map(str::to_owned))
-            .connection_timeout(timeout)
-            .response_timeout(timeout)
-            .retries(2)
-            .build()
-            .map_err(|e| anyhow::anyhow!("bad Redis Cluster URLs {}: {e}", target.url))?;
-        Ok(Opener::Cluster(client))
+        Ok(Opener::Cluster(target.cluster_client(timeout, timeout)?))
     }
 
     pub(super) fn open(&self, timeout: Duration) -> redis::RedisResult<Conn> {

@@ -9,13 +9,14 @@
 //! share one hash tag, so each script's keys sit in one slot of a cluster.
 //!
 //! The audit log's side is in `audit.rs`, the connection and the upgrade from the untagged
-//! names in `conn.rs`, the scripts in `scripts.rs`. Calls block, with short timeouts, like the
+//! names in `conn.rs`, the scripts in `scripts.rs`, the writes of bans and mutes in `timed.rs`. Calls block, with short timeouts, like the
 //! SQLite store's: the admin API is low traffic, the `passerby moderator` commands share this
 //! code, and on the server's workers a wait hands the other tasks on (`run`).
 
 mod audit;
 mod conn;
 mod scripts;
+mod timed;
 
 use std::{
     sync::{Mutex, MutexGuard},
@@ -137,69 +138,6 @@ impl RedisStore {
             from: self.instance,
             change,
         })?)
-    }
-
-    /// Removes one timed entry (a ban by id, a mute by user) from its hash and its index by
-    /// end, and publishes `change`, in one step; whether it was there.
-    fn remove_timed(
-        &self,
-        (hash, until): (&str, &str),
-        key: impl redis::ToRedisArgs + Copy,
-        change: Change,
-    ) -> StoreResult<bool> {
-        let message = self.message(change)?;
-        let removed: u32 = self.run(|c| {
-            redis::Script::new(scripts::REMOVE_TIMED)
-                .key(hash)
-                .key(until)
-                .arg(key)
-                .arg(CHANNEL)
-                .arg(message)
-                .invoke(c)
-        })?;
-        Ok(removed > 0)
-    }
-
-    /// Forgets timed entries that ended, found while reading them all.
-    fn forget_ended<K: redis::ToRedisArgs>(
-        &self,
-        (hash, until): (&str, &str),
-        keys: &[K],
-    ) -> StoreResult<()> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        self.run(|c| {
-            redis::Script::new(scripts::FORGET)
-                .key(hash)
-                .key(until)
-                .arg(keys)
-                .invoke::<()>(c)
-        })
-    }
-
-    /// Prunes what ended by `now_ms`, stores `json` under `field` with its end `score`, and
-    /// publishes `message`, in one step.
-    fn put_timed(
-        &self,
-        (hash, until): (&str, &str),
-        now_ms: i64,
-        field: impl redis::ToRedisArgs,
-        (json, score): (String, String),
-        message: String,
-    ) -> StoreResult<()> {
-        self.run(|c| {
-            redis::Script::new(scripts::PUT_TIMED)
-                .key(hash)
-                .key(until)
-                .arg(now_ms)
-                .arg(field)
-                .arg(json)
-                .arg(score)
-                .arg(CHANNEL)
-                .arg(message)
-                .invoke::<()>(c)
-        })
     }
 }
 
